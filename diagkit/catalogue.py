@@ -1,0 +1,80 @@
+"""Loads the finding catalogue (catalogue.yaml) and makes findings from it by id."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from diagkit.findings import Finding, Severity
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    severity: Severity
+    title: str
+    meaning: str
+    remediation: str
+    refs: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "severity": self.severity.value,
+            "title": self.title,
+            "meaning": self.meaning,
+            "remediation": self.remediation,
+            "refs": list(self.refs),
+        }
+
+
+@functools.cache
+def load() -> dict[str, Entry]:
+    import yaml  # only when findings are made, not at CLI start-up
+
+    text = resources.files("diagkit").joinpath("catalogue.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text) or {}
+    entries = {}
+    for finding_id, spec in raw.items():
+        entries[finding_id] = Entry(
+            id=finding_id,
+            severity=Severity.parse(spec["severity"]),
+            title=str(spec["title"]),
+            meaning=str(spec.get("meaning", "")),
+            remediation=str(spec.get("remediation", "")),
+            refs=tuple(spec.get("refs") or ()),
+        )
+    return entries
+
+
+def entry(finding_id: str) -> Entry:
+    try:
+        return load()[finding_id]
+    except KeyError:
+        # A programming error: every id must be catalogued (tests/test_catalogue.py).
+        raise KeyError(f"finding id {finding_id!r} is not in diagkit/catalogue.yaml") from None
+
+
+def make(
+    finding_id: str,
+    title: str | None = None,
+    detail: str = "",
+    evidence: dict[str, Any] | None = None,
+    *,
+    severity: Severity | str | None = None,
+    remediation: str | None = None,
+    refs: list[str] | None = None,
+) -> Finding:
+    """A Finding for a catalogued id; the catalogue supplies what the caller leaves out."""
+    spec = entry(finding_id)
+    return Finding(
+        id=finding_id,
+        severity=Severity.parse(severity) if severity is not None else spec.severity,
+        title=title or spec.title,
+        detail=detail or spec.meaning,
+        evidence=dict(evidence or {}),
+        remediation=remediation if remediation is not None else spec.remediation,
+        refs=list(refs) if refs is not None else list(spec.refs),
+    )

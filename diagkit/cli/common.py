@@ -1,0 +1,63 @@
+"""Helpers shared by CLI commands: error handling, JSON output and the exit-code rule."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from diagkit.errors import DiagkitError
+from diagkit.findings import ExitStatus, ProbeResult, exit_status, results_document
+from diagkit.scrub import scrub
+
+debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
+                            help="Show tracebacks for errors.",
+                            callback=lambda ctx, p, v: ctx.find_root().ensure_object(dict).__setitem__("debug", True)
+                            if v else None)
+
+
+def error_line(message: str) -> None:
+    click.echo(f"diagkit: {message}", err=True)
+
+
+@contextlib.contextmanager
+def handle_errors(debug: bool) -> Iterator[None]:
+    """One line on stderr and exit 1 for every failure; the traceback only with --debug."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+        raise
+    except DiagkitError as exc:
+        if debug:
+            traceback.print_exc()
+        error_line(exc.one_line())
+        sys.exit(ExitStatus.ERROR)
+    except KeyboardInterrupt:
+        error_line("error[DK002]: interrupted; nothing was written")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the user gets one line, the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        error_line(f"error[DK999]: internal error: {type(exc).__name__}: {scrub(str(exc))} "
+                   "(hint: run again with --debug and report the traceback)")
+        sys.exit(ExitStatus.ERROR)
+
+
+def dumps(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def emit_results(results: list[ProbeResult], as_json: bool) -> None:
+    """Print results and exit with the contract's code for the worst finding."""
+    from diagkit.render import render_results
+
+    if as_json:
+        click.echo(dumps(results_document(results)))
+    else:
+        click.echo(render_results(results))
+    sys.exit(int(exit_status(results)))

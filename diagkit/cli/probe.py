@@ -1,0 +1,115 @@
+"""`diagkit probe NAME TARGET...`: one click command per installed probe plugin, built from its declaration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from diagkit.cli.common import debug_option, dumps, emit_results
+
+
+def _option_decorator(option: Any) -> click.Option:
+    kwargs: dict[str, Any] = {"help": option.help, "multiple": option.multiple}
+    if option.is_flag:
+        kwargs["is_flag"] = True
+        kwargs["default"] = bool(option.default)
+    else:
+        kwargs["type"] = click.Choice(option.choices, case_sensitive=False) if option.choices else option.type
+        kwargs["default"] = option.default if not option.multiple else (option.default or ())
+        kwargs["show_default"] = option.default is not None and not option.multiple
+        if option.metavar:
+            kwargs["metavar"] = option.metavar
+    return click.Option([*option.cli_flags(), option.name], **kwargs)
+
+
+def build_command(name: str) -> click.Command:
+    from diagkit import plugins
+
+    probe = plugins.get(name)
+
+    def callback(targets: tuple[str, ...], as_json: bool, timeout: float | None, **options: Any) -> None:
+        from diagkit.context import Context
+        from diagkit.runner import run_probe
+
+        debug = bool(click.get_current_context().find_root().obj.get("debug")) if click.get_current_context().find_root().obj else False
+        results = []
+        for target in targets:
+            ctx = Context(timeout=timeout or probe.default_timeout, ca_file=options.get("ca_file"), debug=debug)
+            results.append(run_probe(probe, target, options, ctx))
+        emit_results(results, as_json)
+
+    params: list[click.Parameter] = [
+        click.Argument(["targets"], nargs=-1, required=True, metavar=f"{probe.target}..."),
+        click.Option(["--json", "as_json"], is_flag=True, help="Print one JSON document (CONTRACT.md shape) and nothing else."),
+        click.Option(["--timeout"], type=click.FloatRange(min=0.01), default=None,
+                     help=f"Seconds each network operation may take [default: {probe.default_timeout:g}]."),
+    ]
+    params.extend(_option_decorator(o) for o in probe.options)
+    epilog = "Example:\n\n  " + (probe.example or f"diagkit probe {name} {probe.target}")
+    command = click.Command(name, callback=callback, params=params, help=probe.description or probe.summary,
+                            short_help=probe.summary, epilog=epilog)
+    return debug_option(command)
+
+
+class ProbeGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from diagkit import plugins
+
+        return plugins.names()
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from diagkit import plugins
+
+        if cmd_name not in plugins.registered():
+            return None
+        return build_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from diagkit import plugins
+        from diagkit.errors import PluginError
+
+        rows = []
+        for name in plugins.names():
+            try:
+                rows.append((name, plugins.get(name).summary))
+            except PluginError:
+                rows.append((name, "(failed to load: run 'diagkit probe --list')"))
+        if rows:
+            with formatter.section("Probes"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=ProbeGroup, invoke_without_command=True,
+             epilog="Examples:\n\n  diagkit probe --list\n\n  diagkit probe tls api.example.com:443 --json")
+@click.option("--list", "show_list", is_flag=True, help="List the installed probes and where they come from.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: print JSON.")
+@click.pass_context
+def probe(ctx: click.Context, show_list: bool, as_json: bool) -> None:
+    """Run one diagnostic probe against one or more targets."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not show_list:
+        click.echo(ctx.get_help())
+        return
+    from diagkit import plugins
+    from diagkit.errors import PluginError
+
+    rows = []
+    for name, reg in plugins.registered().items():
+        row: dict[str, Any] = {"name": name, "entry_point": reg.entry_point.value, "distribution": reg.distribution}
+        try:
+            p = plugins.get(name)
+            row.update(summary=p.summary, target=p.target, default_timeout=p.default_timeout,
+                       options=["--" + o.name.replace("_", "-") for o in p.options], loaded=True)
+        except PluginError as exc:
+            row.update(loaded=False, error=exc.message)
+        rows.append(row)
+    if as_json:
+        click.echo(dumps({"probes": rows}))
+        return
+    for row in rows:
+        if row["loaded"]:
+            click.echo(f"{row['name']:<14} {row['summary']}  [{row['distribution']}]")
+        else:
+            click.echo(f"{row['name']:<14} FAILED TO LOAD: {row['error']}")

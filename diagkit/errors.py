@@ -1,0 +1,99 @@
+"""diagkit's errors: a short reference id, a one-line message that names the input, and a hint.
+
+Styled after pip's diagnostics. Messages must never contain secret values: callers name the file or
+target and the problem, not the content.
+"""
+
+from __future__ import annotations
+
+
+class DiagkitError(Exception):
+    """Base class: anything diagkit reports to the user as `error: ...` with exit status 1."""
+
+    ref = "DK000"
+    default_hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+        if ref:
+            self.ref = ref
+
+    def one_line(self) -> str:
+        text = " ".join(self.message.split())
+        line = f"error[{self.ref}]: {text}"
+        if self.hint:
+            line += f" (hint: {' '.join(self.hint.split())})"
+        return line
+
+
+class InputError(DiagkitError):
+    """A file or value given on the command line is missing, unreadable or malformed."""
+
+    ref = "DK100"
+
+
+class InputNotFound(InputError):
+    ref = "DK101"
+    default_hint = "check the path; relative paths are taken from the current directory"
+
+
+class InputFormatError(InputError):
+    ref = "DK102"
+
+
+class NetworkError(DiagkitError):
+    ref = "DK200"
+
+
+class KeyFileError(DiagkitError):
+    ref = "DK300"
+
+
+class PacketError(DiagkitError):
+    """A packet is corrupt, tampered with, unsigned, untrusted or unsafe."""
+
+    ref = "DK400"
+
+
+class RedactionError(DiagkitError):
+    ref = "DK500"
+
+
+class LeakDetected(RedactionError):
+    """The post-redaction scan still found something it could not redact; no output was written."""
+
+    ref = "DK501"
+
+
+class ChecklistError(DiagkitError):
+    ref = "DK600"
+
+
+class PluginError(DiagkitError):
+    ref = "DK700"
+
+
+def read_input_bytes(path: str, what: str = "file", *, limit: int | None = None) -> bytes:
+    """Read a user-supplied file, turning OS errors into one-line InputErrors naming the path."""
+    import os
+
+    if path == "-":
+        import sys
+
+        return sys.stdin.buffer.read()
+    try:
+        if os.path.isdir(path):
+            raise InputError(f"{what} '{path}' is a directory, not a file")
+        with open(path, "rb") as handle:
+            data = handle.read() if limit is None else handle.read(limit + 1)
+    except FileNotFoundError:
+        raise InputNotFound(f"{what} '{path}' does not exist") from None
+    except PermissionError:
+        raise InputError(f"{what} '{path}' cannot be read: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from None
+    if limit is not None and len(data) > limit:
+        raise InputError(f"{what} '{path}' is larger than the {limit} byte limit")
+    return data

@@ -1,0 +1,91 @@
+"""The probe plugin interface: what a probe declares and what its run function receives.
+
+A probe is a module-level `Probe` object registered under the `diagkit.probes` entry-point group
+(built-ins included). Its options become `diagkit probe NAME` options automatically. Keep probe
+modules light to import: load heavy libraries inside `run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from diagkit import catalogue
+from diagkit.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from diagkit.context import Context
+
+
+@dataclass(frozen=True)
+class Option:
+    """One probe option. `name` is the Python keyword passed to run; the flag is --name-with-dashes."""
+
+    name: str
+    help: str
+    type: Any = str
+    default: Any = None
+    multiple: bool = False
+    is_flag: bool = False
+    flags: tuple[str, ...] = ()  # e.g. ("-H", "--header"); default is (--name,)
+    choices: tuple[str, ...] | None = None
+    metavar: str | None = None
+
+    def cli_flags(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+
+class Report:
+    """What a run function fills in: findings (made from the catalogue) and observed facts."""
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+        self.facts: dict[str, Any] = {}
+
+    def add(
+        self,
+        finding_id: str,
+        title: str | None = None,
+        detail: str = "",
+        evidence: dict[str, Any] | None = None,
+        *,
+        severity: Severity | str | None = None,
+        remediation: str | None = None,
+        refs: list[str] | None = None,
+    ) -> Finding:
+        finding = catalogue.make(
+            finding_id, title, detail, evidence, severity=severity, remediation=remediation, refs=refs
+        )
+        self.findings.append(finding)
+        return finding
+
+    def extend(self, findings: list[Finding]) -> None:
+        self.findings.extend(findings)
+
+    def has(self, *severities: Severity) -> bool:
+        return any(f.severity in severities for f in self.findings)
+
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity not in (Severity.PASS, Severity.INFO)]
+
+
+RunFunction = Callable[..., None]
+"""run(ctx: Context, report: Report, target: str, **options) -> None"""
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    summary: str
+    target: str  # metavar shown in usage, e.g. "HOST[:PORT]"
+    run: RunFunction
+    options: tuple[Option, ...] = ()
+    default_timeout: float = 10.0
+    # How many sequential network calls a run may make; the runner's hard deadline is
+    # default/--timeout times this, so a probe that loops can never hang the command.
+    max_calls: int = 6
+    example: str = ""
+    description: str = ""
+    network: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,32 @@
+"""Last-resort masking for text that leaves diagkit uncontrolled: exception messages and crash details.
+
+Not the redactor (diagkit/redact/ is); this only makes sure a token in a URL or header that ended up
+in an exception never reaches a terminal or a finding.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PATTERNS = [
+    # user:password@ in URLs
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1<REDACTED>@"),
+    # query and fragment values
+    (re.compile(r"([?&#;][A-Za-z0-9_.\-\[\]]+=)[^&#\s'\"]+"), r"\1<REDACTED>"),
+    # Authorization-like schemes
+    (re.compile(r"(?i)\b(bearer|basic|digest|negotiate|token|apikey|api-key)\s+[A-Za-z0-9._~+/=\-]{6,}"),
+     r"\1 <REDACTED>"),
+    # JWT / JWS compact form
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<REDACTED-JWT>"),
+    # key=value / key: value for secret-looking names
+    (re.compile(r"(?i)\b((?:pass(?:word|wd)?|secret|token|api[_-]?key|cookie|session|auth[a-z]*)\s*[=:]\s*)\S+"),
+     r"\1<REDACTED>"),
+    # long opaque strings (keys, tokens)
+    (re.compile(r"\b[A-Za-z0-9+/_\-]{32,}={0,2}"), "<REDACTED>"),
+]
+
+
+def scrub(text: str) -> str:
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text

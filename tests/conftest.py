@@ -1,0 +1,128 @@
+"""Shared pytest fixtures: CLI runner, trustme CA, and factories for real loopback servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests import servers
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS = SHARED / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys and config written by commands go to a temp dir, never the developer's real config."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DIAGKIT_CONFIG_DIR", str(home / "config"))
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    try:
+        return CliRunner(mix_stderr=False)  # click < 8.2
+    except TypeError:
+        return CliRunner()
+
+
+@pytest.fixture
+def invoke(runner: CliRunner):
+    """invoke("probe", "tls", ...) -> click Result with .exit_code, .stdout, .stderr."""
+    from diagkit.cli import cli
+
+    def _invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
+        return runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+    return _invoke
+
+
+@pytest.fixture(scope="session")
+def ca() -> Any:
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def ca_file(ca: Any, tmp_path: Path) -> str:
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def http_server() -> Iterator[Any]:
+    """Factory: http_server(routes, ssl_context=None) -> started HTTPServer, stopped after the test."""
+    started: list[Any] = []
+
+    def make(routes: dict[Any, Any] | None = None, ssl_context: Any = None) -> servers.HTTPServer:
+        srv = servers.HTTPServer(routes, ssl_context).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def tls_server() -> Iterator[Any]:
+    """Factory: tls_server(leaf, chain=True, min_version=None, date_header=None) -> started TLSServer."""
+    started: list[Any] = []
+
+    def make(leaf: Any, *, chain: bool = True, min_version: Any = None, date_header: str | None = None) -> servers.TLSServer:
+        srv = servers.TLSServer(servers.server_context(leaf, chain=chain, min_version=min_version), date_header).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[Any]:
+    started: list[Any] = []
+
+    def make(udp: bool = False) -> servers.SilentServer:
+        srv = servers.SilentServer(udp).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[Any]:
+    """Factory: dns_server(zone_text, servfail=(), refused=()) -> started DNSServer."""
+    started: list[Any] = []
+
+    def make(zone: str = "", **kwargs: Any) -> servers.DNSServer:
+        srv = servers.DNSServer(zone, **kwargs).start()
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+def corpus_files(kind: str) -> list[Path]:
+    base = CORPUS / kind
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.rglob("*") if p.is_file() and p.name != "SOURCES.md")
+
+
+os.environ.setdefault("DIAGKIT_TEST", "1")
