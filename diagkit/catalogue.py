@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -30,23 +31,35 @@ class Entry:
         }
 
 
+def _entry(finding_id: str, spec: Mapping[str, Any]) -> Entry:
+    return Entry(
+        id=finding_id,
+        severity=Severity.parse(spec["severity"]),
+        title=str(spec["title"]),
+        meaning=str(spec.get("meaning", "")),
+        remediation=str(spec.get("remediation", "")),
+        refs=tuple(spec.get("refs") or ()),
+    )
+
+
 @functools.cache
 def load() -> dict[str, Entry]:
+    """The built-in catalogue plus ids registered by plugins loaded so far."""
     import yaml  # only when findings are made, not at CLI start-up
 
     text = resources.files("diagkit").joinpath("catalogue.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text) or {}
-    entries = {}
-    for finding_id, spec in raw.items():
-        entries[finding_id] = Entry(
-            id=finding_id,
-            severity=Severity.parse(spec["severity"]),
-            title=str(spec["title"]),
-            meaning=str(spec.get("meaning", "")),
-            remediation=str(spec.get("remediation", "")),
-            refs=tuple(spec.get("refs") or ()),
-        )
-    return entries
+    return {finding_id: _entry(finding_id, spec) for finding_id, spec in raw.items()}
+
+
+def register(source: str, specs: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add a plugin's own finding ids; a plugin may not redefine an id it does not own."""
+    entries = load()
+    for finding_id, spec in specs.items():
+        new = _entry(finding_id, spec)
+        if finding_id in entries and entries[finding_id] != new:
+            raise ValueError(f"{source} redefines finding id {finding_id!r}")
+        entries[finding_id] = new
 
 
 def entry(finding_id: str) -> Entry:

@@ -39,6 +39,13 @@ class Registered:
             raise PluginError(f"probe plugin '{self.name}' ({self.entry_point.value}) is not a diagkit.probe.Probe")
         if obj.name != self.name:
             raise PluginError(f"probe plugin '{self.name}' declares the name '{obj.name}'")
+        if obj.findings:
+            from diagkit import catalogue
+
+            try:
+                catalogue.register(f"probe plugin '{self.name}'", obj.findings)
+            except (ValueError, KeyError) as exc:
+                raise PluginError(f"probe plugin '{self.name}' has a bad finding catalogue: {exc}") from exc
         return obj
 
 
@@ -49,6 +56,15 @@ def registered() -> dict[str, Registered]:
         # First one wins, so a duplicate third-party name cannot shadow a built-in silently.
         found.setdefault(ep.name, Registered(ep.name, ep))
     return dict(sorted(found.items()))
+
+
+def load_all() -> None:
+    """Load every plugin so their finding ids are known (for `findings list`); broken ones are skipped."""
+    for name in registered():
+        try:
+            _load(name)
+        except PluginError:
+            pass
 
 
 def names() -> list[str]:

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from diagkit import catalogue
 from diagkit.findings import Finding, Severity
-
-if TYPE_CHECKING:
-    from diagkit.context import Context
 
 
 @dataclass(frozen=True)
@@ -88,4 +85,8 @@ class Probe:
     example: str = ""
     description: str = ""
     network: bool = True
+    # Finding ids a third-party probe adds, in catalogue.yaml's shape:
+    # {"toy.word.shouting": {"severity": "warn", "title": ..., "meaning": ..., "remediation": ..., "refs": []}}.
+    # Built-in probes keep theirs in diagkit/catalogue.yaml.
+    findings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)

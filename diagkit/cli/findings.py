@@ -17,8 +17,9 @@ def findings() -> None:
 @click.option("--area", help="Only ids starting with this prefix, e.g. tls or saml.")
 def list_findings(as_json: bool, area: str | None) -> None:
     """List every finding id with its severity, meaning and remediation."""
-    from diagkit import catalogue
+    from diagkit import catalogue, plugins
 
+    plugins.load_all()
     entries = [e for e in catalogue.load().values() if not area or e.id.startswith(area)]
     if as_json:
         click.echo(dumps({"findings": [e.to_dict() for e in entries]}))

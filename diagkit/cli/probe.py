@@ -23,6 +23,18 @@ def _option_decorator(option: Any) -> click.Option:
     return click.Option([*option.cli_flags(), option.name], **kwargs)
 
 
+def _report_check_errors(results: list[Any]) -> None:
+    """A check that could not run is also said on stderr, so scripts and people see it without --json parsing."""
+    from diagkit.findings import Severity
+
+    for result in results:
+        for finding in result.findings:
+            if finding.severity is Severity.ERROR:
+                detail = " ".join(finding.detail.split())
+                click.echo(f"diagkit: {result.probe} {result.target}: {finding.title}"
+                           f"{': ' + detail if detail else ''} [{finding.id}]", err=True)
+
+
 def build_command(name: str) -> click.Command:
     from diagkit import plugins
 
@@ -32,11 +44,13 @@ def build_command(name: str) -> click.Command:
         from diagkit.context import Context
         from diagkit.runner import run_probe
 
-        debug = bool(click.get_current_context().find_root().obj.get("debug")) if click.get_current_context().find_root().obj else False
+        root_obj = click.get_current_context().find_root().obj or {}
+        debug = bool(root_obj.get("debug"))
         results = []
         for target in targets:
             ctx = Context(timeout=timeout or probe.default_timeout, ca_file=options.get("ca_file"), debug=debug)
             results.append(run_probe(probe, target, options, ctx))
+        _report_check_errors(results)
         emit_results(results, as_json)
 
     params: list[click.Parameter] = [

@@ -1,0 +1,134 @@
+"""The CLI spine: version, help, catalogue listing, probe listing, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from diagkit import __version__
+
+
+def test_version(invoke):
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"diagkit {__version__}"
+
+
+def test_python_m_is_the_same_program():
+    out = subprocess.run([sys.executable, "-m", "diagkit", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"diagkit {__version__}"
+
+
+def test_help_lists_commands_with_an_example(invoke):
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for command in ("probe", "findings"):
+        assert command in result.stdout
+    assert "Example" in result.stdout
+
+
+def test_help_does_not_import_heavy_modules():
+    """`diagkit --help` must stay instant: no presidio, spaCy, httpx, dnspython, lxml or cryptography at start-up."""
+    code = (
+        "import sys\n"
+        "from diagkit.cli import cli\n"
+        "try:\n"
+        "    cli.main(['--help'], prog_name='diagkit', standalone_mode=False)\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('presidio_analyzer', 'spacy', 'httpx', 'dns', 'lxml', 'cryptography', 'signxml', 'yaml')"
+        " if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY=\n" in out.stdout, out.stdout
+
+
+def test_findings_list_json_is_the_whole_catalogue(invoke):
+    result = invoke("findings", "list", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    ids = {f["id"] for f in data["findings"]}
+    for contract_id in ("tls.certificate.expired", "dns.resolve.nxdomain", "har.invalid", "oauth.error",
+                        "saml.assertion.unsigned", "oidc.jwks.private_key", "http.redirect.auth_dropped"):
+        assert contract_id in ids
+    for entry in data["findings"]:
+        assert set(entry) == {"id", "severity", "title", "meaning", "remediation", "refs"}
+        assert entry["severity"] in {"pass", "info", "warn", "fail", "error"}
+        if entry["severity"] in {"warn", "fail", "error"}:
+            assert entry["remediation"], f"{entry['id']} has no remediation"
+
+
+def test_findings_list_human_filtered_by_area(invoke):
+    result = invoke("findings", "list", "--area", "tls")
+    assert result.exit_code == 0
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines and all(" tls." in line for line in lines)
+
+
+def test_probe_list_shows_builtins(invoke):
+    result = invoke("probe", "--list")
+    assert result.exit_code == 0
+    assert "tls" in result.stdout
+    data = json.loads(invoke("probe", "--list", "--json").stdout)
+    tls = next(p for p in data["probes"] if p["name"] == "tls")
+    assert tls["loaded"] is True
+    assert tls["entry_point"] == "diagkit.collectors.tls:probe"
+    assert "--servername" in tls["options"]
+
+
+def test_probe_help_has_generated_options_and_example(invoke):
+    result = invoke("probe", "tls", "--help")
+    assert result.exit_code == 0
+    for text in ("--servername", "--ca-file", "--timeout", "--json", "Example"):
+        assert text in result.stdout
+
+
+def test_unknown_probe_is_a_usage_error(invoke):
+    result = invoke("probe", "no-such-probe", "x")
+    assert result.exit_code == 2
+
+
+def test_missing_target_is_a_usage_error(invoke):
+    assert invoke("probe", "tls").exit_code == 2
+
+
+def test_bad_input_is_one_line_without_traceback(invoke):
+    result = invoke("probe", "tls", "example.invalid:notaport")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "notaport" in lines[0] and lines[0].startswith("diagkit: error[")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_debug_shows_the_traceback():
+    out = subprocess.run([sys.executable, "-m", "diagkit", "--debug", "probe", "tls", "x:notaport"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "Traceback" in out.stderr
+    assert "notaport" in out.stderr
+
+
+@pytest.mark.parametrize("args", [["probe", "tls", "127.0.0.1:1", "--timeout", "2"]])
+def test_json_output_is_one_document_and_exit_code_follows_worst(invoke, args):
+    result = invoke(*args, "--json")
+    data = json.loads(result.stdout)
+    assert set(data) == {"diagkit_version", "probe", "target", "started_at", "duration_ms", "findings", "facts"}
+    assert data["started_at"].endswith("Z")
+    assert isinstance(data["duration_ms"], int)
+    worst = {f["severity"] for f in data["findings"]}
+    assert "fail" in worst and result.exit_code == 3
+
+
+def test_several_targets_print_one_results_document(invoke):
+    result = invoke("probe", "tls", "127.0.0.1:1", "127.0.0.1:2", "--timeout", "2", "--json")
+    data = json.loads(result.stdout)
+    assert list(data) == ["results"]
+    assert [r["target"] for r in data["results"]] == ["127.0.0.1:1", "127.0.0.1:2"]

@@ -1,0 +1,124 @@
+"""The probe plugin system: a third-party probe installed beside diagkit shows up and runs like a built-in."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from diagkit import catalogue, plugins
+
+TOY = textwrap.dedent('''
+    """A toy third-party probe: checks that a word is lower case."""
+    import time
+
+    from diagkit.probe import Option, Probe
+
+
+    def run(ctx, report, target, shout=False, repeat=1):
+        report.facts["length"] = len(target) * repeat
+        if target == "crash":
+            raise RuntimeError("boom with password=hunter2 in it")
+        if target == "hang":
+            time.sleep(60)
+        if target.islower() and not shout:
+            report.add("toy.word.lowercase", f"{target!r} is lower case")
+        else:
+            report.add("toy.word.shouting")
+
+
+    probe = Probe(name="toy", summary="Toy third-party probe.", target="WORD", run=run,
+                  options=(Option("shout", "Pretend to shout.", is_flag=True),
+                           Option("repeat", "Repeat count.", type=int, default=1)),
+                  default_timeout=0.2, max_calls=1, example="diagkit probe toy hello",
+                  findings={
+                      "toy.word.lowercase": {"severity": "pass", "title": "The word is lower case",
+                                             "meaning": "", "remediation": ""},
+                      "toy.word.shouting": {"severity": "warn", "title": "The word shouts",
+                                            "meaning": "Upper case letters.", "remediation": "Speak softly."},
+                  })
+''')
+
+
+@pytest.fixture
+def toy_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Install a toy distribution the way pip would: a module plus a .dist-info with entry_points.txt."""
+    (tmp_path / "toy_probe.py").write_text(TOY)
+    (tmp_path / "toy_broken.py").write_text("raise ImportError('missing dependency xyz')\n")
+    info = tmp_path / "toy_probe-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-probe\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[diagkit.probes]\ntoy = toy_probe:probe\nbroken = toy_broken:probe\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.registered.cache_clear()
+    plugins._load.cache_clear()
+    yield tmp_path
+    plugins.registered.cache_clear()
+    plugins._load.cache_clear()
+    catalogue.load.cache_clear()  # forget the toy's ids
+    sys.modules.pop("toy_probe", None)
+
+
+def test_third_party_probe_is_listed(invoke, toy_dist):
+    result = invoke("probe", "--list", "--json")
+    rows = {row["name"]: row for row in json.loads(result.stdout)["probes"]}
+    assert rows["toy"]["loaded"] and rows["toy"]["distribution"] == "toy-probe 1.0"
+    assert rows["tls"]["loaded"]  # built-ins come through the same entry-point group
+    assert rows["broken"]["loaded"] is False and "missing dependency xyz" in rows["broken"]["error"]
+
+
+def test_third_party_probe_options_become_cli_options(invoke, toy_dist):
+    result = invoke("probe", "toy", "--help")
+    assert result.exit_code == 0
+    assert "--shout" in result.stdout and "--repeat" in result.stdout and "diagkit probe toy hello" in result.stdout
+
+
+def test_third_party_probe_runs(invoke, toy_dist):
+    ok = invoke("probe", "toy", "hello", "--repeat", "3", "--json")
+    assert ok.exit_code == 0
+    data = json.loads(ok.stdout)
+    assert data["probe"] == "toy" and data["facts"] == {"length": 15}
+    assert [f["id"] for f in data["findings"]] == ["toy.word.lowercase"]
+    assert invoke("probe", "toy", "hello", "--shout").exit_code == 4
+
+
+def test_a_probe_that_raises_is_an_error_finding_without_the_secret(invoke, toy_dist):
+    result = invoke("probe", "toy", "crash", "--json")
+    assert result.exit_code == 5
+    finding = json.loads(result.stdout)["findings"][-1]
+    assert finding["id"] == "probe.run.crashed" and finding["severity"] == "error"
+    assert "hunter2" not in result.stdout + result.stderr
+    assert "probe.run.crashed" in result.stderr  # a check that could not run is said on stderr too
+
+
+def test_a_probe_that_hangs_is_stopped_by_the_runner(invoke, toy_dist):
+    result = invoke("probe", "toy", "hang", "--json")
+    assert result.exit_code == 5
+    assert json.loads(result.stdout)["findings"][-1]["id"] == "probe.run.timeout"
+
+
+def test_third_party_findings_join_the_catalogue(invoke, toy_dist):
+    rows = {f["id"]: f for f in json.loads(invoke("findings", "list", "--json").stdout)["findings"]}
+    assert rows["toy.word.shouting"]["remediation"] == "Speak softly."
+    assert "tls.connect.failed" in rows
+
+
+def test_broken_plugin_is_a_clean_error(invoke, toy_dist):
+    result = invoke("probe", "broken", "x")
+    assert result.exit_code == 1
+    assert "missing dependency xyz" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_third_party_probe_in_a_real_process(toy_dist):
+    env = dict(os.environ, PYTHONPATH=str(toy_dist) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-m", "diagkit", "probe", "toy", "Hello", "--json"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 4, out.stderr
+    assert json.loads(out.stdout)["findings"][0]["severity"] == "warn"
