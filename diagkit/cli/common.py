@@ -37,6 +37,12 @@ def handle_errors(debug: bool) -> Iterator[None]:
             traceback.print_exc()
         error_line(exc.one_line())
         sys.exit(ExitStatus.ERROR)
+    except BrokenPipeError:
+        # `diagkit ... | head`: the reader left; not an error (Python docs, "Note on SIGPIPE").
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except KeyboardInterrupt:
         error_line("error[DK002]: interrupted; nothing was written")
         sys.exit(130)
