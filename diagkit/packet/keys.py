@@ -1,0 +1,230 @@
+"""Key files: Ed25519 signing and X25519 encryption pairs, one-line public keys, key ids, trust file.
+
+Public key line: `diagkit-ed25519 <base64 raw key> [comment]` or `diagkit-x25519 ...`.
+Private key file: unencrypted PKCS#8 PEM, mode 0600. Key id: `<type>:` + first 16 hex of sha256(raw key).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import getpass
+import hashlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from diagkit.config import config_dir
+from diagkit.errors import InputNotFound, KeyFileError
+from diagkit.fsutil import write_atomic
+
+ED25519 = "ed25519"
+X25519 = "x25519"
+_PREFIX = "diagkit-"
+SIGNING_KEY, SIGNING_PUB = "signing.key", "signing.pub"
+ENCRYPTION_KEY, ENCRYPTION_PUB = "encryption.key", "encryption.pub"
+TRUSTED_KEYS = "trusted_keys"
+_MAX_KEY_FILE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A public key as people paste it: type, raw 32 bytes, optional comment."""
+
+    kind: str
+    raw: bytes
+    comment: str = ""
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.raw, self.kind)
+
+    def line(self, *, comment: bool = True) -> str:
+        text = f"{_PREFIX}{self.kind} {base64.b64encode(self.raw).decode()}"
+        return f"{text} {self.comment}" if comment and self.comment else text
+
+    def ed25519(self) -> Any:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        return Ed25519PublicKey.from_public_bytes(self.raw)
+
+    def x25519(self) -> Any:
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+        return X25519PublicKey.from_public_bytes(self.raw)
+
+
+def key_id(key: str | bytes, kind: str = ED25519) -> str:
+    """`ed25519:` + 16 hex of sha256(raw key); accepts a public key line (str/bytes) or the raw 32 bytes."""
+    if isinstance(key, bytes) and len(key) == 32:
+        return f"{kind}:{hashlib.sha256(key).hexdigest()[:16]}"
+    text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    public = parse_public_line(text, "key")
+    return public.key_id
+
+
+def parse_public_line(text: str, source: str) -> PublicKey:
+    """Parse one `diagkit-<type> <base64> [comment]` line; `source` names where it came from for errors."""
+    fields = text.strip().split(None, 2)
+    if len(fields) < 2 or not fields[0].startswith(_PREFIX):
+        raise KeyFileError(f"{source} is not a diagkit public key line (expected 'diagkit-ed25519 <base64> ...')")
+    kind = fields[0][len(_PREFIX):]
+    if kind not in (ED25519, X25519):
+        raise KeyFileError(f"{source}: unknown key type '{fields[0]}'")
+    try:
+        raw = base64.b64decode(fields[1], validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise KeyFileError(f"{source}: the {kind} public key is not 32 bytes of base64")
+    return PublicKey(kind, raw, fields[2].strip() if len(fields) > 2 else "")
+
+
+def _read_key_file(path: str | Path, what: str) -> bytes:
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise KeyFileError(f"{what} '{p}' is a directory, not a key file")
+        with open(p, "rb") as handle:
+            data = handle.read(_MAX_KEY_FILE + 1)
+    except FileNotFoundError:
+        raise InputNotFound(f"{what} '{p}' does not exist") from None
+    except OSError as exc:
+        raise KeyFileError(f"{what} '{p}' cannot be read: {exc.strerror or exc}") from None
+    if len(data) > _MAX_KEY_FILE:
+        raise KeyFileError(f"{what} '{p}' is too large to be a key file")
+    return data
+
+
+def load_public_key(value: str | Path, kind: str, what: str = "public key") -> PublicKey:
+    """A public key from a .pub file, or a pasted key line given directly as the option value."""
+    text_value = str(value)
+    if text_value.startswith(_PREFIX) and not Path(text_value).exists():
+        public = parse_public_line(text_value, f"{what} argument")
+        source = f"{what} argument"
+    else:
+        data = _read_key_file(value, what)
+        source = f"{what} '{value}'"
+        if b"PRIVATE KEY" in data:
+            raise KeyFileError(f"{source} is a private key; pass the matching .pub file instead")
+        lines = [ln for ln in data.decode("utf-8", "replace").splitlines() if ln.strip() and not ln.startswith("#")]
+        if len(lines) != 1:
+            raise KeyFileError(f"{source} is not a diagkit public key file (expected one 'diagkit-{kind} ...' line)")
+        public = parse_public_line(lines[0], source)
+    if public.kind != kind:
+        raise KeyFileError(f"{source} is an {public.kind} key; an {kind} key is needed here")
+    return public
+
+
+def _load_private(path: str | Path, kind: str, what: str) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    data = _read_key_file(path, what)
+    source = f"{what} '{path}'"
+    if data.lstrip().startswith(_PREFIX.encode()):
+        raise KeyFileError(f"{source} is a public key; a private key file (.key) is needed here")
+    if b"ENCRYPTED PRIVATE KEY" in data:
+        raise KeyFileError(f"{source} is password-protected, which diagkit does not support")
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KeyFileError(f"{source} is not a PEM private key") from None
+    wanted = Ed25519PrivateKey if kind == ED25519 else X25519PrivateKey
+    if not isinstance(key, wanted):
+        found = {Ed25519PrivateKey: "an Ed25519 signing key", X25519PrivateKey: "an X25519 encryption key"}
+        name = next((v for t, v in found.items() if isinstance(key, t)), "not a diagkit key")
+        need = "an Ed25519 signing key" if kind == ED25519 else "an X25519 encryption key"
+        raise KeyFileError(f"{source} is {name}; {need} is needed here")
+    return key
+
+
+def load_signing_key(path: str | Path) -> Any:
+    return _load_private(path, ED25519, "signing key")
+
+
+def load_identity(path: str | Path) -> Any:
+    return _load_private(path, X25519, "identity")
+
+
+def public_of(private_key: Any, comment: str = "") -> PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    raw = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return PublicKey(ED25519 if isinstance(private_key, Ed25519PrivateKey) else X25519, raw, comment)
+
+
+def _default_comment() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "diagkit"
+
+
+def _pem(private_key: Any) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+
+
+def generate_keys(directory: str | Path | None = None, *, force: bool = False, comment: str | None = None) -> dict:
+    """Write signing.key/.pub and encryption.key/.pub (private files 0600); return paths, lines and key ids."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    folder = Path(directory) if directory is not None else config_dir()
+    names = [SIGNING_KEY, SIGNING_PUB, ENCRYPTION_KEY, ENCRYPTION_PUB]
+    existing = [n for n in names if (folder / n).exists()]
+    if existing and not force:
+        raise KeyFileError(f"keys already exist in '{folder}' ({', '.join(existing)}); refusing to overwrite",
+                           hint="pass --force to replace them (old packets stay verifiable with the old .pub)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise KeyFileError(f"cannot create key folder '{folder}': {exc.strerror or exc}") from None
+    note = comment if comment is not None else _default_comment()
+    note = " ".join(note.split())
+    out: dict[str, Any] = {"dir": str(folder)}
+    for role, private, key_name, pub_name in (
+        ("signing", Ed25519PrivateKey.generate(), SIGNING_KEY, SIGNING_PUB),
+        ("encryption", X25519PrivateKey.generate(), ENCRYPTION_KEY, ENCRYPTION_PUB),
+    ):
+        public = public_of(private, note)
+        write_atomic(folder / key_name, _pem(private), mode=0o600)
+        write_atomic(folder / pub_name, public.line() + "\n", mode=0o644)
+        out[role] = {"key_id": public.key_id, "public_key": public.line(),
+                     "private_path": str(folder / key_name), "public_path": str(folder / pub_name)}
+    return out
+
+
+def default_signing_key() -> Path:
+    """config_dir()/signing.key, generating the key pairs there on first use."""
+    path = config_dir() / SIGNING_KEY
+    if not path.exists():
+        generate_keys(config_dir())
+    return path
+
+
+def trusted_keys_path() -> Path:
+    return config_dir() / TRUSTED_KEYS
+
+
+def load_trusted_keys(path: str | Path | None = None) -> list[PublicKey]:
+    """The trusted_keys file: one public key line per line, `#` comments and blank lines ignored."""
+    p = Path(path) if path is not None else trusted_keys_path()
+    if not p.exists():
+        return []
+    text = _read_key_file(p, "trusted keys file").decode("utf-8", "replace")
+    keys = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        keys.append(parse_public_line(line, f"trusted keys file '{p}' line {number}"))
+    return keys
+
