@@ -13,7 +13,7 @@ from diagkit.context import Context
 from diagkit.errors import DiagkitError
 from diagkit.findings import ProbeResult, Severity
 from diagkit.probe import Probe, Report
-from diagkit.scrub import scrub
+from diagkit.scrub import scrub, scrub_url
 
 
 def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = None,
@@ -71,7 +71,7 @@ def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = Non
                                        severity=Severity.ERROR))
     return ProbeResult(
         probe=probe.name,
-        target=target,
+        target=scrub_url(target),  # a token in a URL's query must not reach output or a packet
         started_at=started,
         duration_ms=elapsed_ms,
         findings=findings,

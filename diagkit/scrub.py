@@ -30,3 +30,12 @@ def scrub(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def scrub_url(text: str) -> str:
+    """Mask user:password@ and query/fragment values of a URL, keeping scheme, host, path and names."""
+    if "://" not in text:
+        return text
+    for pattern, replacement in _PATTERNS[:2]:
+        text = pattern.sub(replacement, text)
+    return text

@@ -1,0 +1,251 @@
+"""Decoding (never verifying) JWTs and judging their claims; shared by the HTTP and HAR probes and the redactor.
+
+Nothing here verifies a signature: diagnosis only needs to read what the token claims. Token values
+and personal claims never leave this module except through `safe_claims`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diagkit.probe import Report
+
+LEEWAY_S = 60  # common validator default for clock differences (e.g. Microsoft.IdentityModel uses 5 min)
+
+_B64URL = r"[A-Za-z0-9_-]"
+# A JOSE header is a JSON object, so its base64url starts with "eyJ" ('{"') or "ewo"/"ew0" (pretty-printed).
+_COMPACT = re.compile(rf"^(?:eyJ|ew[0-9A-Za-z])[A-Za-z0-9_-]*(?:\.{_B64URL}*){{2}}(?:(?:\.{_B64URL}*){{2}})?$")
+
+SAFE_CLAIMS = frozenset({
+    "iss", "aud", "exp", "nbf", "iat", "scope", "scp", "azp", "client_id", "typ", "alg", "kid", "tid", "ver",
+    "token_use",
+})
+REDACTED = "<redacted>"
+
+
+@dataclass
+class DecodedJWT:
+    header: dict[str, Any]
+    claims: dict[str, Any] = field(default_factory=dict)
+    signature_present: bool = False
+    kind: str = "JWS"  # "JWS" (three parts, readable claims) or "JWE" (five parts, encrypted claims)
+
+    @property
+    def encrypted(self) -> bool:
+        return self.kind == "JWE"
+
+    @property
+    def alg(self) -> str:
+        return str(self.header.get("alg", ""))
+
+
+def _b64url_json(part: str) -> Any:
+    padded = part + "=" * (-len(part) % 4)
+    raw = base64.urlsafe_b64decode(padded.encode("ascii"))
+    return json.loads(raw.decode("utf-8"))
+
+
+def looks_like_jwt(text: str) -> bool:
+    """Cheap shape test plus a decodable JOSE header; true for JWS and JWE compact forms."""
+    if not isinstance(text, str) or len(text) < 10:
+        return False
+    return decode(text) is not None
+
+
+def decode(token: str) -> DecodedJWT | None:
+    """Header and claims of a compact JWS/JWT, or the header of a JWE; None for anything else."""
+    if not isinstance(token, str):
+        return None
+    token = token.strip()
+    if not _COMPACT.match(token):
+        return None
+    parts = token.split(".")
+    try:
+        header = _b64url_json(parts[0])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not isinstance(header, dict) or not isinstance(header.get("alg", header.get("enc")), str):
+        return None
+    if len(parts) == 5:
+        return DecodedJWT(header=header, claims={}, signature_present=False, kind="JWE")
+    try:
+        claims = _b64url_json(parts[1])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        claims = None
+    if not isinstance(claims, dict):
+        # A JWS whose payload is not a JSON object is still a JWS, just not a JWT with claims.
+        claims = {}
+    return DecodedJWT(header=header, claims=claims, signature_present=bool(parts[2]), kind="JWS")
+
+
+def safe_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """Claims fit to show: the diagnostic ones kept, every other value (sub, email, name...) replaced."""
+    return {key: (value if key in SAFE_CLAIMS else REDACTED) for key, value in claims.items()}
+
+
+def _as_time(value: Any) -> _dt.datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return _dt.datetime.fromtimestamp(value, _dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _iso(moment: _dt.datetime) -> str:
+    return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human(seconds: float) -> str:
+    seconds = abs(int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def audiences(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    if isinstance(aud, list):
+        return [str(a) for a in aud]
+    return []
+
+
+def scopes(claims: dict[str, Any]) -> list[str]:
+    """Granted scopes from `scope` (space-separated string, RFC 8693/9068) or `scp` (string or list)."""
+    found: list[str] = []
+    for key in ("scope", "scp"):
+        value = claims.get(key)
+        if isinstance(value, str):
+            found.extend(value.split())
+        elif isinstance(value, list):
+            found.extend(str(v) for v in value)
+    return list(dict.fromkeys(found))
+
+
+def is_id_token(decoded: DecodedJWT) -> bool:
+    """OIDC ID token traits (nonce, at_hash/c_hash, aud == azp) without any scope, and not typed at+jwt."""
+    claims = decoded.claims
+    if str(decoded.header.get("typ", "")).lower() in ("at+jwt", "application/at+jwt"):
+        return False
+    if "scope" in claims or "scp" in claims:
+        return False
+    aud = audiences(claims)
+    azp = claims.get("azp")
+    traits = ("nonce" in claims, "at_hash" in claims, "c_hash" in claims,
+              isinstance(azp, str) and aud == [azp])
+    return any(traits)
+
+
+def check_claims(report: Report, decoded: DecodedJWT, now: _dt.datetime, *, expect_issuer: str | None = None,
+                 expect_audience: str | None = None, expect_scope: str | None = None,
+                 server_date: _dt.datetime | None = None, where: str = "bearer token") -> None:
+    """Adds jwt.* findings for what is wrong with the token's claims (nothing when all is well).
+
+    Times are judged against `now` and, when given, the server's clock (`server_date`), with LEEWAY_S.
+    """
+    label = where[:1].upper() + where[1:]
+    if decoded.encrypted:
+        report.add("jwt.token.encrypted", f"The {where} is an encrypted JWT (JWE); its claims cannot be read",
+                   evidence={"where": where, "alg": decoded.header.get("alg"), "enc": decoded.header.get("enc")})
+        return
+    claims = decoded.claims
+    if decoded.alg.lower() == "none":
+        report.add("jwt.alg.none", f"The {where} is unsigned (alg: none)",
+                   evidence={"where": where, "alg": decoded.alg, "signature_present": decoded.signature_present})
+
+    clocks = [("local", now)]
+    if server_date is not None:
+        clocks.append(("server", server_date))
+    leeway = _dt.timedelta(seconds=LEEWAY_S)
+
+    exp = _as_time(claims.get("exp"))
+    if "exp" in claims and exp is None:
+        report.add("jwt.claims.malformed", f"The {where}'s exp claim is not a number",
+                   evidence={"where": where, "claim": "exp"})
+    if exp is not None:
+        for clock, moment in clocks:
+            if exp + leeway <= moment:
+                detail = (f"The exp claim ({_iso(exp)}) is {_human((moment - exp).total_seconds())} before the "
+                          f"{'local clock' if clock == 'local' else 'server clock (Date header)'} ({_iso(moment)}).")
+                if clock == "server":
+                    detail += " By the local clock the token is still valid: the API's clock is ahead."
+                report.add("jwt.expired", f"{label} expired {_human((moment - exp).total_seconds())} ago",
+                           detail=detail, evidence={"where": where, "exp": _iso(exp), "clock": clock,
+                                                    "now": _iso(moment)})
+                break
+
+    for claim in ("nbf", "iat"):
+        start = _as_time(claims.get(claim))
+        if start is None:
+            continue
+        done = False
+        for clock, moment in clocks:
+            if start - leeway > moment:
+                ahead = _human((start - moment).total_seconds())
+                report.add("jwt.not_yet_valid", f"{label} is not valid for another {ahead} ({claim})",
+                           detail=(f"The {claim} claim ({_iso(start)}) is {ahead} after the "
+                                   f"{'local clock' if clock == 'local' else 'server clock (Date header)'}; "
+                                   "the issuer's clock is likely ahead."),
+                           evidence={"where": where, claim: _iso(start), "clock": clock, "now": _iso(moment)})
+                done = True
+                break
+        if done:
+            break
+
+    if expect_issuer is not None:
+        iss = claims.get("iss")
+        if iss != expect_issuer:
+            hint = ""
+            if isinstance(iss, str) and iss.rstrip("/") == expect_issuer.rstrip("/"):
+                hint = " They differ only by a trailing slash, which validators treat as a different issuer."
+            report.add("jwt.issuer.mismatch", f"{label} was issued by {iss!r}, not {expect_issuer!r}",
+                       detail=f"The iss claim must equal the expected issuer exactly.{hint}",
+                       evidence={"where": where, "expected": expect_issuer, "actual": iss})
+
+    if expect_audience is not None:
+        aud = audiences(claims)
+        if expect_audience not in aud:
+            report.add("jwt.audience.mismatch", f"{label} is for audience {aud or 'none'}, not {expect_audience!r}",
+                       evidence={"where": where, "expected": expect_audience, "actual": claims.get("aud")})
+
+    if expect_scope is not None:
+        wanted = expect_scope.replace(",", " ").split()
+        granted = scopes(claims)
+        missing = [s for s in wanted if s not in granted]
+        if missing:
+            report.add("jwt.scope.missing", f"{label} lacks the scope {' '.join(missing)}",
+                       detail=("The token has no scope or scp claim at all." if not granted else
+                               f"Granted scopes: {' '.join(granted)}."),
+                       evidence={"where": where, "missing": missing, "granted": granted})
+
+    if is_id_token(decoded):
+        traits = [k for k in ("nonce", "at_hash", "c_hash") if k in claims]
+        if claims.get("azp") is not None and audiences(claims) == [claims.get("azp")]:
+            traits.append("aud == azp")
+        report.add("jwt.token.id_token", f"{label} looks like an OpenID Connect ID token, not an access token",
+                   detail=("It carries ID-token traits (" + ", ".join(traits) + ") and no scope; APIs reject "
+                           "ID tokens because their audience is the client, not the API."),
+                   evidence={"where": where, "traits": traits})
+
+
+def describe_times(claims: dict[str, Any]) -> dict[str, str]:
+    """exp/nbf/iat as RFC 3339 strings, for facts."""
+    out = {}
+    for claim, name in (("exp", "expires_at"), ("nbf", "not_before"), ("iat", "issued_at")):
+        moment = _as_time(claims.get(claim))
+        if moment is not None:
+            out[name] = _iso(moment)
+    return out
