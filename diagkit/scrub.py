@@ -14,7 +14,10 @@ _PATTERNS = [
     # query and fragment values
     (re.compile(r"([?&#;][A-Za-z0-9_.\-\[\]]+=)[^&#\s'\"]+"), r"\1<REDACTED>"),
     # Authorization-like schemes
-    (re.compile(r"(?i)\b(bearer|basic|digest|negotiate|token|apikey|api-key)\s+[A-Za-z0-9._~+/=\-]{6,}"),
+    # Authorization schemes followed by a credential; "token" alone is too common a word in prose
+    # ("the access token expired") to be treated as a scheme.
+    (re.compile(r"\b((?i:bearer|basic|digest|negotiate|apikey|api-key))\s+"
+                r"(?=\S*(?:[0-9+/=_.-]|[a-z][A-Z]|[A-Z][a-z]))[A-Za-z0-9._~+/=\-]{8,}"),
      r"\1 <REDACTED>"),
     # JWT / JWS compact form
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "<REDACTED-JWT>"),

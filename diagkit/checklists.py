@@ -1,0 +1,664 @@
+"""Checklists: load and validate the YAML (errors name the line), check answers, fill probe parameters.
+
+A checklist says which questions to ask, which probes to run with parameters taken from the answers,
+and which evidence to request; see docs/checklists.md. Parameters use a deliberately tiny substitution,
+`{{ answers.NAME }}` or `{{ answers.NAME | FILTER }}`, never a template engine that could run code.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fnmatch
+import functools
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from diagkit.errors import ChecklistError, InputError
+
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
+_INNER = re.compile(r"^\s*answers\.([a-z][a-z0-9_]*)\s*(?:\|\s*([a-z_]+)\s*)?$")
+QUESTION_TYPES = ("string", "text", "datetime", "url", "email", "choice", "bool", "int", "host", "hostport")
+EVIDENCE_PATTERNS = {
+    "har": ("*.har",),
+    "log": ("*.log", "*.txt", "*.json", "*.jsonl", "*.csv"),
+    "file": ("*",),
+}
+_BUILTIN_DIR = "checklists_data"
+
+
+@dataclass(frozen=True)
+class Question:
+    name: str
+    prompt: str
+    help: str = ""
+    type: str = "string"
+    example: Any = None
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    required: bool = False
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class ProbeStep:
+    probe: str
+    target: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    name: str
+    title: str
+    kind: str = "file"
+    patterns: tuple[str, ...] = ()
+    required: bool = False
+    instructions: str = ""
+
+    def accepts(self, filename: str, from_har_option: bool) -> bool:
+        """--har files count as HAR evidence; --attach files count where their name matches the patterns."""
+        if from_har_option and self.kind == "har":
+            return True
+        patterns = self.patterns or EVIDENCE_PATTERNS[self.kind]
+        base = os.path.basename(filename).lower()
+        return any(fnmatch.fnmatch(base, p.lower()) for p in patterns)
+
+
+@dataclass(frozen=True)
+class Checklist:
+    id: str
+    title: str
+    description: str
+    questions: tuple[Question, ...] = ()
+    probes: tuple[ProbeStep, ...] = ()
+    evidence: tuple[EvidenceItem, ...] = ()
+    recipient_key: str | None = None
+    source: str = ""
+
+    def question(self, name: str) -> Question | None:
+        return next((q for q in self.questions if q.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "recipient_key": self.recipient_key,
+            "questions": [_drop_empty(vars(q) | {"choices": list(q.choices)}) for q in self.questions],
+            "probes": [_drop_empty({"probe": p.probe, "target": p.target, "options": dict(p.options),
+                                    "title": p.title}) for p in self.probes],
+            "evidence": [_drop_empty(vars(e) | {"patterns": list(e.patterns)}) for e in self.evidence],
+        }
+
+
+def _drop_empty(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v not in (None, "", [], {}, ())}
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int | None
+    message: str
+
+    def format(self, source: str) -> str:
+        return f"{source}:{self.line}: {self.message}" if self.line else f"{source}: {self.message}"
+
+
+# ---------------------------------------------------------------- loading and validation
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    import json
+
+    text = resources.files("diagkit").joinpath("schemas/checklist.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def _compose(text: str) -> tuple[Any, Any]:
+    """(node, data): the node tree keeps line numbers for error messages; data is the plain value."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def _node_at(node: Any, path: Iterable[Any]) -> Any:
+    """The YAML node at a JSON path, or the deepest one found on the way."""
+    import yaml
+
+    for step in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if k.value == step), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            child = node.value[step]
+        if child is None:
+            break
+        node = child
+    return node
+
+
+def _line(node: Any, path: Iterable[Any]) -> int | None:
+    found = _node_at(node, path)
+    return found.start_mark.line + 1 if found is not None else None
+
+
+def _key_line(node: Any, path: Iterable[Any], key: str) -> int | None:
+    """The line of one key of the mapping at `path` (where an unknown key is written)."""
+    import yaml
+
+    mapping = _node_at(node, path)
+    if isinstance(mapping, yaml.MappingNode):
+        for k, _ in mapping.value:
+            if k.value == key:
+                return k.start_mark.line + 1
+    return _line(node, path)
+
+
+def _duplicate_keys(node: Any) -> list[Problem]:
+    """PyYAML silently keeps the last of two equal keys; in a checklist that is always a mistake."""
+    import yaml
+
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                problems.append(Problem(key.start_mark.line + 1, f"duplicate key '{key.value}'"))
+            seen.add(key.value)
+            problems.extend(_duplicate_keys(value))
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            problems.extend(_duplicate_keys(item))
+    return problems
+
+
+def _path_text(path: Iterable[Any]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text or "(top level)"
+
+
+def validate_text(text: str, *, check_probes: bool = True) -> tuple[list[Problem], Any]:
+    """All problems found in a checklist's text (each with its line), and the parsed data."""
+    import jsonschema
+    import yaml
+
+    try:
+        node, data = _compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        return [Problem(mark.line + 1 if mark else None, f"invalid YAML: {what}")], None
+    except yaml.YAMLError as exc:
+        return [Problem(None, f"invalid YAML: {' '.join(str(exc).split())}")], None
+    if not isinstance(data, dict):
+        return [Problem(_line(node, []) if node is not None else None, "a checklist must be a YAML mapping")], data
+
+    problems = _duplicate_keys(node)
+    validator = jsonschema.Draft202012Validator(_schema())
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        message = error.message
+        line = _line(node, path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            message = message.replace("Additional properties are not allowed", "unknown key(s)")
+            extra = [k for k in error.instance if k not in (error.schema.get("properties") or {})]
+            line = _key_line(node, path, extra[0]) if extra else line
+        if len(message) > 200:
+            message = message[:197] + "..."
+        problems.append(Problem(line, f"{_path_text(path)}: {message}"))
+    if problems:
+        return sorted(problems, key=lambda p: p.line or 0), data
+    problems.extend(_semantic_problems(data, node, check_probes))
+    return sorted(problems, key=lambda p: p.line or 0), data
+
+
+def _semantic_problems(data: dict[str, Any], node: Any, check_probes: bool) -> list[Problem]:
+    """What a schema cannot say: unique names, choices, placeholders naming real questions, known probes."""
+    problems: list[Problem] = []
+    names: set[str] = set()
+    for i, q in enumerate(data.get("questions") or []):
+        where = ["questions", i]
+        if q["name"] in names:
+            problems.append(Problem(_line(node, [*where, "name"]), f"question '{q['name']}' is defined twice"))
+        names.add(q["name"])
+        qtype = q.get("type", "string")
+        if qtype == "choice" and not q.get("choices"):
+            problems.append(Problem(_line(node, where), f"question '{q['name']}' has type choice but no choices"))
+        if q.get("choices") and qtype != "choice":
+            problems.append(Problem(_line(node, [*where, "choices"]),
+                                    f"question '{q['name']}' has choices but its type is {qtype}, not choice"))
+        question = _question(q)
+        for key in ("default", "example"):
+            if key in q and q[key] not in (None, ""):
+                try:
+                    check_answer(question, q[key])
+                except ValueError as exc:
+                    problems.append(Problem(_line(node, [*where, key]), f"question '{q['name']}' {key}: {exc}"))
+        if q.get("sensitive") and "default" in q:
+            problems.append(Problem(_line(node, [*where, "default"]),
+                                    f"question '{q['name']}' is sensitive and must not carry a default"))
+
+    evidence_names: set[str] = set()
+    for i, e in enumerate(data.get("evidence") or []):
+        if e["name"] in evidence_names:
+            problems.append(Problem(_line(node, ["evidence", i, "name"]), f"evidence '{e['name']}' is defined twice"))
+        evidence_names.add(e["name"])
+
+    installed: dict[str, Any] = {}
+    if check_probes:
+        from diagkit import plugins
+
+        installed = dict(plugins.registered())
+    for i, step in enumerate(data.get("probes") or []):
+        where = ["probes", i]
+        templates = [(["target"], step["target"])]
+        for key, value in (step.get("options") or {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, str):
+                    templates.append((["options", key], v))
+        for sub, template in templates:
+            try:
+                used = placeholders(template)
+            except ValueError as exc:
+                problems.append(Problem(_line(node, [*where, *sub]), str(exc)))
+                continue
+            for name in used:
+                if name not in names:
+                    problems.append(Problem(_line(node, [*where, *sub]),
+                                            f"placeholder names an unknown question '{name}'"))
+        if check_probes:
+            problems.extend(_probe_problems(step, installed, _line(node, where)))
+    return problems
+
+
+def _probe_problems(step: dict[str, Any], installed: dict[str, Any], line: int | None) -> list[Problem]:
+    from diagkit import plugins
+    from diagkit.errors import PluginError
+
+    name = step["probe"]
+    if name not in installed:
+        known = ", ".join(installed) or "none"
+        return [Problem(line, f"unknown probe '{name}' (installed: {known})")]
+    try:
+        probe = plugins.get(name)
+    except PluginError:
+        return []  # a probe that fails to load is reported when it runs, not as a checklist mistake
+    declared = {o.name for o in probe.options}
+    return [Problem(line, f"probe '{name}' has no option '{key}' (it has: {', '.join(sorted(declared)) or 'none'})")
+            for key in (step.get("options") or {}) if key.replace("-", "_") not in declared]
+
+
+def parse(text: str, source: str, *, check_probes: bool = True) -> Checklist:
+    """A valid Checklist, or ChecklistError naming the source, the line and the first problem."""
+    problems, data = validate_text(text, check_probes=check_probes)
+    if problems:
+        more = f" (and {len(problems) - 1} more; run 'diagkit checklist validate')" if len(problems) > 1 else ""
+        raise ChecklistError(f"checklist {problems[0].format(source)}{more}")
+    return _build(data, source)
+
+
+def _question(q: Mapping[str, Any]) -> Question:
+    return Question(
+        name=q["name"], prompt=q["prompt"].strip(), help=str(q.get("help") or "").strip(),
+        type=q.get("type", "string"), example=q.get("example"), default=q.get("default"),
+        choices=tuple(q.get("choices") or ()), required=bool(q.get("required", False)),
+        sensitive=bool(q.get("sensitive", False)),
+    )
+
+
+def _build(data: dict[str, Any], source: str) -> Checklist:
+    return Checklist(
+        id=data["id"],
+        title=data["title"].strip(),
+        description=data["description"].strip(),
+        questions=tuple(_question(q) for q in data.get("questions") or []),
+        probes=tuple(ProbeStep(probe=p["probe"], target=p["target"], options=dict(p.get("options") or {}),
+                               title=str(p.get("title") or "")) for p in data.get("probes") or []),
+        evidence=tuple(EvidenceItem(name=e["name"], title=e["title"].strip(), kind=e.get("kind", "file"),
+                                    patterns=tuple(e.get("patterns") or ()), required=bool(e.get("required", False)),
+                                    instructions=str(e.get("instructions") or "").strip())
+                       for e in data.get("evidence") or []),
+        recipient_key=(data.get("recipient_key") or "").strip() or None,
+        source=source,
+    )
+
+
+def _builtin_dir() -> Any:
+    return resources.files("diagkit").joinpath(_BUILTIN_DIR)
+
+
+def builtin_names() -> list[str]:
+    folder = _builtin_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_text(path: str) -> str:
+    from diagkit.errors import read_input_bytes
+
+    raw = read_input_bytes(path, "checklist", limit=1_000_000)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"checklist '{path}' is not UTF-8 text") from None
+
+
+def load(name_or_path: str, *, check_probes: bool = True) -> Checklist:
+    """A shipped checklist by id, or a checklist file by path (anything with a slash or .yaml/.yml)."""
+    looks_like_path = os.sep in name_or_path or "/" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+    if not looks_like_path:
+        if name_or_path not in builtin_names():
+            known = ", ".join(builtin_names()) or "none"
+            raise ChecklistError(f"no checklist named '{name_or_path}' (shipped: {known})",
+                                 hint="run 'diagkit checklist list', or give the path of a checklist file")
+        text = _builtin_dir().joinpath(f"{name_or_path}.yaml").read_text(encoding="utf-8")
+        return parse(text, f"checklists/{name_or_path}.yaml", check_probes=check_probes)
+    return parse(read_text(name_or_path), name_or_path, check_probes=check_probes)
+
+
+def load_all() -> list[Checklist]:
+    return [load(name) for name in builtin_names()]
+
+
+# ---------------------------------------------------------------- answers
+
+_BOOL = {"yes": True, "y": True, "true": True, "1": True, "on": True,
+         "no": False, "n": False, "false": False, "0": False, "off": False}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HOST = re.compile(r"^(?=.{1,253}$)(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})?)*\.?)$")
+
+
+def check_answer(question: Question, value: Any) -> Any:
+    """The answer normalised for its type; ValueError with a short reason (never echoing the value)."""
+    kind = question.type
+    if isinstance(value, bool) and kind != "bool":
+        value = "yes" if value else "no"
+    if isinstance(value, _dt.datetime | _dt.date) and kind != "datetime":
+        value = value.isoformat()
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        parsed = _BOOL.get(str(value).strip().lower())
+        if parsed is None:
+            raise ValueError("expected yes or no")
+        return parsed
+    if kind == "datetime":
+        return _check_datetime(value)
+    text = str(value).strip()
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if kind == "string" and "\n" in text:
+        raise ValueError("expected a single line")
+    if kind == "url":
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(text)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("is not a valid URL") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("expected an http:// or https:// URL with a host name")
+    elif kind == "email":
+        if not _EMAIL.match(text):
+            raise ValueError("expected an email address like name@example.com")
+    elif kind == "choice":
+        match = next((c for c in question.choices if c.lower() == text.lower()), None)
+        if match is None:
+            raise ValueError(f"expected one of: {', '.join(question.choices)}")
+        return match
+    elif kind in ("host", "hostport"):
+        host, port = _split_hostport(text)
+        if not (_HOST.match(host) or _is_ip(host)) or "://" in text:
+            raise ValueError("expected a host name or IP address, without http://" if kind == "host"
+                             else "expected HOST or HOST:PORT, without http://")
+        if port is not None and (kind == "host" or not 0 < port < 65536):
+            raise ValueError("expected a host name without a port" if kind == "host" else "port must be 1-65535")
+    return text
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _split_hostport(text: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        host, _, rest = text.partition("]")
+        port = rest.lstrip(":")
+        return host + "]", int(port) if port.isdigit() else None
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        if not port.isdigit():
+            raise ValueError("port must be a number")
+        return host, int(port)
+    return text, None
+
+
+def _check_datetime(value: Any) -> str:
+    """ISO 8601; a time without an offset is taken as this machine's local time and given its offset."""
+    if isinstance(value, _dt.datetime):
+        moment = value
+    elif isinstance(value, _dt.date):
+        moment = _dt.datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError("expected a date and time like 2026-11-23 14:05 +01:00 (ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time zone of the person answering
+    return moment.isoformat(timespec="minutes" if moment.second == 0 else "seconds")
+
+
+def normalise_answers(checklist: Checklist, answers: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
+    """Checked answers for known questions, and the names given that the checklist does not ask."""
+    checked: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name, value in answers.items():
+        question = checklist.question(name)
+        if question is None:
+            unknown.append(name)
+            continue
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            checked[name] = check_answer(question, value)
+        except ValueError as exc:
+            raise InputError(f"{source}: answer '{name}' {exc}") from None
+    return checked, unknown
+
+
+def read_answers_file(path: str) -> dict[str, Any]:
+    import yaml
+
+    from diagkit.errors import InputFormatError, read_input_bytes
+
+    raw = read_input_bytes(path, "answers file", limit=1_000_000)
+    try:
+        data = yaml.safe_load(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise InputFormatError(f"answers file '{path}' is not UTF-8 text") from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise InputFormatError(f"answers file '{path}' line {line}: invalid YAML: {exc.problem}") from None
+    except yaml.YAMLError:
+        raise InputFormatError(f"answers file '{path}' is not valid YAML") from None
+    if data is None:
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
+        data = data["answers"]  # also accept {answers: {...}} so one file can hold more later
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise InputFormatError(f"answers file '{path}' must be a YAML mapping of question name: answer")
+    return dict(data)
+
+
+# ---------------------------------------------------------------- substitution
+
+
+def placeholders(template: str) -> list[str]:
+    """Question names a template uses; ValueError for anything but `{{ answers.NAME [| FILTER] }}`."""
+    names = []
+    for match in PLACEHOLDER.finditer(template):
+        inner = _INNER.match(match.group(1))
+        if inner is None:
+            raise ValueError(f"unsupported placeholder '{match.group(0)}' (use {{{{ answers.NAME }}}} "
+                             f"or {{{{ answers.NAME | FILTER }}}})")
+        if inner.group(2) and inner.group(2) not in FILTERS:
+            raise ValueError(f"unknown filter '{inner.group(2)}' (filters: {', '.join(FILTERS)})")
+        names.append(inner.group(1))
+    if "{{" in PLACEHOLDER.sub("", template) or "}}" in PLACEHOLDER.sub("", template):
+        raise ValueError("unbalanced '{{' or '}}' in a placeholder")
+    return names
+
+
+def _url_parts(value: str) -> tuple[str, str, int | None]:
+    from urllib.parse import urlsplit
+
+    if "://" in value:
+        parts = urlsplit(value)
+        return parts.scheme.lower(), parts.hostname or "", parts.port
+    host, port = _split_hostport(value)
+    return "", host.strip("[]"), port
+
+
+def _host(value: str) -> str:
+    return _url_parts(value)[1]
+
+
+def _port(value: str) -> str:
+    scheme, _, port = _url_parts(value)
+    return str(port or (80 if scheme == "http" else 443))
+
+
+def _hostport(value: str) -> str:
+    host = _host(value)
+    return f"[{host}]:{_port(value)}" if ":" in host else f"{host}:{_port(value)}"
+
+
+def _origin(value: str) -> str:
+    scheme, host, port = _url_parts(value)
+    scheme = scheme or "https"
+    default = 80 if scheme == "http" else 443
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+FILTERS = {"host": _host, "port": _port, "hostport": _hostport, "origin": _origin}
+
+
+def fill(template: str, answers: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """(filled text, []) or (None, missing question names). Values are inserted as text, never evaluated."""
+    missing = [n for n in placeholders(template) if answers.get(n) in (None, "")]
+    if missing:
+        return None, sorted(set(missing))
+
+    def substitute(match: re.Match[str]) -> str:
+        inner = _INNER.match(match.group(1))
+        assert inner is not None  # placeholders() checked every one
+        value = answers[inner.group(1)]
+        text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        return FILTERS[inner.group(2)](text) if inner.group(2) else text
+
+    return PLACEHOLDER.sub(substitute, template), []
+
+
+@dataclass
+class PlannedRun:
+    probe: str
+    target: str
+    options: dict[str, Any]
+    title: str = ""
+    dropped_options: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SkippedRun:
+    probe: str
+    target: str  # the template, so the reader sees what was meant
+    missing: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probe": self.probe, "target": self.target, "missing_answers": self.missing}
+
+
+def plan(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[PlannedRun], list[SkippedRun]]:
+    """Probe runs with answers filled in. A run whose target lacks answers is skipped; an option whose
+    answers are missing is left out (the probe then uses its default)."""
+    runs: list[PlannedRun] = []
+    skipped: list[SkippedRun] = []
+    for step in checklist.probes:
+        target, missing = fill(step.target, answers)
+        if target is None:
+            skipped.append(SkippedRun(step.probe, step.target, missing))
+            continue
+        options: dict[str, Any] = {}
+        dropped: list[str] = []
+        for key, value in step.options.items():
+            name = key.replace("-", "_")
+            values = value if isinstance(value, list) else [value]
+            filled = []
+            for v in values:
+                text, gaps = fill(v, answers) if isinstance(v, str) else (v, [])
+                if gaps:
+                    break
+                filled.append(text)
+            else:
+                options[name] = filled if isinstance(value, list) else filled[0]
+                continue
+            dropped.append(name)
+        runs.append(PlannedRun(step.probe, target, options, step.title, dropped))
+    return runs, skipped
+
+
+# ---------------------------------------------------------------- readiness
+
+
+def readiness(checklist: Checklist | None, answers: Mapping[str, Any], files: list[tuple[str, bool]],
+              skipped: list[SkippedRun] | None = None) -> dict[str, Any]:
+    """Which required answers and evidence are missing; ready only when none are.
+
+    `files` is (file name, came from --har) for every evidence file given.
+    """
+    if checklist is None:
+        return {"ready": True, "score": 100, "missing_answers": [], "missing_evidence": [],
+                "skipped_probes": [], "note": "no checklist: nothing was required"}
+    missing_answers = [{"name": q.name, "prompt": q.prompt} for q in checklist.questions
+                       if q.required and answers.get(q.name) in (None, "")]
+    missing_evidence = [{"name": e.name, "title": e.title} for e in checklist.evidence
+                        if e.required and not any(e.accepts(name, har) for name, har in files)]
+    required = sum(q.required for q in checklist.questions) + sum(e.required for e in checklist.evidence)
+    have = required - len(missing_answers) - len(missing_evidence)
+    return {
+        "ready": not missing_answers and not missing_evidence,
+        "score": round(100 * have / required) if required else 100,
+        "missing_answers": missing_answers,
+        "missing_evidence": missing_evidence,
+        "skipped_probes": [s.to_dict() for s in skipped or []],
+    }

@@ -1,0 +1,506 @@
+"""`diagkit collect` end to end: every shipped checklist against loopback servers, readiness, redaction,
+errors recorded as findings, atomic output, no prompts without a terminal, encryption to a vendor key."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+from tests import servers
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_HAR = ROOT / "examples" / "slow-page.har"
+# Planted in examples/slow-page.har: none of these may reach a packet.
+EXAMPLE_SECRETS = ["FAKE-7hQ2xV9mK4pL1nR8tW3yZ6bC0dE5fG", "FAKEcsrf9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                   "jane.doe@example.com", "555 0134", "c2lnbmF0dXJlLW5vdC1yZWFsLWZha2UtZm9yLWRpYWdraXQtZXhhbXBsZQ"]
+COMMON = {"summary": "It fails", "expected_result": "It works", "actual_result": "It does not",
+          "first_seen": "2026-11-23 09:40 +01:00", "steps_to_reproduce": "1. open 2. click", "tenant": "acme-prod",
+          "request_ids": "req-7f3c9a12 at 09:41"}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def https(ca: Any, http_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Factory for an HTTPS loopback server whose CA the whole process trusts (SSL_CERT_FILE), so checklist
+    probes, which take no --ca-file, verify it like a public site."""
+    bundle = tmp_path / "trust.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+
+    def make(routes: dict[Any, Any]) -> servers.HTTPServer:
+        return http_server(routes, ssl_context=servers.server_context(leaf))
+
+    return make
+
+
+def run_collect(invoke, tmp_path: Path, *args: Any, answers: dict[str, Any] | None = None, yes: bool = True,
+                timeout: str = "2"):
+    out = tmp_path / "packet.zip"
+    extra: list[Any] = []
+    if answers is not None:
+        path = tmp_path / "answers.yaml"
+        path.write_text(yaml.safe_dump(answers))
+        extra += ["--answers", path]
+    result = invoke("collect", *args, *extra, *(["--yes"] if yes else []), "--timeout", timeout, "-o", out)
+    return result, out
+
+
+def members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def finding_ids(packet: dict[str, bytes]) -> set[str]:
+    data = json.loads(packet["findings.json"])
+    return {f["id"] for r in data["results"] for f in r["findings"]}
+
+
+def predicate(packet: dict[str, bytes]) -> dict[str, Any]:
+    return json.loads(packet["manifest.json"])["predicate"]
+
+
+def assert_verifies(invoke, path: Path) -> None:
+    result = invoke("packet", "verify", path)
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def assert_no_secret(packet: dict[str, bytes], secrets: list[str]) -> None:
+    for name, data in packet.items():
+        for secret in secrets:
+            for form in {secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}:
+                assert form.encode() not in data, f"{secret!r} leaked into {name}"
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'kid': 'k1'})}.{part(claims)}.U2lnbmF0dXJlTm90UmVhbFNpZ25hdHVyZU5vdFJlYWw"
+
+
+def small_har(path: Path, url: str, status: int, cookie: str) -> Path:
+    entry = {
+        "startedDateTime": "2026-11-23T09:41:02.000Z", "time": 50,
+        "request": {"method": "GET", "url": url, "httpVersion": "HTTP/1.1", "cookies": [{"name": "sid", "value": cookie}],
+                    "headers": [{"name": "Cookie", "value": f"sid={cookie}"}], "queryString": [],
+                    "headersSize": -1, "bodySize": 0},
+        "response": {"status": status, "statusText": "", "httpVersion": "HTTP/1.1", "cookies": [],
+                     "headers": [{"name": "Content-Type", "value": "text/html"}],
+                     "content": {"size": 2, "mimeType": "text/html", "text": "no"}, "redirectURL": "",
+                     "headersSize": -1, "bodySize": 2},
+        "cache": {}, "timings": {"send": 0, "wait": 40, "receive": 10},
+    }
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
+                                        "entries": [entry]}}))
+    return path
+
+
+# ---------------------------------------------------------------- one end-to-end test per shipped checklist
+
+
+def test_slow_page_load_ready(invoke, tmp_path: Path, https) -> None:
+    site = https({"/orders": servers.Response(200, [("Content-Type", "text/html")], "<html>orders</html>")})
+    answers = {**COMMON, "page_url": site.url("/orders"), "impact": "some-users"}
+    result, out = run_collect(invoke, tmp_path, "--checklist", "slow-page-load", "--har", EXAMPLE_HAR,
+                              "--case", "CASE-1234", answers=answers)
+    assert result.exit_code == 3, result.stderr  # the HAR's 401 is a fail
+    assert_verifies(invoke, out)
+    packet = members(out)
+    assert "evidence/slow-page.har" in packet
+    ids = finding_ids(packet)
+    assert {"har.request.slow", "har.auth.unauthorized", "tls.connect.ok", "env.clock.ok"} <= ids
+    assert predicate(packet)["readiness"]["ready"] is True
+    assert predicate(packet)["checklist"] == "slow-page-load"
+    assert yaml.safe_load(packet["case.yaml"])["case_id"] == "CASE-1234"
+    assert_no_secret(packet, EXAMPLE_SECRETS)
+    # The redacted HAR is still a HAR with every entry, and keeps request ids.
+    har = json.loads(packet["evidence/slow-page.har"])
+    assert len(har["log"]["entries"]) == 5
+    assert b"req-5e2a7c10-94bd-4d3f-b6e8-0f1a2c3d4e5f" in packet["evidence/slow-page.har"]
+    assert str(ROOT) not in packet["findings.json"].decode()  # local paths stay local
+    assert "Attach " in result.stdout and str(out) in result.stdout
+    assert "readiness: READY (100%)" in result.stdout
+
+
+def _saml_metadata(ca: Any, entity_id: str) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    old = ca.issue_cert("idp.test", not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                        not_after=dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    der = x509.load_pem_x509_certificate(old.cert_chain_pems[0].bytes()).public_bytes(Encoding.DER)
+    return f"""<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"
+    entityID="{entity_id}">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>
+      <ds:X509Certificate>{base64.b64encode(der).decode()}</ds:X509Certificate>
+    </ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+        Location="https://idp.test/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"""
+
+
+def test_sso_saml_ready_and_not_ready(invoke, tmp_path: Path, https, ca: Any) -> None:
+    site = https({"/metadata": servers.Response(200, [("Content-Type", "application/samlmetadata+xml")],
+                                                _saml_metadata(ca, "https://idp.test/entity"))})
+    user = "j.doe-affected-user-42"
+    answers = {**COMMON, "impact": "all-users", "idp_type": "okta", "idp_metadata_url": site.url("/metadata"),
+               "idp_entity_id": "https://idp.test/configured-entity", "sp_entity_id": "https://app.test/saml",
+               "acs_url": site.url("/saml/acs"), "affected_user": user}
+    har = small_har(tmp_path / "login.har", site.url("/saml/acs"), 500, "SAMLSESSIONCOOKIE0123456789abcdef")
+    result, out = run_collect(invoke, tmp_path, "--checklist", "sso-saml-login-failure", "--har", har, answers=answers)
+    assert result.exit_code == 3, result.stderr
+    assert_verifies(invoke, out)
+    packet = members(out)
+    ids = finding_ids(packet)
+    assert {"saml.certificate.expired", "saml.entity_id.mismatch", "har.response.server_error"} <= ids
+    assert predicate(packet)["readiness"]["ready"] is True
+    case = yaml.safe_load(packet["case.yaml"])
+    assert case["affected_user"].startswith("<SECRET:") and case["idp_type"] == "okta"
+    assert_no_secret(packet, [user, "SAMLSESSIONCOOKIE0123456789abcdef"])
+
+    # Without the HAR and the SP entity id it is written anyway, but not ready, and says why.
+    del answers["sp_entity_id"]
+    result, out = run_collect(invoke, tmp_path, "--checklist", "sso-saml-login-failure", answers=answers)
+    assert result.exit_code == 3
+    ready = predicate(members(out))["readiness"]
+    assert ready["ready"] is False
+    assert [m["name"] for m in ready["missing_answers"]] == ["sp_entity_id"]
+    assert [m["name"] for m in ready["missing_evidence"]] == ["login_har"]
+    assert "NOT READY" in result.stdout and "sp_entity_id" in result.stdout
+
+
+def test_sso_oidc(invoke, tmp_path: Path, https) -> None:
+    holder: dict[str, Any] = {}
+
+    def discovery(_req: servers.Request) -> servers.Response:
+        base = holder["site"].base_url
+        return servers.json_response({
+            "issuer": base + "/someone-else", "authorization_endpoint": base + "/authorize",
+            "token_endpoint": base + "/token", "jwks_uri": base + "/jwks", "response_types_supported": ["code"],
+            "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"]})
+
+    site = holder["site"] = https({"/.well-known/openid-configuration": discovery,
+                                   "/jwks": servers.json_response({"keys": []})})
+    answers = {**COMMON, "impact": "all-users", "idp_type": "keycloak", "issuer_url": site.base_url,
+               "client_id": "orders-web", "redirect_uri": site.url("/cb")}
+    result, out = run_collect(invoke, tmp_path, "--checklist", "sso-oidc-login-failure", answers=answers)
+    assert result.exit_code in (3, 5), result.stderr
+    assert_verifies(invoke, out)
+    packet = members(out)
+    assert {"oidc.issuer.mismatch", "tls.connect.ok"} <= finding_ids(packet)
+    ready = predicate(packet)["readiness"]
+    assert ready["ready"] is False and [m["name"] for m in ready["missing_evidence"]] == ["login_har"]
+    assert yaml.safe_load(packet["case.yaml"])["client_id"] == "orders-web"
+
+
+def test_api_auth_failure_with_sensitive_token(invoke, tmp_path: Path, https) -> None:
+    site = https({"/v2/orders": servers.Response(401, [("Content-Type", "application/json")], '{"message":"no"}')})
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    token = jwt({"iss": "https://idp.test/", "aud": "api://orders", "sub": "user-77", "exp": now - 3600,
+                 "iat": now - 7200, "scope": "orders.read"})
+    log = tmp_path / "client.log"
+    log.write_text(f"GET /v2/orders\nAuthorization: Bearer {token}\nX-Request-Id: req-abc-123\n"
+                   "db password=Hunter2-planted-secret\n")
+    answers = {**COMMON, "impact": "one-integration", "api_url": site.url("/v2/orders"), "http_method": "get",
+               "access_token": token, "expected_audience": "api://orders"}
+    result, out = run_collect(invoke, tmp_path, "--checklist", "api-auth-failure", "--attach", log, answers=answers)
+    assert result.exit_code == 3, result.stderr
+    assert_verifies(invoke, out)
+    packet = members(out)
+    assert {"http.auth.challenge_missing", "jwt.expired"} <= finding_ids(packet)
+    ready = predicate(packet)["readiness"]
+    assert ready["ready"] is True
+    assert ready["skipped_probes"] == [{"probe": "oidc", "target": "{{ answers.issuer }}", "missing_answers": ["issuer"]}]
+    assert b"req-abc-123" in packet["evidence/client.log"]
+    assert_no_secret(packet, [token, token.split(".")[2], "Hunter2-planted-secret"])
+    assert yaml.safe_load(packet["case.yaml"])["http_method"] == "GET"
+
+
+def test_webhook_delivery_not_ready_without_log(invoke, tmp_path: Path, https) -> None:
+    site = https({("POST", "/hook"): servers.Response(204)})
+    answers = {**COMMON, "impact": "all-events", "webhook_url": site.url("/hook"), "delivery_ids": "dlv_1 at 09:41"}
+    result, out = run_collect(invoke, tmp_path, "--checklist", "webhook-delivery-failure", answers=answers)
+    assert_verifies(invoke, out)
+    packet = members(out)
+    assert "tls.connect.ok" in finding_ids(packet)
+    ready = predicate(packet)["readiness"]
+    assert ready["ready"] is False and ready["score"] < 100
+    assert [m["name"] for m in ready["missing_evidence"]] == ["receiver_log"]
+    assert result.exit_code in (0, 3, 4, 5)
+
+
+def test_tls_certificate_error_and_clock_skew(invoke, tmp_path: Path, ca: Any, tls_server: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = tmp_path / "trust.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    leaf = ca.issue_cert("127.0.0.1", not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC),
+                         not_after=dt.datetime(2021, 1, 1, tzinfo=dt.UTC))
+    behind = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    import email.utils
+
+    srv = tls_server(leaf, date_header=email.utils.format_datetime(behind, usegmt=True))
+    log = tmp_path / "error.txt"
+    log.write_text("javax.net.ssl.SSLHandshakeException: PKIX path building failed\n")
+    answers = {**COMMON, "impact": "all-clients", "client": "java", "endpoint": f"127.0.0.1:{srv.port}"}
+    result, out = run_collect(invoke, tmp_path, "--checklist", "tls-certificate-error", "--attach", log,
+                              answers=answers)
+    assert result.exit_code == 3, result.stderr
+    assert_verifies(invoke, out)
+    packet = members(out)
+    assert {"tls.certificate.expired", "env.clock.skewed"} <= finding_ids(packet)
+    clock = predicate(packet)["environment"]["clock"]
+    assert clock["measured"] is True and 7150 <= clock["offset_s"] <= 7250  # this computer is ~2 h ahead
+    assert predicate(packet)["readiness"]["ready"] is True
+
+
+def test_dns_resolution_failure(invoke, tmp_path: Path, dns_server: Any) -> None:
+    srv = dns_server("www.test. 60 IN A 192.0.2.1\n")
+    lookup = tmp_path / "lookup.txt"
+    lookup.write_text(";; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN\n")
+    answers = {**COMMON, "impact": "one-network", "network": "office", "hostname": "missing.test",
+               "resolver": srv.address, "record_type": "A"}
+    result, out = run_collect(invoke, tmp_path, "--checklist", "dns-resolution-failure", "--attach", lookup,
+                              answers=answers)
+    assert result.exit_code in (3, 5), result.stderr
+    assert_verifies(invoke, out)
+    packet = members(out)
+    assert "dns.resolve.nxdomain" in finding_ids(packet)
+    assert ("missing.test.", "A") in srv.queries
+    assert predicate(packet)["readiness"]["ready"] is True
+
+
+# ---------------------------------------------------------------- failures, atomicity, prompts
+
+
+def test_probe_that_cannot_run_is_an_error_finding_and_packet_is_written(invoke, tmp_path: Path,
+                                                                         silent_server: Any) -> None:
+    silent, silent_udp = silent_server(), silent_server(udp=True)
+    result, out = run_collect(invoke, tmp_path, "--probe", f"har={tmp_path / 'missing.har'}",
+                              "--probe", f"tls=127.0.0.1:{silent.port}",
+                              "--probe", f"dns=missing.test;resolver=127.0.0.1:{silent_udp.port}", timeout="0.5")
+    assert result.exit_code in (3, 5), result.stderr
+    assert out.exists()
+    assert_verifies(invoke, out)
+    data = json.loads(members(out)["findings.json"])
+    by_probe = {r["probe"]: {f["id"]: f["severity"] for f in r["findings"]} for r in data["results"]}
+    assert by_probe["har"] == {"probe.input.missing": "error"}
+    assert "dns.resolve.timeout" in by_probe["dns"]
+    assert "Packet written" in result.stdout
+
+
+def test_error_only_exit_code_is_5(invoke, tmp_path: Path) -> None:
+    result, out = run_collect(invoke, tmp_path, "--probe", f"har={tmp_path / 'missing.har'}")
+    assert result.exit_code == 5
+    assert out.exists()
+
+
+def test_keyboard_interrupt_while_writing_leaves_no_packet(invoke, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagkit.packet import zipsafe
+
+    out = tmp_path / "packet.zip"
+    out.write_bytes(b"previous packet")
+
+    def interrupted(*_a: Any, **_k: Any) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zipsafe, "write_zip", interrupted)
+    result = invoke("collect", "--har", EXAMPLE_HAR, "--yes", "-o", out)
+    assert result.exit_code == 130
+    assert "nothing was written" in result.stderr
+    assert out.read_bytes() == b"previous packet"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["packet.zip"]  # no temporary file left behind
+
+
+def test_leak_gate_failure_leaves_no_packet(invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagkit.errors import LeakDetected
+    from diagkit.redact import engine
+
+    original = engine.Redactor.redact_bytes
+
+    def gate(self: Any, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> Any:
+        if name.endswith(".log"):
+            raise LeakDetected(f"'{name}' line 1: something still looks like a secret; nothing was written")
+        return original(self, data, name=name, fmt=fmt)
+
+    monkeypatch.setattr(engine.Redactor, "redact_bytes", gate)
+    log = tmp_path / "app.log"
+    log.write_text("hello\n")
+    result = invoke("collect", "--har", EXAMPLE_HAR, "--attach", log, "--yes", "-o", tmp_path / "p.zip")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if "error[" in line]
+    assert len(errors) == 1 and "app.log" in errors[0] and "Traceback" not in result.stderr
+    assert not (tmp_path / "p.zip").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log"]
+
+
+def test_never_prompts_without_a_terminal(invoke, tmp_path: Path) -> None:
+    # No --yes and no answers: still no question and no confirmation, because stdin is not a terminal.
+    result, out = run_collect(invoke, tmp_path, "--checklist", "slow-page-load", "--har", EXAMPLE_HAR, yes=False)
+    assert result.exit_code == 3, result.stderr
+    assert out.exists()
+    assert "Write the packet?" not in result.stderr and "In one line" not in result.stderr
+
+
+def test_interactive_prompts_hide_sensitive_answers(invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagkit.cli import collect as cli_collect
+
+    monkeypatch.setattr(cli_collect, "is_interactive", lambda: True)
+    checklist = tmp_path / "mine.yaml"
+    checklist.write_text("""\
+id: mine
+title: Mine
+description: Test checklist.
+questions:
+  - name: summary
+    prompt: What is wrong?
+    required: true
+  - name: first_seen
+    prompt: When?
+    type: datetime
+    required: true
+  - name: password
+    prompt: Password
+    sensitive: true
+  - name: colour
+    prompt: Colour
+    type: choice
+    choices: [red, blue]
+    default: blue
+probes:
+  - probe: tls
+    target: "{{ answers.summary }}.invalid:1"
+""")
+    typed = "\n".join(["yesterday", "2026-11-23 09:40 +01:00", "Pa55-typed-secret", "", "y"]) + "\n"
+    result = invoke("collect", "--checklist", checklist, "--set", "summary=broken", "--har", EXAMPLE_HAR,
+                    "--timeout", "0.5", "-o", tmp_path / "p.zip", input=typed)
+    assert result.exit_code in (3, 5), result.stderr
+    assert "When?" in result.stderr and "What is wrong?" not in result.stderr  # --set answers are not asked again
+    assert "expected a date and time" in result.stderr  # an invalid answer is asked again
+    assert "Write the packet?" in result.stderr
+    assert "Pa55-typed-secret" not in result.stderr + result.stdout  # hidden input
+    case = yaml.safe_load(members(tmp_path / "p.zip")["case.yaml"])
+    assert case["first_seen"] == "2026-11-23T09:40+01:00" and case["colour"] == "blue"
+    assert case["password"].startswith("<SECRET:")
+    assert_no_secret(members(tmp_path / "p.zip"), ["Pa55-typed-secret"])
+
+
+def test_declining_confirmation_writes_nothing(invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagkit.cli import collect as cli_collect
+
+    monkeypatch.setattr(cli_collect, "is_interactive", lambda: True)
+    result = invoke("collect", "--har", EXAMPLE_HAR, "-o", tmp_path / "p.zip", input="n\n")
+    assert result.exit_code == 1
+    assert not (tmp_path / "p.zip").exists()
+
+
+# ---------------------------------------------------------------- options and input errors
+
+
+def test_probe_spec_options_and_json_output(invoke, tmp_path: Path, https) -> None:
+    site = https({("POST", "/api"): servers.Response(401, [("WWW-Authenticate", 'Bearer error="invalid_token"')])})
+    result, out = run_collect(invoke, tmp_path, "--probe", f"http={site.url('/api')};method=POST", "--json")
+    assert result.exit_code == 3, result.stderr
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"results", "readiness", "packet"}
+    assert doc["packet"]["path"] == str(out) and doc["packet"]["key_id"].startswith("ed25519:")
+    http = next(r for r in doc["results"] if r["probe"] == "http")
+    assert "http.auth.invalid_token" in {f["id"] for f in http["findings"]}
+    assert site.requests[0].method == "POST"
+
+
+def test_parse_probe_spec() -> None:
+    from diagkit.collect import parse_probe_spec
+    from diagkit.errors import InputError
+
+    run = parse_probe_spec("dns=example.com;type=aaaa;resolver=192.0.2.1;resolver=192.0.2.2;system")
+    assert (run.probe, run.target) == ("dns", "example.com")
+    assert run.options == {"type": "AAAA", "resolver": ("192.0.2.1", "192.0.2.2"), "system": True}
+    run = parse_probe_spec("http=https://x.example.com/a;jsessionid=1;expect-scope=read")
+    assert run.target == "https://x.example.com/a;jsessionid=1" and run.options == {"expect_scope": "read"}
+    with pytest.raises(InputError, match="has no option 'sni'"):
+        parse_probe_spec("tls=x.example.com:443;sni=y")
+    with pytest.raises(InputError, match="expected NAME=TARGET"):
+        parse_probe_spec("tls")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--probe", "telnet=x"], "no probe named 'telnet'"),
+    (["--probe", "tls=x.example.com:443;bearer=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2VjcmV0c2lnbmF0dXJl"],
+     "has no option 'bearer'"),
+    (["--har", "/nonexistent/x.har"], "does not exist"),
+    (["--checklist", "nope"], "no checklist named 'nope'"),
+    (["--checklist", "slow-page-load", "--set", "page_url=ftp://x"], "--set: answer 'page_url' expected an http"),
+])
+def test_bad_input_is_one_line_and_no_packet(invoke, tmp_path: Path, args: list[str], message: str) -> None:
+    result = invoke("collect", *args, "--yes", "-o", tmp_path / "p.zip")
+    assert result.exit_code == 1
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "eyJzdWIiOiIxIn0" not in result.stderr  # a token in a spec is never echoed
+    assert not (tmp_path / "p.zip").exists()
+
+
+def test_binary_attachment_is_refused(invoke, tmp_path: Path) -> None:
+    image = tmp_path / "shot.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64))
+    result = invoke("collect", "--attach", image, "--yes", "-o", tmp_path / "p.zip")
+    assert result.exit_code == 1 and "binary" in result.stderr
+    assert not (tmp_path / "p.zip").exists()
+
+
+def test_nothing_to_collect_is_a_usage_error(invoke, tmp_path: Path) -> None:
+    result = invoke("collect", "-o", tmp_path / "p.zip")
+    assert result.exit_code == 2 and "nothing to collect" in result.stderr
+
+
+def test_unknown_answer_names_warn(invoke, tmp_path: Path) -> None:
+    result, out = run_collect(invoke, tmp_path, "--checklist", "slow-page-load", "--har", EXAMPLE_HAR,
+                              "--set", "colour=red")
+    assert out.exists()
+    assert "'colour' is not a question of checklist 'slow-page-load'" in result.stderr
+
+
+def test_environment_proxy_credentials_never_packed(invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://alice:S3cretProxyPass@proxy.corp.example:3128")
+    result, out = run_collect(invoke, tmp_path, "--har", EXAMPLE_HAR)
+    env = predicate(members(out))["environment"]
+    assert "proxy.corp.example" in env["proxy"]["https_proxy"]
+    assert env["python"]["version"] and env["os"]["system"] and env["timezone"]["utc_offset"]
+    assert_no_secret(members(out), ["S3cretProxyPass", "alice"])
+
+
+def test_encrypted_to_the_checklists_vendor_key(invoke, tmp_path: Path) -> None:
+    keydir = tmp_path / "vendor"
+    assert invoke("keys", "generate", "--dir", keydir).exit_code == 0
+    recipient = (keydir / "encryption.pub").read_text().strip()
+    checklist = tmp_path / "vendor.yaml"
+    checklist.write_text(f"""\
+id: vendor-case
+title: Vendor case
+description: Packets go to the vendor only.
+recipient_key: "{recipient}"
+questions:
+  - name: summary
+    prompt: What?
+""")
+    result, out = run_collect(invoke, tmp_path, "--checklist", checklist, "--har", EXAMPLE_HAR)
+    assert result.exit_code == 3, result.stderr
+    assert "encrypted" in result.stdout
+    assert not zipfile.is_zipfile(out)
+    assert invoke("packet", "verify", out, "--identity", keydir / "encryption.key").exit_code == 0
+    assert invoke("packet", "verify", out).exit_code == 1
