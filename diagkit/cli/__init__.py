@@ -56,8 +56,8 @@ def _debug_requested(ctx: click.Context) -> bool:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
-             epilog="Example:\n\n  diagkit probe tls api.example.com:443\n\n"
-                    "  diagkit collect --checklist api-auth-failure --yes -o packet.zip")
+             epilog="Examples:\n\n\b\n  diagkit collect --checklist slow-page-load --har session.har -o packet.zip\n"
+                    "  diagkit packet show packet.zip\n  diagkit probe tls api.example.com:443")
 @click.version_option(__version__, "--version", prog_name="diagkit", message="%(prog)s %(version)s")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.pass_context

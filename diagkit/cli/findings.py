@@ -7,12 +7,12 @@ import click
 from diagkit.cli.common import dumps
 
 
-@click.group()
+@click.group(epilog="Example:\n\n\b\n  diagkit findings list --area saml")
 def findings() -> None:
     """The finding catalogue: every id diagkit can report."""
 
 
-@findings.command("list", epilog="Example:\n\n  diagkit findings list --json")
+@findings.command("list", epilog="Example:\n\n\b\n  diagkit findings list --json")
 @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
 @click.option("--markdown", is_flag=True, help="Print the catalogue as a Markdown table (docs/findings.md).")
 @click.option("--area", help="Only ids starting with this prefix, e.g. tls or saml.")

@@ -60,7 +60,7 @@ def build_command(name: str) -> click.Command:
                      help=f"Seconds each network operation may take [default: {probe.default_timeout:g}]."),
     ]
     params.extend(_option_decorator(o) for o in probe.options)
-    epilog = "Example:\n\n  " + (probe.example or f"diagkit probe {name} {probe.target}")
+    epilog = "Example:\n\n\b\n  " + (probe.example or f"diagkit probe {name} {probe.target}")
     command = click.Command(name, callback=callback, params=params, help=probe.description or probe.summary,
                             short_help=probe.summary, epilog=epilog)
     return debug_option(command)
@@ -95,7 +95,7 @@ class ProbeGroup(click.Group):
 
 
 @click.group(cls=ProbeGroup, invoke_without_command=True,
-             epilog="Examples:\n\n  diagkit probe --list\n\n  diagkit probe tls api.example.com:443 --json")
+             epilog="Examples:\n\n\b\n  diagkit probe --list\n  diagkit probe tls api.example.com:443 --json")
 @click.option("--list", "show_list", is_flag=True, help="List the installed probes and where they come from.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: print JSON.")
 @click.pass_context
