@@ -132,3 +132,33 @@ def test_several_targets_print_one_results_document(invoke):
     data = json.loads(result.stdout)
     assert list(data) == ["results"]
     assert [r["target"] for r in data["results"]] == ["127.0.0.1:1", "127.0.0.1:2"]
+
+
+def _all_command_paths():
+    import click
+
+    from diagkit.cli import cli
+
+    ctx = click.Context(cli)
+    paths = []
+
+    def walk(group, prefix):
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            if command is None:
+                continue
+            paths.append([*prefix, name])
+            if isinstance(command, click.Group):
+                walk(command, [*prefix, name])
+
+    walk(cli, [])
+    return paths
+
+
+def test_every_command_has_help_with_an_example(invoke):
+    paths = _all_command_paths()
+    assert ["probe", "tls"] in paths and ["packet", "verify"] in paths and ["collect"] in paths
+    for path in paths:
+        result = invoke(*path, "--help")
+        assert result.exit_code == 0, path
+        assert "Example" in result.stdout, f"`diagkit {' '.join(path)} --help` has no example"
