@@ -1,0 +1,97 @@
+"""`diagkit redact`: write a redacted copy of a HAR, JSON, YAML, XML (SAML) or text file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from diagkit.cli.common import debug_option
+
+EXAMPLE = """Examples:
+
+\b
+  diagkit redact session.har                      # writes session.redacted.har
+  diagkit redact session.har -o - --report r.json  # to stdout, report beside
+  diagkit redact a.har --key-file case.key --map case-map.json
+"""
+
+
+def default_output(path: str) -> str:
+    base, ext = os.path.splitext(path)
+    return f"{base}.redacted{ext}"
+
+
+def load_key(path: str) -> bytes:
+    """Read (or create, mode 0600) the HMAC key shared by several runs of one case."""
+    from diagkit.errors import KeyFileError
+    from diagkit.fsutil import write_atomic
+
+    if not os.path.exists(path):
+        key = os.urandom(32)
+        write_atomic(path, key.hex() + "\n", mode=0o600)
+        return key
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(4096).strip()
+    except OSError as exc:
+        raise KeyFileError(f"key file '{path}' cannot be read: {exc.strerror or exc}") from None
+    try:
+        key = bytes.fromhex(raw.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        key = raw
+    if len(key) < 16:
+        raise KeyFileError(f"key file '{path}' is too short (needs at least 16 bytes or 32 hex digits)")
+    return key
+
+
+@click.command("redact", epilog=EXAMPLE)
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", metavar="OUTPUT",
+              help="Where to write the redacted copy ('-' for stdout). Default: INPUT with .redacted before "
+                   "the extension.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "har", "json", "yaml", "text", "xml"]), default="auto",
+              show_default=True, help="Input format; auto uses the extension, then the content.")
+@click.option("--report", "report_path", metavar="REPORT.json",
+              help="Write what was redacted (rules, locations, counts; never values).")
+@click.option("--map", "map_path", metavar="MAP.json",
+              help="Write pseudonym -> original (mode 0600). For the person who ran it; never share it.")
+@click.option("--key-file", metavar="FILE",
+              help="HMAC key file: the same key gives the same pseudonyms across files of one case "
+                   "(created, mode 0600, when missing).")
+@click.option("--no-ner", is_flag=True, help="Do not use the optional NER model for names and places.")
+@debug_option
+def redact(input_path: str, output: str | None, fmt: str, report_path: str | None, map_path: str | None,
+           key_file: str | None, no_ner: bool) -> None:
+    """Write a redacted copy of INPUT: secrets and personal data become stable pseudonyms.
+
+    The copy keeps its format (a HAR stays a valid HAR with the same entries, statuses and timings).
+    If anything that looks like a secret survives and cannot be redacted, nothing is written and the
+    command exits 1 naming where.
+    """
+    from diagkit.errors import InputError, read_input_bytes
+    from diagkit.fsutil import write_atomic
+    from diagkit.redact.engine import Redactor
+
+    out_path = output or (default_output(input_path) if input_path != "-" else "-")
+    if out_path != "-" and input_path != "-" and os.path.exists(out_path) and os.path.samefile(out_path, input_path):
+        raise InputError(f"output '{out_path}' is the input file; diagkit never overwrites its input")
+    key = load_key(key_file) if key_file else None
+    data = read_input_bytes(input_path, "input")
+    redactor = Redactor(key, ner=False if no_ner else None)
+    result = redactor.redact_bytes(data, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
+    if out_path == "-":
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(out_path, result.data)
+    if report_path:
+        document = {"input": input_path, "output": out_path, "format": result.format, **result.report.to_dict()}
+        write_atomic(report_path, json.dumps(document, indent=2) + "\n")
+    if map_path:
+        write_atomic(map_path, json.dumps(redactor.mapping, indent=2, ensure_ascii=False) + "\n", mode=0o600)
+    click.echo(f"redacted {result.format}: {result.report.summary()}", err=True)
+    if out_path != "-":
+        click.echo(f"wrote {out_path}", err=out_path == "-")

