@@ -89,8 +89,36 @@ def _signer_text(signer: dict[str, Any]) -> str:
     return f"{signer['key_id']} (not pinned: confirm this key id with the sender)"
 
 
+_READINESS_LABELS = {"ready": "Ready", "score": "Score", "missing_answers": "Missing answers",
+                     "missing_evidence": "Missing evidence", "skipped_probes": "Skipped probes"}
+
+
+def _readiness_value(key: str, value: Any) -> str:
+    """Readable text for the readiness shapes `collect` writes; anything else falls back to JSON-ish text."""
+    if key == "ready" and isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "score" and isinstance(value, int):
+        return f"{value}%"
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        if not value:
+            return "none"
+        parts = []
+        for item in value:
+            name = item.get("name") or item.get("probe") or "?"
+            if "target" in item:
+                name = f"{name} {item['target']}"
+            why = item.get("prompt") or item.get("reason") or ", ".join(map(str, item.get("missing_answers") or []))
+            parts.append(f"{name} ({why})" if why else str(name))
+        return "; ".join(parts)
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) if value else "none"
+    return _text(value)
+
+
 def _readiness_items(readiness: dict[str, Any] | None) -> list[tuple[str, str]]:
-    return [(str(k), _text(v)) for k, v in sorted((readiness or {}).items())]
+    order = list(_READINESS_LABELS)
+    items = sorted((readiness or {}).items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))
+    return [(_READINESS_LABELS.get(k, str(k)), _readiness_value(k, v)) for k, v in items]
 
 
 # ---------------------------------------------------------------- markdown
