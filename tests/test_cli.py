@@ -162,3 +162,13 @@ def test_every_command_has_help_with_an_example(invoke):
         result = invoke(*path, "--help")
         assert result.exit_code == 0, path
         assert "Example" in result.stdout, f"`diagkit {' '.join(path)} --help` has no example"
+
+
+def test_generated_catalogue_doc_is_current(invoke):
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "findings.md"
+    result = invoke("findings", "list", "--markdown")
+    assert result.exit_code == 0
+    assert doc.read_text(encoding="utf-8") == result.stdout, \
+        "docs/findings.md is stale: run `diagkit findings list --markdown > docs/findings.md`"
