@@ -226,7 +226,7 @@ class DNSServer:
 
     def __init__(self, zone: str = "", servfail: tuple[str, ...] = (), refused: tuple[str, ...] = ()) -> None:
         from dnslib import QTYPE, RCODE, RR
-        from dnslib.server import BaseResolver
+        from dnslib.server import BaseResolver, DNSLogger
         from dnslib.server import DNSServer as _DNSServer
 
         records = RR.fromZone(zone) if zone.strip() else []
@@ -254,9 +254,11 @@ class DNSServer:
                 return reply
 
         resolver = _Resolver()
-        self._udp = _DNSServer(resolver, address="127.0.0.1", port=0)
+        # dnslib logs every query with print(); under CliRunner that lands in the command's stdout.
+        quiet = DNSLogger(logf=lambda _line: None)
+        self._udp = _DNSServer(resolver, address="127.0.0.1", port=0, logger=quiet)
         self.port = self._udp.server.server_address[1]
-        self._tcp = _DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True)
+        self._tcp = _DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
 
     @property
     def address(self) -> str:
