@@ -42,6 +42,14 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
+class _QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A client that gives up (timeout tests) must not make the server print a traceback: under CliRunner,
+    sys.stderr is the command's captured stderr, so the noise would land in the output under test."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 def json_response(data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
     import json
 
@@ -91,7 +99,7 @@ class HTTPServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         if ssl_context is not None:
             self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)

@@ -281,27 +281,46 @@ def _load_pem_bundle(data: bytes, where: str) -> list[x509.Certificate]:
         raise InputError(f"CA file '{where}' holds no PEM certificate") from None
 
 
-@functools.cache
 def system_roots() -> list[x509.Certificate]:
-    """The system trust store OpenSSL would use (cafile, then the hashed directory)."""
+    """The system trust store OpenSSL would use (cafile, then the hashed directory).
+
+    Cached per location, not once per process: SSL_CERT_FILE / SSL_CERT_DIR may change between runs in one
+    process (collect, tests), and a stale store would silently trust or distrust the wrong roots.
+    """
     import os
-    from pathlib import Path
 
     paths = ssl.get_default_verify_paths()
     for candidate in (os.environ.get(paths.openssl_cafile_env), paths.cafile, paths.openssl_cafile):
         if candidate and os.path.isfile(candidate):
-            try:
-                return _load_pem_bundle(Path(candidate).read_bytes(), candidate)
-            except (InputError, OSError):
-                continue
-    roots: list[x509.Certificate] = []
+            roots = _bundle_roots(candidate, os.stat(candidate).st_mtime_ns)
+            if roots is not None:
+                return roots
     capath = os.environ.get(paths.openssl_capath_env) or paths.capath
     if capath and os.path.isdir(capath):
-        for entry in sorted(Path(capath).glob("*.0")):
-            try:
-                roots.extend(_load_pem_bundle(entry.read_bytes(), str(entry)))
-            except (InputError, OSError):
-                continue
+        return _dir_roots(capath, os.stat(capath).st_mtime_ns)
+    return []
+
+
+@functools.cache
+def _bundle_roots(path: str, mtime_ns: int) -> list[x509.Certificate] | None:
+    from pathlib import Path
+
+    try:
+        return _load_pem_bundle(Path(path).read_bytes(), path)
+    except (InputError, OSError):
+        return None
+
+
+@functools.cache
+def _dir_roots(capath: str, mtime_ns: int) -> list[x509.Certificate]:
+    from pathlib import Path
+
+    roots: list[x509.Certificate] = []
+    for entry in sorted(Path(capath).glob("*.0")):
+        try:
+            roots.extend(_load_pem_bundle(entry.read_bytes(), str(entry)))
+        except (InputError, OSError):
+            continue
     return roots
 
 
