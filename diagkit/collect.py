@@ -242,10 +242,10 @@ def environment_facts(runs: Sequence[Run], timeout: float | None) -> tuple[dict[
 class Redaction:
     """One Redactor for the whole packet, so a value gets the same pseudonym in every member."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes | None = None) -> None:
         from diagkit.redact.engine import Redactor
 
-        self.redactor = Redactor(key=None)
+        self.redactor = Redactor(key=key)
         self.per_member: dict[str, int] = {}
 
     def _count(self) -> int:
@@ -258,7 +258,15 @@ class Redaction:
         from diagkit.findings import ProbeResult
 
         before = self._count()
-        redacted = [ProbeResult.from_dict(self.redactor.redact_obj(r.to_dict())) for r in results]
+        redacted = []
+        for result in results:
+            doc = self.redactor.redact_obj(result.to_dict())
+            # Ids, severities and refs come from the catalogue, never from user data; redacting them
+            # only mangled them (a section number such as "RFC 5280 §4.1.2.5" looks like an IP address).
+            for original, finding in zip(result.findings, doc["findings"], strict=True):
+                finding.update(id=original.id, severity=original.severity.value, refs=list(original.refs))
+            doc.update(probe=result.probe, diagkit_version=result.diagkit_version)
+            redacted.append(ProbeResult.from_dict(doc))
         self._track("findings.json", before)
         return redacted
 
@@ -372,6 +380,7 @@ def prepare(
     timeout: float | None,
     progress: Progress,
     debug: bool = False,
+    redaction_key: bytes | None = None,
 ) -> Prepared:
     from diagkit import checklists
     from diagkit.packet.build import Evidence, guess_media_type
@@ -390,7 +399,7 @@ def prepare(
         results.append(env_result)
 
     progress("redacting...")
-    redaction = Redaction()
+    redaction = Redaction(redaction_key)
     evidence: list[Evidence] = []
     for item in files:
         data, fmt, count = redaction.file(item.data, item.member, "har" if item.is_har else "auto")

@@ -19,6 +19,8 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[I
     """Yield a binary file; on success it replaces `path`, on any exception it disappears."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise DiagkitError(f"cannot write '{target}': it is a folder; give a file name", ref="DK102")
     if not os.path.isdir(directory):
         raise DiagkitError(f"cannot write '{target}': folder '{directory}' does not exist", ref="DK102")
     try:

@@ -132,7 +132,7 @@ def test_discovery_unreachable(invoke, https, ca_file, silent_server):
     start = time.monotonic()
     result, doc = run(invoke, f"https://127.0.0.1:{silent.port}", "--timeout", "0.3")
     assert time.monotonic() - start < 8
-    assert result.exit_code == 3 and "oidc.discovery.unreachable" in ids(doc)
+    assert result.exit_code == 5 and "oidc.discovery.unreachable" in ids(doc)  # timeouts: `error`
 
 
 def test_untrusted_certificate_says_ca_file(invoke, https):

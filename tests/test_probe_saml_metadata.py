@@ -255,7 +255,7 @@ def test_url_not_found_and_timeout(invoke, http_server, silent_server):
     start = time.monotonic()
     result, doc = run(invoke, f"http://127.0.0.1:{silent.port}/md", "--timeout", "0.5")
     assert time.monotonic() - start < 5
-    assert result.exit_code == 3 and "saml.metadata.unreachable" in ids(doc)
+    assert result.exit_code == 5 and "saml.metadata.unreachable" in ids(doc)  # timeouts: `error`
 
 
 def test_human_output(invoke, tmp_path):

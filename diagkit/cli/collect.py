@@ -118,9 +118,12 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
         for skip in skipped:
             _say(f"skipped {skip.probe} {skip.target}: no answer for {', '.join(skip.missing)}")
     files = job.read_inputs(har_list, attach_list)
+    from diagkit.packet.keys import pseudonym_key
 
+    # Keyed by the signing key (checked here, before any probe runs): the same inputs, the same pseudonyms.
+    redaction_key = pseudonym_key(sign_key)
     prepared = job.prepare(checklist=checklist, answers=answers, case_id=case_id, runs=runs, skipped=skipped,
-                           files=files, timeout=timeout, progress=_say, debug=debug)
+                           files=files, timeout=timeout, progress=_say, debug=debug, redaction_key=redaction_key)
     _preview(prepared, output, encrypt_to)
     if interactive:
         click.confirm("Write the packet?", default=True, abort=True, err=True)

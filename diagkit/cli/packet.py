@@ -18,7 +18,7 @@ _trusted = click.option("--trusted-key", "trusted_keys", multiple=True, metavar=
                              "The trusted_keys file in the config folder counts too.")
 
 
-@click.group(epilog="Example:\n\n  diagkit packet build --results tls.json --case-field case=CS-1234 -o case.zip\n\n"
+@click.group(epilog="Example:\n\n\b\n  diagkit packet build --results tls.json --case-field case=CS-1234 -o case.zip\n"
                     "  diagkit packet verify case.zip --trusted-key customer-signing.pub")
 def packet() -> None:
     """Build, verify, show and extract signed escalation packets."""
@@ -49,7 +49,7 @@ def _load_results(paths: tuple[str, ...]) -> list[Any]:
     return results
 
 
-def _redacted_attachments(paths: tuple[str, ...]) -> tuple[list[Any], dict[str, Any] | None]:
+def _redacted_attachments(paths: tuple[str, ...], key: bytes | None = None) -> tuple[list[Any], dict[str, Any] | None]:
     """Attachments go through the redaction engine, never raw; no engine means no attachments."""
     from diagkit.errors import RedactionError, read_input_bytes
     from diagkit.packet.build import Evidence, guess_media_type
@@ -61,7 +61,7 @@ def _redacted_attachments(paths: tuple[str, ...]) -> tuple[list[Any], dict[str, 
     except ImportError:
         raise RedactionError("--attach needs the redaction engine (diagkit.redact), which is not available "
                              "in this installation; nothing was written") from None
-    redactor = Redactor()
+    redactor = Redactor(key)
     evidence, summary = [], {}
     for path in paths:
         data = read_input_bytes(path, "attachment", limit=512 << 20)
@@ -83,7 +83,7 @@ def _replaced_count(report: dict[str, Any]) -> int | None:
     return None
 
 
-@packet.command("build", epilog="Example:\n\n  diagkit probe tls api.example.com --json > tls.json\n\n"
+@packet.command("build", epilog="Example:\n\n\b\n  diagkit probe tls api.example.com --json > tls.json\n"
                                 "  diagkit packet build --results tls.json --attach session.har "
                                 "--case-field case=CS-1234 -o case-1234.zip")
 @click.option("--results", "results_files", multiple=True, metavar="FILE",
@@ -103,13 +103,14 @@ def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fie
     """Make a signed packet from saved probe results and (redacted) files."""
     from diagkit.config import config_dir
     from diagkit.packet.build import build_packet
-    from diagkit.packet.keys import SIGNING_KEY
+    from diagkit.packet.keys import SIGNING_KEY, pseudonym_key
 
     case = _case_fields(case_fields)
     results = _load_results(results_files)
-    evidence, redaction = _redacted_attachments(attachments)
     default_key = config_dir() / SIGNING_KEY
     had_default_key = default_key.exists()
+    # Pseudonyms keyed by the signing key: the same inputs give the same evidence bytes.
+    evidence, redaction = _redacted_attachments(attachments, pseudonym_key(sign_key) if attachments else None)
     info = build_packet(output, results=results, evidence=evidence, case=case, redaction_summary=redaction,
                         sign_key=sign_key, encrypt_to=list(encrypt_to))
     if sign_key is None and not had_default_key and default_key.exists():

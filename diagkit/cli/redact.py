@@ -47,6 +47,27 @@ def load_key(path: str) -> bytes:
     return key
 
 
+def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
+    """Every output checked before anything is written: a bad --report must not leave a lone output behind."""
+    from diagkit.errors import InputError
+
+    seen: dict[str, str] = {}
+    for what, path in outputs.items():
+        if not path or path == "-":
+            continue
+        if input_path != "-" and os.path.exists(path) and os.path.samefile(path, input_path):
+            raise InputError(f"{what} '{path}' is the input file; diagkit never overwrites its input")
+        if os.path.isdir(path):
+            raise InputError(f"{what} '{path}' is a folder; give a file name")
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise InputError(f"cannot write {what} '{path}': folder '{folder}' does not exist")
+        key = os.path.abspath(path)
+        if key in seen:
+            raise InputError(f"{what} and {seen[key]} are the same file '{path}'")
+        seen[key] = what
+
+
 @click.command("redact", epilog=EXAMPLE)
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", metavar="OUTPUT",
@@ -71,22 +92,22 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     If anything that looks like a secret survives and cannot be redacted, nothing is written and the
     command exits 1 naming where.
     """
-    from diagkit.errors import InputError, read_input_bytes
-    from diagkit.fsutil import write_atomic
+    from diagkit.errors import read_input_bytes
+    from diagkit.fsutil import atomic_writer, write_atomic
     from diagkit.redact.engine import Redactor
 
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
-    if out_path != "-" and input_path != "-" and os.path.exists(out_path) and os.path.samefile(out_path, input_path):
-        raise InputError(f"output '{out_path}' is the input file; diagkit never overwrites its input")
+    _check_outputs(input_path, {"output": out_path, "--report": report_path, "--map": map_path})
     key = load_key(key_file) if key_file else None
     data = read_input_bytes(input_path, "input")
     redactor = Redactor(key, ner=False if no_ner else None)
     result = redactor.redact_bytes(data, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
     if out_path == "-":
-        sys.stdout.buffer.write(result.data)
+        result.write_to(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     else:
-        write_atomic(out_path, result.data)
+        with atomic_writer(out_path) as handle:  # streamed: a big HAR is never held as one string
+            result.write_to(handle)
     if report_path:
         document = {"input": input_path, "output": out_path, "format": result.format, **result.report.to_dict()}
         write_atomic(report_path, json.dumps(document, indent=2) + "\n")

@@ -700,12 +700,19 @@ class Analysis:
         except ImportError:
             self.skipped.add("SAML response checks unavailable")
             return
+        where = f"{name} in HAR entry {index} ({shown})"
         try:
-            saml_response.analyse_response(self.report, xml, when, where=f"{name} in HAR entry {index} ({shown})")
+            saml_response.analyse_response(self.report, xml, when, where=where)
         except DiagkitError as exc:
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be analysed",
                             detail=_short(exc.message, 300), evidence={"entry": index, "url": shown,
                                                                        "binding": binding})
+        finally:
+            # Beside its message row, not under a facts key named after the SAMLResponse: a key like that
+            # made the packet's redaction treat issuer, destination and ids as secret SAML content.
+            analysed = self.report.facts.pop(where, None)
+            if analysed is not None:
+                row["analysis"] = analysed
 
     # ------------------------------------------------------------------ findings
 
@@ -743,6 +750,7 @@ class Analysis:
                   + (f" ({g.count} times)" if g.count > 1 else ""), detail=detail,
                   evidence={**g.evidence, "count": g.count, "first_entry": g.first,
                             **({"request_ids": g.request_ids} if g.request_ids else {})})
+            self._bearer_error(status, g, challenge or [])
         for (status, _m, _u), g in self.http_errors.items():
             fid = "har.response.server_error" if status >= 500 else "har.response.client_error"
             body = g.evidence.get("body") or {}
@@ -756,6 +764,28 @@ class Analysis:
         self._finish_slow()
         self._finish_skew()
         self._finish_tokens()
+
+    def _bearer_error(self, status: int, group: Any, challenge: list[dict[str, Any]]) -> None:
+        """An RFC 6750 error in a Bearer challenge gets the HTTP probe's id too (CONTRACT.md: same ids in the flow)."""
+        for c in challenge:
+            params = c.get("params") or {}
+            code = params.get("error")
+            if str(c.get("scheme", "")).lower() not in ("bearer", "dpop") or code not in (
+                    "invalid_token", "insufficient_scope"):
+                continue
+            evidence = {"status": status, "method": group.evidence["method"], "url": group.evidence["url"],
+                        "error": code, "count": group.count, "first_entry": group.first,
+                        **{k: params[k] for k in ("error_description", "scope", "realm") if params.get(k)}}
+            if code == "invalid_token":
+                self.report.add("http.auth.invalid_token",
+                                f"The API rejected the access token ({status} invalid_token): {group.evidence['url']}",
+                                detail=str(params.get("error_description") or ""), evidence=evidence)
+            else:
+                self.report.add("http.auth.insufficient_scope",
+                                "The token lacks a required scope"
+                                + (f": {params['scope']}" if params.get("scope") else "")
+                                + f" ({group.evidence['url']})", evidence=evidence)
+            return
 
     def _finish_redirects(self) -> None:
         # A loop, not a page loaded many times: the repeated redirect starts at a URL that is itself
@@ -891,6 +921,11 @@ def run(ctx: Context, report: Report, target: str, slow_ms: int = 3000, slow_wai
                    evidence={"file": target, "entries_read": analysis.count})
     analysis.finish()
     report.facts.update(analysis.facts(source))
+    if analysis.count == 0 and not any(f.id == "har.invalid" for f in report.findings):
+        # Nothing was checked: never let an empty recording read as "no problems" (CONTRACT.md `error`).
+        report.add("har.entries.empty", f"HAR file '{target}' holds no requests",
+                   evidence={"file": target, "entries": 0})
+        return
     if not report.problems():
         report.add("har.ok", f"No problems found in {analysis.count} HAR entries",
                    detail="Checked failed requests, HTTP errors, auth challenges, CORS, redirects, timings, "

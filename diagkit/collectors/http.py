@@ -214,10 +214,11 @@ class Exchange:
 
 
 class ConnectFailure(Exception):
-    def __init__(self, layer: str, reason: str) -> None:
+    def __init__(self, layer: str, reason: str, *, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.layer = layer
         self.reason = reason
+        self.timed_out = timed_out
 
 
 def _classify(exc: BaseException, url: str, timeout: float) -> ConnectFailure:
@@ -231,9 +232,10 @@ def _classify(exc: BaseException, url: str, timeout: float) -> ConnectFailure:
     if isinstance(exc, httpx.ConnectTimeout):
         return ConnectFailure("tcp/tls" if https else "tcp",
                               f"no connection within {timeout:g} s (TCP connect{' or TLS handshake' if https else ''} "
-                              "timed out)")
+                              "timed out)", timed_out=True)
     if isinstance(exc, httpx.TimeoutException):
-        return ConnectFailure("http", f"connected, but no response within {timeout:g} s (read timed out)")
+        return ConnectFailure("http", f"connected, but no response within {timeout:g} s (read timed out)",
+                              timed_out=True)
     if isinstance(exc, httpx.ProxyError):
         return ConnectFailure("proxy", f"the proxy refused or failed the connection: {scrub(str(exc))}")
     chain: list[BaseException] = []
@@ -596,7 +598,9 @@ def _preflight(client: httpx.Client, ctx: Context, report: Report, url: str, met
 def _connect_failed(report: Report, url: str, failure: ConnectFailure, what: str = "request") -> None:
     report.add("http.connect.failed", f"Could not reach {_origin_text(url)} (failed at the {failure.layer} layer)",
                detail=f"The {what} to {_safe_url(url)} failed at the {failure.layer} layer: {failure.reason}.",
-               evidence={"layer": failure.layer, "reason": failure.reason, "url": _safe_url(url)})
+               evidence={"layer": failure.layer, "reason": failure.reason, "url": _safe_url(url)},
+               # CONTRACT.md: a check cut short by the timeout could not run, so `error`, not a verdict.
+               severity="error" if failure.timed_out else None)
 
 
 def _proxy_facts(url: str) -> dict[str, str] | None:

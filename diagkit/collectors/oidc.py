@@ -67,6 +67,8 @@ def _get_json(client: Any, url: str) -> tuple[Any, dict[str, Any]]:
     except httpx.HTTPError as exc:
         text = scrub(str(exc))
         record["error"] = f"{type(exc).__name__}: {text}"
+        if isinstance(exc, httpx.TimeoutException):
+            record["timed_out"] = True
         if "CERTIFICATE_VERIFY_FAILED" in text:
             record["error"] += " (private CA? pass --ca-file)"
         return None, record
@@ -100,7 +102,8 @@ def _check_jwks(ctx: Context, report: Report, client: Any, jwks_uri: str) -> int
     if doc is None or not isinstance(doc.get("keys"), list):
         why = record.get("error") or "no 'keys' array"
         report.add("oidc.jwks.unreachable", "The JWKS could not be fetched", detail=f"GET {jwks_uri}: {why}.",
-                   evidence={"jwks_uri": jwks_uri, **{k: v for k, v in record.items() if k != "url"}})
+                   evidence={"jwks_uri": jwks_uri, **{k: v for k, v in record.items() if k != "url"}},
+                   severity=Severity.ERROR if record.get("timed_out") else None)
         return 0
     keys = doc["keys"]
     rows: list[dict[str, Any]] = []
@@ -200,8 +203,10 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
         report.facts["discovery_attempts"] = attempts
         if doc is None:
             last = "; ".join(f"{a['url']}: {a.get('error')}" for a in attempts)
+            # Every attempt cut short by the timeout: the check could not run (CONTRACT.md `error`).
+            timed_out = all(a.get("timed_out") for a in attempts)
             report.add("oidc.discovery.unreachable", "No discovery document could be fetched", detail=last + ".",
-                       evidence={"attempts": attempts})
+                       evidence={"attempts": attempts}, severity=Severity.ERROR if timed_out else None)
             return
         report.facts.update({"discovery_url": url, "discovery_via": via})
         report.facts["issuer"] = doc.get("issuer")

@@ -52,7 +52,9 @@ def _fetch(ctx: Context, report: Report, url: str) -> bytes | None:
         hint = " (private CA? pass --ca-file)" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
         report.add("saml.metadata.unreachable", "Could not fetch the metadata URL",
                    detail=f"GET {url} failed: {type(exc).__name__}: {scrub(str(exc))}{hint}",
-                   evidence={"url": url, "error": type(exc).__name__})
+                   evidence={"url": url, "error": type(exc).__name__},
+                   # CONTRACT.md: a check cut short by the timeout could not run, so `error`, not a verdict.
+                   severity=Severity.ERROR if isinstance(exc, httpx.TimeoutException) else None)
         return None
 
 

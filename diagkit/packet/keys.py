@@ -147,6 +147,22 @@ def load_signing_key(path: str | Path) -> Any:
     return _load_private(path, ED25519, "signing key")
 
 
+def pseudonym_key(sign_key: str | Path | None) -> bytes:
+    """The redaction key for a packet, derived from its signing key.
+
+    The same signer and inputs then give the same pseudonyms, so a packet built twice has the same
+    evidence bytes (CONTRACT.md), while nobody without the private key can test guesses against them.
+    """
+    import hmac
+
+    from cryptography.hazmat.primitives import serialization
+
+    private = load_signing_key(sign_key if sign_key is not None else default_signing_key())
+    raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                serialization.NoEncryption())
+    return hmac.new(raw, b"diagkit packet pseudonym key v1", hashlib.sha256).digest()
+
+
 def load_identity(path: str | Path) -> Any:
     return _load_private(path, X25519, "identity")
 
