@@ -185,20 +185,9 @@ def describe(cert: x509.Certificate) -> dict[str, Any]:
 
 
 def key_info(cert: x509.Certificate) -> tuple[str, int | None]:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from diagkit.collectors.certs import key_description
 
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC {key.curve.name}", key.curve.key_size
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", key.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448", 456
-    return type(key).__name__, None
+    return key_description(cert)
 
 
 def _sig_family(cert: x509.Certificate) -> str:
