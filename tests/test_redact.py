@@ -559,3 +559,70 @@ def test_corpus_invalid_hars_exit_1(invoke: Any) -> None:
         pytest.skip("shared corpus folder is absent")
     result = invoke("redact", files[0], "-o", "-")
     assert result.exit_code == 1 and files[0].name in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- speed work (issue 5 follow-up)
+
+
+def test_text_file_phones_ids_and_versions(invoke: Any, tmp_path: Path) -> None:
+    """Whole-file text pass: phones stay whole, versions/epochs stay, every rule is reported on its line."""
+    src = tmp_path / "app.log"
+    src.write_text("boot ok\n"
+                   "call back on +1 415 555 6065 or (415) 555-0199 please\n"
+                   "client Chrome/120.0.6099.109 build 2.14.3.1201 epoch 1700256033 order 4155550137\n"
+                   "ssn 536-22-8716 card 4111 1111 1111 1111 iban DE89 3704 0044 0532 0130 00 nino AB123456C\n"
+                   "mail bob.user@corp.example.com from 84.17.42.13 NHS number 943 476 5919\n")
+    out, report = tmp_path / "out.log", tmp_path / "r.json"
+    assert invoke("redact", src, "-o", out, "--report", report, "--no-ner").exit_code == 0
+    lines = out.read_text().split("\n")
+    assert re.fullmatch(r"call back on <PHONE:[0-9a-f]+> or <PHONE:[0-9a-f]+> please", lines[1])
+    assert lines[2] == "client Chrome/120.0.6099.109 build 2.14.3.1201 epoch 1700256033 order 4155550137"
+    for kept in ("536-22-8716", "4111 1111 1111 1111", "DE89 3704", "AB123456C", "bob.user@", "84.17.42.13",
+                 "943 476 5919"):
+        assert kept not in out.read_text()
+    where = {(loc["location"], loc["rule"]) for loc in json.loads(report.read_text())["locations"]}
+    assert {("line 2", "phone_number"), ("line 4", "us_ssn"), ("line 4", "credit_card"), ("line 4", "iban_code"),
+            ("line 4", "uk_nino"), ("line 5", "email"), ("line 5", "ip_address"), ("line 5", "uk_nhs")} <= where
+    assert not any(loc == "line 3" for loc, _ in where)
+
+
+def test_har_output_streams_and_shares_unchanged_subtrees() -> None:
+    from diagkit.redact.engine import Redactor
+
+    har = planted_har()
+    har["log"]["entries"][0]["cache"] = {"beforeRequest": {"hitCount": 3, "eTag": "abc"}}
+    result = Redactor(b"s" * 32, ner=False).redact_bytes(json.dumps(har, indent=2).encode(), name="a.har")
+    streamed = __import__("io").BytesIO()
+    result.write_to(streamed)
+    assert streamed.getvalue() == result.data and json.loads(result.data)["log"]["version"] == "1.2"
+    assert result.data.startswith(b'{\n  "log"')  # the input's indentation is kept
+    obj = {"keep": {"n": 1, "list": [1, 2, {"s": "plain text"}]}, "mail": EMAIL}
+    redactor = Redactor(b"s" * 32, ner=False)
+    scrubber = redactor._scrubber(redactor.report)
+    out = scrubber.walk(obj, None)
+    assert out["keep"] is obj["keep"] and out["mail"].startswith("<EMAIL:")
+
+
+def test_redact_obj_leaves_the_callers_object_alone() -> None:
+    from diagkit.redact import gate
+    from diagkit.redact.engine import Redactor
+
+    canary = gate.Detector("canary", "CANARY", re.compile(r"CANARY-\d{6}"))
+    obj = {"facts": {"note": "see CANARY-271828"}, "n": 3}
+    out = Redactor(b"k" * 32, ner=False, detectors=[*gate.DETECTORS, canary]).redact_obj(obj)
+    assert obj == {"facts": {"note": "see CANARY-271828"}, "n": 3}
+    assert out["facts"]["note"].startswith("see <CANARY:")
+
+
+def test_har_without_personal_numbers_never_loads_presidio(tmp_path: Path) -> None:
+    """Pseudonyms with all-digit hashes used to send every redacted value through presidio (and spaCy)."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "s.har"
+    src.write_text(json.dumps(planted_har()).replace(PLANTED["phone"], "none"))
+    code = ("import sys; from diagkit.redact.engine import Redactor; "
+            f"Redactor(b'0' * 32, ner=False).redact_bytes(open({str(src)!r}, 'rb').read(), name='s.har'); "
+            "print('spacy' in sys.modules, 'presidio_analyzer' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -7,30 +7,51 @@ that run. Each input goes structure first (structured.py), then text (text.py), 
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import os
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from diagkit.errors import InputFormatError
 from diagkit.redact.gate import Detector, Gate
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
-from diagkit.redact.structured import Scrubber
+from diagkit.redact.structured import LineFound, Scrubber
 from diagkit.redact.text import TextScanner, ner_available
 
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
                ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text"}
-# Above this many entries a HAR is redacted by a process pool (see bench/redact_bench.py for the figures).
+# With workers=N > 1, HARs above this size are redacted by a process pool (bench/redact_bench.py --workers).
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 
-@dataclass
 class RedactionResult:
-    data: bytes
-    format: str
-    report: RedactionReport
+    """The redacted copy: `write_to(handle)` streams it (a big HAR is never held twice as text and
+    bytes); `data` builds the bytes on first use for callers that want them in memory."""
+
+    def __init__(self, data: bytes | None, format: str, report: RedactionReport,
+                 writer: Callable[[IO[bytes]], None] | None = None) -> None:
+        self._data = data
+        self.format = format
+        self.report = report
+        self._writer = writer
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            buffer = io.BytesIO()
+            self.write_to(buffer)
+            self._data, self._writer = buffer.getvalue(), None
+        return self._data
+
+    def write_to(self, handle: IO[bytes]) -> None:
+        if self._data is not None or self._writer is None:
+            handle.write(self.data)
+        else:
+            self._writer(handle)
 
 
 class Redactor:
@@ -76,7 +97,8 @@ class Redactor:
     def redact_obj(self, obj: Any) -> Any:
         report = RedactionReport()
         scrubber = self._scrubber(report)
-        out = scrubber.walk(obj, None)
+        # the walk shares unchanged subtrees and the gate fixes in place: never touch the caller's object
+        out = scrubber.walk(copy.deepcopy(obj), None)
         out = Gate(self._pseudo, report, "<object>", self._detectors).tree(out)
         self._report.merge(report)
         return out
@@ -88,8 +110,11 @@ class Redactor:
             fmt = detect_format(data, name)
         report = RedactionReport()
         if fmt in ("har", "json"):
-            out = self._json(data, name, fmt, report)
-        elif fmt == "yaml":
+            out, writer = self._json(data, name, fmt, report)
+            report.files.append(name)
+            self._report.merge(report)
+            return RedactionResult(out, fmt, report, writer)
+        if fmt == "yaml":
             out = self._yaml(data, name, report)
         elif fmt == "xml":
             out = self._xml(data, name, report)
@@ -101,14 +126,19 @@ class Redactor:
 
     # ------------------------------------------------------------ formats
 
-    def _json(self, data: bytes, name: str, fmt: str, report: RedactionReport) -> bytes:
+    def _json(self, data: bytes, name: str, fmt: str,
+              report: RedactionReport) -> tuple[bytes | None, Callable[[IO[bytes]], None] | None]:
+        """(unchanged input, None) or (None, a writer that streams the redacted document)."""
         text = _decode(data, name)
+        # Only the layout is needed from the text once parsed; keep its head, let the rest go.
+        layout = (text[:2000], text.endswith("\n"))
         try:
             obj = json.loads(text)
         except ValueError as exc:
             what = "HAR" if fmt == "har" else "JSON"
             raise InputFormatError(f"'{name}' is not valid {what}: {exc.msg} at line {exc.lineno} column {exc.colno}") \
                 from None
+        del text
         if fmt == "har":
             log = obj.get("log") if isinstance(obj, dict) else None
             if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
@@ -124,15 +154,13 @@ class Redactor:
         else:
             out = gate.tree(scrubber.walk(obj, None))
         if not report.total:
-            return data
-        return _dump_json_like(out, text).encode("utf-8")
+            return data, None
+        return None, lambda handle: _dump_json_like(out, layout, handle)
 
     def _pool_size(self) -> int:
-        if self._workers is not None:
-            return self._workers
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        # Measured (bench/redact_bench.py, 2 cores): 1.5x faster at 50 MB; below ~30 MB no gain.
-        return min(cores, 8)
+        # Opt-in only (workers=N): measured with bench/redact_bench.py on 2 cores, a pool of 2 is no faster
+        # at 10 MB (pickling entries both ways costs what the second core saves) and doubles peak memory.
+        return self._workers or 1
 
     def _yaml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
         import yaml
@@ -175,15 +203,36 @@ class Redactor:
             for rule in found:
                 report.add(rule, "text")
         lines = text.split("\n")
+        hits: list[tuple[int, str]] = []
+        plain: list[int] = []  # lines of prose/log text: redacted together in one pass, much faster
         for i, line in enumerate(lines):
             here: list[str] = []
             new = _header_line(scrubber, line, here)
             if new is None:
-                new = scrubber.string(line, here, prose=True)
+                stripped = line.strip()
+                if len(stripped) < 3:
+                    continue
+                if " " in stripped and stripped[:1] not in "{[<":
+                    plain.append(i)
+                    continue
+                new = scrubber.string(line, here, prose=True)  # JSON, XML, base64, JWT, URL or form lines
             if here:
                 lines[i] = new
-                for rule in here:
-                    report.add(rule, f"line {i + 1}")
+                hits.extend((i, rule) for rule in here)
+        if plain:
+            found = LineFound()
+            out = scrubber.text("\n".join(lines[i] for i in plain), found, prose=True).split("\n")
+            if len(out) == len(plain):
+                for j, i in enumerate(plain):
+                    lines[i] = out[j]
+                hits.extend((plain[j], rule) for rule, j in zip(found, found.where, strict=True))
+            else:  # a replacement took a line break with it: fall back to one line at a time
+                for i in plain:
+                    here = []
+                    lines[i] = scrubber.string(lines[i], here, prose=True)
+                    hits.extend((i, rule) for rule in here)
+        for i, rule in sorted(hits, key=lambda h: h[0]):
+            report.add(rule, f"line {i + 1}")
         out = "\n".join(lines)
         return Gate(self._pseudo, report, name, self._detectors).text(out)
 
@@ -224,15 +273,24 @@ def detect_format(data: bytes, name: str) -> str:
     return "text"
 
 
-def _dump_json_like(obj: Any, original: str) -> str:
-    """Serialise in the original's layout: indented with the same width, or compact."""
-    stripped = original.lstrip("\ufeff")
+def _dump_json_like(obj: Any, layout: tuple[str, bool], handle: IO[bytes]) -> None:
+    """Serialise in the original's layout (indented with the same width, or compact), streamed to `handle`."""
+    head, trailing_newline = layout
+    stripped = head.lstrip("\ufeff")
     first_nl = stripped.find("\n")
-    if 0 <= first_nl < 200:
-        after = stripped[first_nl + 1:]
-        indent_str = after[: len(after) - len(after.lstrip(" \t"))]
-        indent: int | str = "\t" if indent_str.startswith("\t") else (len(indent_str) or 2)
-        out = json.dumps(obj, ensure_ascii=False, indent=indent)
-    else:
-        out = json.dumps(obj, ensure_ascii=False, separators=(",", ":") if ", " not in stripped[:2000] else None)
-    return out + ("\n" if original.endswith("\n") else "")
+    out = io.TextIOWrapper(handle, encoding="utf-8", newline="\n", write_through=False)
+    try:
+        if 0 <= first_nl < 200:
+            after = stripped[first_nl + 1:]
+            indent_str = after[: len(after) - len(after.lstrip(" \t"))]
+            indent: int | str = "\t" if indent_str.startswith("\t") else (len(indent_str) or 2)
+            json.dump(obj, out, ensure_ascii=False, indent=indent)
+        else:
+            # compact: the C encoder (one string) is several times faster than json.dump's Python one
+            out.write(json.dumps(obj, ensure_ascii=False,
+                                 separators=(",", ":") if ", " not in stripped[:2000] else None))
+        if trailing_newline:
+            out.write("\n")
+        out.flush()
+    finally:
+        out.detach()

@@ -166,6 +166,16 @@ TOKEN_PATTERNS: list[tuple[str, str, re.Pattern[str], int]] = [
         r"client[_-]?secret|session[_-]?id|auth[_-]?key|access[_-]?key|credentials?))"
         r"[\"']?\s*[:=]\s*[\"']?([^\s\"'&,;<>]{3,})"), 1),
 ]
+# Lower-case substrings a TOKEN_PATTERNS match must contain: the pattern is only run when one is present.
+TOKEN_HINTS: dict[str, tuple[str, ...]] = {
+    "aws_access_key": ("akia", "asia", "abia", "acca"),
+    "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    "slack_token": ("xox",), "stripe_key": ("_live_", "_test_"), "google_api_key": ("aiza",),
+    "google_oauth_token": ("ya29.",), "bearer_token": ("bearer", "token"), "basic_auth": ("basic",),
+    "aws_secret_key": ("aws",),
+    "secret_assignment": ("passw", "pwd", "secret", "token", "api", "private", "session", "auth", "access",
+                          "credential"),
+}
 # The cheap test run before anything else: substring tests (C speed), then one small regex for IPs.
 _LITERALS = ("@", "eyJ", "://", "-----BEGIN", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
              "github_pat_", "xox", "_live_", "_test_", "AIza", "ya29.")

