@@ -626,3 +626,133 @@ def test_har_without_personal_numbers_never_loads_presidio(tmp_path: Path) -> No
             "print('spacy' in sys.modules, 'presidio_analyzer' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# ---------------------------------------------------------------- contract review bugs (issue 5, second pass)
+
+
+def test_section_and_version_numbers_are_not_ip_addresses(invoke: Any, tmp_path: Path) -> None:
+    src = tmp_path / "notes.txt"
+    src.write_text("See RFC 5280 §4.1.2.5 and section 4.1.2.5; also 4.1.2.5 of RFC 5280.\n"
+                   "agent v1.2.3.4, version 2.0.1.7 and 1.2.3.4-beta installed\n"
+                   "client 84.17.42.13 failed, then 84.17.42.14.\n"
+                   "proxy 10.20.30.40:3128 forwarded for 203.0.113.9\n")
+    out, report = tmp_path / "out.txt", tmp_path / "r.json"
+    assert invoke("redact", src, "-o", out, "--report", report, "--no-ner").exit_code == 0
+    lines = out.read_text().split("\n")
+    assert lines[0] == "See RFC 5280 §4.1.2.5 and section 4.1.2.5; also 4.1.2.5 of RFC 5280."
+    assert lines[1] == "agent v1.2.3.4, version 2.0.1.7 and 1.2.3.4-beta installed"
+    assert re.fullmatch(r"client <IP:[0-9a-f]+> failed, then <IP:[0-9a-f]+>\.", lines[2])
+    assert re.fullmatch(r"proxy <IP:[0-9a-f]+>:3128 forwarded for <IP:[0-9a-f]+>", lines[3])
+    assert json.loads(report.read_text())["by_rule"] == {"ip_address": 4}
+
+
+def test_saml_named_keys_redact_only_real_saml_messages(invoke: Any, tmp_path: Path) -> None:
+    saml_b64 = base64.b64encode(SAML.encode()).decode()
+    deflated = zlib.compressobj(9, zlib.DEFLATED, -15)
+    saml_deflated = base64.b64encode(deflated.compress(SAML.encode()) + deflated.flush()).decode()
+    src = tmp_path / "result.json"
+    src.write_text(json.dumps({
+        "facts": {"saml_messages": [{"message": "SAMLResponse", "binding": "post",
+                                     "analysis": {"issuer": "https://idp.example.com/",
+                                                  "destination": "https://sp.example.com/acs", "status": "Success"}}],
+                  "SAMLResponse": {"issuer": "https://idp.example.com/", "assertions": 1, "present": "yes"},
+                  "samlResponse": saml_b64, "SAMLRequest": saml_deflated,
+                  "saml_response": "AAAAnotAsamlMessageButLooksLikeBase64AAAA"}}))
+    out = tmp_path / "out.json"
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    facts = json.loads(out.read_text())["facts"]
+    assert facts["saml_messages"] == json.loads(src.read_text())["facts"]["saml_messages"]
+    assert facts["SAMLResponse"] == {"issuer": "https://idp.example.com/", "assertions": 1, "present": "yes"}
+    inner = base64.b64decode(facts["samlResponse"]).decode()
+    assert "https://idp.example.com/</saml:Issuer>" in inner and "&lt;EMAIL:" in inner
+    inflated = zlib.decompress(base64.b64decode(facts["SAMLRequest"]), -15).decode()
+    assert "https://sp.example.com/metadata</saml:Audience>" in inflated and "&lt;EMAIL:" in inflated
+    assert re.fullmatch(r"<TOKEN:[0-9a-f]+>", facts["saml_response"])  # an undecodable blob fails closed
+    assert_no_planted(out.read_text(), [EMAIL, PERSON, PLANTED["client_ip"]])
+
+
+def _gzip_har(body: bytes, *, corrupt: bool = False) -> dict[str, Any]:
+    import gzip
+
+    packed = gzip.compress(body, mtime=0)
+    if corrupt:
+        cut = len(packed) - 14  # damage the last deflate bytes: what comes before still inflates
+        packed = packed[:cut] + bytes(b ^ 0x5A for b in packed[cut:cut + 6]) + packed[cut + 6:]
+    return {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [{
+        "startedDateTime": "2023-11-14T22:00:00.000Z", "time": 5,
+        "request": {"method": "GET", "url": "https://api.example.com/me", "httpVersion": "HTTP/1.1",
+                    "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
+        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "cookies": [],
+                     "headers": [{"name": "Content-Encoding", "value": "gzip"}], "redirectURL": "",
+                     "headersSize": -1, "bodySize": len(packed),
+                     "content": {"size": len(body), "mimeType": "application/json", "encoding": "base64",
+                                 "text": base64.b64encode(packed).decode()}},
+        "cache": {}, "timings": {"send": 1, "wait": 2, "receive": 3}}]}}
+
+
+def test_gzip_base64_body_is_redacted_inside_and_stays_gzip(invoke: Any, tmp_path: Path) -> None:
+    import gzip
+
+    body = json.dumps({"user": EMAIL, "password": PLANTED["password"], "note": f"key {PLANTED['aws']}"}).encode()
+    src, out = tmp_path / "gz.har", tmp_path / "out.har"
+    src.write_text(json.dumps(_gzip_har(body)))
+    result = invoke("redact", src, "-o", out, "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    content = json.loads(out.read_text())["log"]["entries"][0]["response"]["content"]
+    packed = base64.b64decode(content["text"])
+    assert packed[:2] == b"\x1f\x8b" and content["encoding"] == "base64"  # still valid gzip, as the header says
+    inner = json.loads(gzip.decompress(packed))
+    assert inner["user"].startswith("<EMAIL:") and inner["password"].startswith("<PASSWORD:")
+    assert PLANTED["password"] not in gzip.decompress(packed).decode() and PLANTED["aws"] not in inner["note"]
+
+
+def test_gzip_body_the_gate_decompresses_too(tmp_path: Path) -> None:
+    from diagkit.errors import LeakDetected
+    from diagkit.redact.gate import Gate
+    from diagkit.redact.pseudonym import Pseudonymizer
+    from diagkit.redact.report import RedactionReport
+
+    har = _gzip_har(json.dumps({"note": f"token {PLANTED['ghp']}"}).encode())
+    with pytest.raises(LeakDetected, match=r"content\.text \(base64-decoded\)") as info:
+        Gate(Pseudonymizer(b"g" * 32), RedactionReport(), "gz.har").tree(har)
+    assert PLANTED["ghp"] not in str(info.value)
+
+
+def test_gzip_bombs_and_damaged_secret_bodies_fail_closed(invoke: Any, tmp_path: Path) -> None:
+    src, out = tmp_path / "bomb.har", tmp_path / "out.har"
+    src.write_text(json.dumps(_gzip_har(b'{"a": "' + b"0" * (8 * 1024 * 1024) + b'"}')))  # ~1000x ratio
+    result = invoke("redact", src, "-o", out, "--no-ner")
+    assert result.exit_code == 1 and "refused" in result.stderr and not out.exists()
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    # damaged stream: clean readable part -> kept byte for byte (the damage is evidence); secrets -> refused
+    clean = _gzip_har(json.dumps({"status": "ok", "items": list(range(400))}).encode(), corrupt=True)
+    src.write_text(json.dumps(clean))
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    assert json.loads(out.read_text())["log"]["entries"][0]["response"]["content"]["text"] == \
+        clean["log"]["entries"][0]["response"]["content"]["text"]
+    out.unlink()
+    leaky = _gzip_har(json.dumps({"user": EMAIL, "pad": "x" * 4000}).encode(), corrupt=True)
+    src.write_text(json.dumps(leaky))
+    result = invoke("redact", src, "-o", out, "--no-ner")
+    assert result.exit_code == 1 and "damaged" in result.stderr and not out.exists()
+    assert EMAIL not in result.stderr
+
+
+def test_existing_placeholders_are_left_alone_and_redaction_is_idempotent(tmp_path: Path) -> None:
+    from diagkit.redact.engine import Redactor
+
+    har = planted_har()
+    har["log"]["entries"][0]["request"]["headers"].append(header("X-Debug", "Bearer <redacted>"))
+    har["log"]["entries"][0]["_diagkit"] = {"safe_claims": {"email": "<redacted>", "sub": "<redacted>",
+                                                            "name": "<redacted>", "nonce": "<redacted-jwt>"},
+                                            "password": "<redacted>", "contact": "<EMAIL:3f9a1c2b>",
+                                            "callback": "https://app.example.com/cb?code=%3Credacted%3E"}
+    once = Redactor(b"3" * 32, ner=False).redact_bytes(json.dumps(har, indent=2).encode(), name="a.har").data
+    diag = json.loads(once)["log"]["entries"][0]["_diagkit"]
+    assert diag == har["log"]["entries"][0]["_diagkit"]
+    assert_no_planted(once.decode())
+    # a second run, even with another key, changes nothing and reports nothing
+    for key in (b"3" * 32, b"4" * 32):
+        twice = Redactor(key, ner=False).redact_bytes(once, name="b.har")
+        assert twice.data == once and twice.report.total == 0

@@ -78,8 +78,9 @@ class Redactor:
     def report(self) -> RedactionReport:
         return self._report
 
-    def _scrubber(self, report: RedactionReport) -> Scrubber:
+    def _scrubber(self, report: RedactionReport, name: str = "<input>") -> Scrubber:
         scrubber = Scrubber(self._pseudo, self._scanner, report)
+        scrubber.name = name
         cache = getattr(self, "_string_cache", None)
         if cache is None:
             cache = self._string_cache = scrubber._cache
@@ -143,7 +144,7 @@ class Redactor:
             log = obj.get("log") if isinstance(obj, dict) else None
             if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
                 raise InputFormatError(f"'{name}' is not a HAR file: no log.entries array")
-        scrubber = self._scrubber(report)
+        scrubber = self._scrubber(report, name)
         gate = Gate(self._pseudo, report, name, self._detectors)
         if fmt == "har" and len(data) >= PARALLEL_MIN_BYTES and self._pool_size() > 1:
             from diagkit.redact.parallel import redact_entries

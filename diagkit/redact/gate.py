@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import zlib
@@ -16,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from diagkit.errors import LeakDetected
+from diagkit.errors import LeakDetected, RedactionError
+from diagkit.redact import compressed
 from diagkit.redact import secrets as S
 from diagkit.redact.pseudonym import PSEUDONYM_RE, PSEUDONYM_URL_RE, Pseudonymizer, is_pseudonym
 from diagkit.redact.report import RedactionReport
@@ -43,6 +45,7 @@ def _redacted(value: str) -> bool:
                 or PSEUDONYM_URL_RE.search(value))
 
 
+@functools.lru_cache(maxsize=4096)  # the jwt and bearer detectors both ask about the same token
 def jwt_is_redacted(token: str) -> bool:
     parts = token.split(".")
     if len(parts) != 3 or not jwt_signature_marker(parts[2]):
@@ -124,11 +127,19 @@ _WORDS = ("bearer", "access_token", "id_token", "refresh_token", "client_secret"
 
 
 def _could_leak(text: str) -> bool:
-    # Substring tests run at C speed; a case-insensitive regex alternation is ~10x slower on long bodies.
-    if any(tok in text for tok in _LITERALS):
+    # Substring tests run at C speed; a case-insensitive regex alternation is ~10x slower on long bodies,
+    # and a chain of `in` tests ~4x faster than any() over a generator. Keep in step with _LITERALS/_WORDS.
+    if ("@" in text or "://" in text or "eyJ" in text or "-----BEGIN" in text or "AKIA" in text or "ASIA" in text
+            or "ABIA" in text or "ACCA" in text or "xox" in text
+            or ("_" in text and ("ghp_" in text or "gho_" in text or "ghu_" in text or "ghs_" in text
+                                 or "ghr_" in text or "github_pat_" in text)) or "_live_" in text
+            or "_test_" in text or "AIza" in text or "ya29." in text):
         return True
     lower = text.lower()
-    return any(word in lower for word in _WORDS)
+    return ("bearer" in lower or "token" in lower or "secret" in lower or "password" in lower or "code=" in lower
+            or "saml" in lower or "api_key" in lower or "apikey" in lower)
+
+
 _CLEAN: dict[str, bool] = {}
 
 
@@ -151,8 +162,12 @@ def scan_text(text: str, detectors: list[Detector] | None = None) -> list[tuple[
     hits = []
     lower = text.lower()
     for det in DETECTORS if detectors is None else detectors:
-        if det.hints and not any(h in lower for h in det.hints):
-            continue
+        if det.hints:
+            for h in det.hints:
+                if h in lower:
+                    break
+            else:
+                continue
         for m in det.pattern.finditer(text):
             if det.ok is not None and det.ok(m):
                 continue
@@ -177,6 +192,7 @@ class Gate:
         self.report = report
         self.name = name
         self.detectors = detectors
+        self._clean: set[str] = set()  # strings already found clean (outside base64 bodies) in this output
 
     def _fix(self, text: str, hits: list[tuple[Detector, int, int]], where: str, escape: bool = False) -> str:
         out, last = [], 0
@@ -214,22 +230,41 @@ class Gate:
         return out
 
     def tree(self, node: Any, loc: Any = None, parent: dict[str, Any] | None = None) -> Any:
-        """A JSON-like tree, fixed in place (and returned); raises LeakDetected for encoded layers."""
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if isinstance(v, str | dict | list):
-                    new = self.tree(v, (loc, k), node)
+        """A JSON-like tree, fixed in place (and returned); raises LeakDetected for encoded layers.
+
+        One loop over an explicit stack (no call per node), and every distinct string is checked once per
+        run: HAR headers, MIME types and pseudonyms repeat thousands of times."""
+        if not isinstance(node, dict | list):
+            return self._string(node, loc, parent) if isinstance(node, str) else node
+        clean = self._clean
+        stack: list[tuple[Any, Any]] = [(node, loc)]
+        while stack:
+            container, here = stack.pop()
+            if isinstance(container, dict):
+                encoded = str(container.get("encoding") or "").lower() == "base64"
+                items: Any = container.items()
+            else:
+                encoded, items = False, enumerate(container)
+            fixes = None
+            for k, v in items:
+                if isinstance(v, str):
+                    if len(v) < 6 or (v in clean and not encoded):
+                        continue
+                    new = self._string(v, (here, k), container if encoded else None)
                     if new is not v:
-                        node[k] = new
+                        fixes = fixes or []
+                        fixes.append((k, new))
+                elif isinstance(v, dict | list):
+                    stack.append((v, (here, k)))
+            for k, new in fixes or ():
+                container[k] = new
+        return node
+
+    def _string(self, node: str, loc: Any, parent: dict[str, Any] | None) -> str:
+        if len(node) < 6:
             return node
-        if isinstance(node, list):
-            for i, v in enumerate(node):
-                if isinstance(v, str | dict | list):
-                    new = self.tree(v, (loc, i), None)
-                    if new is not v:
-                        node[i] = new
-            return node
-        if not isinstance(node, str) or len(node) < 6:
+        if node[0] == "<" and PSEUDONYM_RE.fullmatch(node):
+            self._clean.add(node)
             return node
         hits = scan_text(node, self.detectors)
         if hits:
@@ -238,6 +273,8 @@ class Gate:
             if scan_text(node, self.detectors):
                 raise self.leak(hits[0][0].rule, where)
         self._layers(node, loc, parent)
+        if not hits and parent is None:
+            self._clean.add(node)
         return node
 
     def _layers(self, value: str, loc: Any, parent: dict[str, Any] | None) -> None:
@@ -248,11 +285,25 @@ class Gate:
             return
         try:
             raw = base64.b64decode(stripped, altchars=b"-_" if ("-" in stripped or "_" in stripped) else None)
-            text = raw.decode("utf-8")
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, binascii.Error):
+            return
+        how = compressed.kind(raw)
+        if how:
+            # what the redactor inflated, the gate inflates too; a body it cannot open fails closed
+            try:
+                raw = compressed.inflate(raw, how, f"'{self.name}' {loc_str(loc)}")
+            except compressed.Corrupt as exc:
+                raw = exc.partial
+            except RedactionError:
+                if encoded:
+                    raise
+                return  # a base64-looking value that only resembles a compressed stream
+        try:
+            text = raw.decode("utf-8", "replace" if how else "strict")
+        except UnicodeDecodeError:
             try:
                 text = zlib.decompress(raw, -15).decode("utf-8")
-            except (zlib.error, UnicodeDecodeError, NameError):
+            except (zlib.error, UnicodeDecodeError):
                 return
         hits = scan_text(text, self.detectors)
         if hits:

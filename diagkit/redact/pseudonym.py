@@ -6,15 +6,17 @@ across files, places and encodings without learning it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
 
 # What a pseudonym looks like, so detectors and the gate never re-redact their own output.
-PSEUDONYM_RE = re.compile(r"<[A-Z][A-Z_]*:[0-9a-f]{6,16}>")
+# Also the placeholders diagkit's probes write themselves ("<redacted>", "<redacted-jwt>"): left alone, so
+# redacting diagkit output (or redacting twice, with any key) changes nothing.
+PSEUDONYM_RE = re.compile(r"<(?:[A-Z][A-Z_]*:[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?)>")
 # Percent-encoded form, as it appears inside URLs.
-PSEUDONYM_URL_RE = re.compile(r"%3C[A-Z][A-Z_]*(?:%3A|:)[0-9a-f]{6,16}%3E", re.IGNORECASE)
+PSEUDONYM_URL_RE = re.compile(r"%3C(?:[A-Z][A-Z_]*(?:%3A|:)[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?)%3E",
+                              re.IGNORECASE)
 
 _HEX = 8  # 32 bits: no collisions to speak of even across a 50 MB case
 
@@ -32,7 +34,8 @@ class Pseudonymizer:
         self._cache: dict[tuple[str, str], str] = {}
 
     def digest(self, value: str, length: int = _HEX) -> str:
-        return hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:length]
+        # hmac.digest: the same HMAC-SHA256 as hmac.new(...), in one C call (a third of the time)
+        return hmac.digest(self.key, value.encode("utf-8", "surrogatepass"), "sha256").hex()[:length]
 
     def __call__(self, kind: str, value: str) -> str:
         cached = self._cache.get((kind, value))

@@ -51,6 +51,10 @@ PERSONAL_PARAMS = {
 _SECRET_WORDS = re.compile(r"password|passwd|passphrase|secret|token|apikey|privatekey|credential|"
                            r"sessionid|sessid|cookie|authorization|accesskey|signingkey|clientassertion|"
                            r"samlresponse|samlrequest|relaystate|refreshtoken|codeverifier|csrf|xsrf")
+# Names of SAML protocol messages: only a value that decodes to a SAML message is one (redacted inside);
+# anything else under such a name (a diagkit result's analysis of it, a flag) follows the normal rules.
+SAML_KIND = "SAML"
+_SAML_WORDS = re.compile(r"samlresponse|samlrequest|^wresult$")
 # Names that contain a secret word but hold public data (OIDC discovery, token metadata).
 _PUBLIC_SUFFIX = re.compile(r"(endpoint|uri|url|urls|type|types|supported|expiresin|expiry|expires|expiresat|"
                             r"lifetime|length|count|name|names|ttl|hint|method|methods|format|header|path|"
@@ -104,6 +108,8 @@ def header_kind(name: str) -> str:
 def param_kind(name: str) -> str | None:
     """Pseudonym kind for a query/form parameter name, or None when the name says nothing."""
     n = _norm(name)
+    if _SAML_WORDS.search(n):
+        return SAML_KIND
     if n in SECRET_PARAMS:
         return "CODE" if n == "code" else "PASSWORD" if n in ("password", "passwd", "pwd", "pass") else "TOKEN"
     if n in PERSONAL_PARAMS:
@@ -119,6 +125,8 @@ def key_kind(name: str) -> str | None:
         return None
     if n in PERSONAL_KEYS:
         return PERSONAL_KEYS[n]
+    if _SAML_WORDS.search(n) and not _PUBLIC_SUFFIX.search(n):
+        return SAML_KIND
     if _SECRET_WORDS.search(n) and not _PUBLIC_SUFFIX.search(n) and not _PUBLIC_PREFIX.match(n):
         if "passw" in n or "passphrase" in n:
             return "PASSWORD"
@@ -142,8 +150,23 @@ PEM_PRIVATE_RE = re.compile(
 EMAIL_RE = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z]{2,24}(?![\w-])")
-IPV4_RE = re.compile(r"(?<![\w./:-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-                     r"(?![\w.]|/\d)")
+# A sentence may end right after an address ("from 84.17.42.13."); a fifth dotted number may not.
+IPV4_RE = re.compile(r"(?<![\w./:§-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                     r"(?!\w|\.\d|/\d)")
+# Words just before a dotted quad that make it a section or version number, not an address.
+_NOT_IP_BEFORE_RE = re.compile(r"(?:§|¶|\b(?:sections?|sect?|clauses?|chapters?|paras?|paragraphs?|appendix|annex|"
+                               r"figures?|fig|tables?|steps?|rfc\s?\d{3,5}|versions?|ver|release|build|v)\.?)\s*$",
+                               re.IGNORECASE)
+# 1.2.3.4-beta, 1.2.3.4-2ubuntu, 1.2.3.4+build, "4.1.2.5 of RFC 5280"
+_NOT_IP_AFTER_RE = re.compile(r"-(?:[A-Za-z]|\d+[A-Za-z])|\+[A-Za-z0-9]|\s+(?:of|in)\s+(?:RFC|the\s+(?:spec|RFC|standard))",
+                              re.IGNORECASE)
+
+
+def ipv4_in_context(m: re.Match[str]) -> bool:
+    """True when a dotted quad IPV4_RE matched reads as an address, not "RFC 5280 §4.1.2.5" or "1.2.3.4-beta"."""
+    text, start, end = m.string, m.start(), m.end()
+    return not (_NOT_IP_BEFORE_RE.search(text, max(0, start - 24), start)
+                or _NOT_IP_AFTER_RE.match(text, end))
 IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{1,4}:){2,7}(?::|[0-9a-fA-F]{1,4})(?![\w:.])|"
                      r"(?<![\w:.])(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:?){1,6}(?![\w:.])")
 URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>`\\]+")

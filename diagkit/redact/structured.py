@@ -10,13 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import functools
 import json
 import re
 import zlib
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
-from diagkit.errors import InputFormatError
+from diagkit.errors import InputFormatError, RedactionError
+from diagkit.redact import compressed
 from diagkit.redact import secrets as S
 from diagkit.redact.pseudonym import PSEUDONYM_RE, Pseudonymizer, is_pseudonym
 from diagkit.redact.report import RedactionReport
@@ -25,6 +27,7 @@ from diagkit.redact.text import TextScanner
 Loc = tuple[Any, ...] | None  # linked path: (parent, part); built into a string only when recorded
 
 _B64_RE = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}|[A-Za-z0-9_-]{20,}={0,2}")
+_SAML_B64_RE = re.compile(r"[A-Za-z0-9+/=\s]+|[A-Za-z0-9_=-]+")
 _FORM_RE = re.compile(r"[\w.\-~%+\[\]]+=[^\s&]*(?:&[\w.\-~%+\[\]]+=?[^\s&]*)*")
 _SET_COOKIE_RE = re.compile(r"^(\s*[^=;\s]+\s*=\s*)([^;]*)")
 _COOKIE_PAIR_RE = re.compile(r"(^|;)(\s*[^=;]+=)([^;]*)")
@@ -79,6 +82,12 @@ _IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d")
 _IPV6_HINT_RE = re.compile(r"::|:[^:]*:[^:]*:")
 
 
+@functools.lru_cache(maxsize=4096)
+def _person_like(keys: tuple[str, ...]) -> bool:
+    """A dict with a "name" beside personal keys (email, phone...) names a person: its "name" is personal."""
+    return any(S.key_kind(k) in _PERSONAL_KINDS for k in keys if k != "name")
+
+
 def loc_str(loc: Loc) -> str:
     parts: list[Any] = []
     while loc is not None:
@@ -122,6 +131,7 @@ class Scrubber:
         self.pseudo = pseudo
         self.scanner = scanner
         self.report = report
+        self.name = "<input>"  # the file, for errors raised from inside the walk
         self._cache: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------ recording
@@ -258,7 +268,8 @@ class Scrubber:
             sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule],
                 lower=True)
         sub(S.EMAIL_RE, lambda m: self._hit("EMAIL", m.group(0), "email", found), ("@",))
-        sub(S.IPV4_RE, lambda m: self._ip(m.group(0), found), (".",), hint=_IPV4_HINT_RE)
+        sub(S.IPV4_RE, lambda m: self._ip(m.group(0), found) if S.ipv4_in_context(m) else m.group(0), (".",),
+            hint=_IPV4_HINT_RE)
         sub(S.IPV6_RE, lambda m: self._ip(m.group(0), found), (":",), hint=_IPV6_HINT_RE)
         s = "\n".join(parts) if lines is not None else parts[0]
         if (len(s) > 4096 or self.scanner.could_contain(s, prose)) and (spans := self.scanner.scan(s, prose)):
@@ -336,7 +347,9 @@ class Scrubber:
                 out[claim] = self.secret("PERSON" if claim == "name" else "USER", value, "jwt_claim", found)
             else:
                 kind = S.key_kind(claim)
-                if kind and isinstance(value, str | int | float) and not isinstance(value, bool):
+                if kind == S.SAML_KIND:
+                    out[claim] = self.saml_value(value, found) if isinstance(value, str) else self.value(value, found)
+                elif kind and isinstance(value, str | int | float) and not isinstance(value, bool):
                     out[claim] = self.secret(kind, str(value), "jwt_claim", found)
                 else:
                     out[claim] = self.value(value, found, forced=kind)
@@ -344,6 +357,10 @@ class Scrubber:
 
     def value(self, node: Any, found: list[str], forced: str | None = None) -> Any:
         """A JSON value inside a JWT or another string (no location of its own)."""
+        if forced == S.SAML_KIND:
+            if isinstance(node, str):
+                return self.saml_value(node, found)
+            forced = None
         if isinstance(node, dict):
             return {k: self.value(v, found, forced or S.key_kind(k)) for k, v in node.items()}
         if isinstance(node, list):
@@ -424,9 +441,8 @@ class Scrubber:
         if not value:
             return value
         kind = S.param_kind(name)
-        norm = name.lower().replace("_", "")
-        if norm in ("samlresponse", "samlrequest", "wresult"):
-            return self.saml_param(value, found)
+        if kind == S.SAML_KIND:
+            return self.saml_value(value, found)
         if kind:
             return self.secret(kind, value, "param", found)
         return self.string(value, found)
@@ -478,6 +494,20 @@ class Scrubber:
         return _SET_COOKIE_RE.sub(lambda m: m.group(1) + self.cookie_value(m.group(2), found), line, count=1)
 
     # ------------------------------------------------------------ SAML / XML
+
+    def saml_value(self, value: str, found: list[str]) -> str:
+        """A value under a SAMLResponse/SAMLRequest name: a SAML message (base64, deflated or XML) is decoded
+        and redacted inside, failing closed to a pseudonym; anything else (a URL, a word, a diagkit analysis)
+        follows the normal rules."""
+        stripped = value.strip()
+        if stripped.startswith("<"):
+            try:
+                return self.xml(value.encode("utf-8"), found).decode("utf-8")
+            except (InputFormatError, UnicodeDecodeError):
+                return self.secret("TOKEN", value, "saml", found)
+        if len(stripped) >= 16 and _SAML_B64_RE.fullmatch(stripped):
+            return self.saml_param(value, found)
+        return self.string(value, found)
 
     def saml_param(self, value: str, found: list[str]) -> str:
         """A SAML message in base64 (optionally deflated, as in the redirect binding): redact and re-encode."""
@@ -593,6 +623,13 @@ class Scrubber:
         """Walk a JSON-like tree; returns the redacted tree. Copy on write: a container with nothing to
         redact is returned as the very same object, so unchanged subtrees cost no memory."""
         sink = found if found is not None else []
+        if forced == S.SAML_KIND:
+            if isinstance(node, str):
+                here: list[str] = []
+                res = self.saml_value(node, here)
+                self._emit(loc, here, sink, record)
+                return res
+            forced = None  # containers under a SAML name: their values follow the normal rules
         if isinstance(node, dict):
             return self._walk_dict(node, loc, sink, ctx, forced, record)
         if isinstance(node, list):
@@ -607,7 +644,7 @@ class Scrubber:
                     out[i] = new
             return node if out is None else out
         if isinstance(node, str):
-            here: list[str] = []
+            here = []
             res = self.secret(forced, node, "key", here) if forced else self.string(node, here)
             if here:
                 self._emit(loc, here, sink, record)
@@ -642,13 +679,13 @@ class Scrubber:
             out = dict(node)
             out["value"] = new_value
             return out
-        person_like = "name" in node and any(S.key_kind(k) in _PERSONAL_KINDS for k in node if k != "name")
+        person_like = "name" in node and _person_like(tuple(node))
         changed: dict[str, Any] | None = None
         for key, value in node.items():
             if value is None or value is True or value is False:
                 continue
             if value.__class__ in _NUMBERS and (S.is_keep_key(key) or not (
-                    forced or S.key_kind(key) or (key == "name" and person_like))):
+                    forced or S.key_kind(key) not in (None, S.SAML_KIND) or (key == "name" and person_like))):
                 continue  # a number is redacted only when its key says it is personal or secret
             child = (loc, key)
             if key in _BODY_KEYS and isinstance(value, dict) and "text" in value \
@@ -665,6 +702,11 @@ class Scrubber:
                     here = []
                     new = self.url(value, here) if kind is None else self.secret(kind, value, "key", here)
                     self._emit(child, here, sink, record)
+                elif kind is None and value.__class__ is str:  # the common leaf, without a walk() call
+                    here = []
+                    new = self.string(value, here)
+                    if here:
+                        self._emit(child, here, sink, record)
                 else:
                     new = self.walk(value, child, sink, forced=kind, record=record)
             if new is not value and new != value:
@@ -690,12 +732,28 @@ class Scrubber:
                 return out  # images, fonts: nothing readable to redact
             try:
                 raw = base64.b64decode(text, validate=False)
+            except (ValueError, binascii.Error):
+                return out
+            how = compressed.kind(raw)
+            where = f"'{self.name}' {loc_str((loc, 'text'))}"
+            if how:  # gzip/zlib bytes as sent on the wire: read inside (bounded), or fail closed
+                try:
+                    raw = compressed.inflate(raw, how, where)
+                except compressed.Corrupt as exc:
+                    # kept as it is (the damage is evidence) only when what can be read of it is clean
+                    self.body_text(exc.partial.decode("utf-8", "replace"), mime, here)
+                    if here:
+                        raise RedactionError(f"{where}: damaged {how}-compressed body holds values to redact "
+                                             "and cannot be rewritten; no output was written") from None
+                    return out
+            try:
                 decoded = raw.decode("utf-8")
-            except (ValueError, binascii.Error, UnicodeDecodeError):
+            except UnicodeDecodeError:
                 return out
             red = self.body_text(decoded, mime, here)
             if red != decoded:
-                out["text"] = base64.b64encode(red.encode("utf-8")).decode("ascii")
+                data = red.encode("utf-8")
+                out["text"] = base64.b64encode(compressed.deflate(data, how) if how else data).decode("ascii")
         else:
             out["text"] = self.body_text(text, mime, here)
         self._emit((loc, "text"), here, sink, record)
