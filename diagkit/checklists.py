@@ -19,7 +19,8 @@ from typing import Any
 
 from diagkit.errors import ChecklistError, InputError
 
-PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
+# No braces inside a placeholder: ".*?" rescanned a line of "{{{{..." from every position (quadratic).
+PLACEHOLDER = re.compile(r"\{\{([^{}\n]*)\}\}")
 _INNER = re.compile(r"^\s*answers\.([a-z][a-z0-9_]*)\s*(?:\|\s*([a-z_]+)\s*)?$")
 QUESTION_TYPES = ("string", "text", "datetime", "url", "email", "choice", "bool", "int", "host", "hostport")
 EVIDENCE_PATTERNS = {
@@ -380,7 +381,9 @@ def load_all() -> list[Checklist]:
 
 _BOOL = {"yes": True, "y": True, "true": True, "1": True, "on": True,
          "no": False, "n": False, "false": False, "0": False, "off": False}
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Domain labels cannot contain the dot that separates them, so there is one way to match: the old
+# "[^@\s]+\.[^@\s]+$" tried every dot as the last one and took 40 s on "a@a.a.a...@" (ReDoS).
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
 _HOST = re.compile(r"^(?=.{1,253}$)(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})?)*\.?)$")
 
 

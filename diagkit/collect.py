@@ -131,7 +131,9 @@ def checklist_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[li
 
     planned, skipped = checklists.plan(checklist, answers)
     runs = [Run(p.probe, p.target, p.options, p.title, source="checklist") for p in planned]
-    notes = [f"{p.probe} {p.target}: option(s) {', '.join(p.dropped_options)} left out (no answer)"
+    from diagkit.runner import shown_target
+
+    notes = [f"{p.probe} {shown_target(p.target)}: option(s) {', '.join(p.dropped_options)} left out (no answer)"
              for p in planned if p.dropped_options]
     return runs, skipped, notes
 
@@ -142,8 +144,9 @@ def checklist_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[li
 def _error_result(run: Run, finding_id: str, detail: str) -> ProbeResult:
     from diagkit import catalogue
     from diagkit.findings import ProbeResult, utc_now
+    from diagkit.runner import shown_target
 
-    return ProbeResult(probe=run.probe, target=run.target, started_at=utc_now(), duration_ms=0,
+    return ProbeResult(probe=run.probe, target=shown_target(run.target), started_at=utc_now(), duration_ms=0,
                        findings=[catalogue.make(finding_id, detail=detail)])
 
 

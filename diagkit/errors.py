@@ -82,7 +82,11 @@ def read_input_bytes(path: str, what: str = "file", *, limit: int | None = None)
     if path == "-":
         import sys
 
-        return sys.stdin.buffer.read()
+        # The same bound as for a file: `cat /dev/zero | diagkit ...` must not eat all memory.
+        data = sys.stdin.buffer.read() if limit is None else sys.stdin.buffer.read(limit + 1)
+        if limit is not None and len(data) > limit:
+            raise InputError(f"{what} on stdin is larger than the {limit} byte limit")
+        return data
     try:
         if os.path.isdir(path):
             raise InputError(f"{what} '{path}' is a directory, not a file")

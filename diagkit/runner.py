@@ -13,7 +13,29 @@ from diagkit.context import Context
 from diagkit.errors import DiagkitError
 from diagkit.findings import ProbeResult, Severity
 from diagkit.probe import Probe, Report
-from diagkit.scrub import scrub, scrub_url
+from diagkit.scrub import scrub, scrub_traceback, scrub_url
+
+
+def shown_target(target: str) -> str:
+    """The target as output and packets may show it.
+
+    A token in a URL's query or user:password@ is masked; a message given inline (a pasted
+    SAMLResponse, XML or a long base64 value) is replaced by its length and a digest, since its
+    content is an assertion or a credential, not a name.
+    """
+    import hashlib
+    import os
+    import re
+
+    if os.path.exists(target) if len(target) < 4096 else False:
+        return target
+    inline = (len(target) > 256 or target.lstrip().startswith("<")
+              or any(marker in target for marker in ("SAMLResponse=", "SAMLRequest="))
+              or re.fullmatch(r"[A-Za-z0-9+/=_%\s-]{64,}", target) is not None)
+    if inline and "://" not in target[:16]:
+        digest = hashlib.sha256(target.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        return f"<inline value, {len(target)} chars, sha256 {digest}>"
+    return scrub_url(target)
 
 
 def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = None,
@@ -62,7 +84,7 @@ def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = Non
             detail = scrub(f"{type(exc).__name__}: {exc}")
             evidence: dict[str, Any] = {"exception": type(exc).__name__}
             if ctx.debug:
-                evidence["traceback"] = scrub("".join(traceback.format_exception(exc)))
+                evidence["traceback"] = scrub_traceback("".join(traceback.format_exception(exc)))
             findings.append(catalogue.make("probe.run.crashed", detail=detail, evidence=evidence))
     if not findings:
         # A probe that reports nothing verified nothing: never let that read as success.
@@ -71,7 +93,7 @@ def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = Non
                                        severity=Severity.ERROR))
     return ProbeResult(
         probe=probe.name,
-        target=scrub_url(target),  # a token in a URL's query must not reach output or a packet
+        target=shown_target(target),
         started_at=started,
         duration_ms=elapsed_ms,
         findings=findings,

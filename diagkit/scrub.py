@@ -10,7 +10,8 @@ import re
 
 _PATTERNS = [
     # user:password@ in URLs
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1<REDACTED>@"),
+    # (the scheme run is bounded: unbounded, it rescanned "a.a.a..." from every word boundary, quadratic)
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)[^/\s:@]+:[^/\s@]+@"), r"\1<REDACTED>@"),
     # query and fragment values
     (re.compile(r"([?&#;][A-Za-z0-9_.\-\[\]]+=)[^&#\s'\"]+"), r"\1<REDACTED>"),
     # Authorization-like schemes
@@ -33,6 +34,21 @@ def scrub(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def scrub_message(text: str) -> str:
+    """For diagkit's own one-line errors: URL credentials, query values, auth schemes and JWTs masked,
+    but not long path-like strings, which error lines name on purpose."""
+    for pattern, replacement in _PATTERNS[:4]:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrub_traceback(text: str) -> str:
+    """A traceback for --debug: messages and source lines scrubbed, `File "..."` location lines kept
+    whole (the long-opaque-string rule would otherwise eat the paths the traceback is for)."""
+    return "".join(line if line.lstrip().startswith('File "') else scrub(line)
+                   for line in text.splitlines(keepends=True))
 
 
 def scrub_url(text: str) -> str:

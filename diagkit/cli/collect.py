@@ -111,12 +111,14 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
                 answers[q.name] = checklists.check_answer(q, q.default)
     skipped: list[Any] = []
     if checklist is not None:
+        from diagkit.runner import shown_target
+
         planned, skipped, notes = job.checklist_runs(checklist, answers)
         runs = planned + runs
         for note in notes:
             _say(note)
         for skip in skipped:
-            _say(f"skipped {skip.probe} {skip.target}: no answer for {', '.join(skip.missing)}")
+            _say(f"skipped {skip.probe} {shown_target(skip.target)}: no answer for {', '.join(skip.missing)}")
     files = job.read_inputs(har_list, attach_list)
     from diagkit.packet.keys import pseudonym_key
 

@@ -13,12 +13,18 @@ import click
 
 from diagkit.errors import DiagkitError
 from diagkit.findings import ExitStatus, ProbeResult, exit_status, results_document
-from diagkit.scrub import scrub
+from diagkit.scrub import scrub, scrub_message, scrub_traceback
 
 debug_option = click.option("--debug", is_flag=True, expose_value=False, is_eager=True,
                             help="Show tracebacks for errors.",
                             callback=lambda ctx, p, v: ctx.find_root().ensure_object(dict).__setitem__("debug", True)
                             if v else None)
+
+
+def _print_traceback() -> None:
+    # --debug is for bug reports that get pasted into tickets: a token in an exception message or a
+    # local variable's repr in a source line must not ride along.
+    sys.stderr.write(scrub_traceback(traceback.format_exc()))
 
 
 def error_line(message: str) -> None:
@@ -34,8 +40,8 @@ def handle_errors(debug: bool) -> Iterator[None]:
         raise
     except DiagkitError as exc:
         if debug:
-            traceback.print_exc()
-        error_line(exc.one_line())
+            _print_traceback()
+        error_line(scrub_message(exc.one_line()))  # last line of defence; messages should not carry secrets
         sys.exit(ExitStatus.ERROR)
     except BrokenPipeError:
         # `diagkit ... | head`: the reader left; not an error (Python docs, "Note on SIGPIPE").
@@ -48,7 +54,7 @@ def handle_errors(debug: bool) -> Iterator[None]:
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the user gets one line, the traceback with --debug
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         error_line(f"error[DK999]: internal error: {type(exc).__name__}: {scrub(str(exc))} "
                    "(hint: run again with --debug and report the traceback)")
         sys.exit(ExitStatus.ERROR)

@@ -43,6 +43,8 @@ def _load_results(paths: tuple[str, ...]) -> list[Any]:
         data = read_input_bytes(path, "results file", limit=256 << 20)
         try:
             results += parse_results_document(json.loads(data))
+        except RecursionError:
+            raise InputFormatError(f"results file '{path}' is not diagkit --json output (nested too deeply)") from None
         except (ValueError, KeyError, TypeError) as exc:
             reason = "not JSON" if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError) else str(exc).splitlines()[0]
             raise InputFormatError(f"results file '{path}' is not diagkit --json output ({reason})") from None

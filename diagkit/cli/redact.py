@@ -92,8 +92,8 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     If anything that looks like a secret survives and cannot be redacted, nothing is written and the
     command exits 1 naming where.
     """
-    from diagkit.errors import read_input_bytes
-    from diagkit.fsutil import atomic_writer, write_atomic
+    from diagkit.errors import InputFormatError, read_input_bytes
+    from diagkit.fsutil import atomic_files
     from diagkit.redact.engine import Redactor
 
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
@@ -101,18 +101,25 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     key = load_key(key_file) if key_file else None
     data = read_input_bytes(input_path, "input")
     redactor = Redactor(key, ner=False if no_ner else None)
-    result = redactor.redact_bytes(data, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
-    if out_path == "-":
-        result.write_to(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-    else:
-        with atomic_writer(out_path) as handle:  # streamed: a big HAR is never held as one string
-            result.write_to(handle)
-    if report_path:
-        document = {"input": input_path, "output": out_path, "format": result.format, **result.report.to_dict()}
-        write_atomic(report_path, json.dumps(document, indent=2) + "\n")
-    if map_path:
-        write_atomic(map_path, json.dumps(redactor.mapping, indent=2, ensure_ascii=False) + "\n", mode=0o600)
+    try:
+        result = redactor.redact_bytes(data, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
+    except RecursionError:  # "[[[[..." 100k deep: bad input, not an internal error
+        raise InputFormatError(f"input '{input_path}' is nested too deeply to redact; nothing was written") from None
+    # All outputs are opened (temporary files created) before any is written and renamed only when all
+    # are complete: an unwritable --map folder or a Ctrl-C leaves no redacted copy without its report.
+    with atomic_files() as open_output:
+        report_handle = open_output(report_path) if report_path else None
+        map_handle = open_output(map_path, mode=0o600) if map_path else None
+        if out_path == "-":
+            result.write_to(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:  # streamed: a big HAR is never held as one string
+            result.write_to(open_output(out_path))
+        if report_handle is not None:
+            document = {"input": input_path, "output": out_path, "format": result.format, **result.report.to_dict()}
+            report_handle.write((json.dumps(document, indent=2) + "\n").encode())
+        if map_handle is not None:
+            map_handle.write((json.dumps(redactor.mapping, indent=2, ensure_ascii=False) + "\n").encode())
     click.echo(f"redacted {result.format}: {result.report.summary()}", err=True)
     if out_path != "-":
         click.echo(f"wrote {out_path}", err=out_path == "-")

@@ -24,7 +24,9 @@ MIN_RSA_BITS = 2048
 MIN_EC_BITS = 224
 WEAK_SIGNATURE_HASHES = {"sha1", "md5", "md2"}
 
-_PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.S)
+# The body may not contain another BEGIN line: many BEGINs without an END then cost linear time,
+# where ".+?" rescanned to the end of the input from every BEGIN (quadratic, ReDoS).
+_PEM_RE = re.compile(rb"-----BEGIN CERTIFICATE-----((?:(?!-----BEGIN ).)+?)-----END CERTIFICATE-----", re.S)
 
 
 class CertificateError(ValueError):

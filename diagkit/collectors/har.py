@@ -111,6 +111,13 @@ def safe_url(url: Any) -> str:
     return out[:300]
 
 
+def _hostname(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname if url else None
+    except ValueError:  # "http://[::1" and other URLs that are not URLs
+        return None
+
+
 def origin_of(url: Any) -> str | None:
     if not isinstance(url, str):
         return None
@@ -172,11 +179,15 @@ def _http_date(value: str | None) -> _dt.datetime | None:
     return moment
 
 
+_MAX_TIMING_MS = 1e10  # about 115 days; nothing a browser records takes longer
+
+
 def _number(value: Any) -> float | None:
     """A timing value, or None for -1 / missing / junk (HAR uses -1 for "does not apply")."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if value >= 0 else None
+    # NaN, Infinity and absurd values (crafted or corrupt exports) would overflow date arithmetic.
+    return float(value) if 0 <= value <= _MAX_TIMING_MS else None
 
 
 def _short(text: Any, limit: int = 160) -> str:
@@ -332,12 +343,15 @@ class Analysis:
         if started is not None:
             if self.t0 is None:
                 self.t0 = started
-            end = started + _dt.timedelta(milliseconds=total or 0)
+            try:
+                end = started + _dt.timedelta(milliseconds=total or 0)
+            except OverflowError:  # a start near year 9999 in a crafted file
+                end = started
             if self.last_end is None or end > self.last_end:
                 self.last_end = end
         if method:
             self.methods[method] += 1
-        host = urlsplit(url).hostname if url else None
+        host = _hostname(url)
         if host:
             self.hosts.add(host)
         error = resp.get("_error") or entry.get("_error") or resp.get("_errorText")
@@ -481,7 +495,10 @@ class Analysis:
         location = resp.get("redirectURL") or hf.header(resp, "location")
         if not location or not isinstance(location, str):
             return
-        target = urljoin(url, location) if url else location
+        try:
+            target = urljoin(url, location) if url else location
+        except ValueError:  # one of the two is not a URL ("http://[::1")
+            target = location
         edge = (_path_key(url), _path_key(target))
         self.edges[edge] += 1
         self.edge_first.setdefault(edge, index)
@@ -562,9 +579,9 @@ class Analysis:
             return
         skew = (started - server).total_seconds()
         age = (hf.header(resp, "age") or "").strip()
-        if age.isdigit() and abs(skew - int(age)) < abs(skew):
+        if age.isascii() and age.isdigit() and len(age) < 12 and abs(skew - int(age)) < abs(skew):
             skew -= int(age)  # a shared cache keeps the origin's Date and adds Age (RFC 9111 §5.1)
-        host = urlsplit(url).hostname or ""
+        host = _hostname(url) or ""
         self.skews.append(skew)
         self.skew_hosts.setdefault(host, []).append(skew)
 

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from diagkit.errors import InputError, InputFormatError, InputNotFound
 
+# A body stored compressed is never inflated beyond this (a 1 MB gzip bomb would be 1 GB).
+MAX_INFLATED_BODY = 64 * 1024 * 1024
 # Below this size a json.loads of the whole file is faster and its memory (about 5x the file) is fine.
 STREAM_THRESHOLD = 16 * 1024 * 1024
 
@@ -68,7 +70,8 @@ def _read(path: str) -> bytes:
 
 def parse_har_bytes(data: bytes, path: str = "<input>") -> dict:
     """Parse HAR bytes (UTF-8 with or without BOM, UTF-16/32 with BOM) and check it is a HAR log."""
-    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    # json.detect_encoding also recognises UTF-16/32 without a BOM (RFC 8259 §8.1 / RFC 4627 §3).
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None) or json.detect_encoding(data)
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -175,6 +178,9 @@ def _open_binary(path: str) -> IO[bytes]:
                 handle.seek(len(bom))
                 return handle
             return _Utf8Reader(io.TextIOWrapper(handle, encoding=name))  # type: ignore[return-value]
+    name = json.detect_encoding(head)
+    if name != "utf-8":  # UTF-16/32 without a BOM
+        return _Utf8Reader(io.TextIOWrapper(handle, encoding=name))  # type: ignore[return-value]
     return handle
 
 
@@ -305,9 +311,11 @@ def header_map(part: dict) -> dict[str, str]:
 
 def status_of(entry: dict) -> int:
     try:
-        return int(response_of(entry).get("status") or 0)
-    except (TypeError, ValueError):
+        status = int(response_of(entry).get("status") or 0)
+    except (TypeError, ValueError, OverflowError):  # junk, NaN, Infinity
         return 0
+    # HTTP status codes have three digits; anything else is as good as no response.
+    return status if 100 <= status <= 999 else 0
 
 
 def query_params(request: dict) -> list[tuple[str, str]]:
@@ -318,7 +326,10 @@ def query_params(request: dict) -> list[tuple[str, str]]:
     url = request.get("url")
     if not isinstance(url, str):
         return []
-    return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    try:
+        return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:  # "http://[::1?..." is not a URL
+        return []
 
 
 def fragment_params(url: str) -> list[tuple[str, str]]:
@@ -343,14 +354,19 @@ def form_params(request: dict) -> list[tuple[str, str]]:
     return []
 
 
-def _decompress(data: bytes, encoding: str) -> bytes:
+def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
+    # At most `limit` bytes come out, however small the input: a gzip bomb costs nothing.
+    return zlib.decompressobj(wbits).decompress(data, limit)
+
+
+def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
     """Some exporters store the still-compressed body; undo gzip/deflate only when it really is."""
     if "gzip" in encoding and data[:2] == b"\x1f\x8b":
-        return zlib.decompress(data, 47)
+        return _inflate(data, 47, limit)
     if "deflate" in encoding:
         for wbits in (15, -15):
             try:
-                return zlib.decompress(data, wbits)
+                return _inflate(data, wbits, limit)
             except zlib.error:
                 continue
     return data
@@ -372,7 +388,7 @@ def response_bytes(entry: dict, limit: int | None = None) -> bytes | None:
             return None
         encoding = (header(response_of(entry), "content-encoding") or "").lower()
         try:
-            data = _decompress(data, encoding)
+            data = _decompress(data, encoding, limit or MAX_INFLATED_BODY)
         except zlib.error:
             pass
     else:

@@ -65,10 +65,14 @@ _CORS_SAFE_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 _LOGIN_PATH = re.compile(r"(?i)/(login|log-in|signin|sign-in|sso|saml2?|adfs|oauth2?/(v2\.0/)?authorize|"
                          r"authorize|oidc|auth/realms|idp|cas/login|u/login)\b")
-_PASSWORD_INPUT = re.compile(r"(?is)<input[^>]*type\s*=\s*[\"']?password")
+# Bounded by the next "<", so a page of "<input<input..." costs linear time, not quadratic (ReDoS).
+_PASSWORD_INPUT = re.compile(r"(?is)<input[^<>]*type\s*=\s*[\"']?password")
 _SAML_FORM = re.compile(r"(?i)name\s*=\s*[\"']?(SAMLRequest|SAMLResponse|RelayState)")
-_LOGIN_TITLE = re.compile(r"(?is)<title[^>]*>[^<]*(sign[ -]?in|log[ -]?in|logon|authenticat|single sign-on|anmelden|"
-                          r"connexion|iniciar sesi)[^<]*</title>")
+# The title is cut out first and the words searched inside it: "[^<]*(words)[^<]*</title>" in one
+# pattern backtracks quadratically on a long unterminated title that repeats the words (ReDoS).
+_TITLE = re.compile(r"(?is)<title[^<>]{0,200}>([^<]{0,4096})</title>")
+_LOGIN_TITLE_WORDS = re.compile(r"(?i)sign[ -]?in|log[ -]?in|logon|authenticat|single sign-on|anmelden|"
+                                r"connexion|iniciar sesi")
 _METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEADER_NAME = _METHOD
 
@@ -93,7 +97,12 @@ def _normalise_url(target: str) -> str:
     text = target.strip()
     if "://" not in text:
         text = "https://" + text  # a bare host/path is an API base URL; https is what integrations use
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        raise InputError(f"target '{scrub(target)}' is not a valid URL ({exc})",
+                         hint="give the full API URL, e.g. https://api.example.com/v1/me") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InputError(f"target '{scrub(target)}' is not an http(s) URL",
                          hint="give the full API URL, e.g. https://api.example.com/v1/me")
@@ -148,13 +157,18 @@ def _is_secret_header(name: str) -> bool:
 
 
 def _origin_of(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+    except ValueError:  # not a URL: an origin of its own, equal to no real one
+        return "invalid", "", 0
 
 
 def _origin_text(url: str) -> str:
     scheme, host, port = _origin_of(url)
+    if scheme == "invalid":
+        return "<invalid URL>"
     default = 443 if scheme == "https" else 80
     shown = f"[{host}]" if ":" in host else host
     return f"{scheme}://{shown}" + ("" if port == default else f":{port}")
@@ -162,12 +176,15 @@ def _origin_text(url: str) -> str:
 
 def _safe_url(url: str) -> str:
     """The URL without user:password and with query values masked (codes, tokens, state)."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
+    try:
+        parts = urlsplit(url)
+        netloc, port = parts.hostname or "", parts.port
+    except ValueError:  # a Location or body URL from the server that is not a URL
+        return "<invalid URL>"
     if ":" in netloc:
         netloc = f"[{netloc}]"
-    if parts.port:
-        netloc += f":{parts.port}"
+    if port:
+        netloc += f":{port}"
     query = "&".join(f"{k}=<redacted>" if k not in _SAFE_QUERY else f"{k}={v[0]}"
                      for k, v in parse_qs(parts.query, keep_blank_values=True).items())
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
@@ -293,8 +310,10 @@ def _send(client: httpx.Client, ctx: Context, method: str, url: str,
             body = b"".join(chunks)[:BODY_LIMIT]
         finally:
             response.close()
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a redirect target httpx cannot use
         raise _classify(exc, url, ctx.timeout) from None
+    except UnicodeError:  # the idna codec, under getaddrinfo, unwrapped by httpcore
+        raise ConnectFailure("dns", "the host name is not a valid DNS name (empty or over-long label)") from None
     return Exchange(url=url, method=method, status=response.status_code, reason=response.reason_phrase,
                     http_version=response.http_version, headers=response.headers, body=body,
                     elapsed_ms=int((time.monotonic() - started) * 1000), received_at=utc_now())
@@ -304,7 +323,10 @@ def _response_facts(ex: Exchange) -> dict[str, Any]:
     names = list(dict.fromkeys(ex.headers.keys()))
     safe = {name: (ex.header(name) or "") for name in names if name in SAFE_RESPONSE_HEADERS}
     if "location" in names:
-        safe["location"] = _safe_url(urljoin(ex.url, ex.header("location") or ""))
+        try:
+            safe["location"] = _safe_url(urljoin(ex.url, ex.header("location") or ""))
+        except ValueError:  # "http://[::1" from the server
+            safe["location"] = "<invalid URL>"
     facts: dict[str, Any] = {
         "status": ex.status, "reason": ex.reason, "http_version": ex.http_version,
         "elapsed_ms": ex.elapsed_ms, "header_names": names, "headers": safe, "body_bytes": len(ex.body),
@@ -321,7 +343,7 @@ def _json_body(ex: Exchange) -> Any:
         return None
     try:
         return json.loads(text.decode("utf-8", "replace"))
-    except ValueError:
+    except (ValueError, RecursionError):  # a server can send "[[[[..." as deep as it likes
         return None
 
 
@@ -492,7 +514,8 @@ def _login_page_reasons(ex: Exchange, hops: list[dict[str, Any]]) -> list[str]:
         reasons.append("the page has a password field")
     if _SAML_FORM.search(text):
         reasons.append("the page posts a SAML message")
-    if _LOGIN_TITLE.search(text):
+    title = _TITLE.search(text)
+    if title and _LOGIN_TITLE_WORDS.search(title.group(1)):
         reasons.append("the page title is a sign-in title")
     via = [h["to"] for h in hops if _LOGIN_PATH.search(urlsplit(h["to"]).path) or "SAMLRequest=" in h["to"]]
     if via:
@@ -627,7 +650,10 @@ def _redirect_error(location: str) -> dict[str, str] | None:
     """error=... in a redirect's query or fragment (authorization responses, RFC 6749 §4.1.2.1/§4.2.2.1)."""
     from diagkit.collectors import oauth_errors
 
-    parts = urlsplit(location)
+    try:
+        parts = urlsplit(location)
+    except ValueError:
+        return None
     for piece in (parts.query, parts.fragment):
         params = {k: v[0] for k, v in parse_qs(piece, keep_blank_values=False).items()}
         if oauth_errors.looks_like_code(params.get("error")):
@@ -742,7 +768,13 @@ def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method
         location = ex.header("location")
         if ex.status not in REDIRECT_STATUSES or not location:
             return ex, hops, auth_dropped
-        next_url = urljoin(current_url, location.strip())
+        try:
+            next_url = urljoin(current_url, location.strip())
+            urlsplit(next_url).port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:  # "http://[::1", "http://h:99999": a Location no client could follow
+            hops.append({"status": ex.status, "from": _safe_url(current_url), "to": "<invalid Location URL>",
+                         "followed": False})
+            return ex, hops, auth_dropped
         sent_auth = any(n.lower() == "authorization" for n, _ in current_headers)
         cross = _origin_of(next_url) != _origin_of(current_url)
         hop = {"status": ex.status, "from": _safe_url(current_url), "to": _safe_url(next_url),

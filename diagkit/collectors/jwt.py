@@ -69,7 +69,7 @@ def decode(token: str) -> DecodedJWT | None:
     parts = token.split(".")
     try:
         header = _b64url_json(parts[0])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(header, dict) or not isinstance(header.get("alg", header.get("enc")), str):
         return None
@@ -77,7 +77,7 @@ def decode(token: str) -> DecodedJWT | None:
         return DecodedJWT(header=header, claims={}, signature_present=False, kind="JWE")
     try:
         claims = _b64url_json(parts[1])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         claims = None
     if not isinstance(claims, dict):
         # A JWS whose payload is not a JSON object is still a JWS, just not a JWT with claims.

@@ -148,7 +148,9 @@ _CODES: dict[str, tuple[str, str, str]] = {
 
 _CODE_SHAPE = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
 # Providers put user names and sometimes tokens into descriptions (e.g. "User account 'a@b.c' ...").
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Bounded as RFC 5321 bounds them (local part 64, domain 253): unbounded runs made every start
+# position rescan a long dotted word to its end (quadratic, ReDoS).
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 

@@ -47,14 +47,14 @@ def _get_json(client: Any, url: str) -> tuple[Any, dict[str, Any]]:
     """(document or None, attempt record). The record never holds the body."""
     import httpx
 
-    from diagkit.scrub import scrub
+    from diagkit.scrub import scrub, scrub_url
 
-    record: dict[str, Any] = {"url": url}
+    record: dict[str, Any] = {"url": scrub_url(url)}  # user:password@ or a signed query stay out of facts
     try:
         with client.stream("GET", url, headers={"Accept": "application/json"}) as resp:
             record["status"] = resp.status_code
             if str(resp.url) != url:
-                record["final_url"] = str(resp.url)
+                record["final_url"] = scrub_url(str(resp.url))
             if resp.status_code != 200:
                 record["error"] = f"HTTP {resp.status_code}"
                 return None, record
@@ -64,7 +64,8 @@ def _get_json(client: Any, url: str) -> tuple[Any, dict[str, Any]]:
                 if len(body) > MAX_DOC_BYTES:
                     record["error"] = f"larger than {MAX_DOC_BYTES} bytes"
                     return None, record
-    except httpx.HTTPError as exc:
+    # InvalidURL: a jwks_uri or redirect httpx cannot use; UnicodeError: a host label idna refuses.
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:
         text = scrub(str(exc))
         record["error"] = f"{type(exc).__name__}: {text}"
         if isinstance(exc, httpx.TimeoutException):
@@ -74,7 +75,7 @@ def _get_json(client: Any, url: str) -> tuple[Any, dict[str, Any]]:
         return None, record
     try:
         doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         record["error"] = "not JSON"
         return None, record
     if not isinstance(doc, dict):
@@ -185,10 +186,11 @@ def _issuer_note(expected: str, found: str) -> str:
 def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -> None:
     del ca_file  # already in ctx (the CLI passes --ca-file to the Context)
     from diagkit.errors import InputError
+    from diagkit.scrub import scrub_url
 
     parts = urlsplit(target)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError(f"'{target}' is not an issuer URL (expected https://host[/path])")
+        raise InputError(f"'{scrub_url(target)}' is not an issuer URL (expected https://host[/path])")
     expected_issuer, candidates = discovery_candidates(target)
     attempts = []
     doc: dict[str, Any] | None = None
@@ -208,7 +210,7 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
             report.add("oidc.discovery.unreachable", "No discovery document could be fetched", detail=last + ".",
                        evidence={"attempts": attempts}, severity=Severity.ERROR if timed_out else None)
             return
-        report.facts.update({"discovery_url": url, "discovery_via": via})
+        report.facts.update({"discovery_url": scrub_url(url), "discovery_via": via})
         report.facts["issuer"] = doc.get("issuer")
         report.facts["endpoints"] = {k: v for k, v in doc.items()
                                      if isinstance(v, str) and (k.endswith("_endpoint") or k == "jwks_uri")}
@@ -223,7 +225,7 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
             keys = _check_jwks(ctx, report, client, resolved)
     if not any(f.severity in _BAD for f in report.findings):
         report.add("oidc.discovery.ok", f"Discovery via {via} and JWKS ({keys} key(s)) are valid",
-                   detail=f"Fetched {url}; issuer matches exactly; required fields present; endpoints HTTPS; "
+                   detail=f"Fetched {scrub_url(url)}; issuer matches exactly; required fields present; endpoints HTTPS; "
                           f"JWKS keys public and well formed.")
 
 

@@ -23,18 +23,22 @@ def _is_url(target: str) -> bool:
 def _fetch(ctx: Context, report: Report, url: str) -> bytes | None:
     import httpx
 
+    from diagkit.scrub import scrub_url
+
+    shown = scrub_url(url)  # a signed or token-bearing metadata URL keeps its secrets out of the output
+
     try:
         with ctx.http_client(follow_redirects=True) as client, client.stream(
                 "GET", url, headers={"Accept": "application/samlmetadata+xml, application/xml, text/xml"}) as resp:
             report.facts["http_status"] = resp.status_code
             report.facts["content_type"] = resp.headers.get("content-type")
             if str(resp.url) != url:
-                report.facts["final_url"] = str(resp.url)
+                report.facts["final_url"] = scrub_url(str(resp.url))
             if resp.status_code != 200:
                 report.add("saml.metadata.unreachable", f"Metadata URL answered HTTP {resp.status_code}",
-                           detail=f"GET {url} returned {resp.status_code} {resp.reason_phrase}; expected 200 "
+                           detail=f"GET {shown} returned {resp.status_code} {resp.reason_phrase}; expected 200 "
                                   "with the XML metadata.",
-                           evidence={"url": url, "status": resp.status_code})
+                           evidence={"url": shown, "status": resp.status_code})
                 return None
             chunks, size = [], 0
             for chunk in resp.iter_bytes():
@@ -42,17 +46,17 @@ def _fetch(ctx: Context, report: Report, url: str) -> bytes | None:
                 if size > MAX_METADATA_BYTES:
                     report.add("saml.metadata.unreachable", "Metadata response is too large",
                                detail=f"More than {MAX_METADATA_BYTES} bytes; not read further.",
-                               evidence={"url": url})
+                               evidence={"url": shown})
                     return None
                 chunks.append(chunk)
             return b"".join(chunks)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # idna refuses an over-long label
         from diagkit.scrub import scrub
 
         hint = " (private CA? pass --ca-file)" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
         report.add("saml.metadata.unreachable", "Could not fetch the metadata URL",
-                   detail=f"GET {url} failed: {type(exc).__name__}: {scrub(str(exc))}{hint}",
-                   evidence={"url": url, "error": type(exc).__name__},
+                   detail=f"GET {shown} failed: {type(exc).__name__}: {scrub(str(exc))}{hint}",
+                   evidence={"url": shown, "error": type(exc).__name__},
                    # CONTRACT.md: a check cut short by the timeout could not run, so `error`, not a verdict.
                    severity=Severity.ERROR if isinstance(exc, httpx.TimeoutException) else None)
         return None
@@ -272,9 +276,10 @@ def run(ctx: Context, report: Report, target: str, expect_entity_id: str | None 
     del ca_file  # already in ctx (the CLI passes --ca-file to the Context)
     from diagkit.collectors.saml_xml import parse_xml
     from diagkit.errors import InputFormatError, read_input_bytes
+    from diagkit.scrub import scrub_url
 
     now = ctx.now()
-    report.facts["source"] = target
+    report.facts["source"] = scrub_url(target)
     if _is_url(target):
         data = _fetch(ctx, report, target)
         if data is None:
@@ -282,7 +287,7 @@ def run(ctx: Context, report: Report, target: str, expect_entity_id: str | None 
     else:
         data = read_input_bytes(target, "metadata file", limit=MAX_METADATA_BYTES)
     report.facts["bytes"] = len(data)
-    source = target if not _is_url(target) else f"metadata from {target}"
+    source = target if not _is_url(target) else f"metadata from {scrub_url(target)}"
     try:
         root = parse_xml(data, source)
     except InputFormatError as exc:

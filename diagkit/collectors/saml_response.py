@@ -19,7 +19,9 @@ from diagkit.probe import Option, Probe, Report
 
 CLOCK_SKEW = _dt.timedelta(seconds=300)
 _STATUS_PREFIX = "urn:oasis:names:tc:SAML:2.0:status:"
-_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# Bounded as RFC 5321 bounds them (local part 64, domain 253): unbounded runs made every start
+# position rescan a long dotted word to its end (quadratic, ReDoS).
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 _BAD = (Severity.WARN, Severity.FAIL, Severity.ERROR)
 
 
@@ -355,7 +357,7 @@ def _load(target: str) -> tuple[bytes | str, str]:
     from diagkit.errors import InputNotFound, read_input_bytes
 
     if target == "-":
-        return read_input_bytes("-", "stdin"), "stdin"
+        return read_input_bytes("-", "SAML response", limit=20 * 1024 * 1024), "stdin"
     if os.path.exists(target):
         return read_input_bytes(target, "SAML response file", limit=20 * 1024 * 1024), target
     stripped = target.strip()

@@ -580,7 +580,7 @@ def run(ctx: Context, report: Report, target: str, servername: str | None = None
         sni = None  # SNI never carries an IP address (RFC 6066 §3)
     except ValueError:
         sni = name
-    extra_roots = _load_pem_bundle(read_input_bytes(ca_file, "CA file"), ca_file) if ca_file else []
+    extra_roots = _load_pem_bundle(read_input_bytes(ca_file, "CA file", limit=16 << 20), ca_file) if ca_file else []
     report.facts.update({"host": host, "port": port, "servername": sni})
 
     try:

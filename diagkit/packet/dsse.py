@@ -55,8 +55,12 @@ def _b64(text: Any) -> bytes:
 
 
 def parse(data: bytes) -> Envelope:
+    from diagkit.packet.format import DuplicateKeyError, loads_strict
+
     try:
-        doc = json.loads(data)
+        doc = loads_strict(data)
+    except DuplicateKeyError as exc:
+        raise EnvelopeError(f"ambiguous JSON: {exc}") from None
     except (ValueError, UnicodeDecodeError):
         raise EnvelopeError("not JSON") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("payloadType"), str) or "payload" not in doc:

@@ -117,6 +117,25 @@ def load_public_key(value: str | Path, kind: str, what: str = "public key") -> P
     return public
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_if_exposed(path: str | Path, source: str) -> None:
+    """Warn (as ssh refuses) when others can read a private key file; the key still loads."""
+    import os
+    import stat
+    import sys
+
+    try:
+        mode = os.stat(path).st_mode  # follows a symlink: the target's mode is what matters
+    except OSError:
+        return
+    if stat.S_ISREG(mode) and mode & 0o077 and str(path) not in _WARNED:
+        _WARNED.add(str(path))  # the same key is loaded more than once per command
+        print(f"diagkit: warning: {source} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
+              f"run: chmod 600 '{path}'", file=sys.stderr)
+
+
 def _load_private(path: str | Path, kind: str, what: str) -> Any:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -140,6 +159,7 @@ def _load_private(path: str | Path, kind: str, what: str) -> Any:
         name = next((v for t, v in found.items() if isinstance(key, t)), "not a diagkit key")
         need = "an Ed25519 signing key" if kind == ED25519 else "an X25519 encryption key"
         raise KeyFileError(f"{source} is {name}; {need} is needed here")
+    _warn_if_exposed(path, source)
     return key
 
 
@@ -207,15 +227,26 @@ def generate_keys(directory: str | Path | None = None, *, force: bool = False, c
     note = comment if comment is not None else _default_comment()
     note = " ".join(note.split())
     out: dict[str, Any] = {"dir": str(folder)}
-    for role, private, key_name, pub_name in (
-        ("signing", Ed25519PrivateKey.generate(), SIGNING_KEY, SIGNING_PUB),
-        ("encryption", X25519PrivateKey.generate(), ENCRYPTION_KEY, ENCRYPTION_PUB),
-    ):
-        public = public_of(private, note)
-        write_atomic(folder / key_name, _pem(private), mode=0o600)
-        write_atomic(folder / pub_name, public.line() + "\n", mode=0o644)
-        out[role] = {"key_id": public.key_id, "public_key": public.line(),
-                     "private_path": str(folder / key_name), "public_path": str(folder / pub_name)}
+    created: list[Path] = []
+    try:
+        for role, private, key_name, pub_name in (
+            ("signing", Ed25519PrivateKey.generate(), SIGNING_KEY, SIGNING_PUB),
+            ("encryption", X25519PrivateKey.generate(), ENCRYPTION_KEY, ENCRYPTION_PUB),
+        ):
+            public = public_of(private, note)
+            for path, data, mode in ((folder / key_name, _pem(private), 0o600),
+                                     (folder / pub_name, (public.line() + "\n").encode(), 0o644)):
+                fresh = not path.exists()
+                write_atomic(path, data, mode=mode)
+                if fresh:
+                    created.append(path)
+            out[role] = {"key_id": public.key_id, "public_key": public.line(),
+                         "private_path": str(folder / key_name), "public_path": str(folder / pub_name)}
+    except BaseException:
+        # Interrupted or failed half way: no half set of new keys that would block the next run.
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
     return out
 
 

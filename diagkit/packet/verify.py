@@ -6,6 +6,7 @@ verifies; only then are the subject digests compared with the members.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -58,6 +59,8 @@ class VerifiedPacket:
             return []
         try:
             return parse_results_document(json.loads(data))
+        except RecursionError:
+            raise NotAPacket(f"findings.json in packet '{self.source}' is nested too deeply") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise NotAPacket(f"findings.json in packet '{self.source}' is not a diagkit result document ({exc})") from None
 
@@ -98,6 +101,9 @@ def _check_signature(members: dict[str, bytes], source: str) -> PublicKey:
         raise NotAPacket(f"'{source}' is not a diagkit packet: it has no manifest.json")
     if fmt.SIGNATURE not in members:
         raise MissingSignature(f"packet '{source}' is not signed: manifest.sig is missing")
+    if len(members[fmt.SIGNATURE]) > fmt.MAX_SIGNATURE_BYTES:
+        raise BadSignature(f"manifest.sig in packet '{source}' is larger than {fmt.MAX_SIGNATURE_BYTES} bytes; "
+                           "refused")
     try:
         envelope = dsse.parse(members[fmt.SIGNATURE])
     except dsse.EnvelopeError as exc:
@@ -147,7 +153,10 @@ def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
     if len(data) > fmt.MAX_MANIFEST_BYTES:
         raise NotAPacket(f"manifest.json in packet '{source}' is larger than {fmt.MAX_MANIFEST_BYTES} bytes")
     try:
-        manifest = json.loads(data)
+        manifest = fmt.loads_strict(data)
+    except fmt.DuplicateKeyError as exc:
+        raise NotAPacket(f"manifest.json in packet '{source}' is ambiguous: {exc} (refused: readers could "
+                         "disagree on which one was signed)") from None
     except (ValueError, UnicodeDecodeError):
         raise NotAPacket(f"manifest.json in packet '{source}' is not JSON") from None
     problem = None
@@ -220,9 +229,16 @@ def extract_packet(packet: VerifiedPacket, directory: str | Path, *, force: bool
     from diagkit.fsutil import write_atomic
 
     dest = Path(directory)
+    if dest.is_symlink():
+        # Someone else may have planted it (a shared /tmp): write only where the user can see they asked.
+        raise InputError(f"cannot extract into '{dest}': it is a symlink (to '{os.readlink(dest)}')",
+                         hint="give the real folder path")
     if dest.exists() and not dest.is_dir():
         raise InputError(f"cannot extract into '{dest}': it exists and is not a folder")
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot extract into '{dest}': {exc.strerror or exc}") from None
     root = dest.resolve()
     plan: list[tuple[str, Path]] = []
     conflicts: list[str] = []
@@ -247,9 +263,21 @@ def extract_packet(packet: VerifiedPacket, directory: str | Path, *, force: bool
         raise InputError(f"'{dest}' already holds {', '.join(conflicts[:5])}"
                          f"{' and more' if len(conflicts) > 5 else ''}; nothing was extracted",
                          hint="extract into an empty folder, or pass --force to overwrite files")
-    written = []
-    for name, target in plan:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, packet.members[name])
-        written.append(target)
+    written: list[Path] = []
+    created: list[Path] = []  # new files and folders, removed again if the extraction does not finish
+    try:
+        for name, target in plan:
+            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            created += reversed(missing)
+            fresh = not target.exists()
+            write_atomic(target, packet.members[name])
+            written.append(target)
+            if fresh:
+                created.append(target)
+    except BaseException:
+        for path in reversed(created):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path.is_dir() else path.unlink()
+        raise
     return written

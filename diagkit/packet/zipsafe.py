@@ -77,6 +77,11 @@ def read_members(data: bytes, source: str, *, limits: dict[str, int] | None = No
             raise NotAPacket(f"packet '{source}' member {name!r} uses ZIP encryption, which diagkit packets never do")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise NotAPacket(f"packet '{source}' member {name!r} uses an unsupported compression method")
+        if info.compress_size > len(data) or info.header_offset >= len(data):
+            # A compressed size larger than the whole archive is a lie, and would also blind the
+            # ratio check below (inflated / claimed compressed size).
+            raise TruncatedPacket(f"packet '{source}' member {name!r} has a ZIP header that claims more bytes "
+                                  "than the archive holds (corrupt or crafted)")
 
     members: dict[str, bytes] = {}
     total = 0

@@ -1,0 +1,111 @@
+"""Regex DoS: every pattern diagkit (outside redact/) applies to untrusted text, fed long adversarial
+strings built from the characters it repeats. Each must finish in linear-ish time.
+
+The quadratic ones found here (and fixed) were the e-mail maskers, scrub's URL-credential rule, the
+certificate PEM finder, the checklist placeholder and the login-page detectors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+N = 100_000
+
+
+def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
+    from diagkit import checklists, collect, scrub
+    from diagkit.collectors import certs, http, jwt, oauth_errors, saml_response, saml_xml
+
+    attack_text = [
+        "answers." * (N // 8), "a." * (N // 2), "a@" + "a." * (N // 2) + "@", "{{" * N, "{" * N,
+        "<input" * (N // 6), "<title>" + "login " * (N // 6), "eyJ" + "." * N + "!", "a:" * N,
+        "-----BEGIN CERTIFICATE-----" * (N // 27), "a://" * (N // 4) + "b:" * 100, "bearer " * (N // 7),
+        "?a=" * (N // 3), "x" * N + "@", "%" * N, "SAMLResponse=" * (N // 13),
+    ]
+    return [
+        ("scrub", lambda: scrub.scrub, attack_text),
+        ("scrub_message", lambda: scrub.scrub_message, attack_text),
+        ("saml_response email", lambda: saml_response._EMAIL_RE.sub, attack_text),
+        ("oauth_errors email", lambda: (lambda t: oauth_errors._JWT.sub("", oauth_errors._EMAIL.sub("", t))),
+         attack_text),
+        ("checklist placeholder", lambda: checklists.PLACEHOLDER.findall, attack_text),
+        ("checklist email/host", lambda: (lambda t: (checklists._EMAIL.match(t), checklists._HOST.match(t))),
+         attack_text),
+        ("password input", lambda: http._PASSWORD_INPUT.search, attack_text),
+        ("login title", lambda: http._TITLE.search, attack_text),
+        ("saml form", lambda: http._SAML_FORM.search, attack_text),
+        ("login path", lambda: http._LOGIN_PATH.search, attack_text),
+        ("jwt shape", lambda: jwt._COMPACT.match, attack_text),
+        ("saml param", lambda: saml_xml._PARAM_RE.search, attack_text),
+        ("pem", lambda: (lambda t: certs._PEM_RE.search(t.encode())), attack_text),
+        ("probe option", lambda: collect._OPTION_PART.match, attack_text),
+    ]
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize("name,get,texts", CASES, ids=[c[0] for c in CASES])
+def test_pattern_is_linear(name: str, get: Callable[[], Any], texts: list[str]) -> None:
+    func = get()
+    for text in texts:
+        t0 = time.perf_counter()
+        try:
+            func(text)
+        except TypeError:
+            func("", text)  # re.sub bound method: (repl, string)
+        elapsed = time.perf_counter() - t0
+        assert elapsed < 0.5, (name, text[:40], elapsed)
+
+
+def test_fixed_patterns_still_match() -> None:
+    from diagkit import checklists, scrub
+    from diagkit.collectors import certs, http, oauth_errors, saml_response
+
+    assert scrub.scrub("see https://bob:hunter2@example.com/x") == "see https://<REDACTED>@example.com/x"
+    assert saml_response._EMAIL_RE.sub("<E>", "user jane.doe@example.com failed") == "user <E> failed"
+    assert oauth_errors._EMAIL.search("contact ops@example.org now")
+    assert checklists.PLACEHOLDER.findall("{{ answers.host | hostport }} and {{answers.x}}") == [
+        " answers.host | hostport ", "answers.x"]
+    assert http._PASSWORD_INPUT.search('<form><input name="p" type="password"></form>')
+    title = http._TITLE.search("<html><title>Sign in to Acme</title>")
+    assert title and http._LOGIN_TITLE_WORDS.search(title.group(1))
+    pem = b"x-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----y"
+    assert certs._PEM_RE.search(pem).group(1) == b"\nQUJD\n"
+    assert certs._PEM_RE.search(b"-----BEGIN CERTIFICATE-----a-----BEGIN CERTIFICATE-----b-----END CERTIFICATE-----"
+                                ).group(1) == b"b"
+
+
+def test_http_probe_login_page_with_hostile_title(invoke, http_server) -> None:
+    """A server answering 256 KiB of "<title>login login ..." must not stall the probe."""
+    from tests.servers import Response
+
+    body = "<!doctype html><html><title>" + "login " * 43_000
+    srv = http_server({"/": Response(200, [("Content-Type", "text/html")], body)})
+    t0 = time.monotonic()
+    result = invoke("probe", "http", srv.url("/"), "--json", "--timeout", "5")
+    assert time.monotonic() - t0 < 5
+    assert result.exit_code in (0, 3, 4), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("status,location", [
+    (302, "http://[::1"), (302, "http://h:99999/x"), (302, "http://h:abc/"), (307, "http://a b/"),
+    (401, "http://[::1"), (302, "http://" + "a" * 300 + "/"), (302, "?error=invalid_request&error_uri=http://[::1"),
+])
+def test_http_probe_hostile_location_headers(invoke, http_server, status: int, location: str) -> None:
+    """A server's Location that is not a URL ends as a verdict, never `probe.run.crashed`."""
+    import json
+
+    from tests.servers import Response
+
+    srv = http_server({"/": Response(status, [("Location", location),
+                                              ("WWW-Authenticate", 'Bearer error="invalid_token"')], "")})
+    result = invoke("probe", "http", srv.url("/"), "--json", "--timeout", "2")
+    assert result.exit_code in (3, 4, 5), result.stderr
+    ids = [f["id"] for f in json.loads(result.stdout)["findings"]]
+    assert "probe.run.crashed" not in ids and ids, ids
