@@ -756,3 +756,223 @@ def test_existing_placeholders_are_left_alone_and_redaction_is_idempotent(tmp_pa
     for key in (b"3" * 32, b"4" * 32):
         twice = Redactor(key, ner=False).redact_bytes(once, name="b.har")
         assert twice.data == once and twice.report.total == 0
+
+
+# ---------------------------------------------------------------- security review, issue 5: three fixes
+
+
+def _deflate_bomb(inflated_mib: int, head: bytes = b"<samlp:AuthnRequest>") -> bytes:
+    """Raw DEFLATE of `head` + `inflated_mib` MiB of zeros, in ~1 KB per MiB: full-flushed blocks repeat
+    byte for byte, so one is compressed and the rest copied (generating a 1 GiB bomb takes milliseconds)."""
+    zeros = bytes(1 << 20)
+    engine = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = engine.compress(head + zeros) + engine.flush(zlib.Z_FULL_FLUSH)
+    block = engine.compress(zeros) + engine.flush(zlib.Z_FULL_FLUSH)
+    return first + block * (inflated_mib - 1) + engine.flush()
+
+
+def _bomb_har(value: str) -> dict[str, Any]:
+    har = planted_har()
+    url = "https://idp.example.com/saml/sso?SAMLRequest=" + quote(value, safe="") + "&RelayState=" + PLANTED["relay"]
+    entry = har["log"]["entries"][0]
+    entry["response"]["status"] = 302
+    entry["response"]["redirectURL"] = url
+    entry["response"]["headers"].append(header("Location", url))
+    return har
+
+
+def test_deflate_bomb_in_saml_redirect_is_bounded(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    bomb = base64.b64encode(_deflate_bomb(1024)).decode()  # ~1 MB that inflates to 1 GiB
+    assert len(bomb) > 1_000_000
+    src = tmp_path / "bomb.har"
+    src.write_text(json.dumps(_bomb_har(bomb)))
+    out = tmp_path / "bomb.redacted.har"
+    # a child that runs diagkit and reports the grandchild's peak RSS: nothing else of the test run counts
+    wrapper = ("import resource, subprocess, sys\n"
+               "rc = subprocess.run(sys.argv[1:], capture_output=True).returncode\n"
+               "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "diagkit", "redact", str(src),
+                           "-o", str(out), "--no-ner"], capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    rc, peak_kib = map(int, proc.stdout.split())
+    assert rc == 0, proc.stderr
+    assert elapsed < 10, f"took {elapsed:.1f} s"  # unbounded: 12-40 s
+    assert peak_kib * (1024 if sys.platform != "darwin" else 1) < 400 * 1024 * 1024, f"peak RSS {peak_kib} KiB"
+    # the message could not be looked into, so it went as a whole: a pseudonym wherever it was
+    text = out.read_text()
+    assert bomb not in text and quote(bomb, safe="") not in text and bomb[:200] not in text
+    doc = json.loads(text)
+    entry = doc["log"]["entries"][0]
+    assert re.search(r"SAMLRequest=%3CTOKEN%3A[0-9a-f]{8}%3E&RelayState=%3CTOKEN", entry["response"]["redirectURL"])
+    location = [h["value"] for h in entry["response"]["headers"] if h["name"] == "Location"]
+    assert location[-1] == entry["response"]["redirectURL"]
+    assert_no_planted(text)
+
+
+def test_deflate_bomb_values_and_bodies_bounded_in_memory(invoke: Any, tmp_path: Path) -> None:
+    import tracemalloc
+
+    from diagkit.errors import RedactionError
+    from diagkit.redact import compressed
+    from diagkit.redact.engine import Redactor
+    from diagkit.redact.gate import Gate
+    from diagkit.redact.pseudonym import Pseudonymizer
+    from diagkit.redact.report import RedactionReport
+
+    cap = compressed.RAW_DEFLATE_MAX
+    raw = _deflate_bomb(64)  # 64 MiB inflated, six times the cap
+    with pytest.raises(compressed.TooLarge):
+        compressed.inflate_raw(raw)
+    with pytest.raises(zlib.error):  # truncated: not a DEFLATE stream at all, as zlib.decompress says
+        compressed.inflate_raw(raw[:2000])
+    small = zlib.compressobj(9, zlib.DEFLATED, -15)
+    assert compressed.inflate_raw(small.compress(b"<x/>") + small.flush()) == b"<x/>"
+    non_xml = base64.b64encode(_deflate_bomb(64, head=b"token=SECRETinsideBomb1 ")).decode()
+    xml = base64.b64encode(raw).decode()
+    tracemalloc.start()
+    try:
+        # in a text file (lines of base64, which the redactor decodes) and as a JSON value: replaced whole,
+        # never inflated past the cap
+        redactor = Redactor(b"5" * 32, ner=False)
+        notes = redactor.redact_bytes(f"{xml}\n{non_xml}\n".encode(), name="notes.txt").data
+        doc = json.loads(redactor.redact_bytes(json.dumps({"a": non_xml, "b": xml}).encode(), name="x.json").data)
+        # the gate's own layer check, on a value the structural pass did not touch
+        report = RedactionReport()
+        gated = Gate(Pseudonymizer(b"5" * 32), report, "x.json").tree({"blob": non_xml})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * cap, f"peak {peak >> 20} MiB"  # unbounded: 64 MiB per inflation
+    assert xml not in notes.decode() and non_xml not in notes.decode()
+    assert re.fullmatch(r"<TOKEN:[0-9a-f]{8}>\n<TOKEN:[0-9a-f]{8}>\n", notes.decode())
+    assert all(re.fullmatch(r"<TOKEN:[0-9a-f]{8}>", v) for v in doc.values())
+    assert re.fullmatch(r"<TOKEN:[0-9a-f]{8}>", gated["blob"]) and report.by_rule["gate:deflate_oversize"] == 1
+    # a base64 HAR body of raw DEFLATE beyond the cap cannot be replaced: the run fails closed
+    har = planted_har()
+    har["log"]["entries"][0]["response"]["content"] = {"size": 64 << 20, "mimeType": "text/plain",
+                                                       "encoding": "base64", "text": non_xml}
+    src = tmp_path / "body-bomb.har"
+    src.write_text(json.dumps(har))
+    result = invoke("redact", src, "-o", tmp_path / "out.har", "--report", tmp_path / "r.json")
+    assert result.exit_code == 1 and "body-bomb.har" in result.stderr and "DEFLATE" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "SECRET" not in result.stderr
+    assert not (tmp_path / "out.har").exists() and not (tmp_path / "r.json").exists()
+    with pytest.raises(RedactionError):
+        Redactor(ner=False).redact_bytes(src.read_bytes(), name="body-bomb.har")
+
+
+# Secrets inside free text, anywhere in a line: (text, the values that must go, what must stay)
+FREE_TEXT = [
+    ("401 cookie: sid=SECRETsid0001", ["SECRETsid0001"], ["401 cookie: sid=<COOKIE:"]),
+    ("got 401 with Cookie: sid=SECRETsid0002; theme=SECRETtheme03, then retried",
+     ["SECRETsid0002", "SECRETtheme03"], ["; theme=<COOKIE:", ", then retried"]),
+    ("server sent set-cookie: a=SECRETsetck04; Path=/; HttpOnly back", ["SECRETsetck04"],
+     ["a=<COOKIE:", "Path=/; HttpOnly back"]),
+    ("then Authorization: Bearer abc.SECRETbear05 was rejected", ["abc.SECRETbear05"],
+     ["Authorization: Bearer <TOKEN:", "was rejected"]),
+    ("curl -H 'Authorization: Basic dXNlcjpTRUNSRVQ=' https://api.example.com/v1", ["dXNlcjpTRUNSRVQ="],
+     ["Authorization: Basic <CREDENTIALS:", "https://api.example.com/v1"]),
+    ('sent Proxy-Authorization: Digest username="bob", response="SECRETdigest06" ok', ["SECRETdigest06", "bob"],
+     ["Digest <CREDENTIALS:", " ok"]),
+    ("request had api_key=SECRETapikey07 and x-api-key: SECRETxapikey08 set", ["SECRETapikey07", "SECRETxapikey08"],
+     ["api_key=<TOKEN:", "x-api-key: <TOKEN:", " set"]),
+    ("it said token: SECRETtoken09 was invalid", ["SECRETtoken09"], ["token: <TOKEN:", "was invalid"]),
+    ("note: the x-csrf-token=SECRETcsrf10 and (password=SECRETpass11).", ["SECRETcsrf10", "SECRETpass11"],
+     ["(password=<PASSWORD:", ")."]),
+    ('log {"client_secret": "SECRET with spaces 12", "status": 401}', ["SECRET with spaces 12"],
+     ['"status": 401']),
+    ("a: token=SECRETtoken13 after a colon", ["SECRETtoken13"], ["a: token=<TOKEN:"]),
+    ("curl -b 'sid=SECRETcurlb14' --cookie JSESSIONID=SECRETjsess15 https://x.example.com",
+     ["SECRETcurlb14", "SECRETjsess15"], ["https://x.example.com"]),
+]
+
+
+@pytest.mark.parametrize(("text", "secrets", "kept"), FREE_TEXT, ids=[t[0][:24] for t in FREE_TEXT])
+def test_free_text_header_like_pairs(text: str, secrets: list[str], kept: list[str]) -> None:
+    from diagkit.redact.engine import Redactor
+
+    redactor = Redactor(b"6" * 32, ner=False)
+    out = redactor.redact_text(text)
+    for secret in secrets:
+        assert secret not in out, out
+    for part in kept:
+        assert part in out, out
+    # inside a longer note (not at the start of a line) and inside a JSON string value too
+    assert not any(s in redactor.redact_text(f"Steps:\n1. login\n2. {text}\n") for s in secrets)
+    obj = redactor.redact_obj({"note": f"seen {text}"})
+    assert not any(s in obj["note"] for s in secrets)
+    assert redactor.redact_text(out) == out  # idempotent
+
+
+def test_free_text_keeps_harmless_pairs() -> None:
+    from diagkit.redact.engine import Redactor
+
+    text = ("token_type: Bearer, expires_in=3600, token_endpoint=https://idp.example.com/token; "
+            "the session cookie was missing; keyboard: us; status=401; error=invalid_token")
+    assert Redactor(ner=False).redact_text(text) == text
+
+
+def test_collect_answer_with_secrets_never_reaches_the_packet(invoke: Any, tmp_path: Path) -> None:
+    import zipfile
+
+    answer = ("401 cookie: sid=SECRETsid0042; theme=SECRETtheme43 then Authorization: Bearer SECRETbear0044x "
+              "set-cookie: a=SECRETsetck45 api_key=SECRETapikey46 x-api-key: SECRETxapikey47 token: SECRETtok48")
+    secrets = re.findall(r"SECRET\w+", answer)
+    out = tmp_path / "p.zip"
+    har = tmp_path / "clean.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": []}}))
+    result = invoke("collect", "--probe", f"har={har}", "--set", f"actual_result={answer}", "--yes", "-o", out)
+    assert out.exists(), result.stderr
+    with zipfile.ZipFile(out) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    assert "case.yaml" in members
+    assert b"401 cookie: sid=<COOKIE:" in members["case.yaml"]
+    for name, data in members.items():
+        for secret in secrets:
+            assert secret.encode() not in data, f"{secret} in {name}"
+    assert "SECRET" not in result.stdout + result.stderr
+
+
+def test_redact_notes_txt_free_text_secrets(invoke: Any, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("\n".join(t for t, _, _ in FREE_TEXT) + "\n")
+    result = invoke("redact", notes, "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / "notes.redacted.txt").read_text()
+    for _, secrets, kept in FREE_TEXT:
+        for secret in secrets:
+            assert secret not in text
+        for part in kept:
+            assert part in text
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert {"cookie", "authorization", "secret_pair"} <= set(report["by_rule"])
+    assert not any("SECRET" in json.dumps(x) for x in report["locations"])
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-8-sig", "utf-32"])
+def test_redact_accepts_what_probe_har_accepts_and_writes_utf8(invoke: Any, tmp_path: Path, encoding: str) -> None:
+    text = json.dumps(planted_har(), indent=2, ensure_ascii=False) + "\n"
+    src = tmp_path / "session.har"
+    src.write_bytes(text.encode(encoding))
+    assert invoke("probe", "har", src).exit_code != 1  # the HAR reader takes it
+    result = invoke("redact", src)
+    assert result.exit_code == 0, result.stderr
+    data = (tmp_path / "session.redacted.har").read_bytes()
+    assert data[:1] == b"{"  # UTF-8, no BOM
+    out = data.decode("utf-8")
+    assert len(json.loads(out)["log"]["entries"]) == len(planted_har()["log"]["entries"])
+    assert_no_planted(out)
+    # a file with nothing to redact is rewritten as UTF-8 too, and auto-detected without the .har extension
+    clean = {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": []}}
+    plain = tmp_path / "clean"
+    plain.write_bytes(json.dumps(clean, indent=2).encode(encoding))
+    result = invoke("redact", plain, "-o", tmp_path / "clean.out", "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "clean.out").read_bytes().decode("utf-8")) == clean
+    assert json.loads((tmp_path / "r.json").read_text())["format"] == "har"
+    assert "UTF-8" in invoke("redact", "--help").stdout

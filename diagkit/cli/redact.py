@@ -71,8 +71,8 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
 @click.command("redact", epilog=EXAMPLE)
 @click.argument("input_path", metavar="INPUT")
 @click.option("-o", "--output", metavar="OUTPUT",
-              help="Where to write the redacted copy ('-' for stdout). Default: INPUT with .redacted before "
-                   "the extension.")
+              help="Where to write the redacted copy ('-' for stdout), in UTF-8 whatever the input's encoding. "
+                   "Default: INPUT with .redacted before the extension.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "har", "json", "yaml", "text", "xml"]), default="auto",
               show_default=True, help="Input format; auto uses the extension, then the content.")
 @click.option("--report", "report_path", metavar="REPORT.json",
@@ -89,6 +89,8 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     """Write a redacted copy of INPUT: secrets and personal data become stable pseudonyms.
 
     The copy keeps its format (a HAR stays a valid HAR with the same entries, statuses and timings).
+    Input may be UTF-8 (with or without a BOM) or UTF-16/32 (with or without a BOM); the copy is
+    written in UTF-8 (XML keeps the encoding its declaration names).
     If anything that looks like a secret survives and cannot be redacted, nothing is written and the
     command exits 1 naming where.
     """

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import zlib
 
+# The cap the SAML decoder uses for HTTP-Redirect messages: a real one is a few KB.
+from diagkit.collectors.saml_xml import _MAX_INFLATE as RAW_DEFLATE_MAX
 from diagkit.errors import RedactionError
 
 MAX_BYTES = 50 * 1024 * 1024  # never inflate a body beyond this
@@ -62,6 +64,24 @@ def inflate(raw: bytes, how: str, where: str) -> bytes:
             raise Corrupt(b"".join(out))
         data = engine.unused_data if how == "gzip" else b""  # gzip allows several members back to back
     return b"".join(out)
+
+
+class TooLarge(Exception):
+    """Raw DEFLATE that inflates beyond RAW_DEFLATE_MAX: what it holds cannot be inspected."""
+
+
+def inflate_raw(raw: bytes, cap: int = RAW_DEFLATE_MAX) -> bytes:
+    """Raw DEFLATE (a SAML HTTP-Redirect message), as zlib.decompress(raw, -15) but never past `cap`.
+
+    zlib.error when `raw` is not a complete DEFLATE stream; TooLarge beyond the cap (a 1 MB bomb would
+    otherwise inflate to 1 GB before anything looked at it)."""
+    engine = zlib.decompressobj(-15)
+    out = engine.decompress(raw, cap + 1)
+    if len(out) > cap or engine.unconsumed_tail:
+        raise TooLarge(f"DEFLATE data inflates beyond {cap // (1024 * 1024)} MB")
+    if not engine.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out
 
 
 def _readable_prefix(data: bytes, how: str, limit: int) -> bytes:

@@ -129,21 +129,26 @@ class Redactor:
 
     def _json(self, data: bytes, name: str, fmt: str,
               report: RedactionReport) -> tuple[bytes | None, Callable[[IO[bytes]], None] | None]:
-        """(unchanged input, None) or (None, a writer that streams the redacted document)."""
-        text = _decode(data, name)
-        # Only the layout is needed from the text once parsed; keep its head, let the rest go.
-        layout = (text[:2000], text.endswith("\n"))
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            what = "HAR" if fmt == "har" else "JSON"
-            raise InputFormatError(f"'{name}' is not valid {what}: {exc.msg} at line {exc.lineno} column {exc.colno}") \
-                from None
-        del text
+        """(unchanged input, None) or (None, a writer that streams the redacted document, always UTF-8)."""
+        encoding = json.detect_encoding(data)
         if fmt == "har":
-            log = obj.get("log") if isinstance(obj, dict) else None
-            if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
-                raise InputFormatError(f"'{name}' is not a HAR file: no log.entries array")
+            from diagkit.collectors.har_file import parse_har_bytes
+
+            # The HAR reader `diagkit probe har` uses: the same encodings (UTF-8 with or without a BOM,
+            # UTF-16/32 with or without one) and the same messages for what is not a HAR.
+            obj = parse_har_bytes(data, name)
+            # Only the layout is needed from the text: its head and whether it ends with a newline.
+            layout = (data[:8192].decode(encoding, "ignore")[:2000],
+                      data[-8:].decode(encoding, "ignore").endswith("\n"))
+        else:
+            text = _decode(data, name)
+            layout = (text[:2000], text.endswith("\n"))
+            try:
+                obj = json.loads(text)
+            except ValueError as exc:
+                raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                                       f"{exc.colno}") from None
+            del text
         scrubber = self._scrubber(report, name)
         gate = Gate(self._pseudo, report, name, self._detectors)
         if fmt == "har" and len(data) >= PARALLEL_MIN_BYTES and self._pool_size() > 1:
@@ -154,7 +159,7 @@ class Redactor:
             out["log"]["entries"] = entries
         else:
             out = gate.tree(scrubber.walk(obj, None))
-        if not report.total:
+        if not report.total and encoding == "utf-8":
             return data, None
         return None, lambda handle: _dump_json_like(out, layout, handle)
 
@@ -178,7 +183,7 @@ class Redactor:
         out_docs = [gate.tree(scrubber.walk(doc, (None, f"doc{i}") if len(docs) > 1 else None))
                     for i, doc in enumerate(docs)]
         if not report.total:
-            return data
+            return data if json.detect_encoding(data) == "utf-8" else text.encode("utf-8")
         return yaml.safe_dump_all(out_docs, sort_keys=False, allow_unicode=True).encode("utf-8")
 
     def _xml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
@@ -253,23 +258,26 @@ def _header_line(scrubber: Scrubber, line: str, found: list[str]) -> str | None:
 
 
 def _decode(data: bytes, name: str) -> str:
+    """Text from UTF-8 (BOM or not), UTF-16/32 (BOM or not, told apart by where the NULs are, as the HAR
+    reader does), else Latin-1 so a legacy log is still read."""
+    encoding = json.detect_encoding(data)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError:
-        try:
-            return data.decode("utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("latin-1")
-        except UnicodeDecodeError:
-            raise InputFormatError(f"'{name}' is not text in a known encoding") from None
+        if encoding.startswith("utf-8"):
+            return data.decode("latin-1")
+        raise InputFormatError(f"'{name}' is not valid {encoding.upper()} text") from None
 
 
 def detect_format(data: bytes, name: str) -> str:
     ext = os.path.splitext(name)[1].lower()
     if ext in _EXTENSIONS:
         return _EXTENSIONS[ext]
-    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head[:1] in (b"{", b"["):
-        return "har" if b'"log"' in head and b'"entries"' in data[:65536] else "json"
-    if head[:1] == b"<":
+    encoding = json.detect_encoding(data)
+    head = data[:8192].decode(encoding, "ignore").lstrip("\ufeff \t\r\n")[:2048]
+    if head[:1] in ("{", "["):
+        return "har" if '"log"' in head and '"entries"' in data[:262144].decode(encoding, "ignore") else "json"
+    if head[:1] == "<":
         return "xml"
     return "text"
 

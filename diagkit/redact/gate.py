@@ -71,10 +71,10 @@ def _saml_is_redacted(value: str) -> bool:
     try:
         raw = base64.b64decode(compact + "=" * (-len(compact) % 4))
         if raw.lstrip()[:1] != b"<":
-            raw = zlib.decompress(raw, -15)
+            raw = compressed.inflate_raw(raw)
         text = raw.decode("utf-8")
-    except (ValueError, binascii.Error, zlib.error, UnicodeDecodeError):
-        return _redacted(value)
+    except (ValueError, binascii.Error, zlib.error, compressed.TooLarge, UnicodeDecodeError):
+        return _redacted(value)  # unreadable or a DEFLATE bomb: only a pseudonym of the whole value passes
     names = re.findall(r"<(?:[\w-]+:)?NameID\b[^>]*>([^<]*)<", text)
     return all(_redacted(n.strip()) for n in names) and not scan_text(text)
 
@@ -272,21 +272,27 @@ class Gate:
             node = self._fix(node, hits, where)
             if scan_text(node, self.detectors):
                 raise self.leak(hits[0][0].rule, where)
-        self._layers(node, loc, parent)
+        if not self._layers(node, loc, parent):
+            # a DEFLATE bomb in a plain value: it cannot be looked into, so it goes as a whole
+            self.report.add("gate:deflate_oversize", loc_str(loc))
+            return self.pseudo("TOKEN", node)
         if not hits and parent is None:
             self._clean.add(node)
         return node
 
-    def _layers(self, value: str, loc: Any, parent: dict[str, Any] | None) -> None:
-        """Decode what the redactor decodes (base64 bodies and values) and scan inside; never fixable here."""
+    def _layers(self, value: str, loc: Any, parent: dict[str, Any] | None) -> bool:
+        """Decode what the redactor decodes (base64 bodies and values) and scan inside; never fixable here.
+
+        False for a plain value holding raw DEFLATE beyond the bound (the caller replaces it whole); in a
+        base64 body such a stream cannot be replaced and stops the run."""
         encoded = parent is not None and str(parent.get("encoding") or "").lower() == "base64"
         stripped = value.strip()
         if not encoded and not (len(stripped) >= 20 and re.fullmatch(r"[A-Za-z0-9+/_-]+={0,2}", stripped)):
-            return
+            return True
         try:
             raw = base64.b64decode(stripped, altchars=b"-_" if ("-" in stripped or "_" in stripped) else None)
         except (ValueError, binascii.Error):
-            return
+            return True
         how = compressed.kind(raw)
         if how:
             # what the redactor inflated, the gate inflates too; a body it cannot open fails closed
@@ -297,14 +303,21 @@ class Gate:
             except RedactionError:
                 if encoded:
                     raise
-                return  # a base64-looking value that only resembles a compressed stream
+                return True  # a base64-looking value that only resembles a compressed stream
         try:
             text = raw.decode("utf-8", "replace" if how else "strict")
         except UnicodeDecodeError:
             try:
-                text = zlib.decompress(raw, -15).decode("utf-8")
+                text = compressed.inflate_raw(raw).decode("utf-8")
             except (zlib.error, UnicodeDecodeError):
-                return
+                return True
+            except compressed.TooLarge:
+                if not encoded:
+                    return False
+                raise RedactionError(f"'{self.name}' {loc_str(loc)}: base64 body holds DEFLATE data inflating "
+                                     f"beyond {compressed.RAW_DEFLATE_MAX // (1024 * 1024)} MB that cannot be "
+                                     "inspected; refused, no output was written") from None
         hits = scan_text(text, self.detectors)
         if hits:
             raise self.leak(hits[0][0].rule, f"{loc_str(loc)} (base64-decoded)")
+        return True

@@ -199,11 +199,62 @@ TOKEN_HINTS: dict[str, tuple[str, ...]] = {
     "secret_assignment": ("passw", "pwd", "secret", "token", "api", "private", "session", "auth", "access",
                           "credential"),
 }
+
+# Header-like pairs met in free text, anywhere in a line ("401 cookie: sid=...", curl -H 'Authorization: ...').
+# A cookie value never holds whitespace, a comma, a semicolon or a quote (RFC 6265 §4.1.1).
+_COOKIE_PAIR = r"[^\s=;,\"'\\<>]+=(?:\"[^\"\s;,\\]*\"|[^\s;,\"'\\]*)"
+COOKIE_TEXT_RE = re.compile(
+    r"(?i)(?:(?<![\w-])(?P<set>set-)?cookie2?[\"']?\s*[:=]\s*|(?<!\S)(?:--cookie|-b)\s+)[\"']?"
+    rf"(?P<pairs>{_COOKIE_PAIR}(?:;\s*{_COOKIE_PAIR})*)")
+# HTTP authentication schemes (IANA registry and common vendor ones): the word after `Authorization:`.
+AUTH_SCHEMES = frozenset({
+    "basic", "bearer", "digest", "negotiate", "ntlm", "hoba", "mutual", "oauth", "dpop", "token", "jwt", "apikey",
+    "api-key", "key", "hawk", "mac", "sharedkey", "sharedkeylite", "aws4-hmac-sha256", "scram-sha-1",
+    "scram-sha-256", "vapid", "gssapi", "signature", "sso-key", "client-id", "privatetoken", "concealed", "gnap",
+})
+AUTH_TEXT_RE = re.compile(
+    r"(?i)(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?P<scheme>" + "|".join(sorted((re.escape(x) for x in AUTH_SCHEMES), key=len, reverse=True)) + r")\s+)?"
+    # a pseudonym (left alone), auth-params (Digest, AWS4: k=v, k="v", ...) or a token68
+    r"(?P<cred><[A-Z][A-Z_]*:[0-9a-f]{6,16}>|%3C[A-Z_]+%3A[0-9a-f]{6,16}%3E|"
+    r"[\w-]+=(?:\"[^\"\n]*\"|[^\s,\"'<>]*)(?:\s*,\s*[\w-]+=(?:\"[^\"\n]*\"|[^\s,\"'<>]*))*|"
+    r"[A-Za-z0-9\-._~+/]+=*)")
+# `name: value` / `name=value` anywhere in a line: the name is judged by pair_kind(), the value read after it.
+PAIR_NAME_RE = re.compile(r"(?<![\w<%-])-{0,2}(?P<name>[A-Za-z_][\w-]{0,63})(?=[\"']?\s*[:=])")
+PAIR_VALUE_RE = re.compile(r"[\"']?\s*[:=]\s*(?:\"(?P<dq>[^\"\n]{1,512})\"|'(?P<sq>[^'\n]{1,512})'|"
+                           r"(?P<bare>[^\s\"'&,;<>]{2,}))")
+# Lower-case substrings one of which a secret pair name holds: lines without any are not looked at.
+PAIR_HINTS = ("passw", "pwd", "passphrase", "secret", "token", "key", "sess", "sid", "csrf", "xsrf", "credential",
+              "signature", "private", "saml", "relaystate", "assertion", "otp", "jwt", "ticket", "nonce", "verifier",
+              "auth")
+# Parameter names that are secrets in free text too; code/state/pin/... name too many harmless things there.
+_TEXT_SECRET_PARAMS = SECRET_PARAMS - {_norm(n) for n in ("code", "state", "pin", "pass", "auth", "sig", "nonce")}
+
+
+@functools.lru_cache(maxsize=8192)
+def pair_kind(name: str) -> str | None:
+    """Pseudonym kind for the value of a `name: value` or `name=value` pair in free text, or None.
+
+    The same names by meaning as headers, parameters and keys; Authorization and cookies have their own
+    text rules (a scheme to keep, several pairs), and public metadata (token_endpoint, expires_in) stays."""
+    n = _norm(name)
+    if not n or n in KEEP_KEYS or header_kind(name) in ("auth", "cookie", "set-cookie", "keep", "url"):
+        return None
+    if n in _TEXT_SECRET_PARAMS:
+        return param_kind(name)
+    kind = key_kind(name)
+    if kind is not None:
+        return kind if kind in ("TOKEN", "SECRET", "PASSWORD", "COOKIE", SAML_KIND) else None
+    if header_kind(name) != "secret" or _PUBLIC_PREFIX.match(n):
+        return None
+    return "TOKEN" if not _PUBLIC_SUFFIX.search(n) or n.endswith(("sessionid", "sessid")) else None
+
+
 # The cheap test run before anything else: substring tests (C speed), then one small regex for IPs.
 _LITERALS = ("@", "eyJ", "://", "-----BEGIN", "AKIA", "ASIA", "ABIA", "ACCA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
              "github_pat_", "xox", "_live_", "_test_", "AIza", "ya29.")
 _WORDS = ("bearer", "basic", "token", "passw", "pwd", "secret", "api_key", "api-key", "apikey", "private", "session",
-          "credential", "auth")
+          "credential", "auth", "cookie", "key", "sid", "csrf", "xsrf", "signature")
 _IP_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d|[0-9a-fA-F]:[0-9a-fA-F]{0,4}:")
 
 

@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote, unquote_plus, urlsplit
 from diagkit.errors import InputFormatError, RedactionError
 from diagkit.redact import compressed
 from diagkit.redact import secrets as S
-from diagkit.redact.pseudonym import PSEUDONYM_RE, Pseudonymizer, is_pseudonym
+from diagkit.redact.pseudonym import PSEUDONYM_RE, PSEUDONYM_URL_RE, Pseudonymizer, is_pseudonym
 from diagkit.redact.report import RedactionReport
 from diagkit.redact.text import TextScanner
 
@@ -208,9 +208,11 @@ class Scrubber:
             return None
         if raw[:1] != b"<" and raw[:2] != b"{\"":
             try:
-                inflated = zlib.decompress(raw, -15)
+                inflated = compressed.inflate_raw(raw)
             except zlib.error:
                 inflated = None
+            except compressed.TooLarge:  # a DEFLATE bomb: nothing in it can be looked at, so none of it stays
+                return self.secret("TOKEN", value, "deflate_oversize", found)
             if inflated and inflated.lstrip()[:1] == b"<":
                 return self.saml_param(value, found)
         try:
@@ -264,6 +266,16 @@ class Scrubber:
         sub(S.JWT_RE, lambda m: self.jwt(m.group(0), found), ("eyJ",))
         if urls:
             sub(S.URL_RE, lambda m: self.url(m.group(0), found), ("://",))
+        # header-like pairs anywhere in a line, by the same rules as real headers (scheme kept, every cookie)
+        sub(S.AUTH_TEXT_RE, lambda m: self._auth_in_text(m, found), ("authorization",), lower=True)
+        sub(S.COOKIE_TEXT_RE, lambda m: self._cookie_in_text(m, found), ("cookie", "-b "), lower=True)
+        for i, part in enumerate(parts):
+            if "=" in part or ":" in part:
+                probe = part.lower()
+                if any(n in probe for n in S.PAIR_HINTS):
+                    if lines is not None:
+                        lines.line(i)
+                    parts[i] = self._pairs_in_text(part, found)
         for rule, kind, pattern, group in S.TOKEN_PATTERNS:
             sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule],
                 lower=True)
@@ -288,6 +300,54 @@ class Scrubber:
             out.append(s[last:])
             s = "".join(out)
         return s
+
+    def _auth_in_text(self, m: re.Match[str], found: list[str]) -> str:
+        scheme, cred = m.group("scheme"), m.group("cred")
+        if is_pseudonym(cred) or (not scheme and cred.lower() in S.AUTH_SCHEMES):  # "Authorization: Bearer" alone
+            return m.group(0)
+        new = self.authorization(f"{scheme} {cred}" if scheme else cred, found)
+        start = m.start("scheme") if scheme else m.start("cred")
+        return m.group(0)[: start - m.start()] + new + m.group(0)[m.end("cred") - m.start():]
+
+    def _cookie_in_text(self, m: re.Match[str], found: list[str]) -> str:
+        pairs = m.group("pairs")
+        new = self.set_cookie(pairs, found) if m.group("set") else self.cookie_header(pairs, found)
+        return m.group(0)[: m.start("pairs") - m.start()] + new
+
+    def _pairs_in_text(self, line: str, found: list[str]) -> str:
+        """`name: value` / `name=value` pairs with a secret name, wherever they are in the line.
+
+        Names are found first and values read after them, so a value is never taken for a name's context
+        ("a: token=x" still finds token=x)."""
+        out: list[str] = []
+        last = 0
+        for m in S.PAIR_NAME_RE.finditer(line):
+            if m.start() < last:
+                continue  # inside a value already replaced
+            kind = S.pair_kind(m.group("name"))
+            if kind is None:
+                continue
+            v = S.PAIR_VALUE_RE.match(line, m.end())
+            if v is None:
+                continue
+            group = "dq" if v.group("dq") is not None else "sq" if v.group("sq") is not None else "bare"
+            value = v.group(group)
+            start, end = v.span(group)
+            if group == "bare":  # a sentence may close on the value: "(token=abc)." keeps its ")."
+                trimmed = value.rstrip(").]}")
+                end -= len(value) - len(trimmed)
+                value = trimmed
+            if not value.strip() or PSEUDONYM_RE.search(value) or PSEUDONYM_URL_RE.search(value):
+                continue
+            new = self.saml_value(value, found) if kind == S.SAML_KIND else self.secret(kind, value, "secret_pair",
+                                                                                        found)
+            out.append(line[last:start])
+            out.append(new)
+            last = end
+        if not out:
+            return line
+        out.append(line[last:])
+        return "".join(out)
 
     def _hit(self, kind: str, value: str, rule: str, found: list[str]) -> str:
         found.append(rule)
@@ -519,9 +579,9 @@ class Scrubber:
         deflated = False
         if raw.lstrip()[:1] != b"<":
             try:
-                raw = zlib.decompress(raw, -15)
+                raw = compressed.inflate_raw(raw)
                 deflated = True
-            except zlib.error:
+            except (zlib.error, compressed.TooLarge):  # unreadable or a bomb: the message goes as a whole
                 return self.secret("TOKEN", value, "saml", found)
         try:
             inner: list[str] = []
