@@ -43,6 +43,25 @@ def parse_time(text: str) -> _dt.datetime:
     return moment.astimezone(_dt.UTC)
 
 
+def parse_http_date(value: str | None, *, assume_utc: bool = True) -> _dt.datetime | None:
+    """An HTTP Date header (RFC 9110 §5.6.7); None when absent or not a date.
+
+    A date without a zone ("-0000") is UTC unless assume_utc is False, for callers that would rather
+    not trust it.
+    """
+    import email.utils
+
+    if not value:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):  # IndexError: some malformed dates on older Pythons
+        return None
+    if moment is not None and moment.tzinfo is None and assume_utc:
+        moment = moment.replace(tzinfo=_dt.UTC)
+    return moment
+
+
 @dataclass
 class Context:
     timeout: float = 10.0

@@ -84,11 +84,9 @@ def clock_offset(url: str, timeout: float) -> dict[str, Any] | None:
     `offset_s` is local minus server: positive means this computer is ahead. Date has one-second
     resolution, so the offset is whole seconds, give or take one.
     """
-    import email.utils
-
     import httpx
 
-    from diagkit.context import Context
+    from diagkit.context import Context, parse_http_date
 
     ctx = Context(timeout=timeout)
     try:
@@ -98,14 +96,8 @@ def clock_offset(url: str, timeout: float) -> dict[str, Any] | None:
             received = time.time()
     except (httpx.HTTPError, OSError, ValueError):
         return None
-    header = response.headers.get("date")
-    if not header:
-        return None
-    try:
-        server = email.utils.parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    if server.tzinfo is None:
+    server = parse_http_date(response.headers.get("date"), assume_utc=False)
+    if server is None or server.tzinfo is None:
         return None
     # The server's second began somewhere in [Date, Date+1): its midpoint is the best single estimate.
     server_s = server.timestamp() + 0.5

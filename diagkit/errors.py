@@ -75,11 +75,14 @@ class PluginError(DiagkitError):
     ref = "DK700"
 
 
-def read_input_bytes(path: str, what: str = "file", *, limit: int | None = None) -> bytes:
-    """Read a user-supplied file, turning OS errors into one-line InputErrors naming the path."""
+def read_input_bytes(path: str, what: str = "file", *, limit: int | None = None, stdin: bool = True) -> bytes:
+    """Read a user-supplied file, turning OS errors into one-line InputErrors naming the path.
+
+    "-" means standard input unless `stdin` is False.
+    """
     import os
 
-    if path == "-":
+    if path == "-" and stdin:
         import sys
 
         # The same bound as for a file: `cat /dev/zero | diagkit ...` must not eat all memory.

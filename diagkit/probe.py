@@ -63,8 +63,9 @@ class Report:
     def has(self, *severities: Severity) -> bool:
         return any(f.severity in severities for f in self.findings)
 
-    def problems(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity not in (Severity.PASS, Severity.INFO)]
+    def problems(self, since: int = 0) -> list[Finding]:
+        """warn, fail and error findings, from the `since`-th on (a part of a run checks only its own)."""
+        return [f for f in self.findings[since:] if f.severity not in (Severity.PASS, Severity.INFO)]
 
 
 RunFunction = Callable[..., None]

@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import struct
 import time
 import warnings
@@ -22,6 +21,7 @@ import pytest
 from diagkit.findings import ProbeResult
 from diagkit.packet.build import Evidence, build_packet
 from diagkit.packet.keys import generate_keys
+from tests.cli_results import assert_one_error_line
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -76,14 +76,6 @@ def resigned(good: Path, keys: dict[str, Any], manifest: bytes, extra: dict[str,
     return members
 
 
-def assert_refused(result: Any, pattern: str) -> None:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
-    assert "Traceback" not in result.stderr
-
-
 def _tree(path: Path) -> set[str]:
     return {str(p.relative_to(path)) for p in path.rglob("*")}
 
@@ -114,7 +106,7 @@ def test_zip_slip_names_refused_before_anything_is_written(invoke, good: Path, t
     out = tmp_path / "out" / "case"
     before = _tree(tmp_path)
     for command in (("packet", "verify", bad), ("packet", "extract", bad, out), ("packet", "show", bad)):
-        assert_refused(invoke(*command), r"DK404.*unsafe member path")
+        assert_one_error_line(invoke(*command), r"DK404.*unsafe member path")
     assert _tree(tmp_path) == before  # not even the output folder was created
     assert not Path("/tmp/escaped.txt").exists()
 
@@ -126,7 +118,7 @@ def test_nul_in_member_name(invoke, good: Path, tmp_path: Path) -> None:
     bad = tmp_path / "nul.zip"
     bad.write_bytes(raw.replace(b"evidence/notes.txt", b"evidence/no\x00es.txt"))
     out = tmp_path / "out"
-    assert_refused(invoke("packet", "extract", bad, out), r"DK4\d\d")
+    assert_one_error_line(invoke("packet", "extract", bad, out), r"DK4\d\d")
     assert not out.exists()
 
 
@@ -135,7 +127,7 @@ def test_extract_into_symlinked_dir_refused(invoke, good: Path, tmp_path: Path) 
     elsewhere.mkdir()
     link = tmp_path / "case"
     link.symlink_to(elsewhere, target_is_directory=True)
-    assert_refused(invoke("packet", "extract", good, link), r"'.*case': it is a symlink")
+    assert_one_error_line(invoke("packet", "extract", good, link), r"'.*case': it is a symlink")
     assert list(elsewhere.iterdir()) == []
 
 
@@ -145,7 +137,7 @@ def test_extract_through_symlinked_component_refused(invoke, good: Path, tmp_pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (out / "evidence").symlink_to(elsewhere, target_is_directory=True)
-    assert_refused(invoke("packet", "extract", good, out, "--force"), r"is a symlink")
+    assert_one_error_line(invoke("packet", "extract", good, out, "--force"), r"is a symlink")
     assert list(elsewhere.iterdir()) == []
     assert sorted(os.listdir(out)) == ["evidence"]
 
@@ -178,7 +170,7 @@ def test_lying_sizes_and_offsets(invoke, good: Path, tmp_path: Path, field: str,
     raw = write_zip(tmp_path / "x.zip", list(members_of(good).items())).read_bytes()
     bad = tmp_path / f"{field}.zip"
     bad.write_bytes(_patch_central(raw, b"evidence/notes.txt", offset, "<I", value))
-    assert_refused(invoke("packet", "verify", bad), pattern)
+    assert_one_error_line(invoke("packet", "verify", bad), pattern)
 
 
 def test_lying_uncompressed_size_cannot_change_content(invoke, good: Path, tmp_path: Path) -> None:
@@ -197,7 +189,7 @@ def test_central_directory_and_local_header_disagree(invoke, good: Path, tmp_pat
     first = raw.index(b"evidence/notes.txt")  # the local header comes first
     bad = tmp_path / "mismatch.zip"
     bad.write_bytes(raw[:first] + b"evidence/evil!.txt" + raw[first + 18:])
-    assert_refused(invoke("packet", "verify", bad), r"DK402.*truncated or corrupt")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK402.*truncated or corrupt")
 
 
 def test_100k_members_refused_quickly(invoke, tmp_path: Path) -> None:
@@ -206,7 +198,7 @@ def test_100k_members_refused_quickly(invoke, tmp_path: Path) -> None:
         for i in range(100_000):
             archive.writestr(zipfile.ZipInfo(f"evidence/{i}", date_time=ZIP_TIME), b"")
     t0 = time.monotonic()
-    assert_refused(invoke("packet", "verify", path), r"DK403.*100000 members, more than the limit")
+    assert_one_error_line(invoke("packet", "verify", path), r"DK403.*100000 members, more than the limit")
     assert time.monotonic() - t0 < 15
 
 
@@ -234,7 +226,7 @@ def test_hostile_encryption_headers(invoke, tmp_path: Path, keys: dict[str, Any]
     }[case]
     path = tmp_path / "enc.zip"
     path.write_bytes(header)
-    assert_refused(invoke("packet", "verify", path, "--identity", keys["encryption"]["private_path"]), pattern)
+    assert_one_error_line(invoke("packet", "verify", path, "--identity", keys["encryption"]["private_path"]), pattern)
 
 
 def test_encrypted_packet_with_forged_recipients_and_wrong_key(invoke, good: Path, tmp_path: Path,
@@ -246,7 +238,7 @@ def test_encrypted_packet_with_forged_recipients_and_wrong_key(invoke, good: Pat
     recipients = [load_public_key(other["encryption"]["public_path"], "x25519")] * 16
     path = tmp_path / "enc.zip"
     path.write_bytes(encrypt(good.read_bytes(), recipients))
-    assert_refused(invoke("packet", "verify", path, "--identity", keys["encryption"]["private_path"]),
+    assert_one_error_line(invoke("packet", "verify", path, "--identity", keys["encryption"]["private_path"]),
                    r"cannot open encrypted packet")
 
 
@@ -261,15 +253,15 @@ def test_huge_dsse_payload_refused_by_size(invoke, good: Path, tmp_path: Path) -
     members["manifest.sig"] = json.dumps({"payload": noise, "payloadType": fmt.PAYLOAD_TYPE,
                                           "signatures": [{"keyid": "x", "sig": "AAAA"}]}).encode()
     bad = write_zip(tmp_path / "bigsig.zip", list(members.items()), zipfile.ZIP_STORED)
-    assert_refused(invoke("packet", "verify", bad), r"DK4\d\d.*manifest.sig .* larger than \d+ bytes")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK4\d\d.*manifest.sig .* larger than \d+ bytes")
 
 
 def test_deeply_nested_envelope_and_manifest(invoke, good: Path, tmp_path: Path, keys: dict[str, Any]) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     bad = write_zip(tmp_path / "deepsig.zip", list({**members_of(good), "manifest.sig": deep}.items()))
-    assert_refused(invoke("packet", "verify", bad), r"manifest.sig .* not a DSSE envelope")
+    assert_one_error_line(invoke("packet", "verify", bad), r"manifest.sig .* not a DSSE envelope")
     bad = write_zip(tmp_path / "deepman.zip", list(resigned(good, keys, b'{"a":' * 50_000 + b"1" + b"}" * 50_000).items()))
-    assert_refused(invoke("packet", "verify", bad), r"manifest.json .* not JSON")
+    assert_one_error_line(invoke("packet", "verify", bad), r"manifest.json .* not JSON")
 
 
 def test_duplicate_subject_key_in_signed_manifest(invoke, good: Path, tmp_path: Path, keys: dict[str, Any]) -> None:
@@ -282,7 +274,7 @@ def test_duplicate_subject_key_in_signed_manifest(invoke, good: Path, tmp_path: 
     members = resigned(good, keys, ambiguous.encode())
     bad = write_zip(tmp_path / "dup.zip", list(members.items()))
     for command in (("packet", "verify", bad), ("packet", "extract", bad, tmp_path / "out")):
-        assert_refused(invoke(*command), r"DK401.*manifest.json .* ambiguous: duplicate key 'subject'")
+        assert_one_error_line(invoke(*command), r"DK401.*manifest.json .* ambiguous: duplicate key 'subject'")
     assert not (tmp_path / "out").exists()
 
 
@@ -292,7 +284,7 @@ def test_duplicate_key_in_dsse_envelope(invoke, good: Path, tmp_path: Path) -> N
     swapped = envelope.replace('"payload": ', '"payload": "e30=", "payload": ', 1)
     members["manifest.sig"] = swapped.encode()
     bad = write_zip(tmp_path / "dupsig.zip", list(members.items()))
-    assert_refused(invoke("packet", "verify", bad), r"manifest.sig .*\(ambiguous JSON: duplicate key 'payload'\)")
+    assert_one_error_line(invoke("packet", "verify", bad), r"manifest.sig .*\(ambiguous JSON: duplicate key 'payload'\)")
 
 
 @pytest.mark.parametrize("listed", ["manifest.sig", "manifest.json"])
@@ -304,7 +296,7 @@ def test_manifest_listing_itself_or_its_signature(invoke, good: Path, tmp_path: 
     from diagkit.packet.format import canonical_json
 
     bad = write_zip(tmp_path / "self.zip", list(resigned(good, keys, canonical_json(doc)).items()))
-    assert_refused(invoke("packet", "verify", bad), r"DK401.*lists .* twice or lists itself|not a diagkit manifest")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK401.*lists .* twice or lists itself|not a diagkit manifest")
 
 
 def test_unsafe_name_reason_unit() -> None:

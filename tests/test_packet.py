@@ -20,6 +20,7 @@ from diagkit import catalogue
 from diagkit.findings import ProbeResult
 from diagkit.packet.build import Evidence, build_packet
 from diagkit.packet.keys import generate_keys
+from tests.cli_results import assert_one_error_line
 
 STARTED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 CREATED = dt.datetime(2026, 1, 3, 0, 0, 0, tzinfo=dt.UTC)
@@ -87,14 +88,6 @@ def tampered(good: Path, tmp_path: Path, edit) -> Path:
     return write_entries(tmp_path / "bad.zip", edit(entries))
 
 
-def assert_rejected(result: Any, pattern: str) -> None:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
-    assert "Traceback" not in result.stderr
-
-
 # ---------------------------------------------------------------- good packets
 def test_good_packet_verifies_not_pinned(invoke, good: Path) -> None:
     result = invoke("packet", "verify", good)
@@ -122,7 +115,7 @@ def test_trusted_keys_file_pins_and_rejects(invoke, good: Path, keys: dict[str, 
     assert result.exit_code == 0, result.stderr
     assert "pinned via trusted_keys file" in result.stdout
     trust.write_text(f"{keys['mallory']['signing']['public_key']}\n")
-    assert_rejected(invoke("packet", "verify", good), r"DK408.*untrusted signer.*not in the trusted_keys file")
+    assert_one_error_line(invoke("packet", "verify", good), r"DK408.*untrusted signer.*not in the trusted_keys file")
 
 
 def test_verify_json(invoke, good: Path, keys: dict[str, Any]) -> None:
@@ -280,11 +273,11 @@ CASES = {
 def test_tampering_is_rejected(invoke, good: Path, tmp_path: Path, keys: dict[str, Any], case: str) -> None:
     make_edit, pattern = CASES[case]
     bad = tampered(good, tmp_path, make_edit(good, keys))
-    assert_rejected(invoke("packet", "verify", bad), pattern)
+    assert_one_error_line(invoke("packet", "verify", bad), pattern)
     # show and extract refuse the same packet, and extract writes nothing.
-    assert_rejected(invoke("packet", "show", bad), pattern)
+    assert_one_error_line(invoke("packet", "show", bad), pattern)
     out = tmp_path / "out"
-    assert_rejected(invoke("packet", "extract", bad, out), pattern)
+    assert_one_error_line(invoke("packet", "extract", bad, out), pattern)
     assert not out.exists()
 
 
@@ -293,7 +286,7 @@ def test_valid_signature_by_other_key_is_untrusted_with_trusted_key(invoke, tmp_
     path = make_packet(tmp_path / "m.zip", keys, signer="mallory")
     assert invoke("packet", "verify", path).exit_code == 0  # valid, just not pinned
     result = invoke("packet", "verify", path, "--trusted-key", keys["alice"]["signing"]["public_path"])
-    assert_rejected(result, rf"DK408.*untrusted signer.*{keys['mallory']['signing']['key_id']}")
+    assert_one_error_line(result, rf"DK408.*untrusted signer.*{keys['mallory']['signing']['key_id']}")
 
 
 def test_symlink_member_rejected(invoke, good: Path, tmp_path: Path) -> None:
@@ -302,22 +295,22 @@ def test_symlink_member_rejected(invoke, good: Path, tmp_path: Path) -> None:
     link.create_system = 3
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
     bad = write_entries(tmp_path / "link.zip", entries + [(link, b"/etc/passwd")])
-    assert_rejected(invoke("packet", "verify", bad), r"DK404.*symlink member 'evidence/link'")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK404.*symlink member 'evidence/link'")
 
 
 def test_not_a_zip_truncated_and_empty(invoke, good: Path, tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello, not a packet\n")
-    assert_rejected(invoke("packet", "verify", text), r"DK401.*'.*notes.txt' is not a diagkit packet")
+    assert_one_error_line(invoke("packet", "verify", text), r"DK401.*'.*notes.txt' is not a diagkit packet")
     empty = tmp_path / "empty.zip"
     empty.write_bytes(b"")
-    assert_rejected(invoke("packet", "verify", empty), r"DK401.*not a diagkit packet")
+    assert_one_error_line(invoke("packet", "verify", empty), r"DK401.*not a diagkit packet")
     data = good.read_bytes()
     cut = tmp_path / "cut.zip"
     cut.write_bytes(data[: len(data) // 2])
-    assert_rejected(invoke("packet", "verify", cut), r"DK402.*truncated")
+    assert_one_error_line(invoke("packet", "verify", cut), r"DK402.*truncated")
     missing = tmp_path / "nope.zip"
-    assert_rejected(invoke("packet", "verify", missing), r"DK101.*packet '.*nope.zip' does not exist")
+    assert_one_error_line(invoke("packet", "verify", missing), r"DK101.*packet '.*nope.zip' does not exist")
 
 
 def test_crc_corruption_is_reported(invoke, good: Path, tmp_path: Path) -> None:
@@ -332,24 +325,24 @@ def test_crc_corruption_is_reported(invoke, good: Path, tmp_path: Path) -> None:
     raw[at] ^= 0x01
     bad = tmp_path / "crc.zip"
     bad.write_bytes(bytes(raw))
-    assert_rejected(invoke("packet", "verify", bad), r"DK412.*tampered or corrupt \(CRC-32")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK412.*tampered or corrupt \(CRC-32")
 
 
 def test_zip_bomb_ratio(invoke, good: Path, tmp_path: Path) -> None:
     entries = [(i.filename, d) for i, d in read_entries(good)]
     bad = write_entries(tmp_path / "bomb.zip", entries + [("evidence/zeros.bin", b"\0" * (8 << 20))])
     assert bad.stat().st_size < 100_000
-    assert_rejected(invoke("packet", "verify", bad), r"DK403.*'evidence/zeros.bin' inflates more than 200:1")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK403.*'evidence/zeros.bin' inflates more than 200:1")
 
 
 def test_zip_bomb_total_and_count(invoke, good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from diagkit.packet import format as fmt
 
     monkeypatch.setattr(fmt, "MAX_TOTAL_UNCOMPRESSED", 2000)
-    assert_rejected(invoke("packet", "verify", good), r"DK403.*inflates to more than 2000 bytes")
+    assert_one_error_line(invoke("packet", "verify", good), r"DK403.*inflates to more than 2000 bytes")
     monkeypatch.setattr(fmt, "MAX_TOTAL_UNCOMPRESSED", 1 << 30)
     monkeypatch.setattr(fmt, "MAX_MEMBERS", 3)
-    assert_rejected(invoke("packet", "verify", good), r"DK403.*7 members, more than the limit of 3")
+    assert_one_error_line(invoke("packet", "verify", good), r"DK403.*7 members, more than the limit of 3")
 
 
 # ---------------------------------------------------------------- show
@@ -421,7 +414,7 @@ def test_extract_stays_inside_and_refuses_overwrite(invoke, good: Path, tmp_path
     assert (out / "evidence/notes.txt").read_bytes() == b"redacted notes\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["alice", "mallory", "good.zip", "case"])
     (out / "evidence/notes.txt").write_bytes(b"local edit")
-    assert_rejected(invoke("packet", "extract", good, out), r"already holds .*evidence/notes.txt.*nothing was extracted")
+    assert_one_error_line(invoke("packet", "extract", good, out), r"already holds .*evidence/notes.txt.*nothing was extracted")
     assert (out / "evidence/notes.txt").read_bytes() == b"local edit"
     forced = invoke("packet", "extract", good, out, "--force")
     assert forced.exit_code == 0
@@ -434,7 +427,7 @@ def test_extract_refuses_symlinked_folder(invoke, good: Path, tmp_path: Path) ->
     out.mkdir()
     outside.mkdir()
     (out / "evidence").symlink_to(outside, target_is_directory=True)
-    assert_rejected(invoke("packet", "extract", good, out, "--force"), r"is a symlink")
+    assert_one_error_line(invoke("packet", "extract", good, out, "--force"), r"is a symlink")
     assert list(outside.iterdir()) == []
 
 
@@ -478,7 +471,7 @@ def test_build_rejects_bad_results(invoke, tmp_path: Path, content: str, pattern
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     out = tmp_path / "p.zip"
-    assert_rejected(invoke("packet", "build", "--results", bad, "-o", out), pattern)
+    assert_one_error_line(invoke("packet", "build", "--results", bad, "-o", out), pattern)
     assert not out.exists()
 
 
@@ -497,7 +490,7 @@ def test_build_attachments_are_redacted_or_refused(invoke, tmp_path: Path, keys:
     result = invoke("packet", "build", "--attach", note, "--sign-key", keys["alice"]["signing"]["private_path"],
                     "-o", out)
     if importlib.util.find_spec("diagkit.redact.engine") is None:
-        assert_rejected(result, r"--attach needs the redaction engine")
+        assert_one_error_line(result, r"--attach needs the redaction engine")
         assert not out.exists()
     else:
         assert result.exit_code == 0, result.stderr

@@ -12,7 +12,8 @@ from diagkit.packet import crypto, dsse
 from diagkit.packet import format as fmt
 from diagkit.packet.errors import DecryptionFailed
 from diagkit.packet.keys import X25519, generate_keys, load_identity, load_public_key
-from tests.test_packet import assert_rejected, make_packet
+from tests.cli_results import assert_one_error_line
+from tests.test_packet import make_packet
 
 
 # ---------------------------------------------------------------- DSSE
@@ -168,21 +169,21 @@ def test_encrypted_packet_round_trip(invoke, tmp_path: Path, people: dict[str, A
 def test_encrypted_packet_failures(invoke, tmp_path: Path, people: dict[str, Any], keys_ab: dict[str, Any]) -> None:
     path = make_packet(tmp_path / "enc.zip", keys_ab, encrypt_to=[people["bob"]["encryption"]["public_path"]])
     bob_id = people["bob"]["encryption"]["key_id"]
-    assert_rejected(invoke("packet", "verify", path),
+    assert_one_error_line(invoke("packet", "verify", path),
                     rf"DK410.*packet '.*enc.zip' is encrypted; pass --identity.*{bob_id}")
-    assert_rejected(invoke("packet", "show", path, "--identity", people["eve"]["encryption"]["private_path"]),
+    assert_one_error_line(invoke("packet", "show", path, "--identity", people["eve"]["encryption"]["private_path"]),
                     rf"DK411.*identity '.*eve/encryption.key' \(x25519:[0-9a-f]{{16}}\) cannot open .*{bob_id}")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     flipped = tmp_path / "flipped.zip"
     flipped.write_bytes(bytes(data))
     out = tmp_path / "out"
-    assert_rejected(invoke("packet", "extract", flipped, out, "--identity", people["bob"]["encryption"]["private_path"]),
+    assert_one_error_line(invoke("packet", "extract", flipped, out, "--identity", people["bob"]["encryption"]["private_path"]),
                     r"DK411.*chunk 0 failed authentication")
     assert not out.exists()
     cut = tmp_path / "cut.zip"
     cut.write_bytes(path.read_bytes()[:-20])
-    assert_rejected(invoke("packet", "verify", cut, "--identity", people["bob"]["encryption"]["private_path"]),
+    assert_one_error_line(invoke("packet", "verify", cut, "--identity", people["bob"]["encryption"]["private_path"]),
                     r"DK411.*failed authentication \(tampered, corrupt or truncated\)")
 
 
@@ -192,13 +193,13 @@ def test_encryption_wraps_the_signature(invoke, tmp_path: Path, people: dict[str
                        encrypt_to=[people["bob"]["encryption"]["public_path"]])
     result = invoke("packet", "verify", path, "--identity", people["bob"]["encryption"]["private_path"],
                     "--trusted-key", people["alice"]["signing"]["public_path"])
-    assert_rejected(result, r"DK408.*untrusted signer")
+    assert_one_error_line(result, r"DK408.*untrusted signer")
 
 
 def test_too_many_recipients_cli(invoke, tmp_path: Path, people: dict[str, Any]) -> None:
     pub = people["bob"]["encryption"]["public_path"]
     args = [a for _ in range(fmt.MAX_RECIPIENTS + 1) for a in ("--encrypt-to", pub)]
-    assert_rejected(invoke("packet", "build", *args, "-o", tmp_path / "p.zip"), r"at most 16 --encrypt-to recipients")
+    assert_one_error_line(invoke("packet", "build", *args, "-o", tmp_path / "p.zip"), r"at most 16 --encrypt-to recipients")
 
 
 def test_recipient_ids_match_key_ids(people: dict[str, Any]) -> None:

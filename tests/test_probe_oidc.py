@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 
 import pytest
 
 from diagkit.collectors.oidc import discovery_candidates
+from tests.cli_results import find, ids, run_json
 from tests.fixtures.sso import builders as b
 from tests.servers import Response, json_response, server_context
 
@@ -16,18 +16,7 @@ ENV = {"DIAGKIT_NOW": b.NOW_ISO}
 
 
 def run(invoke, target, *args):
-    result = invoke("probe", "oidc", target, "--json", *args, env=ENV)
-    assert "Traceback" not in result.stdout + result.stderr
-    doc = json.loads(result.stdout) if result.stdout.strip() else None
-    return result, doc
-
-
-def ids(doc, severity=None):
-    return {f["id"] for f in doc["findings"] if severity is None or f["severity"] == severity}
-
-
-def find(doc, finding_id):
-    return next(f for f in doc["findings"] if f["id"] == finding_id)
+    return run_json(invoke, "probe", "oidc", target, "--json", *args, env=ENV)
 
 
 def discovery(issuer: str, base: str | None = None, **overrides):

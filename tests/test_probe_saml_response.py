@@ -16,6 +16,7 @@ from diagkit.collectors.saml_response import analyse_response
 from diagkit.collectors.saml_xml import decode_saml_message, parse_xml
 from diagkit.errors import InputFormatError
 from diagkit.probe import Report
+from tests.cli_results import find, ids, run_json
 from tests.fixtures.sso import builders as b
 
 AT = ("--at", b.NOW_ISO)
@@ -23,18 +24,7 @@ SECRETS = ("alice.secret@example.org", "Alice Secretname")
 
 
 def run(invoke, source, *args, input=None):
-    result = invoke("probe", "saml-response", source, "--json", *args, input=input)
-    assert "Traceback" not in result.stdout + result.stderr
-    doc = json.loads(result.stdout) if result.stdout.strip() else None
-    return result, doc
-
-
-def ids(doc, severity=None):
-    return {f["id"] for f in doc["findings"] if severity is None or f["severity"] == severity}
-
-
-def find(doc, finding_id):
-    return next(f for f in doc["findings"] if f["id"] == finding_id)
+    return run_json(invoke, "probe", "saml-response", source, "--json", *args, input=input)
 
 
 def file_of(tmp_path: Path, xml: str | bytes, name="response.b64") -> str:

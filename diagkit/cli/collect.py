@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from diagkit.cli.common import debug_option, dumps
+from diagkit.cli.common import debug_option, dumps, key_values
 
 EPILOG = """Examples:
 
@@ -36,16 +36,6 @@ def is_interactive() -> bool:
 
 def _say(message: str) -> None:
     click.echo(f"diagkit: {message}", err=True)
-
-
-def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
-    answers: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"'{key.strip() or item}' is not KEY=VALUE", param_hint="--set")
-        answers[key.strip()] = value
-    return answers
 
 
 @click.command(epilog=EPILOG)
@@ -89,7 +79,7 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
 
     checklist = checklists.load(checklist_name) if checklist_name else None
     raw_file = checklists.read_answers_file(answers_file) if answers_file else {}
-    raw_set = _parse_sets(set_values)
+    raw_set = key_values(set_values, "--set")
     if checklist is not None:
         answers, unknown = checklists.normalise_answers(checklist, raw_file, f"answers file '{answers_file}'")
         from_set, unknown_set = checklists.normalise_answers(checklist, raw_set, "--set")

@@ -60,6 +60,17 @@ def handle_errors(debug: bool) -> Iterator[None]:
         sys.exit(ExitStatus.ERROR)
 
 
+def key_values(items: tuple[str, ...], param_hint: str) -> dict[str, str]:
+    """KEY=VALUE options (repeatable) as a dict; the last of a repeated key wins."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=param_hint)
+        pairs[key.strip()] = value
+    return pairs
+
+
 def dumps(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False)
 

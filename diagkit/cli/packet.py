@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from diagkit.cli.common import debug_option, dumps
+from diagkit.cli.common import debug_option, dumps, key_values
 
 _identity = click.option("--identity", type=click.Path(dir_okay=False), default=None, metavar="KEY",
                          help="Your encryption.key, to open an encrypted packet.")
@@ -22,16 +22,6 @@ _trusted = click.option("--trusted-key", "trusted_keys", multiple=True, metavar=
                     "  diagkit packet verify case.zip --trusted-key customer-signing.pub")
 def packet() -> None:
     """Build, verify, show and extract signed escalation packets."""
-
-
-def _case_fields(pairs: tuple[str, ...]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--case-field")
-        fields[key.strip()] = value
-    return fields
 
 
 def _load_results(paths: tuple[str, ...]) -> list[Any]:
@@ -107,7 +97,7 @@ def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fie
     from diagkit.packet.build import build_packet
     from diagkit.packet.keys import SIGNING_KEY, pseudonym_key
 
-    case = _case_fields(case_fields)
+    case = key_values(case_fields, "--case-field")
     results = _load_results(results_files)
     default_key = config_dir() / SIGNING_KEY
     had_default_key = default_key.exists()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from diagkit.errors import InputError, InputFormatError, InputNotFound
+from diagkit.errors import InputError, InputFormatError, InputNotFound, read_input_bytes
 
 # A body stored compressed is never inflated beyond this (a 1 MB gzip bomb would be 1 GB).
 MAX_INFLATED_BODY = 64 * 1024 * 1024
@@ -54,20 +54,6 @@ def _check_structure(doc: Any, path: str) -> dict:
     raise InputFormatError(f"{_label(path)} is JSON but not a HAR: the top level is an {kind}, no log.entries")
 
 
-def _read(path: str) -> bytes:
-    try:
-        if os.path.isdir(path):
-            raise InputError(f"{_label(path)} is a directory, not a file")
-        with open(path, "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise InputNotFound(f"{_label(path)} does not exist") from None
-    except PermissionError:
-        raise InputError(f"{_label(path)} cannot be read: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"{_label(path)} cannot be read: {exc.strerror or exc}") from None
-
-
 def parse_har_bytes(data: bytes, path: str = "<input>") -> dict:
     """Parse HAR bytes (UTF-8 with or without BOM, UTF-16/32 with BOM) and check it is a HAR log."""
     # json.detect_encoding also recognises UTF-16/32 without a BOM (RFC 8259 §8.1 / RFC 4627 §3).
@@ -92,7 +78,8 @@ def parse_har_bytes(data: bytes, path: str = "<input>") -> dict:
 
 def load_har(path: str) -> dict:
     """The whole HAR as a dict. InputNotFound for a missing file, InputFormatError for anything not a HAR."""
-    return parse_har_bytes(_read(path), path)
+    # A path on disk (open_har has looked it up already): "-" is a file of that name here, not stdin.
+    return parse_har_bytes(read_input_bytes(path, "HAR file", stdin=False), path)
 
 
 def iter_entries(har: dict) -> Iterator[dict]:

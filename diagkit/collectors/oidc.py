@@ -19,7 +19,6 @@ OIDC_REQUIRED = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri
                  "subject_types_supported", "id_token_signing_alg_values_supported")
 RFC8414_REQUIRED = ("issuer", "response_types_supported")
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
-_BAD = (Severity.WARN, Severity.FAIL, Severity.ERROR)
 
 
 def discovery_candidates(target: str) -> tuple[str | None, list[tuple[str, str]]]:
@@ -223,7 +222,7 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
             if resolved != jwks_uri:
                 report.facts["jwks_uri_resolved"] = resolved
             keys = _check_jwks(ctx, report, client, resolved)
-    if not any(f.severity in _BAD for f in report.findings):
+    if not report.problems():
         report.add("oidc.discovery.ok", f"Discovery via {via} and JWKS ({keys} key(s)) are valid",
                    detail=f"Fetched {scrub_url(url)}; issuer matches exactly; required fields present; endpoints HTTPS; "
                           f"JWKS keys public and well formed.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from diagkit.collectors.saml_xml import NS_DS, NS_MD, SAML2_PROTOCOL, qn
+from diagkit.collectors.saml_xml import NS_DS, NS_MD, SAML2_PROTOCOL, local_name, namespace_of, qn
 from diagkit.context import Context
 from diagkit.findings import Severity, format_time
 from diagkit.probe import Option, Probe, Report
@@ -13,7 +13,6 @@ from diagkit.probe import Option, Probe, Report
 MAX_METADATA_BYTES = 20 * 1024 * 1024
 _ENDPOINTS = ("SingleSignOnService", "SingleLogoutService", "ArtifactResolutionService",
               "AssertionConsumerService", "ManageNameIDService", "AttributeService")
-_BAD = (Severity.WARN, Severity.FAIL, Severity.ERROR)
 
 
 def _is_url(target: str) -> bool:
@@ -293,9 +292,9 @@ def run(ctx: Context, report: Report, target: str, expect_entity_id: str | None 
     except InputFormatError as exc:
         report.add("saml.metadata.invalid", "The metadata could not be parsed", detail=exc.message)
         return
-    kind = root.tag.split("}", 1)[-1] if isinstance(root.tag, str) else "?"
+    kind = local_name(root)
     if root.tag not in (qn(NS_MD, "EntityDescriptor"), qn(NS_MD, "EntitiesDescriptor")):
-        ns = root.tag[1:].split("}", 1)[0] if isinstance(root.tag, str) and root.tag.startswith("{") else "none"
+        ns = namespace_of(root)
         report.add("saml.metadata.invalid", f"Not SAML 2.0 metadata: the root element is <{kind}>",
                    detail=f"Expected md:EntityDescriptor or md:EntitiesDescriptor in namespace {NS_MD}; "
                           f"found <{kind}> in namespace {ns}.", evidence={"root": kind, "namespace": ns})
@@ -340,7 +339,7 @@ def run(ctx: Context, report: Report, target: str, expect_entity_id: str | None 
         return
     check = _EntityCheck(report, entities_to_check[0], now, idp_only=False)
     report.facts["entity"] = check.run()
-    if not any(f.severity in _BAD for f in report.findings):
+    if not report.problems():
         facts = report.facts["entity"]
         sso = facts.get("endpoints", {}).get("SingleSignOnService", [])
         certs = facts.get("certificates", [])
@@ -378,7 +377,7 @@ def _check_aggregate(report: Report, entities: list[Any], now: _dt.datetime) -> 
                    evidence={"entities": len(entities)})
         return
     _merge(report, sub, "IdPs")
-    if not any(f.severity in _BAD for f in report.findings):
+    if not report.problems():
         report.add("saml.metadata.ok", f"All {len(idps)} IdP(s) in the aggregate passed the checks")
 
 

@@ -12,7 +12,18 @@ import os
 import re
 from typing import Any
 
-from diagkit.collectors.saml_xml import NS_DS, NS_SAML, NS_SAML1, NS_SAML1P, NS_SAMLP, NS_XENC, qn, text_of
+from diagkit.collectors.saml_xml import (
+    NS_DS,
+    NS_SAML,
+    NS_SAML1,
+    NS_SAML1P,
+    NS_SAMLP,
+    NS_XENC,
+    local_name,
+    namespace_of,
+    qn,
+    text_of,
+)
 from diagkit.context import Context
 from diagkit.findings import Severity, format_time
 from diagkit.probe import Option, Probe, Report
@@ -22,7 +33,6 @@ _STATUS_PREFIX = "urn:oasis:names:tc:SAML:2.0:status:"
 # Bounded as RFC 5321 bounds them (local part 64, domain 253): unbounded runs made every start
 # position rescan a long dotted word to its end (quadratic, ReDoS).
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
-_BAD = (Severity.WARN, Severity.FAIL, Severity.ERROR)
 
 
 def _short_status(value: str | None) -> str | None:
@@ -62,7 +72,7 @@ class _Analysis:
         self.report.add(finding_id, prefix + title, detail, {**(evidence or {}), "where": self.where}, **kwargs)
 
     def problems(self) -> bool:
-        return any(f.severity in _BAD for f in self.report.findings[self.start:])
+        return bool(self.report.problems(self.start))
 
     # ---------------------------------------------------------------- parts
 
@@ -236,21 +246,17 @@ def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any]) 
                        evidence={k: v for k, v in info.summary().items() if k != "valid"})
         else:
             why = ("IDs are duplicated: " + ", ".join(duplicated[:3]) if duplicated else
-                   f"it references {info.references or 'nothing'} but sits in <{_tag(parent)}> "
+                   f"it references {info.references or 'nothing'} but sits in <{local_name(parent)}> "
                    f"ID={parent.get('ID') if parent is not None else None!r}" if not info.covers_parent else
-                   f"it signs a <{_tag(parent)}> that is not the Response or one of its assertions")
+                   f"it signs a <{local_name(parent)}> that is not the Response or one of its assertions")
             an.add("saml.signature.wrapping", "A signature does not cover the Response or the Assertion",
                    detail=f"Ignored as a signature because {why}. This is the shape of an XML signature wrapping "
                           "attack (or a broken IdP); the response is treated as unsigned there.",
-                   evidence={"signature_on": _tag(parent), "references": info.references})
+                   evidence={"signature_on": local_name(parent), "references": info.references})
         summaries.append(info.summary())
     an.facts["signatures"] = summaries
     an.facts["signed"] = {"response": response_signed, "assertion": assertion_signed}
     return response_signed, assertion_signed
-
-
-def _tag(element: Any) -> str:
-    return element.tag.split("}", 1)[-1] if element is not None and isinstance(element.tag, str) else "?"
 
 
 def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_audience: str | None = None,
@@ -270,7 +276,7 @@ def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_au
             isinstance(root.tag, str) and root.tag.startswith(("{urn:oasis:names:tc:SAML:1.", "{urn:oasis:names:tc:SAML:1.1"))):
         an.add("saml.response.unsupported", "SAML 1.1 responses are not supported",
                detail="This is a SAML 1.x message (namespace urn:oasis:names:tc:SAML:1.0); only SAML 2.0 is checked.",
-               evidence={"root": _tag(root)})
+               evidence={"root": local_name(root)})
         return
     if root.tag == qn(NS_SAML, "Assertion"):
         response, assertions, encrypted = None, [root], []
@@ -279,10 +285,10 @@ def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_au
         assertions = root.findall(qn(NS_SAML, "Assertion"))
         encrypted = root.findall(qn(NS_SAML, "EncryptedAssertion"))
     else:
-        ns = root.tag[1:].split("}", 1)[0] if isinstance(root.tag, str) and root.tag.startswith("{") else "none"
-        an.add("saml.response.invalid", f"Not a SAML 2.0 Response: the root element is <{_tag(root)}>",
-               detail=f"Expected samlp:Response ({NS_SAMLP}); found <{_tag(root)}> in namespace {ns}.",
-               evidence={"root": _tag(root), "namespace": ns})
+        ns = namespace_of(root)
+        an.add("saml.response.invalid", f"Not a SAML 2.0 Response: the root element is <{local_name(root)}>",
+               detail=f"Expected samlp:Response ({NS_SAMLP}); found <{local_name(root)}> in namespace {ns}.",
+               evidence={"root": local_name(root), "namespace": ns})
         return
 
     ok_status = True

@@ -201,6 +201,17 @@ class SignatureInfo:
         return data
 
 
+def local_name(element: Any) -> str:
+    """The element's name without its namespace; "?" for no element, a comment or a processing instruction."""
+    return element.tag.split("}", 1)[-1] if element is not None and isinstance(element.tag, str) else "?"
+
+
+def namespace_of(element: Any) -> str:
+    """The element's namespace URI, or "none"."""
+    tag = element.tag
+    return tag[1:].split("}", 1)[0] if isinstance(tag, str) and tag.startswith("{") else "none"
+
+
 def _local(tag: Any) -> str:
     return tag.split("}", 1)[-1] if isinstance(tag, str) else str(tag)
 

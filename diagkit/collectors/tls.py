@@ -8,7 +8,6 @@ so each problem gets its own finding instead of OpenSSL's first error only.
 from __future__ import annotations
 
 import datetime as _dt
-import email.utils
 import functools
 import ipaddress
 import socket
@@ -18,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from diagkit.context import Context
+from diagkit.context import Context, parse_http_date
 from diagkit.errors import InputError
 from diagkit.findings import format_time, utc_now
 from diagkit.probe import Option, Probe, Report
@@ -141,9 +140,10 @@ def _http_date(conn: ssl.SSLSocket, host: str, timeout: float) -> dict[str, Any]
     for line in head[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "date":
-            try:
-                result["date"] = email.utils.parsedate_to_datetime(value.strip())
-            except (TypeError, ValueError):
+            moment = parse_http_date(value.strip(), assume_utc=False)
+            if moment is not None:
+                result["date"] = moment
+            else:
                 result["date_unparsable"] = value.strip()[:64]
     return result
 
