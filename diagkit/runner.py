@@ -27,7 +27,7 @@ def shown_target(target: str) -> str:
     import os
     import re
 
-    if os.path.exists(target) if len(target) < 4096 else False:
+    if len(target) < 4096 and os.path.exists(target):
         return target
     inline = (len(target) > 256 or target.lstrip().startswith("<")
               or any(marker in target for marker in ("SAMLResponse=", "SAMLRequest="))
