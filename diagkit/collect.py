@@ -191,19 +191,14 @@ def run_all(runs: Sequence[Run], timeout: float | None, progress: Progress, debu
             result = future.result()
             results[index] = result
             done += 1
-            progress(f"[{done}/{len(runs)}] {result.probe} {_display_target(result.target)}: "
+            # result.target already went through runner.shown_target (secrets masked, paths kept)
+            progress(f"[{done}/{len(runs)}] {result.probe} {result.target}: "
                      f"{result.worst.value} ({result.duration_ms} ms)")
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
     return [r for r in results if r is not None]
-
-
-def _display_target(target: str) -> str:
-    from diagkit.scrub import scrub
-
-    return scrub(target)
 
 
 # ---------------------------------------------------------------- environment
