@@ -66,19 +66,8 @@ def atomic_files() -> Iterator[Callable[..., IO[bytes]]]:
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[IO[bytes]]:
     """Yield a binary file; on success it replaces `path`, on any exception it disappears."""
-    target = os.fspath(path)
-    fd, tmp = _temp_beside(target)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_files() as open_:
+        yield open_(path, mode)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o644) -> None:
