@@ -83,9 +83,11 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
               help="HMAC key file: the same key gives the same pseudonyms across files of one case "
                    "(created, mode 0600, when missing).")
 @click.option("--no-ner", is_flag=True, help="Do not use the optional NER model for names and places.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+              help="Processes for a large HAR (8 MB and up); 0 = one per core, 1 = this process only.")
 @debug_option
 def redact(input_path: str, output: str | None, fmt: str, report_path: str | None, map_path: str | None,
-           key_file: str | None, no_ner: bool) -> None:
+           key_file: str | None, no_ner: bool, workers: int) -> None:
     """Write a redacted copy of INPUT: secrets and personal data become stable pseudonyms.
 
     The copy keeps its format (a HAR stays a valid HAR with the same entries, statuses and timings).
@@ -94,17 +96,16 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     If anything that looks like a secret survives and cannot be redacted, nothing is written and the
     command exits 1 naming where.
     """
-    from diagkit.errors import InputFormatError, read_input_bytes
+    from diagkit.errors import InputFormatError
     from diagkit.fsutil import atomic_files
     from diagkit.redact.engine import Redactor
 
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
     _check_outputs(input_path, {"output": out_path, "--report": report_path, "--map": map_path})
     key = load_key(key_file) if key_file else None
-    data = read_input_bytes(input_path, "input")
-    redactor = Redactor(key, ner=False if no_ner else None)
+    redactor = Redactor(key, ner=False if no_ner else None, workers=workers or None)
     try:
-        result = redactor.redact_bytes(data, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
+        result = redactor.redact_file(input_path, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
     except RecursionError:  # "[[[[..." 100k deep: bad input, not an internal error
         raise InputFormatError(f"input '{input_path}' is nested too deeply to redact; nothing was written") from None
     # All outputs are opened (temporary files created) before any is written and renamed only when all

@@ -56,13 +56,22 @@ def _check_structure(doc: Any, path: str) -> dict:
 
 def parse_har_bytes(data: bytes, path: str = "<input>") -> dict:
     """Parse HAR bytes (UTF-8 with or without BOM, UTF-16/32 with BOM) and check it is a HAR log."""
+    return parse_har_text(decode_har_bytes(data, path), path)
+
+
+def decode_har_bytes(data: bytes, path: str = "<input>") -> str:
+    """The text of a HAR file, in whichever Unicode encoding it was saved."""
     # json.detect_encoding also recognises UTF-16/32 without a BOM (RFC 8259 §8.1 / RFC 4627 §3).
     encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None) or json.detect_encoding(data)
     try:
-        text = data.decode(encoding)
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise InputFormatError(f"{_label(path)} is not valid {encoding.upper()} text "
                                f"(bad byte at offset {exc.start})") from None
+
+
+def parse_har_text(text: str, path: str = "<input>") -> dict:
+    """Parse the text of a HAR file and check it is a HAR log."""
     if not text.strip():
         raise InputFormatError(f"{_label(path)} is empty")
     try:

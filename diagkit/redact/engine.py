@@ -8,6 +8,7 @@ that run. Each input goes structure first (structured.py), then text (text.py), 
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
+from diagkit.redact import jsonout
 from diagkit.redact.gate import Detector, Gate
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
@@ -24,8 +26,10 @@ from diagkit.redact.text import TextScanner, ner_available
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
                ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text"}
-# With workers=N > 1, HARs above this size are redacted by a process pool (bench/redact_bench.py --workers).
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+# HARs from this size up are redacted by a process pool, one worker a core (bench/redact_bench.py
+# --workers 1,2 compares): below it, starting the workers costs more than the second core saves.
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+MAX_WORKERS = 8
 
 
 class RedactionResult:
@@ -105,13 +109,29 @@ class Redactor:
         return out
 
     def redact_bytes(self, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> RedactionResult:
+        return self._redact(_Source(data), name, fmt)
+
+    def redact_file(self, path: str, *, name: str | None = None, fmt: str = "auto") -> RedactionResult:
+        """As redact_bytes on the file's content ("-": standard input), but a HAR or JSON file's bytes are
+        let go once parsed: a big HAR is never held as bytes, text and tree at once."""
+        from diagkit.errors import read_input_bytes
+
+        data = read_input_bytes(path, "input")
+        source = _Source(data, None if path == "-" else path)
+        del data
+        return self._redact(source, name or path, fmt)
+
+    def _redact(self, source: _Source, name: str, fmt: str) -> RedactionResult:
         if fmt not in FORMATS:
             raise InputFormatError(f"'{name}': unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+        data = source.data
+        assert data is not None
         if fmt == "auto":
             fmt = detect_format(data, name)
         report = RedactionReport()
         if fmt in ("har", "json"):
-            out, writer = self._json(data, name, fmt, report)
+            del data
+            out, writer = self._json(source, name, fmt, report)
             report.files.append(name)
             self._report.merge(report)
             return RedactionResult(out, fmt, report, writer)
@@ -127,46 +147,71 @@ class Redactor:
 
     # ------------------------------------------------------------ formats
 
-    def _json(self, data: bytes, name: str, fmt: str,
+    def _json(self, source: _Source, name: str, fmt: str,
               report: RedactionReport) -> tuple[bytes | None, Callable[[IO[bytes]], None] | None]:
         """(unchanged input, None) or (None, a writer that streams the redacted document, always UTF-8)."""
-        encoding = json.detect_encoding(data)
+        data = source.data
+        assert data is not None
+        size, encoding = len(data), json.detect_encoding(data)
         if fmt == "har":
-            from diagkit.collectors.har_file import parse_har_bytes
+            from diagkit.collectors.har_file import decode_har_bytes, parse_har_text
 
             # The HAR reader `diagkit probe har` uses: the same encodings (UTF-8 with or without a BOM,
             # UTF-16/32 with or without one) and the same messages for what is not a HAR.
-            obj = parse_har_bytes(data, name)
-            # Only the layout is needed from the text: its head and whether it ends with a newline.
-            layout = (data[:8192].decode(encoding, "ignore")[:2000],
-                      data[-8:].decode(encoding, "ignore").endswith("\n"))
+            text = decode_har_bytes(data, name)
         else:
             text = _decode(data, name)
-            layout = (text[:2000], text.endswith("\n"))
+        del data
+        source.release()
+        layout = (text[:2000], text.endswith("\n"))
+        if fmt == "har":
+            obj = parse_har_text(text, name)
+        else:
             try:
                 obj = json.loads(text)
             except ValueError as exc:
                 raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
                                        f"{exc.colno}") from None
-            del text
+        del text
         scrubber = self._scrubber(report, name)
         gate = Gate(self._pseudo, report, name, self._detectors)
-        if fmt == "har" and len(data) >= PARALLEL_MIN_BYTES and self._pool_size() > 1:
-            from diagkit.redact.parallel import redact_entries
+        indent, trailing_newline = jsonout.indented(layout[0]), layout[1]
+        entries = obj["log"]["entries"] if fmt == "har" else None
+        workers = self._pool_size()
+        if entries and workers > 1 and size >= PARALLEL_MIN_BYTES and len(entries) >= 2 * workers:
+            from diagkit.redact import parallel
 
-            entries = redact_entries(self, obj["log"]["entries"], report, self._pool_size(), name)
-            out = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
-            out["log"]["entries"] = entries
-        else:
-            out = gate.tree(scrubber.walk(obj, None))
+            if parallel.can_fork():
+                mine = RedactionReport()
+                try:
+                    chunks = parallel.redact_entries(self, entries, mine, workers, name, indent)
+                except parallel.Fallback:
+                    pass  # the serial run below gives the answer (or the error) a single process gives
+                else:
+                    skeleton = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
+                    report.merge(mine)
+                    if not report.total and encoding == "utf-8":
+                        return source.original(), None
+                    slot = skeleton["log"]["entries"]
+                    return None, lambda handle: jsonout.write_spliced(skeleton, slot, chunks, indent, 3, handle,
+                                                                      trailing_newline)
+        out = gate.tree(scrubber.walk(obj, None))
         if not report.total and encoding == "utf-8":
-            return data, None
-        return None, lambda handle: _dump_json_like(out, layout, handle)
+            return source.original(), None
+
+        def write(handle: IO[bytes]) -> None:
+            handle.write(jsonout.encode(out, indent))
+            if trailing_newline:
+                handle.write(b"\n")
+
+        return None, write
 
     def _pool_size(self) -> int:
-        # Opt-in only (workers=N): measured with bench/redact_bench.py on 2 cores, a pool of 2 is no faster
-        # at 10 MB (pickling entries both ways costs what the second core saves) and doubles peak memory.
-        return self._workers or 1
+        if self._workers is not None and self._workers > 0:
+            return self._workers
+        from diagkit.redact.parallel import available_cores
+
+        return min(available_cores(), MAX_WORKERS)
 
     def _yaml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
         import yaml
@@ -243,6 +288,32 @@ class Redactor:
         return Gate(self._pseudo, report, name, self._detectors).text(out)
 
 
+class _Source:
+    """The input's bytes, which redact_file lets go of once they are parsed. An unchanged input is
+    written back as it was: read again, and only if it is still what was redacted."""
+
+    def __init__(self, data: bytes, path: str | None = None) -> None:
+        self.data: bytes | None = data
+        self.path = path
+        self._digest = b""
+
+    def release(self) -> None:
+        if self.path is not None and self.data is not None:
+            self._digest = hashlib.sha256(self.data).digest()
+            self.data = None
+
+    def original(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        from diagkit.errors import RedactionError, read_input_bytes
+
+        assert self.path is not None
+        data = read_input_bytes(self.path, "input")
+        if hashlib.sha256(data).digest() != self._digest:
+            raise RedactionError(f"input '{self.path}' changed while it was being redacted; nothing was written")
+        return data
+
+
 def _header_line(scrubber: Scrubber, line: str, found: list[str]) -> str | None:
     """`Name: value` lines of an HTTP header block, redacted by header meaning."""
     from diagkit.redact import secrets as S
@@ -280,26 +351,3 @@ def detect_format(data: bytes, name: str) -> str:
     if head[:1] == "<":
         return "xml"
     return "text"
-
-
-def _dump_json_like(obj: Any, layout: tuple[str, bool], handle: IO[bytes]) -> None:
-    """Serialise in the original's layout (indented with the same width, or compact), streamed to `handle`."""
-    head, trailing_newline = layout
-    stripped = head.lstrip("\ufeff")
-    first_nl = stripped.find("\n")
-    out = io.TextIOWrapper(handle, encoding="utf-8", newline="\n", write_through=False)
-    try:
-        if 0 <= first_nl < 200:
-            after = stripped[first_nl + 1:]
-            indent_str = after[: len(after) - len(after.lstrip(" \t"))]
-            indent: int | str = "\t" if indent_str.startswith("\t") else (len(indent_str) or 2)
-            json.dump(obj, out, ensure_ascii=False, indent=indent)
-        else:
-            # compact: the C encoder (one string) is several times faster than json.dump's Python one
-            out.write(json.dumps(obj, ensure_ascii=False,
-                                 separators=(",", ":") if ", " not in stripped[:2000] else None))
-        if trailing_newline:
-            out.write("\n")
-        out.flush()
-    finally:
-        out.detach()

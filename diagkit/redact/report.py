@@ -7,25 +7,43 @@ from typing import Any
 
 
 class RedactionReport:
-    """Counts per rule and per (location, rule); merging keeps the order locations were first seen."""
+    """Counts per rule and per (location, rule); merging keeps the order locations were first seen.
+
+    A location is a string, or a JSON path as the redactor's linked tuple (structured.Loc): such paths
+    become strings only when they are read (`locations`, `to_dict`), since a big HAR records hundreds of
+    thousands of them and most runs only print the counts."""
 
     def __init__(self) -> None:
         self.by_rule: Counter[str] = Counter()
-        self.by_location: dict[tuple[str, str], int] = {}
+        self.by_location: dict[tuple[Any, str], int] = {}
         self.files: list[str] = []
 
     @property
     def total(self) -> int:
         return sum(self.by_rule.values())
 
-    def add(self, rule: str, location: str, count: int = 1) -> None:
+    def add(self, rule: str, location: Any, count: int = 1) -> None:
         self.by_rule[rule] += count
         key = (location, rule)
         self.by_location[key] = self.by_location.get(key, 0) + count
 
+    def locations(self) -> dict[tuple[str, str], int]:
+        """(location string, rule) -> count, in first-seen order."""
+        from diagkit.redact.structured import loc_str
+
+        out: dict[tuple[str, str], int] = {}
+        for (location, rule), count in self.by_location.items():
+            key = (location if isinstance(location, str) else loc_str(location), rule)
+            out[key] = out.get(key, 0) + count
+        return out
+
     def merge(self, other: RedactionReport, prefix: str = "") -> None:
-        for (location, rule), count in other.by_location.items():
-            self.add(rule, f"{prefix}{location}", count)
+        if prefix:
+            for (location, rule), count in other.locations().items():
+                self.add(rule, f"{prefix}{location}", count)
+        else:
+            for (location, rule), count in other.by_location.items():
+                self.add(rule, location, count)
         self.files.extend(f for f in other.files if f not in self.files)
 
     def summary(self) -> str:
@@ -40,6 +58,6 @@ class RedactionReport:
             "total": int(self.total),
             "by_rule": {rule: int(n) for rule, n in sorted(self.by_rule.items())},
             "locations": [{"location": loc, "rule": rule, "count": int(n)}
-                          for (loc, rule), n in self.by_location.items()],
+                          for (loc, rule), n in self.locations().items()],
             "files": list(self.files),
         }

@@ -78,6 +78,35 @@ class LineFound(list):  # type: ignore[type-arg]
 
 
 _NEWLINE_RE = re.compile("\n")
+
+
+class _LineIndex:
+    """Which lines of a long text hold one of some substrings, found by str.find over the whole text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines = [m.start() for m in _NEWLINE_RE.finditer(text)]
+        self._lower: str | None = None
+
+    def lines(self, needles: tuple[str, ...], lower: bool) -> set[int] | None:
+        """Line numbers (0-based); None when they cannot be told (lower-casing changed the length)."""
+        hay = self.text
+        if lower:
+            if self._lower is None:
+                low = hay.lower()
+                self._lower = low if len(low) == len(hay) else ""
+            if not self._lower:
+                return None
+            hay = self._lower
+        newlines, out = self.newlines, set()
+        for needle in needles:
+            at = hay.find(needle)
+            while at != -1:
+                line = bisect.bisect_left(newlines, at)
+                out.add(line)
+                # one hit a line is enough: go on from the next line
+                at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
+        return out
 _IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d")
 _IPV6_HINT_RE = re.compile(r"::|:[^:]*:[^:]*:")
 
@@ -137,10 +166,10 @@ class Scrubber:
     # ------------------------------------------------------------ recording
 
     def record(self, loc: Loc, found: list[str]) -> None:
-        if found:
-            where = loc_str(loc)
-            for rule in found:
-                self.report.add(rule, where)
+        # the path stays a linked tuple: the report builds its string only if a report is written
+        add = self.report.add
+        for rule in found:
+            add(rule, loc if loc is not None else "$")
 
     def secret(self, kind: str, value: str, rule: str, found: list[str]) -> str:
         """A whole value replaced by a pseudonym (or kept in shape when it is a JWT or SAML message)."""
@@ -250,18 +279,29 @@ class Scrubber:
                 lines.reset(s)
             s = S.PEM_PRIVATE_RE.sub(lambda m: (lines.at(m.start()) if lines is not None else None) or self._hit(
                 "PRIVATE_KEY", m.group(0), "pem_private_key", found), s)
-        # Line-local patterns run line by line, and only on lines holding what a match needs (C-speed `in`
-        # tests): over a whole log file that skips most of the text for most patterns.
+        # Line-local patterns run line by line, and only on lines holding what a match needs. In a long text
+        # those lines are found with str.find over the whole text (C speed) rather than tested one by one for
+        # every pattern; a line an earlier pattern changed is always tested again.
         parts = s.split("\n") if lines is not None else [s]
+        index = _LineIndex(s) if len(parts) > 32 else None
+        dirty: set[int] = set()
+
+        def todo(needles: tuple[str, ...], lower: bool) -> Any:
+            cand = index.lines(needles, lower) if index is not None else None
+            return range(len(parts)) if cand is None else sorted(cand | dirty)
 
         def sub(pattern: re.Pattern[str], fn: Any, needles: tuple[str, ...], lower: bool = False,
                 hint: re.Pattern[str] | None = None) -> None:
-            for i, part in enumerate(parts):
+            for i in todo(needles, lower):
+                part = parts[i]
                 probe = part.lower() if lower else part
                 if any(n in probe for n in needles) and (hint is None or hint.search(part)):
                     if lines is not None:
                         lines.line(i)
-                    parts[i] = pattern.sub(fn, part)
+                    new = pattern.sub(fn, part)
+                    if new != part:
+                        parts[i] = new
+                        dirty.add(i)
 
         sub(S.JWT_RE, lambda m: self.jwt(m.group(0), found), ("eyJ",))
         if urls:
@@ -269,13 +309,17 @@ class Scrubber:
         # header-like pairs anywhere in a line, by the same rules as real headers (scheme kept, every cookie)
         sub(S.AUTH_TEXT_RE, lambda m: self._auth_in_text(m, found), ("authorization",), lower=True)
         sub(S.COOKIE_TEXT_RE, lambda m: self._cookie_in_text(m, found), ("cookie", "-b "), lower=True)
-        for i, part in enumerate(parts):
+        for i in todo(S.PAIR_HINTS, True):
+            part = parts[i]
             if "=" in part or ":" in part:
                 probe = part.lower()
                 if any(n in probe for n in S.PAIR_HINTS):
                     if lines is not None:
                         lines.line(i)
-                    parts[i] = self._pairs_in_text(part, found)
+                    new = self._pairs_in_text(part, found)
+                    if new != part:
+                        parts[i] = new
+                        dirty.add(i)
         for rule, kind, pattern, group in S.TOKEN_PATTERNS:
             sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule],
                 lower=True)
