@@ -29,6 +29,7 @@ _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", 
 # HARs from this size up are redacted by a process pool, one worker a core (bench/redact_bench.py
 # --workers 1,2 compares): below it, starting the workers costs more than the second core saves.
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+TEXT_PARALLEL_MIN_BYTES = 256 * 1024  # text costs far more per byte than a HAR's structure
 MAX_WORKERS = 8
 
 
@@ -253,6 +254,24 @@ class Redactor:
                                                                  found), text)
             for rule in found:
                 report.add(rule, "text")
+        workers = self._pool_size()
+        if len(text) >= TEXT_PARALLEL_MIN_BYTES and workers > 1:
+            from diagkit.redact import parallel
+
+            if parallel.can_fork():
+                mine = RedactionReport()
+                try:
+                    out = parallel.redact_text(self, text, mine, workers, name)
+                except parallel.Fallback:
+                    pass  # one process below gives the answer, or the error, a serial run gives
+                else:
+                    report.merge(mine)
+                    return out
+        return self._lines(text, report, name, 0)
+
+    def _lines(self, text: str, report: RedactionReport, name: str, first: int) -> str:
+        """Text without PEM blocks, line by line; `first`: the 0-based number of its first line in the input."""
+        scrubber = self._scrubber(report)
         lines = text.split("\n")
         hits: list[tuple[int, str]] = []
         plain: list[int] = []  # lines of prose/log text: redacted together in one pass, much faster
@@ -283,9 +302,9 @@ class Redactor:
                     lines[i] = scrubber.string(lines[i], here, prose=True)
                     hits.extend((i, rule) for rule in here)
         for i, rule in sorted(hits, key=lambda h: h[0]):
-            report.add(rule, f"line {i + 1}")
+            report.add(rule, f"line {first + i + 1}")
         out = "\n".join(lines)
-        return Gate(self._pseudo, report, name, self._detectors).text(out)
+        return Gate(self._pseudo, report, name, self._detectors).text(out, first=first)
 
 
 class _Source:

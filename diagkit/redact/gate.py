@@ -212,20 +212,20 @@ class Gate:
                             "redaction and cannot be redacted there; no output was written",
                             hint="redact that field by hand or report the format to the diagkit maintainers")
 
-    def text(self, text: str, *, escape: bool = False) -> str:
-        """Line by line, so locations are line numbers."""
+    def text(self, text: str, *, escape: bool = False, first: int = 0) -> str:
+        """Line by line, so locations are line numbers; `first`: the 0-based number of the text's first line."""
         if not scan_text(text, self.detectors):
             return text
         lines = text.split("\n")
         for i, line in enumerate(lines):
             hits = scan_text(line, self.detectors)
             if hits:
-                lines[i] = self._fix(line, hits, f"line {i + 1}", escape)
+                lines[i] = self._fix(line, hits, f"line {first + i + 1}", escape)
         out = "\n".join(lines)
         remaining = scan_text(out, self.detectors)
         if remaining:
             # A match spanning lines (a PEM block): no line-wise fix is possible.
-            line_no = out.count("\n", 0, remaining[0][1]) + 1
+            line_no = first + out.count("\n", 0, remaining[0][1]) + 1
             raise self.leak(remaining[0][0].rule, f"line {line_no}")
         return out
 

@@ -1,8 +1,9 @@
-"""Large HARs on every core: entries are redacted, gated and encoded in forked worker processes.
+"""Large inputs on every core: HAR entries (redacted, gated and encoded) or pieces of a long text
+(whole lines) go to forked worker processes.
 
-The parsed HAR is handed to the workers by fork (copy on write, with the garbage collector's view of
+The parsed HAR or the text is handed to the workers by fork (copy on write, with the garbage collector's view of
 it frozen so that it is not copied page by page), so only entry ranges go out and only encoded JSON
-comes back: no tree is ever pickled. Workers use the run's Redactor as it was at the fork, so
+comes back (and text pieces): no tree is ever pickled. Workers use the run's Redactor as it was at the fork, so
 pseudonyms are those a single process gives; their reports and pseudonym maps are merged back in
 order. Anything unusual (a worker error, a leak, a pseudonym collision between workers) makes the
 caller redo the work in one process, which raises the same error a serial run would.
@@ -28,9 +29,10 @@ CHUNKS_PER_WORKER = 6  # entries differ in size: several chunks a worker keep bo
 @dataclass
 class _Job:
     redactor: Any
-    entries: list[Any]
+    items: list[Any]  # HAR entries, or text pieces
     name: str
-    indent: bool
+    indent: bool = False  # HAR: the output's layout
+    first_lines: list[int] = field(default_factory=list)  # text: line number (0-based) each piece starts at
 
 
 @dataclass
@@ -71,7 +73,7 @@ def _private_kb() -> int:
         return 0
 
 
-def _work(start: int, end: int) -> tuple[bytes, dict[tuple[str, str], int], list[tuple[str, str]], tuple[int, int]]:
+def _work_entries(start: int, end: int) -> tuple[bytes, RedactionReport, list[tuple[str, str]], tuple[int, int]]:
     from diagkit.redact.gate import Gate
 
     job = _JOB
@@ -86,28 +88,35 @@ def _work(start: int, end: int) -> tuple[bytes, dict[tuple[str, str], int], list
     try:
         for i in range(start, end):
             loc = (_ENTRIES_LOC, i)
-            out.append(gate.tree(scrubber.walk(job.entries[i], loc), loc))
+            out.append(gate.tree(scrubber.walk(job.items[i], loc), loc))
     finally:
         gc.enable()
     encoded = jsonout.encode_items(out, job.indent, 3)
     new = list(redactor._pseudo.mapping.items())[known:]
-    return encoded, report.by_location, new, (os.getpid(), _private_kb())
+    return encoded, report, new, (os.getpid(), _private_kb())
 
 
-def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, workers: int, name: str,
-                   indent: bool) -> list[bytes]:
-    """The encoded entries (chunks for jsonout.write_spliced), in order; Fallback when only a serial
-    run can give the right answer or error."""
+def _work_text(index: int, _: int) -> tuple[str, RedactionReport, list[tuple[str, str]], tuple[int, int]]:
+    job = _JOB
+    assert job is not None
+    redactor = job.redactor
+    known = len(redactor._pseudo.mapping)
+    report = RedactionReport()
+    out = redactor._lines(job.items[index], report, job.name, job.first_lines[index])
+    new = list(redactor._pseudo.mapping.items())[known:]
+    return out, report, new, (os.getpid(), _private_kb())
+
+
+def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, report: RedactionReport) -> list[Any]:
+    """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble."""
     global _JOB
-    chunk = max(1, -(-len(entries) // (workers * CHUNKS_PER_WORKER)))
-    ranges = [(i, min(i + chunk, len(entries))) for i in range(0, len(entries), chunk)]
-    _JOB = _Job(redactor, entries, name, indent)
+    _JOB = job
     gc.collect()
     gc.freeze()  # objects that exist now are never scanned by the collector, in the parent or the workers
     results = []
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        futures = [pool.submit(_work, start, end) for start, end in ranges]
+        futures = [pool.submit(work, a, b) for a, b in tasks]
         for future in futures:
             try:
                 results.append(future.result())
@@ -117,21 +126,42 @@ def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, w
         pool.shutdown(wait=True, cancel_futures=True)
         _JOB = None
         gc.unfreeze()
-    mapping = redactor._pseudo.mapping
+    mapping = job.redactor._pseudo.mapping
     merged: dict[str, str] = {}
     for _, _, new, _ in results:
         for pseudo, value in new:
             if mapping.get(pseudo, value) != value or merged.setdefault(pseudo, value) != value:
                 raise Fallback("pseudonym collision between workers")
-    chunks = []
-    for encoded, by_location, _, _ in results:
-        for (location, rule), count in by_location.items():
-            report.add(rule, location, count)
-        chunks.append(encoded)
-    redactor._pseudo.merge(merged)
-    LAST_RUN.workers, LAST_RUN.chunks = workers, len(ranges)
+    for _, part, _, _ in results:
+        report.merge(part)
+    job.redactor._pseudo.merge(merged)
     peaks: dict[int, int] = {}
     for _, _, _, (pid, kb) in results:
         peaks[pid] = max(peaks.get(pid, 0), kb)
-    LAST_RUN.worker_private_kb = list(peaks.values())
-    return chunks
+    LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(tasks), list(peaks.values())
+    return [r[0] for r in results]
+
+
+def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, workers: int, name: str,
+                   indent: bool) -> list[bytes]:
+    """The encoded entries (chunks for jsonout.write_spliced), in order; Fallback when only a serial
+    run can give the right answer or error."""
+    chunk = max(1, -(-len(entries) // (workers * CHUNKS_PER_WORKER)))
+    tasks = [(i, min(i + chunk, len(entries))) for i in range(0, len(entries), chunk)]
+    return _run(_Job(redactor, entries, name, indent=indent), _work_entries, tasks, workers, report)
+
+
+def redact_text(redactor: Any, text: str, report: RedactionReport, workers: int, name: str) -> str:
+    """A long text redacted in pieces of whole lines (every text rule is line-local once PEM blocks are
+    done, which the caller does first), joined again; Fallback as for entries."""
+    size = -(-len(text) // (workers * 2))
+    pieces, first_lines, start, line = [], [], 0, 0
+    while start <= len(text):
+        cut = text.find("\n", start + size)
+        end = len(text) if cut == -1 else cut
+        pieces.append(text[start:end])
+        first_lines.append(line)
+        line += pieces[-1].count("\n") + 1
+        start = end + 1
+    job = _Job(redactor, pieces, name, first_lines=first_lines)
+    return "\n".join(_run(job, _work_text, [(i, 0) for i in range(len(pieces))], workers, report))

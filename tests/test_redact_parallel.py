@@ -1,0 +1,194 @@
+"""Redaction on several cores gives exactly what one process gives: output bytes, report, map and errors.
+
+Workers are forked, which diagkit only does with no other thread alive; the test process has server
+threads, so these tests run `diagkit redact` in a fresh interpreter, with the size thresholds lowered so
+that small fixtures take the pool path. Each run reports whether the pool really ran (a test that silently
+took the serial path would prove nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_redact import EMAIL, PLANTED, assert_no_planted, planted_har
+
+_SCRIPT = """
+import re, sys
+from diagkit.redact import engine, gate, parallel
+engine.PARALLEL_MIN_BYTES = engine.TEXT_PARALLEL_MIN_BYTES = 0
+if sys.argv[1] == "canary":  # a detector the redaction pass does not apply: only the gate finds it
+    gate.DETECTORS = [*gate.DETECTORS, gate.Detector("canary", "CANARY", re.compile(r"CANARY-\\d{6}"))]
+from diagkit.cli import cli
+try:
+    cli.main(sys.argv[2:], prog_name="diagkit")
+finally:
+    sys.stderr.write(f"pool: workers={parallel.LAST_RUN.workers} chunks={parallel.LAST_RUN.chunks}\\n")
+"""
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.exit_code = proc.returncode
+        lines = proc.stderr.splitlines()
+        self.stderr = "\n".join(lines[:-1])
+        workers, chunks = re.fullmatch(r"pool: workers=(\d+) chunks=(\d+)", lines[-1]).groups()
+        self.workers, self.chunks = int(workers), int(chunks)
+
+
+def redact(*args: Any, canary: bool = False) -> Run:
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, "canary" if canary else "-", "redact", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+    return Run(proc)
+
+
+def big_har(copies: int = 12) -> dict[str, Any]:
+    har = planted_har()
+    entries = har["log"]["entries"]
+    har["log"]["entries"] = [copy.deepcopy(e) for _ in range(copies) for e in entries]
+    # a value only one entry has, so pseudonyms made in different workers meet in the map
+    har["log"]["entries"][-1]["request"]["headers"].append({"name": "X-Api-Key", "value": "LASTENTRYplanted99"})
+    return har
+
+
+def _run(src: Path, tmp_path: Path, workers: int, tag: str) -> tuple[bytes, dict, dict, Run]:
+    out, report, mapping = tmp_path / f"{tag}.har", tmp_path / f"{tag}.report.json", tmp_path / f"{tag}.map.json"
+    result = redact(src, "-o", out, "--report", report, "--map", mapping, "--no-ner",
+                    "--key-file", tmp_path / "case.key", "--workers", workers)
+    assert result.exit_code == 0, result.stderr
+    return out.read_bytes(), json.loads(report.read_text()), json.loads(mapping.read_text()), result
+
+
+@pytest.mark.parametrize("indent", [2, None])
+def test_har_pool_output_is_byte_identical(tmp_path: Path, indent: int | None) -> None:
+    src = tmp_path / "big.har"
+    src.write_text(json.dumps(big_har(), indent=indent))
+    serial = _run(src, tmp_path, 1, "serial")
+    assert serial[3].workers == 0
+    pooled = _run(src, tmp_path, 2, "pooled")
+    assert pooled[3].workers == 2 and pooled[3].chunks > 2
+    assert pooled[0] == serial[0]
+    assert pooled[1]["locations"] == serial[1]["locations"] and pooled[1]["by_rule"] == serial[1]["by_rule"]
+    assert pooled[2] == serial[2] and "LASTENTRYplanted99" in pooled[2].values()
+    text = pooled[0].decode()
+    assert_no_planted(text, [*PLANTED.values(), "LASTENTRYplanted99"])
+    doc = json.loads(text)
+    assert len(doc["log"]["entries"]) == len(big_har()["log"]["entries"])
+    assert text.startswith('{\n  "log"') if indent else "\n" not in text.strip()
+    # locations name the entry in the whole file, not in a worker's chunk
+    last = len(doc["log"]["entries"]) - 1
+    assert any(loc["location"].startswith(f"log.entries[{last}].") for loc in pooled[1]["locations"])
+
+
+def test_har_pool_leak_fails_like_one_process(tmp_path: Path) -> None:
+    """A worker's leak is not lost or garbled: the same one-line error, the same location, nothing written."""
+    har = big_har()
+    har["log"]["entries"][-3]["response"]["content"] = {
+        "mimeType": "application/json", "encoding": "base64",
+        "text": base64.b64encode(b'{"debug": "internal CANARY-314159 value"}').decode()}
+    src = tmp_path / "leaky.har"
+    src.write_text(json.dumps(har))
+    errors = []
+    for workers in (2, 1):
+        out = tmp_path / f"out{workers}.har"
+        result = redact(src, "-o", out, "--no-ner", "--workers", workers, canary=True)
+        assert result.exit_code == 1 and not out.exists()
+        errors.append(result.stderr)
+    assert "canary" in errors[0] and len(errors[0].splitlines()) <= 2
+    assert errors[0] == errors[1]
+    assert f"log.entries[{len(har['log']['entries']) - 3}].response.content.text" in errors[0]
+    assert "CANARY-314159" not in errors[0]
+
+
+def test_text_pool_matches_one_process(tmp_path: Path) -> None:
+    lines = []
+    for i in range(400):
+        lines.append(f"2023-11-14T22:00:{i % 60:02d}Z INFO request {i} from 84.17.{i % 250}.9 user u{i}@corp.example")
+        if i % 97 == 0:
+            lines.append(f"Authorization: Bearer tok{i}planted-abcdefghijkl  call +1 415 555 01{i % 90:02d}")
+    lines.append(f"last line mails {EMAIL}")
+    src = tmp_path / "support.log"
+    src.write_text("\n".join(lines) + "\n")
+    results = []
+    for workers in (1, 2):
+        out, report = tmp_path / f"out{workers}.log", tmp_path / f"r{workers}.json"
+        result = redact(src, "-o", out, "--report", report, "--no-ner", "--key-file", tmp_path / "case.key",
+                        "--workers", workers)
+        assert result.exit_code == 0, result.stderr
+        assert result.workers == (2 if workers == 2 else 0)
+        document = json.loads(report.read_text())
+        del document["output"]
+        results.append((out.read_text(), document))
+    assert results[0] == results[1]
+    text, report = results[1]
+    assert EMAIL not in text and "tok97planted" not in text and text.endswith("\n")
+    assert len(text.split("\n")) == len(lines) + 1
+    # line numbers count from the top of the file in every piece
+    assert {"location": f"line {len(lines)}", "rule": "email", "count": 1} in report["locations"]
+
+
+def test_unchanged_har_is_written_back_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagkit.collectors import har_file
+    from diagkit.errors import RedactionError
+    from diagkit.redact.engine import Redactor
+
+    har = {"log": {"version": "1.2", "creator": {"name": "x", "version": "1"}, "entries": [
+        {"request": {"method": "GET", "url": "https://example.com/", "headers": []},
+         "response": {"status": 200, "headers": [], "content": {"size": 0, "mimeType": "text/plain"}},
+         "timings": {"wait": 1}}]}}
+    src = tmp_path / "clean.har"
+    raw = json.dumps(har, indent=3).encode()
+    src.write_bytes(raw)
+    result = Redactor(b"k" * 32, ner=False).redact_file(str(src))
+    assert result.report.total == 0 and result.data == raw
+    # the bytes were let go once decoded: a file that changes meanwhile is refused, never copied
+    parse = har_file.parse_har_text
+
+    def parse_then_change(text: str, path: str) -> dict:
+        src.write_bytes(raw.replace(b"example.com", b"exfil.example"))
+        return parse(text, path)
+
+    monkeypatch.setattr(har_file, "parse_har_text", parse_then_change)
+    with pytest.raises(RedactionError, match="changed while it was being redacted"):
+        Redactor(b"k" * 32, ner=False).redact_file(str(src))
+
+
+def test_json_writer_falls_back_for_what_orjson_refuses(invoke: Any, tmp_path: Path) -> None:
+    """Integers beyond 64 bits and lone surrogates are valid JSON text; they are written back, not refused."""
+    from diagkit.redact import jsonout
+
+    doc = {"big": 2**70, "lone": "\ud800x", "mail": EMAIL}
+    for indent in (True, False):
+        assert json.loads(jsonout.encode(doc, indent)) == doc
+    src = tmp_path / "odd.json"
+    src.write_text('{"big": 1180591620717411303424, "lone": "\\ud800x", "mail": "' + EMAIL + '"}')
+    out = tmp_path / "out.json"
+    result = invoke("redact", src, "-o", out, "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    back = json.loads(out.read_text())
+    assert back["big"] == 2**70 and back["lone"] == "\ud800x" and back["mail"].startswith("<EMAIL:")
+
+
+@pytest.mark.parametrize("indent", [True, False])
+def test_splice_equals_encoding_the_whole_tree(indent: bool) -> None:
+    from diagkit.redact import jsonout
+
+    entries = [{"a": [1, {"b": "x\ny", "c": []}], "d": {}}, {"e": "\"quoted\""}, {"f": None}, {"g": [[]]}]
+    doc = {"log": {"version": "1.2", "entries": entries, "pages": [{"id": "p"}]}, "z": 1}
+    skeleton = {"log": {**doc["log"], "entries": []}, "z": 1}
+    chunks = [jsonout.encode_items(entries[:1], indent, 3), jsonout.encode_items([], indent, 3),
+              jsonout.encode_items(entries[1:], indent, 3)]
+    import io
+
+    handle = io.BytesIO()
+    jsonout.write_spliced(skeleton, skeleton["log"]["entries"], chunks, indent, 3, handle, trailing_newline=True)
+    assert handle.getvalue() == jsonout.encode(doc, indent) + b"\n"
+    assert skeleton["log"]["entries"] == []  # the sentinel is taken out again
