@@ -96,8 +96,9 @@ def _child(kind: str, path: str, workers: str) -> None:
         from diagkit.redact.engine import Redactor
 
         engine.PARALLEL_MIN_BYTES = 0  # the bench compares pool sizes at every file size
-        redactor = Redactor(b"b" * 32, ner=False, workers=int(workers))
-        result = redactor.redact_file(path, fmt="har")  # as `diagkit redact` reads it
+        # as `diagkit redact` runs it: locations are kept only when --report asks for them ("report" kind)
+        redactor = Redactor(b"b" * 32, ner=False, workers=int(workers), locations=kind == "report")
+        result = redactor.redact_file(path, fmt="har")
         with open(os.devnull, "wb") as out:  # ... and as it writes: streamed to the output file
             result.write_to(out)
     elapsed = time.perf_counter() - start
@@ -109,27 +110,33 @@ def _child(kind: str, path: str, workers: str) -> None:
     print(json.dumps({"seconds": round(elapsed, 3), "rss_mb": rss_kb // 1024}))
 
 
-def run_child(kind: str, path: str, workers: int = 1) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, path, str(workers)], check=True,
-                         capture_output=True, text=True, cwd=ROOT)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_child(kind: str, path: str, workers: int = 1, repeat: int = 1) -> dict:
+    """The median run of `repeat` fresh processes (a shared VM varies by a third from run to run)."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", kind, path, str(workers)], check=True,
+                             capture_output=True, text=True, cwd=ROOT)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    runs.sort(key=lambda r: r["seconds"])
+    return runs[len(runs) // 2]
 
 
-def bench_har(sizes: list[int], workers: list[int]) -> None:
-    print("HAR redaction vs json.load+json.dump (fresh process each; time s / peak RSS MB)")
+def bench_har(sizes: list[int], workers: list[int], repeat: int) -> None:
+    print(f"HAR redaction vs json.load+json.dump (fresh process each, median of {repeat}; time s / peak memory MB)")
     with tempfile.TemporaryDirectory() as tmp:
         for mb in sizes:
             path = os.path.join(tmp, f"bench-{mb}.har")
             make_har(path, mb)
             real_mb = os.path.getsize(path) / 1e6
-            base = run_child("json", path)
-            line = f"  {real_mb:5.1f} MB  json {base['seconds']:6.2f}s {base['rss_mb']:5d}MB"
-            for w in workers:
-                red = run_child("redact", path, w)
-                line += (f" | redact(workers={w}) {red['seconds']:6.2f}s {red['rss_mb']:5d}MB"
-                         f" = {red['seconds'] / base['seconds']:.2f}x time {red['rss_mb'] / base['rss_mb']:.2f}x mem"
-                         f" {real_mb / red['seconds']:.1f} MB/s")
-            print(line, flush=True)
+            base = run_child("json", path, repeat=repeat)
+            print(f"  {real_mb:5.1f} MB  json.load+dump {base['seconds']:6.2f}s {base['rss_mb']:5d}MB", flush=True)
+            runs = [("redact", w) for w in workers] + [("report", max(workers))]
+            for kind, w in runs:
+                red = run_child(kind, path, w, repeat)
+                label = f"workers={w}" + (" --report" if kind == "report" else "")
+                print(f"           {label:20s} {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  = "
+                      f"{red['seconds'] / base['seconds']:.2f}x time {red['rss_mb'] / base['rss_mb']:.2f}x memory "
+                      f"({real_mb / red['seconds']:.1f} MB/s)", flush=True)
 
 
 # presidio entity -> diagkit report rule, for the types diagkit targets in free text
@@ -304,6 +311,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,25,50")
     parser.add_argument("--workers", default="1,2", help="comma list of process-pool sizes to compare, e.g. 1,2")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per figure; the median is shown")
     parser.add_argument("--skip-presidio", action="store_true")
     parser.add_argument("--skip-har", action="store_true")
     parser.add_argument("--naive-fraction", type=int, default=1,
@@ -311,7 +319,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     if not args.skip_har:
-        bench_har([int(s) for s in args.sizes.split(",")], [int(w) for w in args.workers.split(",")])
+        bench_har([int(s) for s in args.sizes.split(",")], [int(w) for w in args.workers.split(",")], args.repeat)
     if not args.skip_presidio:
         bench_presidio(args.naive_fraction)
 

@@ -103,7 +103,7 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
     _check_outputs(input_path, {"output": out_path, "--report": report_path, "--map": map_path})
     key = load_key(key_file) if key_file else None
-    redactor = Redactor(key, ner=False if no_ner else None, workers=workers or None)
+    redactor = Redactor(key, ner=False if no_ner else None, workers=workers or None, locations=bool(report_path))
     try:
         result = redactor.redact_file(input_path, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
     except RecursionError:  # "[[[[..." 100k deep: bad input, not an internal error

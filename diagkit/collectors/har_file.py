@@ -20,6 +20,7 @@ from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from diagkit.errors import InputError, InputFormatError, InputNotFound, read_input_bytes
+from diagkit.gcpause import gc_paused
 
 # A body stored compressed is never inflated beyond this (a 1 MB gzip bomb would be 1 GB).
 MAX_INFLATED_BODY = 64 * 1024 * 1024
@@ -75,7 +76,8 @@ def parse_har_text(text: str, path: str = "<input>") -> dict:
     if not text.strip():
         raise InputFormatError(f"{_label(path)} is empty")
     try:
-        doc = json.loads(text)
+        with gc_paused():
+            doc = json.loads(text)
     except json.JSONDecodeError as exc:
         # exc.msg is a fixed description ("Expecting ',' delimiter"), never file content.
         raise InputFormatError(f"{_label(path)} is not valid JSON: {exc.msg} at line {exc.lineno} "

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
+from diagkit.gcpause import gc_paused
 from diagkit.redact import jsonout
 from diagkit.redact.gate import Detector, Gate
 from diagkit.redact.pseudonym import Pseudonymizer
@@ -63,13 +64,19 @@ class Redactor:
     """Redacts bytes, text and JSON-like objects with one key, one mapping and one cumulative report."""
 
     def __init__(self, key: bytes | None = None, *, ner: bool | None = None,
-                 detectors: list[Detector] | None = None, workers: int | None = None) -> None:
+                 detectors: list[Detector] | None = None, workers: int | None = None,
+                 locations: bool = True) -> None:
         self._pseudo = Pseudonymizer(key)
         self.ner = ner_available() if ner is None else bool(ner and ner_available())
         self._scanner = TextScanner(self.ner)
-        self._report = RedactionReport()
+        # locations=False: the report counts per rule only (what `diagkit redact` without --report needs)
+        self._locations = locations
+        self._report = self.new_report()
         self._detectors = detectors  # None = gate.DETECTORS; tests inject extra ones
         self._workers = workers
+
+    def new_report(self) -> RedactionReport:
+        return RedactionReport(self._locations)
 
     @property
     def key(self) -> bytes:
@@ -95,13 +102,13 @@ class Redactor:
     # ------------------------------------------------------------ API
 
     def redact_text(self, text: str) -> str:
-        report = RedactionReport()
+        report = self.new_report()
         out = self._text(text, report, "<text>")
         self._report.merge(report)
         return out
 
     def redact_obj(self, obj: Any) -> Any:
-        report = RedactionReport()
+        report = self.new_report()
         scrubber = self._scrubber(report)
         # the walk shares unchanged subtrees and the gate fixes in place: never touch the caller's object
         out = scrubber.walk(copy.deepcopy(obj), None)
@@ -129,7 +136,7 @@ class Redactor:
         assert data is not None
         if fmt == "auto":
             fmt = detect_format(data, name)
-        report = RedactionReport()
+        report = self.new_report()
         if fmt in ("har", "json"):
             del data
             out, writer = self._json(source, name, fmt, report)
@@ -169,7 +176,8 @@ class Redactor:
             obj = parse_har_text(text, name)
         else:
             try:
-                obj = json.loads(text)
+                with gc_paused():
+                    obj = json.loads(text)
             except ValueError as exc:
                 raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
                                        f"{exc.colno}") from None
@@ -183,7 +191,7 @@ class Redactor:
             from diagkit.redact import parallel
 
             if parallel.can_fork():
-                mine = RedactionReport()
+                mine = self.new_report()
                 try:
                     chunks = parallel.redact_entries(self, entries, mine, workers, name, indent)
                 except parallel.Fallback:
@@ -196,7 +204,8 @@ class Redactor:
                     slot = skeleton["log"]["entries"]
                     return None, lambda handle: jsonout.write_spliced(skeleton, slot, chunks, indent, 3, handle,
                                                                       trailing_newline)
-        out = gate.tree(scrubber.walk(obj, None))
+        with gc_paused():
+            out = gate.tree(scrubber.walk(obj, None))
         if not report.total and encoding == "utf-8":
             return source.original(), None
 
@@ -259,7 +268,7 @@ class Redactor:
             from diagkit.redact import parallel
 
             if parallel.can_fork():
-                mine = RedactionReport()
+                mine = self.new_report()
                 try:
                     out = parallel.redact_text(self, text, mine, workers, name)
                 except parallel.Fallback:
@@ -267,7 +276,8 @@ class Redactor:
                 else:
                     report.merge(mine)
                     return out
-        return self._lines(text, report, name, 0)
+        with gc_paused():
+            return self._lines(text, report, name, 0)
 
     def _lines(self, text: str, report: RedactionReport, name: str, first: int) -> str:
         """Text without PEM blocks, line by line; `first`: the 0-based number of its first line in the input."""

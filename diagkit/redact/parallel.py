@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from diagkit.gcpause import gc_paused
 from diagkit.redact import jsonout
 from diagkit.redact.report import RedactionReport
 
@@ -80,17 +81,14 @@ def _work_entries(start: int, end: int) -> tuple[bytes, RedactionReport, list[tu
     assert job is not None
     redactor = job.redactor
     known = len(redactor._pseudo.mapping)
-    report = RedactionReport()
+    report = redactor.new_report()
     scrubber = redactor._scrubber(report, job.name)
     gate = Gate(redactor._pseudo, report, job.name, redactor._detectors)
     out = []
-    gc.disable()  # the walk makes no reference cycles; collections would only rescan what it builds
-    try:
+    with gc_paused():
         for i in range(start, end):
             loc = (_ENTRIES_LOC, i)
             out.append(gate.tree(scrubber.walk(job.items[i], loc), loc))
-    finally:
-        gc.enable()
     encoded = jsonout.encode_items(out, job.indent, 3)
     new = list(redactor._pseudo.mapping.items())[known:]
     return encoded, report, new, (os.getpid(), _private_kb())
@@ -101,8 +99,9 @@ def _work_text(index: int, _: int) -> tuple[str, RedactionReport, list[tuple[str
     assert job is not None
     redactor = job.redactor
     known = len(redactor._pseudo.mapping)
-    report = RedactionReport()
-    out = redactor._lines(job.items[index], report, job.name, job.first_lines[index])
+    report = redactor.new_report()
+    with gc_paused():
+        out = redactor._lines(job.items[index], report, job.name, job.first_lines[index])
     new = list(redactor._pseudo.mapping.items())[known:]
     return out, report, new, (os.getpid(), _private_kb())
 
@@ -111,8 +110,9 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
     """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble."""
     global _JOB
     _JOB = job
-    gc.collect()
-    gc.freeze()  # objects that exist now are never scanned by the collector, in the parent or the workers
+    # objects that exist now are never scanned by the collector, in the parent or the workers: a collection
+    # in a worker would otherwise touch (and so copy) every page of the parent's heap
+    gc.freeze()
     results = []
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:

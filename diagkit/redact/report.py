@@ -13,10 +13,12 @@ class RedactionReport:
     become strings only when they are read (`locations`, `to_dict`), since a big HAR records hundreds of
     thousands of them and most runs only print the counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, locations: bool = True) -> None:
         self.by_rule: Counter[str] = Counter()
         self.by_location: dict[tuple[Any, str], int] = {}
         self.files: list[str] = []
+        # False: counts per rule only (a run that writes no report; a big HAR has ~5 locations per entry)
+        self.tracks_locations = locations
 
     @property
     def total(self) -> int:
@@ -24,8 +26,9 @@ class RedactionReport:
 
     def add(self, rule: str, location: Any, count: int = 1) -> None:
         self.by_rule[rule] += count
-        key = (location, rule)
-        self.by_location[key] = self.by_location.get(key, 0) + count
+        if self.tracks_locations:
+            key = (location, rule)
+            self.by_location[key] = self.by_location.get(key, 0) + count
 
     def locations(self) -> dict[tuple[str, str], int]:
         """(location string, rule) -> count, in first-seen order."""
@@ -38,7 +41,9 @@ class RedactionReport:
         return out
 
     def merge(self, other: RedactionReport, prefix: str = "") -> None:
-        if prefix:
+        if not other.tracks_locations or not self.tracks_locations:
+            self.by_rule.update(other.by_rule)
+        elif prefix:
             for (location, rule), count in other.locations().items():
                 self.add(rule, f"{prefix}{location}", count)
         else:
