@@ -111,6 +111,17 @@ _IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d")
 _IPV6_HINT_RE = re.compile(r"::|:[^:]*:[^:]*:")
 
 
+# JSON key -> (kept by name, pseudonym kind by name): one dict look-up a key in the walk's inner loop
+_KEYS: dict[str, tuple[bool, str | None]] = {}
+
+
+def _key_info(key: str) -> tuple[bool, str | None]:
+    info = (S.is_keep_key(key), S.key_kind(key))
+    if len(_KEYS) < 65536:  # keys are few in practice; a generated-key document must not grow this forever
+        _KEYS[key] = info
+    return info
+
+
 @functools.lru_cache(maxsize=4096)
 def _person_like(keys: tuple[str, ...]) -> bool:
     """A dict with a "name" beside personal keys (email, phone...) names a person: its "name" is personal."""
@@ -785,11 +796,13 @@ class Scrubber:
             return out
         person_like = "name" in node and _person_like(tuple(node))
         changed: dict[str, Any] | None = None
+        keys = _KEYS
         for key, value in node.items():
             if value is None or value is True or value is False:
                 continue
-            if value.__class__ in _NUMBERS and (S.is_keep_key(key) or not (
-                    forced or S.key_kind(key) not in (None, S.SAML_KIND) or (key == "name" and person_like))):
+            keep, key_kind = keys.get(key) or _key_info(key)
+            if value.__class__ in _NUMBERS and (keep or not (
+                    forced or key_kind not in (None, S.SAML_KIND) or (key == "name" and person_like))):
                 continue  # a number is redacted only when its key says it is personal or secret
             child = (loc, key)
             if key in _BODY_KEYS and isinstance(value, dict) and "text" in value \
@@ -797,11 +810,11 @@ class Scrubber:
                 new = self._body(value, child, sink, record)
             elif key in _CHILD_CTX and isinstance(value, list):
                 new = self.walk(value, child, sink, ctx=_CHILD_CTX[key], record=record)
-            elif S.is_keep_key(key):
+            elif keep:
                 new = self.walk(value, child, sink, record=record) if isinstance(value, str | dict | list) \
                     and key != "serverIPAddress" else value
             else:
-                kind = forced or S.key_kind(key) or ("PERSON" if key == "name" and person_like else None)
+                kind = forced or key_kind or ("PERSON" if key == "name" and person_like else None)
                 if key == "url" and isinstance(value, str):
                     here = []
                     new = self.url(value, here) if kind is None else self.secret(kind, value, "key", here)
