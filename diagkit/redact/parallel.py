@@ -14,8 +14,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from diagkit.redact import jsonout
 from diagkit.redact.report import RedactionReport
 
 _ENTRIES_LOC = ((None, "log"), "entries")
-CHUNKS_PER_WORKER = 6  # entries differ in size: several chunks a worker keep both cores busy to the end
+CHUNKS_PER_WORKER = 6  # entries and lines differ in cost: several chunks a worker keep every core busy to the end
 
 
 @dataclass
@@ -106,24 +106,84 @@ def _work_text(index: int, _: int) -> tuple[str, RedactionReport, list[tuple[str
     return out, report, new, (os.getpid(), _private_kb())
 
 
+def _claim(lock: Any, bounds: Any, from_back: bool) -> int | None:
+    """The next task nobody has: workers take them from the front, this process from the back."""
+    with lock:
+        if bounds[0] >= bounds[1]:
+            return None
+        if from_back:
+            bounds[1] -= 1
+            return int(bounds[1])
+        bounds[0] += 1
+        return int(bounds[0] - 1)
+
+
+def _worker(work: Any, tasks: list[tuple[int, int]], lock: Any, bounds: Any, conn: Any) -> None:
+    """A forked worker: claims tasks until none are left and sends back (index, result) for each."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
+    while (i := _claim(lock, bounds, from_back=False)) is not None:
+        try:
+            result = work(*tasks[i])
+        except Exception as exc:  # noqa: BLE001 - reported by type only: a message could quote input
+            conn.send((i, None, type(exc).__name__))
+            break
+        conn.send((i, result, None))
+    conn.close()
+
+
+def _drain(conn: Any, results: list[Any], failed: list[str]) -> None:
+    """Reads one worker's results as they come (a worker blocks once its pipe is full)."""
+    while True:
+        try:
+            i, result, error = conn.recv()
+        except (EOFError, OSError):
+            return
+        if error is not None:
+            failed.append(error)
+        else:
+            results[i] = result
+
+
 def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, report: RedactionReport) -> list[Any]:
-    """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble."""
+    """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble.
+
+    `workers` counts this process: it forks workers - 1 and works too, taking tasks from the back of the
+    list while the workers take them from the front (an idle parent would waste a core, and unlike a
+    forked worker it does not first pay for copying the pages it touches)."""
     global _JOB
     _JOB = job
+    ctx = multiprocessing.get_context("fork")
+    lock = ctx.Lock()
+    bounds = ctx.RawArray("l", [0, len(tasks)])
+    results: list[Any] = [None] * len(tasks)
+    failed: list[str] = []
+    procs, readers = [], []
     # objects that exist now are never scanned by the collector, in the parent or the workers: a collection
     # in a worker would otherwise touch (and so copy) every page of the parent's heap
     gc.freeze()
-    results = []
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
     try:
-        futures = [pool.submit(work, a, b) for a, b in tasks]
-        for future in futures:
+        for _ in range(workers - 1):
+            receive, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(work, tasks, lock, bounds, send), daemon=True)
+            proc.start()
+            send.close()
+            procs.append(proc)
+            readers.append(threading.Thread(target=_drain, args=(receive, results, failed), daemon=True))
+            readers[-1].start()
+        while (i := _claim(lock, bounds, from_back=True)) is not None:
             try:
-                results.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - any worker failure: the serial run says what it is
+                results[i] = work(*tasks[i])
+            except Exception as exc:  # noqa: BLE001 - the serial run raises it again, with its own message
                 raise Fallback(type(exc).__name__) from None
+        for reader in readers:
+            reader.join()
+        if failed or any(r is None for r in results):  # a worker failed, or died without saying why
+            raise Fallback(failed[0] if failed else "a worker ended early")
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+            proc.join()
         _JOB = None
         gc.unfreeze()
     mapping = job.redactor._pseudo.mapping
@@ -137,7 +197,8 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
     job.redactor._pseudo.merge(merged)
     peaks: dict[int, int] = {}
     for _, _, _, (pid, kb) in results:
-        peaks[pid] = max(peaks.get(pid, 0), kb)
+        if pid != os.getpid():  # this process's own memory is its peak RSS already
+            peaks[pid] = max(peaks.get(pid, 0), kb)
     LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(tasks), list(peaks.values())
     return [r[0] for r in results]
 
@@ -154,7 +215,7 @@ def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, w
 def redact_text(redactor: Any, text: str, report: RedactionReport, workers: int, name: str) -> str:
     """A long text redacted in pieces of whole lines (every text rule is line-local once PEM blocks are
     done, which the caller does first), joined again; Fallback as for entries."""
-    size = -(-len(text) // (workers * 2))
+    size = -(-len(text) // (workers * CHUNKS_PER_WORKER))
     pieces, first_lines, start, line = [], [], 0, 0
     while start <= len(text):
         cut = text.find("\n", start + size)
