@@ -264,9 +264,17 @@ class DNSServer:
         resolver = _Resolver()
         # dnslib logs every query with print(); under CliRunner that lands in the command's stdout.
         quiet = DNSLogger(logf=lambda _line: None)
-        self._udp = _DNSServer(resolver, address="127.0.0.1", port=0, logger=quiet)
-        self.port = self._udp.server.server_address[1]
-        self._tcp = _DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
+        # The UDP port the OS picks can be taken for TCP (an ephemeral client port): pick again.
+        for attempt in range(20):
+            self._udp = _DNSServer(resolver, address="127.0.0.1", port=0, logger=quiet)
+            self.port = self._udp.server.server_address[1]
+            try:
+                self._tcp = _DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
+                break
+            except OSError:
+                self._udp.server.server_close()
+                if attempt == 19:
+                    raise
 
     @property
     def address(self) -> str:

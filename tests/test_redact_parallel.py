@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -192,3 +193,68 @@ def test_splice_equals_encoding_the_whole_tree(indent: bool) -> None:
     jsonout.write_spliced(skeleton, skeleton["log"]["entries"], chunks, indent, 3, handle, trailing_newline=True)
     assert handle.getvalue() == jsonout.encode(doc, indent) + b"\n"
     assert skeleton["log"]["entries"] == []  # the sentinel is taken out again
+
+
+# ---------------------------------------------------------------- the pool itself, with small tasks
+
+_PARENT = os.getpid()
+
+
+def _task(mode: str) -> Any:
+    def work(i: int, _: int) -> tuple[Any, Any, list[Any], tuple[int, int]]:
+        import time
+
+        from diagkit.redact.report import RedactionReport
+
+        time.sleep(0.005)  # long enough for both processes to take some
+        here = os.getpid()
+        if mode == "child-error" and here != _PARENT and i == 0:
+            raise ValueError("secret-looking message that must not be shown")
+        if mode == "parent-error" and here == _PARENT:
+            raise ValueError("boom")
+        if mode == "child-dies" and here != _PARENT:
+            os._exit(3)
+        if mode == "interrupt" and here == _PARENT:
+            raise KeyboardInterrupt
+        report = RedactionReport()
+        report.add("rule", f"task {i}")
+        return (i, here), report, [], (here, 0)
+    return work
+
+
+def _pool(mode: str, tasks: int = 40) -> tuple[list[Any], Any]:
+    from diagkit.redact import parallel
+    from diagkit.redact.engine import Redactor
+    from diagkit.redact.report import RedactionReport
+
+    report = RedactionReport()
+    job = parallel._Job(Redactor(b"k" * 32, ner=False), [], "x")
+    return parallel._run(job, _task(mode), [(i, 0) for i in range(tasks)], 2, report), report
+
+
+def test_pool_runs_every_task_once_in_order_in_both_processes() -> None:
+    results, report = _pool("ok")
+    assert [i for i, _ in results] == list(range(40))
+    pids = {pid for _, pid in results}
+    assert _PARENT in pids and len(pids) == 2  # the parent worked too, and so did one forked worker
+    assert [loc["location"] for loc in report.to_dict()["locations"]] == [f"task {i}" for i in range(40)]
+
+
+@pytest.mark.parametrize("mode", ["child-error", "parent-error", "child-dies"])
+def test_pool_trouble_means_fallback(mode: str) -> None:
+    import multiprocessing
+
+    from diagkit.redact import parallel
+
+    with pytest.raises(parallel.Fallback) as info:
+        _pool(mode)
+    assert "secret-looking" not in str(info.value)
+    assert not multiprocessing.active_children()
+
+
+def test_pool_ctrl_c_ends_the_workers() -> None:
+    import multiprocessing
+
+    with pytest.raises(KeyboardInterrupt):
+        _pool("interrupt")
+    assert not multiprocessing.active_children()
