@@ -11,6 +11,7 @@ caller redo the work in one process, which raises the same error a serial run wo
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -119,16 +120,25 @@ def _claim(lock: Any, bounds: Any, from_back: bool) -> int | None:
 
 
 def _worker(work: Any, tasks: list[tuple[int, int]], lock: Any, bounds: Any, conn: Any) -> None:
-    """A forked worker: claims tasks until none are left and sends back (index, result) for each."""
+    """A forked worker: claims tasks until none are left and sends back (index, result) for each.
+
+    Nothing it meets is printed (multiprocessing would print a traceback, and a message could quote
+    input): any failure goes back as an exception type name, and the parent redoes the work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
-    while (i := _claim(lock, bounds, from_back=False)) is not None:
-        try:
-            result = work(*tasks[i])
-        except Exception as exc:  # noqa: BLE001 - reported by type only: a message could quote input
-            conn.send((i, None, type(exc).__name__))
-            break
-        conn.send((i, result, None))
-    conn.close()
+    try:
+        while (i := _claim(lock, bounds, from_back=False)) is not None:
+            try:
+                result = work(*tasks[i])
+            except Exception as exc:  # noqa: BLE001
+                conn.send((i, None, type(exc).__name__))
+                return
+            conn.send((i, result, None))
+    except BaseException as exc:  # noqa: BLE001 - a result that cannot be sent, a broken pipe
+        with contextlib.suppress(BaseException):
+            conn.send((-1, None, type(exc).__name__))
+    finally:
+        with contextlib.suppress(OSError):
+            conn.close()
 
 
 def _drain(conn: Any, results: list[Any], failed: list[str]) -> None:
