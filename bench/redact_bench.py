@@ -344,7 +344,7 @@ def _false_positive(entity: str, value: str, before: str = "", after: str = "") 
         return bool(re.fullmatch(r"1[5-7]\d{8}", value))
     if entity != "PHONE_NUMBER":
         return False
-    if before in ("/", ".") and after in ("/", "."):  # app.09224934.js: a build hash in a file name
+    if before == "/" or (before == "." and after in ("/", ".")):  # /orders/498742, app.09224934.js: ids in paths
         return True
     digits = re.sub(r"\D", "", value)
     return bool(re.fullmatch(r"\d+(?:\.\d+){2,}", value) and any(len(g) == 1 for g in value.split(".")) or
@@ -352,7 +352,7 @@ def _false_positive(entity: str, value: str, before: str = "", after: str = "") 
 
 
 EXPLAIN = {
-    "PHONE_NUMBER": "epoch times, order ids, dotted version strings, build hashes in file names; phonenumbers "
+    "PHONE_NUMBER": "epoch times, order ids, dotted version strings, ids in URL paths and file names; phonenumbers "
                     "accepts them, diagkit wants a "
                     "separator, a '+' or a phone word before a bare digit run, and no version shape",
     "IP_ADDRESS": "loopback/unspecified addresses are kept on purpose",

@@ -647,6 +647,20 @@ def test_section_and_version_numbers_are_not_ip_addresses(invoke: Any, tmp_path:
     assert json.loads(report.read_text())["by_rule"] == {"ip_address": 4}
 
 
+def test_access_log_times_and_mac_addresses_are_not_ipv6(invoke: Any, tmp_path: Path) -> None:
+    """Only eight groups, or fewer with "::", make an IPv6 address."""
+    src = tmp_path / "access.log"
+    src.write_text('84.17.42.13 - - [14/Nov/2023:22:58:56 +0000] "GET /x HTTP/1.1" 200 512\n'
+                   "nic 00:1a:2b:3c:4d:5e up at 22:13:45\n"
+                   "peer 2001:db8:1a2b::3c4d and 2001:0db8:85a3:0000:0000:8a2e:0370:7334 and fe80::1 joined\n")
+    out = tmp_path / "out.log"
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    lines = out.read_text().split("\n")
+    assert re.fullmatch(r'<IP:[0-9a-f]+> - - \[14/Nov/2023:22:58:56 \+0000\] "GET /x HTTP/1\.1" 200 512', lines[0])
+    assert lines[1] == "nic 00:1a:2b:3c:4d:5e up at 22:13:45"
+    assert re.fullmatch(r"peer <IP:[0-9a-f]+> and <IP:[0-9a-f]+> and <IP:[0-9a-f]+> joined", lines[2])
+
+
 def test_saml_named_keys_redact_only_real_saml_messages(invoke: Any, tmp_path: Path) -> None:
     saml_b64 = base64.b64encode(SAML.encode()).decode()
     deflated = zlib.compressobj(9, zlib.DEFLATED, -15)

@@ -1,12 +1,12 @@
-"""Large inputs on every core: HAR entries (redacted, gated and encoded) or pieces of a long text
-(whole lines) go to forked worker processes.
+"""Large inputs on every core: chunks of HAR entries (redacted, gated and encoded) or pieces of a long
+text (whole lines) are shared between this process and forked workers.
 
-The parsed HAR or the text is handed to the workers by fork (copy on write, with the garbage collector's view of
-it frozen so that it is not copied page by page), so only entry ranges go out and only encoded JSON
-comes back (and text pieces): no tree is ever pickled. Workers use the run's Redactor as it was at the fork, so
-pseudonyms are those a single process gives; their reports and pseudonym maps are merged back in
-order. Anything unusual (a worker error, a leak, a pseudonym collision between workers) makes the
-caller redo the work in one process, which raises the same error a serial run would.
+The parsed HAR or the text reaches the workers by fork (copy on write, with the garbage collector's
+view of it frozen so that it is not copied page by page): only chunk numbers go out, and only encoded
+JSON or redacted text comes back, so no tree is ever pickled. Workers use the run's Redactor as it was
+at the fork, so pseudonyms are those a single process gives; reports and pseudonym maps are merged
+back in order. Anything unusual (a worker error, a leak, a pseudonym collision between workers) makes
+the caller redo the work in one process, which raises the same error a serial run would.
 """
 
 from __future__ import annotations

@@ -167,8 +167,11 @@ def ipv4_in_context(m: re.Match[str]) -> bool:
     text, start, end = m.string, m.start(), m.end()
     return not (_NOT_IP_BEFORE_RE.search(text, max(0, start - 24), start)
                 or _NOT_IP_AFTER_RE.match(text, end))
-IPV6_RE = re.compile(r"(?<![\w:.])(?:[0-9a-fA-F]{1,4}:){2,7}(?::|[0-9a-fA-F]{1,4})(?![\w:.])|"
-                     r"(?<![\w:.])(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:?){1,6}(?![\w:.])")
+# Eight groups, or fewer with "::" (RFC 4291 §2.2): "14/Nov/2023:22:58:56" (an access-log time) and
+# "00:1a:2b:3c:4d:5e" (a MAC address) are not addresses.
+_H4 = r"[0-9a-fA-F]{1,4}"
+IPV6_RE = re.compile(rf"(?<![\w:.])(?:(?:{_H4}:){{7}}{_H4}|(?:{_H4}:){{1,7}}:(?:{_H4}(?::{_H4}){{0,6}})?|"
+                     rf"::{_H4}(?::{_H4}){{0,6}})(?![\w:.])")
 URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>`\\]+")
 
 # (rule, kind, pattern, group holding the secret). Vendor formats are precise enough to trust anywhere.
