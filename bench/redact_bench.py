@@ -1,12 +1,16 @@
-"""Redaction benchmark: prints time and peak memory against a json.load + json.dump round trip.
+"""Redaction benchmark: prints time and peak memory against a json.load + json.dump round trip, and
+throughput against a naive presidio AnalyzerEngine.
 
-    /tmp/venv/bin/python bench/redact_bench.py [--sizes 10,25,50] [--workers N] [--skip-presidio]
+    /tmp/venv/bin/python bench/redact_bench.py [--sizes 10,25,50] [--workers 1,2] [--repeat 3]
+        [--samples dense,typical] [--naive-fraction N] [--skip-har] [--skip-presidio]
 
 1. HARs of 10/25/50 MB (generated, with cookies, JWTs, emails, form posts, JSON/HTML/base64 bodies):
-   redaction vs Python's own json.load + json.dump of the same file, each in a fresh process so peak RSS
-   (ru_maxrss) is that run's alone.
-2. A 1 MB text sample: diagkit's text redaction vs a naive presidio AnalyzerEngine (all predefined
-   recognizers, blank spaCy pipeline, line by line), with the number of findings of each.
+   redaction with each pool size (and with --report locations) vs Python's own json.load + json.dump of
+   the same file. Each figure is the median of --repeat fresh processes; peak memory is the process's
+   ru_maxrss plus the private memory of its forked workers.
+2. 1 MB text samples (dense: personal data on every line; typical: an application and access log):
+   diagkit (fresh processes, cold caches, median) vs a naive presidio AnalyzerEngine (all predefined
+   recognizers, blank spaCy pipeline, line by line), with a per-type table of what each found.
 """
 
 from __future__ import annotations
