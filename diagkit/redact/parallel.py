@@ -75,14 +75,26 @@ def _private_kb() -> int:
         return 0
 
 
-def _work_entries(start: int, end: int) -> tuple[bytes, RedactionReport, list[tuple[str, str]], tuple[int, int]]:
-    from diagkit.redact.gate import Gate
+_Result = tuple[Any, RedactionReport, list[tuple[str, str]], tuple[int, int]]
 
+
+def _begin() -> tuple[_Job, Any, int, RedactionReport]:
+    """The job, its redactor, how many pseudonyms it knew before this task, and a report for the task."""
     job = _JOB
     assert job is not None
-    redactor = job.redactor
-    known = len(redactor._pseudo.mapping)
-    report = redactor.new_report()
+    return job, job.redactor, len(job.redactor._pseudo.mapping), job.redactor.new_report()
+
+
+def _finish(out: Any, report: RedactionReport, redactor: Any, known: int) -> _Result:
+    """A task's result: its output, report, the pseudonyms it added, and (pid, private memory)."""
+    new = list(redactor._pseudo.mapping.items())[known:]
+    return out, report, new, (os.getpid(), _private_kb())
+
+
+def _work_entries(start: int, end: int) -> _Result:
+    from diagkit.redact.gate import Gate
+
+    job, redactor, known, report = _begin()
     scrubber = redactor._scrubber(report, job.name)
     gate = Gate(redactor._pseudo, report, job.name, redactor._detectors)
     out = []
@@ -90,21 +102,14 @@ def _work_entries(start: int, end: int) -> tuple[bytes, RedactionReport, list[tu
         for i in range(start, end):
             loc = (_ENTRIES_LOC, i)
             out.append(gate.tree(scrubber.walk(job.items[i], loc), loc))
-    encoded = jsonout.encode_items(out, job.indent, 3)
-    new = list(redactor._pseudo.mapping.items())[known:]
-    return encoded, report, new, (os.getpid(), _private_kb())
+    return _finish(jsonout.encode_items(out, job.indent, 3), report, redactor, known)
 
 
-def _work_text(index: int, _: int) -> tuple[str, RedactionReport, list[tuple[str, str]], tuple[int, int]]:
-    job = _JOB
-    assert job is not None
-    redactor = job.redactor
-    known = len(redactor._pseudo.mapping)
-    report = redactor.new_report()
+def _work_text(index: int, _: int) -> _Result:
+    job, redactor, known, report = _begin()
     with gc_paused():
         out = redactor._lines(job.items[index], report, job.name, job.first_lines[index])
-    new = list(redactor._pseudo.mapping.items())[known:]
-    return out, report, new, (os.getpid(), _private_kb())
+    return _finish(out, report, redactor, known)
 
 
 def _claim(lock: Any, bounds: Any, from_back: bool) -> int | None:
