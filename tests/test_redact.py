@@ -990,3 +990,24 @@ def test_redact_accepts_what_probe_har_accepts_and_writes_utf8(invoke: Any, tmp_
     assert json.loads((tmp_path / "clean.out").read_bytes().decode("utf-8")) == clean
     assert json.loads((tmp_path / "r.json").read_text())["format"] == "har"
     assert "UTF-8" in invoke("redact", "--help").stdout
+
+
+@pytest.mark.parametrize("line", [
+    "api_key=abcdef123", "API-KEY: abcdef123", "x-apikey=abcdef123", "private_key = 'abcdef123'",
+    "session-id=abcdef123", "SessionID: abcdef123", "authKey=abcdef123", "aws_access_key=abcdef123",
+    "client_secret=abcdef123", "credentials: abcdef123", "passwd=abcdef123", "pwd=abcdef123",
+    "my_token=abcdef123", "Bearer abcdefgh12345678", "token abcdefgh12345678", "basic dXNlcjpwYXNz",
+    "aws_secret_access_key = " + "A" * 40, "AKIAABCDEFGHIJKLMNOP", "ghp_" + "a" * 36, "xoxb-1234567890-abc",
+    "sk_live_abcdefghij12", "AIza" + "b" * 35, "ya29.abcdefghijklmnopqrstu",
+])
+def test_token_pattern_prefilter_never_hides_a_match(line: str) -> None:
+    """A pattern only runs on lines holding one of its hints: every match must hold one."""
+    from diagkit.redact import secrets as S
+
+    matched = [rule for rule, _, pattern, _ in S.TOKEN_PATTERNS if pattern.search(line)]
+    assert matched, line
+    for rule in matched:
+        assert any(h in line.lower() for h in S.TOKEN_HINTS[rule]), (rule, line)
+    from diagkit.redact.engine import Redactor
+
+    assert "abcdef123" not in Redactor(b"k" * 32, ner=False).redact_text(f"log: {line} end")

@@ -199,8 +199,10 @@ TOKEN_HINTS: dict[str, tuple[str, ...]] = {
     "slack_token": ("xox",), "stripe_key": ("_live_", "_test_"), "google_api_key": ("aiza",),
     "google_oauth_token": ("ya29.",), "bearer_token": ("bearer", "token"), "basic_auth": ("basic",),
     "aws_secret_key": ("aws",),
-    "secret_assignment": ("passw", "pwd", "secret", "token", "api", "private", "session", "auth", "access",
-                          "credential"),
+    # the pattern's own key words (api[_-]?key, not "api": "/api/v1/..." is on every line of an API log)
+    "secret_assignment": ("passw", "pwd", "secret", "token", "credential", "apikey", "api_key", "api-key",
+                          "privatekey", "private_key", "private-key", "sessionid", "session_id", "session-id",
+                          "authkey", "auth_key", "auth-key", "accesskey", "access_key", "access-key"),
 }
 
 # Header-like pairs met in free text, anywhere in a line ("401 cookie: sid=...", curl -H 'Authorization: ...').

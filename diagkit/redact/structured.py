@@ -108,7 +108,8 @@ class _LineIndex:
                 at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
         return out
 _IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d")
-_IPV6_HINT_RE = re.compile(r"::|:[^:]*:[^:]*:")
+# what every S.IPV6_RE match holds: "::", or seven groups with their colons
+_IPV6_HINT_RE = re.compile(r"::|(?:[0-9a-fA-F]{1,4}:){7}")
 
 
 # JSON key -> (kept by name, pseudonym kind by name): one dict look-up a key in the walk's inner loop

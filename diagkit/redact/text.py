@@ -277,6 +277,8 @@ class TextScanner:
             self.calls += 1
             context = tuple(w.strip() for w in _recognizers()[entity][0].context or ())
             for w_start, w_end in windows:
+                if entity in _NEEDS_CONTEXT and not _any_in(text[max(0, w_start - 60):w_end].lower(), context):
+                    continue  # no match here can have its context word before it (a lead is inside this span)
                 for start, end, score in _pattern_results(entity, text[w_start:w_end]):
                     start, end = start + w_start, end + w_start
                     if blocked.overlaps(start, end):
@@ -303,6 +305,10 @@ class TextScanner:
                 continue
             found.append((offset + r.start, offset + r.end, ENTITY_KINDS[r.entity_type], r.entity_type.lower()))
         return found
+
+
+def _any_in(text: str, words: tuple[str, ...]) -> bool:
+    return any(w in text for w in words)
 
 
 class Spans:
