@@ -190,20 +190,16 @@ class Redactor:
         if entries and workers > 1 and size >= PARALLEL_MIN_BYTES and len(entries) >= 2 * workers:
             from diagkit.redact import parallel
 
-            if parallel.can_fork():
-                mine = self.new_report()
-                try:
-                    chunks = parallel.redact_entries(self, entries, mine, workers, name, indent)
-                except parallel.Fallback:
-                    pass  # the serial run below gives the answer (or the error) a single process gives
-                else:
-                    skeleton = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
-                    report.merge(mine)
-                    if not report.total and encoding == "utf-8":
-                        return source.original(), None
-                    slot = skeleton["log"]["entries"]
-                    return None, lambda handle: jsonout.write_spliced(skeleton, slot, chunks, indent, 3, handle,
-                                                                      trailing_newline)
+            pooled = self._pooled(lambda mine: parallel.redact_entries(self, entries, mine, workers, name, indent))
+            if pooled is not None:
+                chunks, mine = pooled
+                skeleton = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
+                report.merge(mine)  # after the skeleton's: locations in the order one process records them
+                if not report.total and encoding == "utf-8":
+                    return source.original(), None
+                slot = skeleton["log"]["entries"]
+                return None, lambda handle: jsonout.write_spliced(skeleton, slot, chunks, indent, 3, handle,
+                                                                  trailing_newline)
         with gc_paused():
             out = gate.tree(scrubber.walk(obj, None))
         if not report.total and encoding == "utf-8":
@@ -215,6 +211,20 @@ class Redactor:
                 handle.write(b"\n")
 
         return None, write
+
+    def _pooled(self, run: Callable[[RedactionReport], Any]) -> tuple[Any, RedactionReport] | None:
+        """(result, its report) of run(report) on every core; None when the work is to be done in this
+        process: it cannot fork, or the pool gave up (this process then gives the answer, or the error,
+        that a run on one core gives)."""
+        from diagkit.redact import parallel
+
+        if not parallel.can_fork():
+            return None
+        mine = self.new_report()
+        try:
+            return run(mine), mine
+        except parallel.Fallback:
+            return None
 
     def _pool_size(self) -> int:
         if self._workers is not None and self._workers > 0:
@@ -267,15 +277,10 @@ class Redactor:
         if len(text) >= TEXT_PARALLEL_MIN_BYTES and workers > 1:
             from diagkit.redact import parallel
 
-            if parallel.can_fork():
-                mine = self.new_report()
-                try:
-                    out = parallel.redact_text(self, text, mine, workers, name)
-                except parallel.Fallback:
-                    pass  # one process below gives the answer, or the error, a serial run gives
-                else:
-                    report.merge(mine)
-                    return out
+            pooled = self._pooled(lambda mine: parallel.redact_text(self, text, mine, workers, name))
+            if pooled is not None:
+                report.merge(pooled[1])
+                return pooled[0]
         with gc_paused():
             return self._lines(text, report, name, 0)
 

@@ -35,6 +35,7 @@ class _Job:
     name: str
     indent: bool = False  # HAR: the output's layout
     first_lines: list[int] = field(default_factory=list)  # text: line number (0-based) each piece starts at
+    parent: int = field(default_factory=os.getpid)
 
 
 @dataclass
@@ -88,6 +89,11 @@ def _begin() -> tuple[_Job, Any, int, RedactionReport]:
 def _finish(out: Any, report: RedactionReport, redactor: Any, known: int) -> _Result:
     """A task's result: its output, report, the pseudonyms it added, and (pid, private memory)."""
     new = list(redactor._pseudo.mapping.items())[known:]
+    assert _JOB is not None
+    if report.tracks_locations and os.getpid() != _JOB.parent:
+        # JSON paths go back to the parent as strings: built here, on this core, and far quicker to send
+        # than the linked tuples they are made of
+        report.by_location = dict(report.locations())
     return out, report, new, (os.getpid(), _private_kb())
 
 
