@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -84,7 +83,8 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
                    "(created, mode 0600, when missing).")
 @click.option("--no-ner", is_flag=True, help="Do not use the optional NER model for names and places.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Processes for a large HAR (8 MB and up); 0 = one per core, 1 = this process only.")
+              help="Processes for a large input (a HAR from 8 MB, text from 256 KB); 0 = one per core, "
+                   "1 = this process only.")
 @debug_option
 def redact(input_path: str, output: str | None, fmt: str, report_path: str | None, map_path: str | None,
            key_file: str | None, no_ner: bool, workers: int) -> None:
@@ -98,6 +98,7 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     """
     from diagkit.errors import InputFormatError
     from diagkit.fsutil import atomic_files
+    from diagkit.redact import jsonout
     from diagkit.redact.engine import Redactor
 
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
@@ -120,9 +121,9 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
             result.write_to(open_output(out_path))
         if report_handle is not None:
             document = {"input": input_path, "output": out_path, "format": result.format, **result.report.to_dict()}
-            report_handle.write((json.dumps(document, indent=2) + "\n").encode())
+            report_handle.write(jsonout.encode(document, indent=True) + b"\n")
         if map_handle is not None:
-            map_handle.write((json.dumps(redactor.mapping, indent=2, ensure_ascii=False) + "\n").encode())
+            map_handle.write(jsonout.encode(redactor.mapping, indent=True) + b"\n")
     click.echo(f"redacted {result.format}: {result.report.summary()}", err=True)
     if out_path != "-":
         click.echo(f"wrote {out_path}", err=out_path == "-")
