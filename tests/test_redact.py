@@ -504,6 +504,39 @@ def test_ner_names_and_no_ner(invoke: Any, tmp_path: Path) -> None:
     assert "John Smith" in out.read_text()
 
 
+def test_ner_never_cuts_into_a_pseudonym(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model may take part of "<EMAIL:3f9a1c2b>" for a name: such a span is dropped, the pseudonym stays."""
+    from diagkit.redact.text import TextScanner
+
+    scanner = TextScanner(ner=True)
+    text = "ticket 981: Alice Johnson called; mail <EMAIL:24561d14>\n"
+    inside = text.index("EMAIL")
+
+    def fake_ner(lines: list[tuple[int, str]]) -> list[tuple[int, int, str, str]]:
+        assert [line for _, line in lines] == [text]
+        person = text.index("Alice")
+        return [(person, person + len("Alice Johnson"), "PERSON", "person"), (inside, inside + 15, "PERSON", "person")]
+
+    monkeypatch.setattr(scanner, "_ner", fake_ner)
+    spans = scanner.scan(text, prose=True)
+    assert [(text[a:b], kind) for a, b, kind, _ in spans] == [("Alice Johnson", "PERSON")]
+
+
+def test_ner_lines_are_analysed_in_batches_with_the_same_results() -> None:
+    from diagkit.redact.text import TextScanner
+
+    lines = ["Hello, my name is John Smith and I work in Berlin.\n", "nothing here\n", "Ask Mary Jones in Paris.\n"]
+    scanner = TextScanner(ner=True)
+    batched = scanner._ner([(0, lines[0]), (100, lines[2])])
+    one_by_one = scanner._ner([(0, lines[0])]) + scanner._ner([(100, lines[2])])
+    assert batched == one_by_one
+    found = set()
+    for start, end, kind, _ in batched:
+        base = 100 if start >= 100 else 0  # the offset each line was given
+        found.add((kind, (lines[2] if base else lines[0])[start - base:end - base]))
+    assert ("PERSON", "John Smith") in found and ("PERSON", "Mary Jones") in found
+
+
 def test_har_probe_finds_the_same_problems_after_redaction(invoke: Any, har_file: Path, tmp_path: Path) -> None:
     import importlib.util
 

@@ -22,7 +22,7 @@ from diagkit.redact.gate import Detector, Gate
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
 from diagkit.redact.structured import LineFound, Scrubber
-from diagkit.redact.text import TextScanner, ner_available
+from diagkit.redact.text import TextScanner, load_ner, may_name_people, ner_available
 
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
@@ -277,6 +277,8 @@ class Redactor:
         if len(text) >= TEXT_PARALLEL_MIN_BYTES and workers > 1:
             from diagkit.redact import parallel
 
+            if self.ner and may_name_people(text):
+                load_ner()  # loaded once, here, and shared with the workers: not once in each of them
             pooled = self._pooled(lambda mine: parallel.redact_text(self, text, mine, workers, name))
             if pooled is not None:
                 report.merge(pooled[1])

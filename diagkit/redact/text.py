@@ -126,6 +126,16 @@ def _pattern_results(entity: str, text: str) -> list[tuple[int, int, float]]:
     return out
 
 
+def may_name_people(text: str) -> bool:
+    """True when NER could find a person or a place in `text` (the cue scan() uses before running it)."""
+    return _NER_HINT_RE.search(text) is not None
+
+
+def load_ner() -> None:
+    """Load the NER model now (before forking workers, so that they share it)."""
+    _ner_engine()
+
+
 @functools.cache
 def _ner_engine() -> Any:
     """An AnalyzerEngine for PERSON/LOCATION only, on the offline NER model; never touches the network."""
@@ -235,11 +245,13 @@ class TextScanner:
         # digits wholly inside a card, IBAN or national id are not tried as a phone as well
         spans.extend(self._phones(text, blocked, Spans([(s[0], s[1]) for s in spans])))
         if prose and self.ner and _NER_HINT_RE.search(text):
-            offset = 0
+            lines, offset = [], 0
             for line in text.splitlines(keepends=True):
                 if len(line) < 4000 and _NER_HINT_RE.search(line):
-                    spans.extend(self._ner(line, offset))
+                    lines.append((offset, line))
                 offset += len(line)
+            # a name the model sees inside a pseudonym ("EMAIL:3f9a1c2b>") is not there to redact
+            spans.extend(s for s in self._ner(lines) if not blocked.overlaps(s[0], s[1]))
         spans = _non_overlapping(spans)
         if len(text) < 4096:
             if len(self._cache) > 100_000:
@@ -293,17 +305,24 @@ class TextScanner:
                         found.append((start, end, ENTITY_KINDS[entity], entity.lower()))
         return found
 
-    def _ner(self, text: str, offset: int) -> list[Span]:
+    def _ner(self, lines: list[tuple[int, str]]) -> list[Span]:
+        """PERSON/LOCATION spans in (offset, line) pairs, the lines analysed in batches (spaCy's nlp.pipe,
+        through presidio's BatchAnalyzerEngine: the same results as one analyze() a line, 2-3x faster)."""
+        from presidio_analyzer import BatchAnalyzerEngine
+
         self.calls += 1
         with self._lock:  # spaCy pipelines are not thread-safe
-            results = _ner_engine().analyze(text=text, language="en", entities=NER_ENTITIES,
-                                            score_threshold=SCORE_THRESHOLD)
+            batch = BatchAnalyzerEngine(analyzer_engine=_ner_engine())
+            results = list(batch.analyze_iterator([line for _, line in lines], language="en",
+                                                  entities=NER_ENTITIES, score_threshold=SCORE_THRESHOLD,
+                                                  batch_size=64))
         found = []
-        for r in results:
-            value = text[r.start:r.end]
-            if len(value) < 3 or not value[:1].isupper() or PSEUDONYM_RE.search(value):
-                continue
-            found.append((offset + r.start, offset + r.end, ENTITY_KINDS[r.entity_type], r.entity_type.lower()))
+        for (offset, line), line_results in zip(lines, results, strict=True):
+            for r in line_results:
+                value = line[r.start:r.end]
+                if len(value) < 3 or not value[:1].isupper() or PSEUDONYM_RE.search(value):
+                    continue
+                found.append((offset + r.start, offset + r.end, ENTITY_KINDS[r.entity_type], r.entity_type.lower()))
         return found
 
 
