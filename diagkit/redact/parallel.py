@@ -16,6 +16,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,8 +65,9 @@ def available_cores() -> int:
 
 def can_fork() -> bool:
     # fork copies only the calling thread: with other threads alive (collect's probe pool) a lock one of
-    # them holds would stay held in the child forever
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    # them holds would stay held in the child forever. Linux only: on macOS a process that has touched
+    # system frameworks (proxy lookup does) can crash in a forked child, and Windows has no fork.
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def _private_kb() -> int:
