@@ -107,6 +107,8 @@ class _LineIndex:
                 # one hit a line is enough: go on from the next line
                 at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
         return out
+
+
 _IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d")
 # what every S.IPV6_RE match holds: "::", or seven groups with their colons
 _IPV6_HINT_RE = re.compile(r"::|(?:[0-9a-fA-F]{1,4}:){7}")

@@ -104,7 +104,7 @@ def _recognizers() -> dict[str, tuple[Any, list[tuple[Any, float]]]]:
 
 
 @functools.lru_cache(maxsize=16384)  # windows repeat: the same card or IBAN in the same log template
-def _pattern_results(entity: str, text: str) -> list[tuple[int, int, float]]:
+def _pattern_results(entity: str, text: str) -> tuple[tuple[int, int, float], ...]:
     """(start, end, score) as presidio's PatternRecognizer scores them, before context."""
     rec, patterns = _recognizers()[entity]
     if entity == "IBAN_CODE":  # IbanRecognizer has its own group-fallback matching
@@ -123,7 +123,7 @@ def _pattern_results(entity: str, text: str) -> list[tuple[int, int, float]]:
                 score = 0.0
             if score > 0.0:
                 out.append((m.start(), m.end(), score))
-    return out
+    return tuple(out)  # cached: callers share it, so it cannot be a list
 
 
 def may_name_people(text: str) -> bool:
