@@ -196,6 +196,8 @@ def test_splice_equals_encoding_the_whole_tree(indent: bool) -> None:
 
 
 # ---------------------------------------------------------------- the pool itself, with small tasks
+# These run in a fresh interpreter too (a fork here would copy the server threads' locks), with a timeout,
+# so that a pool that hangs fails the test instead of the CI run.
 
 _PARENT = os.getpid()
 
@@ -222,39 +224,53 @@ def _task(mode: str) -> Any:
     return work
 
 
-def _pool(mode: str, tasks: int = 40) -> tuple[list[Any], Any]:
+def pool_main(mode: str) -> None:
+    """In the fresh interpreter: run the pool over 40 small tasks and print what happened as JSON."""
+    import multiprocessing
+
     from diagkit.redact import parallel
     from diagkit.redact.engine import Redactor
     from diagkit.redact.report import RedactionReport
 
     report = RedactionReport()
     job = parallel._Job(Redactor(b"k" * 32, ner=False), [], "x")
-    return parallel._run(job, _task(mode), [(i, 0) for i in range(tasks)], 2, report), report
+    outcome: dict[str, Any] = {"parent": os.getpid()}
+    try:
+        results = parallel._run(job, _task(mode), [(i, 0) for i in range(40)], 2, report)
+        outcome["results"] = results
+        outcome["locations"] = [loc["location"] for loc in report.to_dict()["locations"]]
+    except (parallel.Fallback, KeyboardInterrupt) as exc:
+        outcome["raised"] = type(exc).__name__
+        outcome["message"] = str(exc)
+    outcome["children_alive"] = len(multiprocessing.active_children())
+    print(json.dumps(outcome))
+
+
+def _pool(mode: str) -> dict[str, Any]:
+    code = f"from tests.test_redact_parallel import pool_main; pool_main({mode!r})"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # workers never print, whatever happens to them
+    return json.loads(proc.stdout)
 
 
 def test_pool_runs_every_task_once_in_order_in_both_processes() -> None:
-    results, report = _pool("ok")
-    assert [i for i, _ in results] == list(range(40))
-    pids = {pid for _, pid in results}
-    assert _PARENT in pids and len(pids) == 2  # the parent worked too, and so did one forked worker
-    assert [loc["location"] for loc in report.to_dict()["locations"]] == [f"task {i}" for i in range(40)]
+    outcome = _pool("ok")
+    assert [i for i, _ in outcome["results"]] == list(range(40))
+    pids = {pid for _, pid in outcome["results"]}
+    assert outcome["parent"] in pids and len(pids) == 2  # the parent worked too, and so did one forked worker
+    assert outcome["locations"] == [f"task {i}" for i in range(40)]
+    assert outcome["children_alive"] == 0
 
 
 @pytest.mark.parametrize("mode", ["child-error", "parent-error", "child-dies"])
 def test_pool_trouble_means_fallback(mode: str) -> None:
-    import multiprocessing
-
-    from diagkit.redact import parallel
-
-    with pytest.raises(parallel.Fallback) as info:
-        _pool(mode)
-    assert "secret-looking" not in str(info.value)
-    assert not multiprocessing.active_children()
+    outcome = _pool(mode)
+    assert outcome["raised"] == "Fallback" and "secret-looking" not in outcome["message"]
+    assert outcome["children_alive"] == 0
 
 
 def test_pool_ctrl_c_ends_the_workers() -> None:
-    import multiprocessing
-
-    with pytest.raises(KeyboardInterrupt):
-        _pool("interrupt")
-    assert not multiprocessing.active_children()
+    outcome = _pool("interrupt")
+    assert outcome["raised"] == "KeyboardInterrupt" and outcome["children_alive"] == 0
