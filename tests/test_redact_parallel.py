@@ -274,3 +274,21 @@ def test_pool_trouble_means_fallback(mode: str) -> None:
 def test_pool_ctrl_c_ends_the_workers() -> None:
     outcome = _pool("interrupt")
     assert outcome["raised"] == "KeyboardInterrupt" and outcome["children_alive"] == 0
+
+
+def test_pool_that_cannot_fork_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process can be started (a process limit, a sandbox): the pool gives up and one process does it."""
+    import multiprocessing.process
+
+    from diagkit.redact import parallel
+    from diagkit.redact.engine import Redactor
+    from diagkit.redact.report import RedactionReport
+
+    def refuse(self: Any) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    job = parallel._Job(Redactor(b"k" * 32, ner=False), [], "x")
+    with pytest.raises(parallel.Fallback, match="cannot start a worker"):
+        parallel._run(job, _task("ok"), [(i, 0) for i in range(4)], 2, RedactionReport())
+    assert parallel._JOB is None

@@ -186,9 +186,12 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
     gc.freeze()
     try:
         for _ in range(workers - 1):
-            receive, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(work, tasks, lock, bounds, send), daemon=True)
-            proc.start()
+            try:
+                receive, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(work, tasks, lock, bounds, send), daemon=True)
+                proc.start()
+            except OSError as exc:  # no more processes or file descriptors: one process does it all
+                raise Fallback(f"cannot start a worker ({exc.strerror or type(exc).__name__})") from None
             send.close()
             procs.append(proc)
             readers.append(threading.Thread(target=_drain, args=(receive, results, failed), daemon=True))
