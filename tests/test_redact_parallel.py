@@ -89,6 +89,21 @@ def test_har_pool_output_is_byte_identical(tmp_path: Path, indent: int | None) -
     assert any(loc["location"].startswith(f"log.entries[{last}].") for loc in pooled[1]["locations"])
 
 
+def test_nan_and_infinity_are_written_back_as_they_were(tmp_path: Path) -> None:
+    """json.loads accepts NaN/Infinity (browsers have written them into timings); orjson would make them null."""
+    har = big_har(copies=4)
+    har["log"]["entries"][0]["time"] = float("inf")
+    har["log"]["entries"][-1]["timings"]["wait"] = float("nan")
+    src = tmp_path / "odd.har"
+    src.write_text(json.dumps(har, indent=2))
+    serial = _run(src, tmp_path, 1, "serial")
+    pooled = _run(src, tmp_path, 2, "pooled")
+    assert pooled[3].workers == 2 and pooled[0] == serial[0]
+    text = pooled[0].decode()
+    assert '"time": Infinity' in text and '"wait": NaN' in text and "null" not in text
+    assert_no_planted(text, list(PLANTED.values()))
+
+
 def test_har_pool_leak_fails_like_one_process(tmp_path: Path) -> None:
     """A worker's leak is not lost or garbled: the same one-line error, the same location, nothing written."""
     har = big_har()

@@ -172,6 +172,7 @@ class Redactor:
         del data
         source.release()
         layout = (text[:2000], text.endswith("\n"))
+        nonfinite = jsonout.has_nonfinite(text)
         if fmt == "har":
             obj = parse_har_text(text, name)
         else:
@@ -190,7 +191,8 @@ class Redactor:
         if entries and workers > 1 and size >= PARALLEL_MIN_BYTES and len(entries) >= 2 * workers:
             from diagkit.redact import parallel
 
-            pooled = self._pooled(lambda mine: parallel.redact_entries(self, entries, mine, workers, name, indent))
+            pooled = self._pooled(lambda mine: parallel.redact_entries(self, entries, mine, workers, name, indent,
+                                                                       nonfinite))
             if pooled is not None:
                 chunks, mine = pooled
                 skeleton = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
@@ -199,14 +201,14 @@ class Redactor:
                     return source.original(), None
                 slot = skeleton["log"]["entries"]
                 return None, lambda handle: jsonout.write_spliced(skeleton, slot, chunks, indent, 3, handle,
-                                                                  trailing_newline)
+                                                                  trailing_newline, nonfinite)
         with gc_paused():
             out = gate.tree(scrubber.walk(obj, None))
         if not report.total and encoding == "utf-8":
             return source.original(), None
 
         def write(handle: IO[bytes]) -> None:
-            handle.write(jsonout.encode(out, indent))
+            handle.write(jsonout.encode(out, indent, nonfinite))
             if trailing_newline:
                 handle.write(b"\n")
 

@@ -28,22 +28,29 @@ def indented(head: str) -> bool:
     return 0 <= first_nl < 200
 
 
-def encode(obj: Any, indent: bool) -> bytes:
-    """UTF-8 JSON of `obj`: two-space indented or compact."""
-    if orjson is not None:
+def has_nonfinite(text: str) -> bool:
+    """True when JSON text may hold NaN or Infinity (which json.loads accepts and orjson would write as null)."""
+    return "NaN" in text or "Infinity" in text
+
+
+def encode(obj: Any, indent: bool, nonfinite: bool = False) -> bytes:
+    """UTF-8 JSON of `obj`: two-space indented or compact. nonfinite: write NaN/Infinity back as they were."""
+    if orjson is not None and not nonfinite:
         try:
             return orjson.dumps(obj, option=orjson.OPT_INDENT_2 if indent else 0)
         except (TypeError, orjson.JSONEncodeError):
             pass  # integers beyond 64 bits, lone surrogates: what json.loads accepted, json.dumps writes back
-    # ensure_ascii: a lone surrogate (valid in JSON text, not in UTF-8) is written as its \u escape
-    text = json.dumps(obj, ensure_ascii=True, indent=2 if indent else None,
-                      separators=(",", ": ") if indent else (",", ":"))
-    return text.encode("ascii")
+    separators = (",", ": ") if indent else (",", ":")
+    text = json.dumps(obj, ensure_ascii=False, indent=2 if indent else None, separators=separators)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (valid in JSON text, not in UTF-8): as its \u escape
+        return json.dumps(obj, ensure_ascii=True, indent=2 if indent else None, separators=separators).encode()
 
 
-def encode_items(items: list[Any], indent: bool, depth: int) -> bytes:
+def encode_items(items: list[Any], indent: bool, depth: int, nonfinite: bool = False) -> bytes:
     """The members of a JSON array as they appear inside it at nesting `depth` (0 = the root array)."""
-    whole = encode(items, indent)
+    whole = encode(items, indent, nonfinite)
     if not items:
         return b""
     if not indent:
@@ -56,7 +63,7 @@ def encode_items(items: list[Any], indent: bool, depth: int) -> bytes:
 
 
 def write_spliced(skeleton: Any, slot: list[Any], chunks: list[bytes], indent: bool, depth: int,
-                  handle: IO[bytes], trailing_newline: bool) -> None:
+                  handle: IO[bytes], trailing_newline: bool, nonfinite: bool = False) -> None:
     """Write `skeleton` with the empty list `slot` inside it filled by `chunks` (from encode_items).
 
     depth: the nesting depth of the slot's items (HAR entries: 3). At least one chunk must hold items:
@@ -67,7 +74,7 @@ def write_spliced(skeleton: Any, slot: list[Any], chunks: list[bytes], indent: b
     sentinel = f"diagkit-splice-{os.urandom(8).hex()}"
     slot.append(sentinel)
     try:
-        text = encode(skeleton, indent)
+        text = encode(skeleton, indent, nonfinite)
     finally:
         slot.pop()
     marker = json.dumps(sentinel).encode("ascii")

@@ -35,6 +35,7 @@ class _Job:
     items: list[Any]  # HAR entries, or text pieces
     name: str
     indent: bool = False  # HAR: the output's layout
+    nonfinite: bool = False  # HAR: NaN/Infinity in the input, written back as they were
     first_lines: list[int] = field(default_factory=list)  # text: line number (0-based) each piece starts at
     parent: int = field(default_factory=os.getpid)
 
@@ -110,7 +111,7 @@ def _work_entries(start: int, end: int) -> _Result:
         for i in range(start, end):
             loc = (_ENTRIES_LOC, i)
             out.append(gate.tree(scrubber.walk(job.items[i], loc), loc))
-    return _finish(jsonout.encode_items(out, job.indent, 3), report, redactor, known)
+    return _finish(jsonout.encode_items(out, job.indent, 3, job.nonfinite), report, redactor, known)
 
 
 def _work_text(index: int, _: int) -> _Result:
@@ -230,12 +231,13 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
 
 
 def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, workers: int, name: str,
-                   indent: bool) -> list[bytes]:
+                   indent: bool, nonfinite: bool = False) -> list[bytes]:
     """The encoded entries (chunks for jsonout.write_spliced), in order; Fallback when only a serial
     run can give the right answer or error."""
     chunk = max(1, -(-len(entries) // (workers * CHUNKS_PER_WORKER)))
     tasks = [(i, min(i + chunk, len(entries))) for i in range(0, len(entries), chunk)]
-    return _run(_Job(redactor, entries, name, indent=indent), _work_entries, tasks, workers, report)
+    job = _Job(redactor, entries, name, indent=indent, nonfinite=nonfinite)
+    return _run(job, _work_entries, tasks, workers, report)
 
 
 def redact_text(redactor: Any, text: str, report: RedactionReport, workers: int, name: str) -> str:
