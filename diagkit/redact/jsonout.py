@@ -4,7 +4,7 @@ The Python json encoder (json.dump, and json.dumps whenever indent is set) cost 
 redaction walk on a big HAR; orjson writes the same document about six times faster. Layout: input
 that was indented is written with two-space indentation, compact input compactly.
 
-`splice` lets a process pool serialise HAR entries in the workers: the skeleton is encoded with a
+`write_spliced` lets a process pool serialise HAR entries in the workers: the skeleton is encoded with a
 sentinel where the entries go and the workers' encoded chunks are written in its place, byte for
 byte what encoding the whole tree at once gives.
 """

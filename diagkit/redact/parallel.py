@@ -93,7 +93,9 @@ def _finish(out: Any, report: RedactionReport, redactor: Any, known: int) -> _Re
     """A task's result: its output, report, the pseudonyms it added, and (pid, private memory)."""
     new = list(redactor._pseudo.mapping.items())[known:]
     assert _JOB is not None
-    if report.tracks_locations and os.getpid() != _JOB.parent:
+    if os.getpid() == _JOB.parent:
+        return out, report, new, (os.getpid(), 0)  # the parent's memory is its own peak RSS: nothing to read
+    if report.tracks_locations:
         # JSON paths go back to the parent as strings: built here, on this core, and far quicker to send
         # than the linked tuples they are made of
         report.by_location = dict(report.locations())

@@ -244,7 +244,7 @@ class TextScanner:
         spans = self._patterns(text, blocked)
         # digits wholly inside a card, IBAN or national id are not tried as a phone as well
         spans.extend(self._phones(text, blocked, Spans([(s[0], s[1]) for s in spans])))
-        if prose and self.ner and _NER_HINT_RE.search(text):
+        if prose and self.ner and may_name_people(text):
             lines, offset = [], 0
             for line in text.splitlines(keepends=True):
                 if len(line) < 4000 and _NER_HINT_RE.search(line):
