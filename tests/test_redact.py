@@ -855,7 +855,7 @@ def test_deflate_bomb_in_saml_redirect_is_bounded(tmp_path: Path) -> None:
     assert bomb not in text and quote(bomb, safe="") not in text and bomb[:200] not in text
     doc = json.loads(text)
     entry = doc["log"]["entries"][0]
-    assert re.search(r"SAMLRequest=%3CTOKEN%3A[0-9a-f]{8}%3E&RelayState=%3CTOKEN", entry["response"]["redirectURL"])
+    assert re.search(r"SAMLRequest=%3CTOKEN%3A[0-9a-f]{10}%3E&RelayState=%3CTOKEN", entry["response"]["redirectURL"])
     location = [h["value"] for h in entry["response"]["headers"] if h["name"] == "Location"]
     assert location[-1] == entry["response"]["redirectURL"]
     assert_no_planted(text)
@@ -896,9 +896,9 @@ def test_deflate_bomb_values_and_bodies_bounded_in_memory(invoke: Any, tmp_path:
         tracemalloc.stop()
     assert peak < 4 * cap, f"peak {peak >> 20} MiB"  # unbounded: 64 MiB per inflation
     assert xml not in notes.decode() and non_xml not in notes.decode()
-    assert re.fullmatch(r"<TOKEN:[0-9a-f]{8}>\n<TOKEN:[0-9a-f]{8}>\n", notes.decode())
-    assert all(re.fullmatch(r"<TOKEN:[0-9a-f]{8}>", v) for v in doc.values())
-    assert re.fullmatch(r"<TOKEN:[0-9a-f]{8}>", gated["blob"]) and report.by_rule["gate:deflate_oversize"] == 1
+    assert re.fullmatch(r"<TOKEN:[0-9a-f]{10}>\n<TOKEN:[0-9a-f]{10}>\n", notes.decode())
+    assert all(re.fullmatch(r"<TOKEN:[0-9a-f]{10}>", v) for v in doc.values())
+    assert re.fullmatch(r"<TOKEN:[0-9a-f]{10}>", gated["blob"]) and report.by_rule["gate:deflate_oversize"] == 1
     # a base64 HAR body of raw DEFLATE beyond the cap cannot be replaced: the run fails closed
     har = planted_har()
     har["log"]["entries"][0]["response"]["content"] = {"size": 64 << 20, "mimeType": "text/plain",

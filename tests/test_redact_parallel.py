@@ -28,11 +28,15 @@ from diagkit.redact import engine, gate, parallel
 engine.PARALLEL_MIN_BYTES = engine.TEXT_PARALLEL_MIN_BYTES = 0
 if sys.argv[1] == "canary":  # a detector the redaction pass does not apply: only the gate finds it
     gate.DETECTORS = [*gate.DETECTORS, gate.Detector("canary", "CANARY", re.compile(r"CANARY-\\d{6}"))]
+if sys.argv[1] == "short":  # 24-bit pseudonyms: among 20,000 values a dozen pairs share a prefix
+    from diagkit.redact import pseudonym
+    pseudonym._HEX = 6
 from diagkit.cli import cli
 try:
     cli.main(sys.argv[2:], prog_name="diagkit")
 finally:
-    sys.stderr.write(f"pool: workers={parallel.LAST_RUN.workers} chunks={parallel.LAST_RUN.chunks}\\n")
+    sys.stderr.write(f"pool: workers={parallel.LAST_RUN.workers} chunks={parallel.LAST_RUN.chunks} "
+                     f"fallback={parallel.LAST_RUN.fallback!r}\\n")
 """
 
 
@@ -41,12 +45,14 @@ class Run:
         self.exit_code = proc.returncode
         lines = proc.stderr.splitlines()
         self.stderr = "\n".join(lines[:-1])
-        workers, chunks = re.fullmatch(r"pool: workers=(\d+) chunks=(\d+)", lines[-1]).groups()
-        self.workers, self.chunks = int(workers), int(chunks)
+        workers, chunks, fallback = re.fullmatch(r"pool: workers=(\d+) chunks=(\d+) fallback='(.*)'",
+                                                 lines[-1]).groups()
+        self.workers, self.chunks, self.fallback = int(workers), int(chunks), fallback
 
 
-def redact(*args: Any, canary: bool = False) -> Run:
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, "canary" if canary else "-", "redact", *map(str, args)],
+def redact(*args: Any, canary: bool = False, short: bool = False) -> Run:
+    mode = "canary" if canary else "short" if short else "-"
+    proc = subprocess.run([sys.executable, "-c", _SCRIPT, mode, "redact", *map(str, args)],
                           capture_output=True, text=True, timeout=120)
     return Run(proc)
 
@@ -102,6 +108,28 @@ def test_nan_and_infinity_are_written_back_as_they_were(tmp_path: Path) -> None:
     text = pooled[0].decode()
     assert '"time": Infinity' in text and '"wait": NaN' in text and "null" not in text
     assert_no_planted(text, list(PLANTED.values()))
+
+
+def test_pseudonyms_sharing_a_prefix_come_out_as_one_process_gives_them(tmp_path: Path) -> None:
+    """Which of two values sharing a prefix gets the longer pseudonym depends on the order they are met in:
+    the pool checks its answer against one process's and, where they differ, redoes the work in one."""
+    har = big_har()
+    for i, entry in enumerate(har["log"]["entries"]):  # 20,000 distinct values, met in every chunk
+        entry["request"]["headers"] += [{"name": "X-Api-Key", "value": f"KEY{i:03d}-{k:03d}planted"}
+                                        for k in range(240)]
+    src = tmp_path / "many.har"
+    src.write_text(json.dumps(har, indent=2))
+    results = []
+    for workers in (1, 2):
+        out, mapping = tmp_path / f"out{workers}.har", tmp_path / f"map{workers}.json"
+        result = redact(src, "-o", out, "--map", mapping, "--no-ner", "--key-file", tmp_path / "case.key",
+                        "--workers", workers, short=True)
+        assert result.exit_code == 0, result.stderr
+        assert result.fallback == ("" if workers == 1 else "a pseudonym prefix shared by two values, met in another order")
+        results.append((out.read_bytes(), json.loads(mapping.read_text())))
+    assert results[0] == results[1]
+    lengths = {len(p.split(":")[1].rstrip(">")) for p in results[0][1]}
+    assert 6 in lengths and max(lengths) > 6  # prefixes were shared, and lengthened
 
 
 def test_har_pool_leak_fails_like_one_process(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing
 import os
 import signal
@@ -47,6 +48,7 @@ class PoolStats:
     workers: int = 0
     chunks: int = 0
     worker_private_kb: list[int] = field(default_factory=list)  # per worker, its largest reading
+    fallback: str = ""  # why the last pool gave up, if it did
 
 
 LAST_RUN = PoolStats()
@@ -171,6 +173,25 @@ def _drain(conn: Any, results: list[Any], failed: list[str]) -> None:
 
 
 def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, report: RedactionReport) -> list[Any]:
+    """_pool(), leaving the redactor as it was when the pool gives up: the tasks this process did must
+    not shape the serial run that follows (its pseudonym map, and strings cached with their pseudonyms)."""
+    redactor = job.redactor
+    caches = [redactor._pseudo.mapping, redactor._pseudo._cache]
+    strings = getattr(redactor, "_string_cache", None)  # made by the first Scrubber, possibly still empty
+    if strings is not None:
+        caches.append(strings)
+    sizes = [len(c) for c in caches]
+    try:
+        return _pool(job, work, tasks, workers, report)
+    except Fallback as exc:
+        LAST_RUN.fallback = str(exc)
+        for cache, size in zip(caches, sizes, strict=True):
+            for key in list(itertools.islice(cache, size, None)):  # entries are only ever added
+                del cache[key]
+        raise
+
+
+def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, report: RedactionReport) -> list[Any]:
     """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble.
 
     `workers` counts this process: it forks workers - 1 and works too, taking tasks from the back of the
@@ -178,6 +199,7 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
     forked worker it does not first pay for copying the pages it touches)."""
     global _JOB
     _JOB = job
+    before = len(job.redactor._pseudo.mapping)
     ctx = multiprocessing.get_context("fork")
     lock = ctx.Lock()
     bounds = ctx.RawArray("l", [0, len(tasks)])
@@ -215,21 +237,34 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
             proc.join()
         _JOB = None
         gc.unfreeze()
-    mapping = job.redactor._pseudo.mapping
-    merged: dict[str, str] = {}
-    for _, _, new, _ in results:
-        for pseudo, value in new:
-            if mapping.get(pseudo, value) != value or merged.setdefault(pseudo, value) != value:
-                raise Fallback("pseudonym collision between workers")
+    pseudo = job.redactor._pseudo
+    serial = _serial_mapping(pseudo, before, [r[2] for r in results])
     for _, part, _, _ in results:
         report.merge(part)
-    job.redactor._pseudo.merge(merged)
+    pseudo.mapping.clear()
+    pseudo.mapping.update(serial)
     peaks: dict[int, int] = {}
     for _, _, _, (pid, kb) in results:
         if pid != os.getpid():  # this process's own memory is its peak RSS already
             peaks[pid] = max(peaks.get(pid, 0), kb)
     LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(tasks), list(peaks.values())
     return [r[0] for r in results]
+
+
+def _serial_mapping(pseudo: Any, before: int, added: list[list[tuple[str, str]]]) -> dict[str, str]:
+    """The pseudonym map one process would have made, checked against what each task gave its values.
+
+    Tasks ran in different processes and orders, so where two values share a pseudonym prefix, which one
+    got the longer pseudonym may differ from one process's answer; replaying the tasks' new values in
+    task order says so. Fallback then: the output holds the other answer."""
+    serial = dict(itertools.islice(pseudo.mapping.items(), before))  # what every process started from
+    for new in added:
+        for given, value in new:
+            colon = given.index(":")
+            # the digest's hex is in the pseudonym given: no HMAC is computed again here
+            if pseudo.assign(given[1:colon], value, serial, known_hex=given[colon + 1:-1]) != given:
+                raise Fallback("a pseudonym prefix shared by two values, met in another order")
+    return serial
 
 
 def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, workers: int, name: str,

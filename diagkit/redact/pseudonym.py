@@ -18,7 +18,10 @@ PSEUDONYM_RE = re.compile(r"<(?:[A-Z][A-Z_]*:[0-9a-f]{6,16}|redacted(?:-[a-z]{1,
 PSEUDONYM_URL_RE = re.compile(r"%3C(?:[A-Z][A-Z_]*(?:%3A|:)[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?)%3E",
                               re.IGNORECASE)
 
-_HEX = 8  # 32 bits: no collisions to speak of even across a 50 MB case
+# 40 bits. A 50 MB HAR holds ~100,000 distinct values: at 32 bits two of them share a prefix about once
+# a file (the birthday bound, n²/2³³), at 40 bits once in some 200 files. A collision lengthens the later
+# value's pseudonym, so which value gets the short one depends on the order they are met in.
+_HEX = 10
 
 
 def is_pseudonym(text: str) -> bool:
@@ -47,16 +50,28 @@ class Pseudonymizer:
             return cached
         if is_pseudonym(value):
             return value
+        pseudo = self.assign(kind, value, self.mapping)
+        assert pseudo is not None  # the whole digest was at hand
+        self._cache[(kind, value)] = pseudo
+        return pseudo
+
+    def assign(self, kind: str, value: str, mapping: dict[str, str], known_hex: str | None = None) -> str | None:
+        """The pseudonym `value` gets given what `mapping` (pseudonym -> value) holds already; added to it.
+
+        known_hex: the HMAC's hex as far as it is known (from a pseudonym the value was given elsewhere)
+        instead of computing it; None when the answer needs more of it than that."""
+        full = known_hex if known_hex is not None else self.digest(value, 16)
         length = _HEX
         while True:
-            pseudo = f"<{kind}:{self.digest(value, length)}>"
-            known = self.mapping.get(pseudo)
-            # A 24-bit prefix can collide within one big case; lengthen instead of merging two values.
+            if length > len(full):
+                return None
+            pseudo = f"<{kind}:{full[:length]}>"
+            known = mapping.get(pseudo)
+            # two values sharing a prefix: the later one gets a longer pseudonym instead of the same one
             if known is None or known == value or length >= 16:
                 break
             length += 2
-        self.mapping[pseudo] = value
-        self._cache[(kind, value)] = pseudo
+        mapping[pseudo] = value
         return pseudo
 
     def merge(self, mapping: dict[str, str]) -> None:
