@@ -85,6 +85,8 @@ def test_har_pool_output_is_byte_identical(tmp_path: Path, indent: int | None) -
     assert pooled[0] == serial[0]
     assert pooled[1]["locations"] == serial[1]["locations"] and pooled[1]["by_rule"] == serial[1]["by_rule"]
     assert pooled[2] == serial[2] and "LASTENTRYplanted99" in pooled[2].values()
+    # the map file too, byte for byte (its entries in the order one process met the values)
+    assert (tmp_path / "pooled.map.json").read_bytes() == (tmp_path / "serial.map.json").read_bytes()
     text = pooled[0].decode()
     assert_no_planted(text, [*PLANTED.values(), "LASTENTRYplanted99"])
     doc = json.loads(text)

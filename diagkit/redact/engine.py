@@ -191,12 +191,17 @@ class Redactor:
         if entries and workers > 1 and size >= PARALLEL_MIN_BYTES and len(entries) >= 2 * workers:
             from diagkit.redact import parallel
 
+            # The rest of the HAR first, as one process meets it (HAR keys put the entries last), so that its
+            # pseudonyms come first in the map; its report counts only if the pool does the entries.
+            head = self.new_report()
+            skeleton = Gate(self._pseudo, head, name, self._detectors).tree(
+                self._scrubber(head, name).walk({**obj, "log": {**obj["log"], "entries": []}}, None))
             pooled = self._pooled(lambda mine: parallel.redact_entries(self, entries, mine, workers, name, indent,
                                                                        nonfinite))
             if pooled is not None:
                 chunks, mine = pooled
-                skeleton = gate.tree(scrubber.walk({**obj, "log": {**obj["log"], "entries": []}}, None))
-                report.merge(mine)  # after the skeleton's: locations in the order one process records them
+                report.merge(head)
+                report.merge(mine)
                 if not report.total and encoding == "utf-8":
                     return source.original(), None
                 slot = skeleton["log"]["entries"]

@@ -84,17 +84,18 @@ def _private_kb() -> int:
 _Result = tuple[Any, RedactionReport, list[tuple[str, str]], tuple[int, int]]
 
 
-def _begin() -> tuple[_Job, Any, int, RedactionReport]:
-    """The job, its redactor, how many pseudonyms it knew before this task, and a report for the task."""
+def _begin() -> tuple[_Job, Any, RedactionReport]:
+    """The job, its redactor (journaling the pseudonyms it hands out) and a report for the task."""
     job = _JOB
     assert job is not None
-    return job, job.redactor, len(job.redactor._pseudo.mapping), job.redactor.new_report()
+    job.redactor._pseudo.journal = []
+    return job, job.redactor, job.redactor.new_report()
 
 
-def _finish(out: Any, report: RedactionReport, redactor: Any, known: int) -> _Result:
-    """A task's result: its output, report, the pseudonyms it added, and (pid, private memory)."""
-    new = list(redactor._pseudo.mapping.items())[known:]
-    assert _JOB is not None
+def _finish(out: Any, report: RedactionReport, redactor: Any) -> _Result:
+    """A task's result: its output, report, every pseudonym it handed out in order, (pid, private memory)."""
+    new, redactor._pseudo.journal = redactor._pseudo.journal, None
+    assert _JOB is not None and new is not None
     if os.getpid() == _JOB.parent:
         return out, report, new, (os.getpid(), 0)  # the parent's memory is its own peak RSS: nothing to read
     if report.tracks_locations:
@@ -107,7 +108,7 @@ def _finish(out: Any, report: RedactionReport, redactor: Any, known: int) -> _Re
 def _work_entries(start: int, end: int) -> _Result:
     from diagkit.redact.gate import Gate
 
-    job, redactor, known, report = _begin()
+    job, redactor, report = _begin()
     scrubber = redactor._scrubber(report, job.name)
     gate = Gate(redactor._pseudo, report, job.name, redactor._detectors)
     out = []
@@ -115,14 +116,14 @@ def _work_entries(start: int, end: int) -> _Result:
         for i in range(start, end):
             loc = (_ENTRIES_LOC, i)
             out.append(gate.tree(scrubber.walk(job.items[i], loc), loc))
-    return _finish(jsonout.encode_items(out, job.indent, 3, job.nonfinite), report, redactor, known)
+    return _finish(jsonout.encode_items(out, job.indent, 3, job.nonfinite), report, redactor)
 
 
 def _work_text(index: int, _: int) -> _Result:
-    job, redactor, known, report = _begin()
+    job, redactor, report = _begin()
     with gc_paused():
         out = redactor._lines(job.items[index], report, job.name, job.first_lines[index])
-    return _finish(out, report, redactor, known)
+    return _finish(out, report, redactor)
 
 
 def _claim(lock: Any, bounds: Any, from_back: bool) -> int | None:
@@ -255,15 +256,20 @@ def _serial_mapping(pseudo: Any, before: int, added: list[list[tuple[str, str]]]
     """The pseudonym map one process would have made, checked against what each task gave its values.
 
     Tasks ran in different processes and orders, so where two values share a pseudonym prefix, which one
-    got the longer pseudonym may differ from one process's answer; replaying the tasks' new values in
-    task order says so. Fallback then: the output holds the other answer."""
+    got the longer pseudonym may differ from one process's answer; replaying every task's journal in task
+    order (the order one process meets the values in) says so. Fallback then: the output holds the other
+    answer. The map comes out in that order too."""
     serial = dict(itertools.islice(pseudo.mapping.items(), before))  # what every process started from
-    for new in added:
-        for given, value in new:
+    known = {(given, value) for given, value in serial.items()}
+    for journal in added:
+        for given, value in journal:
+            if (given, value) in known:
+                continue
             colon = given.index(":")
             # the digest's hex is in the pseudonym given: no HMAC is computed again here
             if pseudo.assign(given[1:colon], value, serial, known_hex=given[colon + 1:-1]) != given:
                 raise Fallback("a pseudonym prefix shared by two values, met in another order")
+            known.add((given, value))
     return serial
 
 

@@ -39,20 +39,23 @@ class Pseudonymizer:
         self.key = key if key else os.urandom(32)
         self.mapping: dict[str, str] = {}
         self._cache: dict[tuple[str, str], str] = {}
+        # while set, every (pseudonym, value) handed out, in order: what a pool task tells its parent
+        self.journal: list[tuple[str, str]] | None = None
 
     def digest(self, value: str, length: int = _HEX) -> str:
         # hmac.digest: the same HMAC-SHA256 as hmac.new(...), in one C call (a third of the time)
         return hmac.digest(self.key, value.encode("utf-8", "surrogatepass"), "sha256").hex()[:length]
 
     def __call__(self, kind: str, value: str) -> str:
-        cached = self._cache.get((kind, value))
-        if cached is not None:
-            return cached
-        if is_pseudonym(value):
-            return value
-        pseudo = self.assign(kind, value, self.mapping)
-        assert pseudo is not None  # the whole digest was at hand
-        self._cache[(kind, value)] = pseudo
+        pseudo = self._cache.get((kind, value))
+        if pseudo is None:
+            if is_pseudonym(value):
+                return value
+            pseudo = self.assign(kind, value, self.mapping)
+            assert pseudo is not None  # the whole digest was at hand
+            self._cache[(kind, value)] = pseudo
+        if self.journal is not None:
+            self.journal.append((pseudo, value))
         return pseudo
 
     def assign(self, kind: str, value: str, mapping: dict[str, str], known_hex: str | None = None) -> str | None:

@@ -175,7 +175,8 @@ class Scrubber:
         self.scanner = scanner
         self.report = report
         self.name = "<input>"  # the file, for errors raised from inside the walk
-        self._cache: dict[tuple[str, bool], tuple[str, tuple[str, ...]]] = {}
+        # (string, prose) -> (output, rules, (pseudonym, value) pairs handed out while making it)
+        self._cache: dict[tuple[str, bool], tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = {}
 
     # ------------------------------------------------------------ recording
 
@@ -204,13 +205,17 @@ class Scrubber:
             return s
         key = (s, prose)
         hit = self._cache.get(key)
+        journal = self.pseudo.journal
         if hit is not None:
             found.extend(hit[1])
+            if journal is not None:  # the pseudonyms this output holds are handed out again
+                journal.extend(hit[2])
             return hit[0]
         mine: list[str] = []
+        start = len(journal) if journal is not None else 0
         out = self._string(s, mine, prose)
         if len(s) <= 4096:
-            self._cache[key] = (out, tuple(mine))
+            self._cache[key] = (out, tuple(mine), tuple(journal[start:]) if journal is not None else ())
         found.extend(mine)
         return out
 
