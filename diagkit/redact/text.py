@@ -26,6 +26,7 @@ from typing import Any
 
 import regex
 
+from diagkit.redact import phones
 from diagkit.redact.pseudonym import PSEUDONYM_RE
 
 # presidio entity -> pseudonym kind
@@ -41,16 +42,10 @@ SCORE_THRESHOLD = 0.4
 # presidio's LemmaContextAwareEnhancer defaults: a context word near a match lifts its score.
 CONTEXT_FACTOR = 0.35
 CONTEXT_MIN_SCORE = 0.4
-# The regions presidio's PhoneRecognizer checks by default (PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS).
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
-PHONE_CONTEXT = ("phone", "number", "telephone", "cell", "cellphone", "mobile", "call", "tel", "fax")
 
 # A bare 10-digit run passes the NHS checksum one time in eleven (epoch times, phone numbers): an NHS
 # number is only taken when presidio's context words for it ("nhs", "health service"...) come just before.
 _NEEDS_CONTEXT = frozenset({"UK_NHS"})
-# Phone candidates: digits with the separators phone formats use, an optional +/00 and extension.
-_PHONE_CAND_RE = re.compile(r"(?<![\w.+/\\-])(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\d(?:(?:[ .\-/]|[ .\-]?\(|\)[ .\-]?)?\d)"
-                            r"{6,16}(?:\s?(?:ext\.?|x)\s?\d{1,6})?(?![\w@])")
 # Shapes per presidio recognizer: a superset of what its own patterns accept, to pick the windows. These
 # scan whole texts: the `regex` module (presidio's own engine) runs most of them two to ten times faster than
 # `re` there, UK_NINO excepted (measured on bench/redact_bench.py's sample; both give the same matches).
@@ -64,7 +59,7 @@ _SHAPES: dict[str, Any] = {
 }
 # Any of the above in one pass: the cheap test that decides whether a string is scanned at all.
 _CANDIDATE_RE = re.compile("|".join(f"(?:{p.pattern})" if not p.flags & regex.I else f"(?i:{p.pattern})"
-                                    for p in (_PHONE_CAND_RE, *_SHAPES.values())))
+                                    for p in (phones.CANDIDATE_RE, *_SHAPES.values())))
 # Prose that NER might find a person or place in: two capitalised words, or one after a cue word.
 _NER_HINT_RE = re.compile(r"\b[A-Z][a-z]{1,20}\s+[A-Z][a-z]{1,20}\b|\b(?:from|in|at|by|name is|I am|Mr|Ms|Mrs|Dr)\.?\s+[A-Z][a-z]+")
 _MARGIN = 8  # characters either side of a candidate that presidio's patterns see (for their \b and lookarounds)
@@ -165,64 +160,6 @@ def _ner_engine() -> Any:
     return AnalyzerEngine(registry=registry, nlp_engine=engine_nlp, supported_languages=["en"])
 
 
-@functools.lru_cache(maxsize=65536)
-def _phone_region(candidate: str) -> str | None:
-    """The first of presidio's default regions for which phonenumbers finds `candidate` a valid number."""
-    import phonenumbers
-
-    digits = sum(c.isdigit() for c in candidate)
-    if not 7 <= digits <= 17:
-        return None
-    international = candidate.startswith(("+", "00"))
-    for region in ("US",) if international else PHONE_REGIONS:
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return region
-    return None
-
-
-@functools.lru_cache(maxsize=16384)
-def _phone_ok(candidate: str, window: str, offset: int) -> bool:
-    """Valid for a default region, and (for national formats) accepted by the matcher presidio uses,
-    which adds its leniency checks: national prefix where required, x-chars, dates, brackets.
-
-    `offset`: where the candidate starts in `window` (the text around it, for the matcher's checks on the
-    characters before and after)."""
-    import phonenumbers
-
-    region = _phone_region(candidate)
-    if region is None:
-        return False
-    if candidate.startswith(("+", "00")):
-        return True
-    matcher = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID)
-    extract = getattr(matcher, "_extract_match", None)
-    if extract is not None:
-        # The matcher's own checks on our candidate: the same verdicts as iterating the matcher over the
-        # window (which first re-finds candidates with its large pattern, three times slower)
-        return extract(candidate, offset) is not None
-    return any(candidate in match.raw_string or match.raw_string in candidate for match in matcher)
-
-
-def _plausible_phone(value: str, before: str, after: str, lead: str) -> bool:
-    """phonenumbers is lenient: drop versions (1.2.3.4), epoch-like bare digit runs and digits in paths."""
-    if before.endswith(("/", ".", "_", "v", "V", "#", "=")) or after.startswith((".", "/", "_")) and after[1:2].isdigit():
-        return False
-    if value.startswith("+") or value.startswith("00"):
-        return True
-    groups = re.findall(r"\d+", value)
-    if "." in value and not all(2 <= len(g) <= 4 for g in groups):
-        return False  # 120.0.6099.109 is a version, 415.555.0137 a phone
-    if len(groups) == 1:
-        # a bare digit run is a phone only when the words just before say so (presidio's context words)
-        lower = lead.lower()
-        return any(word in lower for word in PHONE_CONTEXT)
-    return True
-
-
 class TextScanner:
     """Finds personal data spans in a string: [(start, end, kind, rule)], cached per string."""
 
@@ -261,7 +198,7 @@ class TextScanner:
 
     def _phones(self, text: str, blocked: Spans, claimed: Spans) -> list[Span]:
         found: list[Span] = []
-        for m in _PHONE_CAND_RE.finditer(text):
+        for m in phones.CANDIDATE_RE.finditer(text):
             start, end = m.span()
             if blocked.overlaps(start, end) or claimed.contains(start, end):
                 continue
@@ -269,12 +206,12 @@ class TextScanner:
             line_start = text.rfind("\n", 0, start) + 1
             line_end = text.find("\n", end)
             line = text[line_start: line_end if line_end != -1 else len(text)]
-            if not _plausible_phone(value, text[max(0, start - 2):start], text[end:end + 2],
+            if not phones.plausible(value, text[max(0, start - 2):start], text[end:end + 2],
                                     text[max(line_start, start - 40):start]):
                 continue
             w_start = max(line_start, start - 24)
             window = text[w_start: min(end + 24, line_start + len(line))]
-            if _phone_ok(value, window, start - w_start):
+            if phones.accepted(value, window, start - w_start):
                 found.append((start, end, "PHONE", "phone_number"))
         return found
 

@@ -1,0 +1,233 @@
+"""Phone numbers in free text: a cheap candidate scan, then python-phonenumbers decides.
+
+presidio's PhoneRecognizer wraps python-phonenumbers' PhoneNumberMatcher, one run a default region over the
+whole text. Here a candidate regex finds digit groups, `plausible` drops what is a version or an id, and
+phonenumbers parses what is left for presidio's default regions and its matcher confirms it at presidio's
+leniency (VALID).
+
+parse() is slow Python (tens of microseconds a call) and most candidates in a log are not phones (an access
+log's "200 881029" is a status and a size). `may_be_valid` rules a region out first, from phonenumbers' own
+metadata, without parsing: a valid number's national significant number (NSN) is a suffix of the digits the
+matcher parsed, and must match one of its region's number-type patterns. The test is exact in the one
+direction that matters: it only ever says False where parse + is_valid_number would too
+(tests/test_phones.py checks this against phonenumbers itself).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any
+
+# The regions presidio's PhoneRecognizer checks by default (PhoneRecognizer.DEFAULT_SUPPORTED_REGIONS).
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+PHONE_CONTEXT = ("phone", "number", "telephone", "cell", "cellphone", "mobile", "call", "tel", "fax")
+# Candidates: digits with the separators phone formats use, an optional +/00 and extension.
+CANDIDATE_RE = re.compile(r"(?<![\w.+/\\-])(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\d(?:(?:[ .\-/]|[ .\-]?\(|\)[ .\-]?)?\d)"
+                          r"{6,16}(?:\s?(?:ext\.?|x)\s?\d{1,6})?(?![\w@])")
+# The number-type descriptions phonenumbers' _number_type_helper tries; a valid number matches one of them.
+_TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
+          "fixed_line", "mobile")
+# Candidates the metadata test understands: digits and the separators between them. Anything else ('+', an
+# extension, letters) is parsed as it always was.
+_SIMPLE_RE = re.compile(r"[0-9 .\-/()]+")
+_SEPARATORS = str.maketrans("", "", " .-/()")
+
+
+@functools.cache
+def _nsn_re(country_code: int) -> tuple[frozenset[int], re.Pattern[str]] | None:
+    """(lengths, pattern): the lengths and the full match of any NSN valid for a region with this calling code.
+
+    is_valid_number() holds when the NSN matches its region's general description and one number type
+    (phonenumbers' _number_type_helper); for a shared calling code (1: the NANP, 44: GB and the Crown
+    dependencies) any of its regions may be the one. None when the metadata cannot be read (then nothing
+    is ruled out)."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    lengths: set[int] = set()
+    alternatives = []
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+        meta = PhoneMetadata.metadata_for_region(region)
+        general = meta.general_desc if meta is not None else None
+        if general is None or not general.national_number_pattern:
+            continue
+        types = [desc.national_number_pattern for desc in (getattr(meta, t, None) for t in _TYPES)
+                 if desc is not None and desc.national_number_pattern]
+        if not types:
+            continue
+        lengths.update(general.possible_length)
+        alternatives.append(f"(?=(?:{general.national_number_pattern})\\Z)(?:{'|'.join(types)})")
+    if not alternatives or not lengths or min(lengths) < 1:
+        return None
+    return frozenset(lengths), re.compile(f"(?:{'|'.join(alternatives)})\\Z")
+
+
+class _Unsure(Exception):
+    """The metadata test cannot tell: the number is parsed."""
+
+
+class _Region:
+    """What parse() does with a national-format number for one default region, from its metadata."""
+
+    def __init__(self, region: str) -> None:
+        import phonenumbers
+        from phonenumbers import PhoneMetadata
+
+        meta = PhoneMetadata.metadata_for_region(region)
+        self.usable = meta is not None
+        if meta is None:
+            return
+        cc = phonenumbers.country_code_for_region(region)
+        self.cc = str(cc)
+        self.valid = _nsn_re(cc)
+        self.idd = re.compile(meta.international_prefix) if meta.international_prefix else None
+        self.prefix = re.compile(meta.national_prefix_for_parsing) if meta.national_prefix_for_parsing else None
+        rule = meta.national_prefix_transform_rule
+        self.keep_group: int | None = None  # a transform rule that keeps one group (BR's \\2)
+        if rule:
+            m = re.fullmatch(r"\\(\d)", rule)
+            if m is None:
+                self.usable = False  # a rule that rewrites digits: nothing can be ruled out
+            else:
+                self.keep_group = int(m.group(1))
+        self.usable = self.usable and self.valid is not None
+
+    def strip_prefix(self, number: str) -> str | None:
+        """The number with its national prefix (and carrier code) taken off as
+        _maybe_strip_national_prefix_carrier_code takes it, or None when no prefix matches."""
+        if self.prefix is None:
+            return None
+        m = self.prefix.match(number)
+        if m is None:
+            return None
+        if self.keep_group is not None and m.groups() and m.groups()[-1] is not None:
+            if m.end(self.keep_group) != m.end():
+                raise _Unsure  # the kept group is not the end of the prefix: not a suffix of the digits
+            return number[m.start(self.keep_group):]
+        return number[m.end():]
+
+    def nsns(self, group: str) -> set[str]:
+        """Every NSN parse() can make of these digits: as they are, without a national prefix, without the
+        calling code (then without a national prefix, once or twice: the country code step strips one and
+        parse() tries again)."""
+        out = {group}
+        national = [group]
+        if group.startswith(self.cc):
+            national.append(group[len(self.cc):])
+        for number in national:
+            out.add(number)
+            for _ in range(2):
+                stripped = self.strip_prefix(number)
+                if stripped is None:
+                    break
+                out.add(stripped)
+                number = stripped
+        return out
+
+
+@functools.cache
+def _region(region: str) -> _Region:
+    return _Region(region)
+
+
+def may_be_valid(candidate: str, region: str) -> bool:
+    """False only when parse(candidate, region) cannot give a valid number (the matcher asks this of the
+    candidate and of each inner match it tries, one string at a time).
+
+    Why this is exact: without '+' or letters, parse() reads the digits only, and with the default region's
+    calling code the NSN is what is left once a national prefix, a carrier code or the calling code is taken
+    off the front (`_Region.nsns`). The one way to another calling code, an international dialling prefix at
+    the start, is left to parse()."""
+    if not _SIMPLE_RE.fullmatch(candidate):
+        return True
+    return _digits_may_be_valid(candidate.translate(_SEPARATORS), region)
+
+
+@functools.lru_cache(maxsize=16384)  # region_for() and then the matcher ask about the same digits
+def _digits_may_be_valid(digits: str, region: str) -> bool:
+    info = _region(region)
+    if not info.usable or info.idd is not None and info.idd.match(digits):
+        return True
+    assert info.valid is not None
+    lengths, valid = info.valid
+    try:
+        return any(len(nsn) in lengths and valid.match(nsn) is not None for nsn in info.nsns(digits))
+    except _Unsure:
+        return True
+
+
+def plausible(value: str, before: str, after: str, lead: str) -> bool:
+    """phonenumbers is lenient: drop versions (1.2.3.4), epoch-like bare digit runs and digits in paths."""
+    if before.endswith(("/", ".", "_", "v", "V", "#", "=")) or after.startswith((".", "/", "_")) and after[1:2].isdigit():
+        return False
+    if value.startswith("+") or value.startswith("00"):
+        return True
+    groups = re.findall(r"\d+", value)
+    if "." in value and not all(2 <= len(g) <= 4 for g in groups):
+        return False  # 120.0.6099.109 is a version, 415.555.0137 a phone
+    if len(groups) == 1:
+        # a bare digit run is a phone only when the words just before say so (presidio's context words)
+        lower = lead.lower()
+        return any(word in lower for word in PHONE_CONTEXT)
+    return True
+
+
+@functools.lru_cache(maxsize=65536)
+def region_for(candidate: str) -> str | None:
+    """The first of presidio's default regions for which phonenumbers finds `candidate` a valid number."""
+    import phonenumbers
+
+    digits = sum(c.isdigit() for c in candidate)
+    if not 7 <= digits <= 17:
+        return None
+    international = candidate.startswith(("+", "00"))
+    for region in ("US",) if international else PHONE_REGIONS:
+        if not may_be_valid(candidate, region):
+            continue
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return region
+    return None
+
+
+@functools.cache
+def _matcher_class() -> Any:
+    """phonenumbers' matcher, with the metadata test in front of each parse (the candidate and its inner
+    matches): at leniency VALID a number must be valid, so a part that cannot be is not parsed at all."""
+    import phonenumbers
+
+    class Matcher(phonenumbers.PhoneNumberMatcher):  # type: ignore[misc]
+        def _parse_and_verify(self, candidate: str, offset: int) -> Any:
+            if not may_be_valid(candidate, self.preferred_region):
+                return None
+            return super()._parse_and_verify(candidate, offset)
+
+    return Matcher if hasattr(Matcher, "_extract_match") else None
+
+
+@functools.lru_cache(maxsize=16384)
+def accepted(candidate: str, window: str, offset: int) -> bool:
+    """Valid for a default region, and (for national formats) accepted by the matcher presidio uses,
+    which adds its leniency checks: national prefix where required, x-chars, dates, brackets.
+
+    `offset`: where the candidate starts in `window` (the text around it, for the matcher's checks on the
+    characters before and after)."""
+    import phonenumbers
+
+    region = region_for(candidate)
+    if region is None:
+        return False
+    if candidate.startswith(("+", "00")):
+        return True
+    matcher_class = _matcher_class()
+    if matcher_class is not None:
+        # The matcher's own checks on our candidate: the same verdicts as iterating the matcher over the
+        # window (which first re-finds candidates with its large pattern, three times slower)
+        matcher = matcher_class(window, region, leniency=phonenumbers.Leniency.VALID)
+        return matcher._extract_match(candidate, offset) is not None
+    matcher = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID)
+    return any(candidate in match.raw_string or match.raw_string in candidate for match in matcher)

@@ -1,0 +1,91 @@
+"""The phone metadata test (diagkit.redact.phones.may_be_valid) against python-phonenumbers itself: it may
+only rule out what parse() + is_valid_number() rejects, and the matcher built on it must give the matcher's
+own verdicts."""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+import pytest
+
+from diagkit.redact import phones
+
+# presidio's regions, and others whose metadata has the odd cases: AR and MX rewrite national numbers
+# (transform rules), IT keeps a leading zero, JP/AU/NZ have their own prefixes, GG/JE share GB's code.
+REGIONS = (*phones.PHONE_REGIONS, "AR", "MX", "IT", "JP", "AU", "NZ", "GG", "JE", "ZA", "CN")
+PREFIXES = ("", "", "", "0", "00", "011", "1", "1 ", "44", "49 ", "33", "55", "972", "91", "9012", "0 ", "0041",
+            "015", "(0)", "(415) ", "+44 ", "+1 ")
+SEPARATORS = ("", " ", " ", "-", ".", "/", " (", ") ", "-")
+
+
+def _candidates(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        groups = [str(rng.randrange(10 ** (k - 1), 10 ** k)) if rng.random() < 0.8 else
+                  "".join(rng.choice("0123456789") for _ in range(k)) for k in rng.choices(range(1, 7), k=rng.randint(1, 4))]
+        text = rng.choice(PREFIXES)
+        for i, g in enumerate(groups):
+            text += (rng.choice(SEPARATORS) if i else "") + g
+        out.append(text)
+    # shapes met in logs: status + size, dates, versions, ids, and real phones
+    out += ["200 881029", "200 46087", "2023-11-14", "120.0.6099.109", "415.555.0137", "(415) 555-0199",
+            "020 7946 0958", "030 90182244", "01 42 68 53 00", "+49 30 90182244", "0800 123 4567", "911",
+            "11 98765 4321", "(11) 98765-4321", "0 11 98765 4321", "1 415 555 0100", "00 44 20 7946 0958"]
+    return out
+
+
+def _valid(candidate: str, region: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(candidate, region))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def test_metadata_test_never_rules_out_a_valid_number() -> None:
+    ruled_out = invalid = 0
+    for candidate in _candidates(5, 2500):
+        for region in REGIONS:
+            valid = _valid(candidate, region)
+            if not phones.may_be_valid(candidate, region):
+                assert not valid, (candidate, region)
+                ruled_out += 1
+            if not valid:
+                invalid += 1
+    # ... and it does rule out most invalid numbers without parsing (a test that always says True passes
+    # the assertion above; this one it fails)
+    assert ruled_out > 0.6 * invalid
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "IL", "IN", "CA", "BR"])
+def test_an_access_log_status_and_size_is_not_parsed(region: str) -> None:
+    assert not phones.may_be_valid("200 881029", region)
+
+
+def test_what_the_metadata_test_cannot_judge_is_parsed() -> None:
+    for candidate in ("+44 20 7946 0958", "011 44 20 7946 0958", "415 555 0100 ext 12", "1-800-FLOWERS"):
+        assert phones.may_be_valid(candidate, "US")
+    assert phones.may_be_valid("00 49 30 90182244", "FR")  # an international dialling prefix
+
+
+def test_matcher_gives_phonenumbers_own_verdicts() -> None:
+    """The matcher with the metadata test in front of parse() accepts exactly what phonenumbers' matcher
+    accepts, inner matches included ("200 881029" is not a French number; "881029" might be German)."""
+    matcher_class = phones._matcher_class()
+    assert matcher_class is not None
+    rng = random.Random(9)
+    compared = accepted = 0
+    for candidate in _candidates(7, 1500):
+        window = rng.choice(("call ", "id ", "", "x", "on ")) + candidate + rng.choice(("", " now", ".", "a"))
+        offset = window.index(candidate)
+        for region in phones.PHONE_REGIONS:
+            ours = matcher_class(window, region, leniency=phonenumbers.Leniency.VALID)._extract_match(candidate, offset)
+            theirs = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID
+                                                     )._extract_match(candidate, offset)
+            assert (ours is None) == (theirs is None), (window, region)
+            if ours is not None:
+                assert (ours.start, ours.raw_string, ours.number) == (theirs.start, theirs.raw_string, theirs.number)
+                accepted += 1
+            compared += 1
+    assert accepted > 50 and compared > 10000
