@@ -1044,3 +1044,22 @@ def test_token_pattern_prefilter_never_hides_a_match(line: str) -> None:
     from diagkit.redact.engine import Redactor
 
     assert "abcdef123" not in Redactor(b"k" * 32, ner=False).redact_text(f"log: {line} end")
+
+
+@pytest.mark.parametrize(("rule", "line"), [
+    ("email", "mail bob@corp.example.com"), ("aws_access_key", "key AKIAABCDEFGHIJKLMNOP"),
+    ("aws_access_key", "key ASIAABCDEFGHIJKLMNOP"), ("github_token", "ghp_" + "a" * 36),
+    ("slack_token", "xoxb-1234567890-abc"), ("stripe_key", "sk_live_abcdefghij12"),
+    ("google_api_key", "AIza" + "b" * 35), ("google_oauth_token", "ya29.abcdefghijklmnopqrstu"),
+    ("aws_secret_key", "AWS_SECRET_ACCESS_KEY=" + "A" * 40), ("bearer_token", "BEARER abcdefgh12345678"),
+    ("url_userinfo", "https://bob:hunter22@example.com/"), ("url_secret_param", "/cb?Access_Token=abc123"),
+    ("jwt", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJib2IifQ.c2ln"),
+    ("pem_private_key", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----"),
+])
+def test_gate_hints_never_hide_a_leak(rule: str, line: str) -> None:
+    """The gate runs a detector only where one of its hints is (case-sensitive ones as the pattern writes them):
+    a planted value of each kind is still found, in a long text around it as well."""
+    from diagkit.redact import gate
+
+    for text in (line, "x" * 5000 + "\n" + line + "\n" + "y" * 5000):
+        assert rule in {det.rule for det, _, _ in gate.scan_text(text)}, (rule, line)

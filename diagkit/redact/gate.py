@@ -35,7 +35,10 @@ class Detector:
     pattern: re.Pattern[str]
     group: int = 0
     ok: Callable[[re.Match[str]], bool] | None = None
-    hints: tuple[str, ...] = ()  # substrings (lower-case) one of which a match must contain; () = always run
+    # substrings one of which a match must contain; () = always run. For a case-insensitive pattern they are
+    # lower-case and looked for in the lower-cased text, otherwise as the pattern writes them: "AKIA" is found
+    # at C speed where a lower-cased "akia" turns up in any hex id and runs the pattern over the whole text.
+    hints: tuple[str, ...] = ()
 
 
 def _redacted(value: str) -> bool:
@@ -99,14 +102,14 @@ def _pem_ok(m: re.Match[str]) -> bool:
     return False
 
 
-_TOKEN_HINTS = {"aws_access_key": ("akia", "asia", "abia", "acca"), "github_token": ("gh",),
-                "slack_token": ("xox",), "stripe_key": ("_live_", "_test_"), "google_api_key": ("aiza",),
+_TOKEN_HINTS = {"aws_access_key": ("AKIA", "ASIA", "ABIA", "ACCA"), "github_token": ("gh",),
+                "slack_token": ("xox",), "stripe_key": ("_live_", "_test_"), "google_api_key": ("AIza",),
                 "google_oauth_token": ("ya29.",), "aws_secret_key": ("aws",)}
 
 DETECTORS: list[Detector] = [
     Detector("email", "EMAIL", S.EMAIL_RE, hints=("@",)),
-    Detector("jwt", "TOKEN", S.JWT_RE, ok=lambda m: jwt_is_redacted(m.group(0)), hints=("eyj",)),
-    Detector("pem_private_key", "PRIVATE_KEY", S.PEM_PRIVATE_RE, ok=_pem_ok, hints=("-----begin",)),
+    Detector("jwt", "TOKEN", S.JWT_RE, ok=lambda m: jwt_is_redacted(m.group(0)), hints=("eyJ",)),
+    Detector("pem_private_key", "PRIVATE_KEY", S.PEM_PRIVATE_RE, ok=_pem_ok, hints=("-----BEGIN",)),
     *(Detector(rule, kind, pattern, group, ok=_group_ok, hints=_TOKEN_HINTS[rule])
       for rule, kind, pattern, group in S.TOKEN_PATTERNS if rule in _TOKEN_HINTS),
     Detector("bearer_token", "TOKEN", re.compile(r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{8,}=*)(?![\w=\"-])"), 1,
@@ -160,11 +163,16 @@ def scan_text(text: str, detectors: list[Detector] | None = None) -> list[tuple[
                 _CLEAN[text] = True
             return []
     hits = []
-    lower = text.lower()
+    lower = None
     for det in DETECTORS if detectors is None else detectors:
         if det.hints:
+            hay = text
+            if det.pattern.flags & re.IGNORECASE:
+                if lower is None:
+                    lower = text.lower()
+                hay = lower
             for h in det.hints:
-                if h in lower:
+                if h in hay:
                     break
             else:
                 continue
