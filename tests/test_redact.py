@@ -1063,3 +1063,29 @@ def test_gate_hints_never_hide_a_leak(rule: str, line: str) -> None:
 
     for text in (line, "x" * 5000 + "\n" + line + "\n" + "y" * 5000):
         assert rule in {det.rule for det, _, _ in gate.scan_text(text)}, (rule, line)
+
+
+def test_an_address_after_a_version_word_on_the_line_before_is_redacted() -> None:
+    """Whether a dotted quad is a version or an address is read from its own line only."""
+    from diagkit.redact.engine import Redactor
+
+    redactor = Redactor(b"k" * 32, ner=False)
+    out = redactor.redact_obj({"note": "upgraded to the new release\n84.17.42.13 - - GET /"})
+    assert "84.17.42.13" not in out["note"] and out["note"].startswith("upgraded to the new release\n<IP:")
+    log = "\n".join(["2023-11-14 INFO worker started"] * 40 + ["deployed build", "84.17.42.13 - - GET /",
+                                                                 "see section 4.1.2.5 of RFC 5280"])
+    out = redactor.redact_text(log)
+    assert "84.17.42.13" not in out and "section 4.1.2.5 of RFC 5280" in out
+
+
+def test_whole_text_ipv4_scan_finds_what_re_finds() -> None:
+    """IPV4_SCAN (the `regex` engine, for whole files) and IPV4_RE (`re`, line by line) match the same spans."""
+    import random
+
+    from diagkit.redact import secrets as S
+
+    rng = random.Random(3)
+    alphabet = ["1", "9", "25", "255", "256", "0", "192", ".", ".", ".", "/", ":", "-", "a", " ", "\n", "§", "٣", "v"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        assert [m.span() for m in S.IPV4_RE.finditer(text)] == [m.span() for m in S.IPV4_SCAN.finditer(text)], text

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
+
+import regex
 
 # ---------------------------------------------------------------- names
 
@@ -162,17 +165,24 @@ _NOT_IP_AFTER_RE = re.compile(r"-(?:[A-Za-z]|\d+[A-Za-z])|\+[A-Za-z0-9]|\s+(?:of
                               re.IGNORECASE)
 
 
-def ipv4_in_context(m: re.Match[str]) -> bool:
-    """True when a dotted quad IPV4_RE matched reads as an address, not "RFC 5280 §4.1.2.5" or "1.2.3.4-beta"."""
+def ipv4_in_context(m: Any) -> bool:
+    """True when a dotted quad IPV4_RE matched reads as an address, not "RFC 5280 §4.1.2.5" or "1.2.3.4-beta".
+
+    Only its own line is read: a version word ending the line before says nothing of this address."""
     text, start, end = m.string, m.start(), m.end()
-    return not (_NOT_IP_BEFORE_RE.search(text, max(0, start - 24), start)
-                or _NOT_IP_AFTER_RE.match(text, end))
+    line_end = text.find("\n", end)
+    return not (_NOT_IP_BEFORE_RE.search(text, max(text.rfind("\n", 0, start) + 1, start - 24), start)
+                or _NOT_IP_AFTER_RE.match(text, end, len(text) if line_end == -1 else line_end))
 # Eight groups, or fewer with "::" (RFC 4291 §2.2): "14/Nov/2023:22:58:56" (an access-log time) and
 # "00:1a:2b:3c:4d:5e" (a MAC address) are not addresses.
 _H4 = r"[0-9a-fA-F]{1,4}"
 IPV6_RE = re.compile(rf"(?<![\w:.])(?:(?:{_H4}:){{7}}{_H4}|(?:{_H4}:){{1,7}}:(?:{_H4}(?::{_H4}){{0,6}})?|"
                      rf"::{_H4}(?::{_H4}){{0,6}})(?![\w:.])")
 URL_RE = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,15}://[^\s\"'<>`\\]+")
+# The same pattern for one pass over a whole text file: the `regex` engine looks for the '.' a match needs
+# at C speed, where `re` tries the pattern at every position (4-6x faster on a 1 MB log). Emails stay with
+# `re` line by line: with an '@' on many lines, `regex` backtracks from each one and is no faster.
+IPV4_SCAN = regex.compile(IPV4_RE.pattern)
 
 # (rule, kind, pattern, group holding the secret). Vendor formats are precise enough to trust anywhere.
 TOKEN_PATTERNS: list[tuple[str, str, re.Pattern[str], int]] = [

@@ -68,6 +68,11 @@ class LineFound(list):  # type: ignore[type-arg]
     def line(self, index: int) -> None:
         self._line = index
 
+    @property
+    def current(self) -> int:
+        """The line the next rule is recorded against."""
+        return self._line
+
     def append(self, rule: str) -> None:
         super().append(rule)
         self.where.append(self._line)
@@ -314,19 +319,29 @@ class Scrubber:
                 "PRIVATE_KEY", m.group(0), "pem_private_key", found), s)
         # Line-local patterns run line by line, and only on lines holding what a match needs. In a long text
         # those lines are found with str.find over the whole text (C speed) rather than tested one by one for
-        # every pattern; a line an earlier pattern changed is always tested again.
+        # every pattern; a line an earlier pattern changed is always tested again, and once many have changed
+        # the index is made again from the text as it now is.
         parts = s.split("\n") if lines is not None else [s]
         index = _LineIndex(s) if len(parts) > 32 else None
         dirty: set[int] = set()
 
         def todo(needles: tuple[str, ...], lower: bool, hint: re.Pattern[str] | None = None) -> Any:
+            nonlocal index, dirty
             if index is None:
                 return range(len(parts))
+            if len(dirty) > 64 + len(parts) // 16:
+                # Pseudonyms are masked out: "<TOKEN:…>" would otherwise hold the needle "token" on every line
+                # an earlier rule changed. No rule can match on a needle inside a pseudonym: the name before a
+                # ':' or '=' never starts at a '<', and no kind is followed by what a token pattern needs.
+                index, dirty = _LineIndex(PSEUDONYM_RE.sub("<>", "\n".join(parts))), set()
             cand = index.lines_matching(hint) if hint is not None else index.lines(needles, lower)
             return range(len(parts)) if cand is None else sorted(cand | dirty)
 
         def sub(pattern: re.Pattern[str], fn: Any, needles: tuple[str, ...], lower: bool = False,
-                hint: re.Pattern[str] | None = None) -> None:
+                hint: re.Pattern[str] | None = None, scan: Any = None) -> None:
+            if scan is not None and index is not None and lines is not None:
+                whole(scan, fn)
+                return
             for i in todo(needles, lower, hint):
                 part = parts[i]
                 probe = part.lower() if lower else part
@@ -337,6 +352,27 @@ class Scrubber:
                     if new != part:
                         parts[i] = new
                         dirty.add(i)
+
+        def whole(scan: Any, fn: Any) -> None:
+            """One pass of `scan` (the pattern compiled by the `regex` engine, whose search for a pattern's
+            literal part is C speed) over the whole text: for patterns that never span lines and see at most
+            one character around a match, the very matches a pass line by line finds."""
+            assert lines is not None
+            text = "\n".join(parts)
+            lines.reset(text)
+            changed: list[int] = []
+
+            def call(m: Any) -> str:
+                lines.at(m.start())
+                new = fn(m)
+                if new != m.group(0):
+                    changed.append(lines.current)
+                return new
+
+            out = scan.sub(call, text)
+            if changed:
+                parts[:] = out.split("\n")
+                dirty.update(changed)
 
         sub(S.JWT_RE, lambda m: self.jwt(m.group(0), found), ("eyJ",))
         if urls:
@@ -360,7 +396,7 @@ class Scrubber:
                 lower=True)
         sub(S.EMAIL_RE, lambda m: self._hit("EMAIL", m.group(0), "email", found), ("@",))
         sub(S.IPV4_RE, lambda m: self._ip(m.group(0), found) if S.ipv4_in_context(m) else m.group(0), (".",),
-            hint=_IPV4_HINT_RE)
+            hint=_IPV4_HINT_RE, scan=S.IPV4_SCAN)
         sub(S.IPV6_RE, lambda m: self._ip(m.group(0), found), (":",), hint=_IPV6_HINT_RE)
         s = "\n".join(parts) if lines is not None else parts[0]
         if (len(s) > 4096 or self.scanner.could_contain(s, prose)) and (spans := self.scanner.scan(s, prose)):
