@@ -35,8 +35,9 @@ _SEPARATORS = str.maketrans("", "", " .-/()")
 
 
 @functools.cache
-def _nsn_re(country_code: int) -> tuple[frozenset[int], re.Pattern[str]] | None:
-    """(lengths, pattern): the lengths and the full match of any NSN valid for a region with this calling code.
+def _nsn_re(country_code: int) -> tuple[frozenset[int], re.Pattern[str], str] | None:
+    """(lengths, pattern, its source with the length test first): the lengths and the full match of any NSN
+    valid for a region with this calling code.
 
     is_valid_number() holds when the NSN matches its region's general description and one number type
     (phonenumbers' _number_type_helper); for a shared calling code (1: the NANP, 44: GB and the Crown
@@ -60,7 +61,9 @@ def _nsn_re(country_code: int) -> tuple[frozenset[int], re.Pattern[str]] | None:
         alternatives.append(f"(?=(?:{general.national_number_pattern})\\Z)(?:{'|'.join(types)})")
     if not alternatives or not lengths or min(lengths) < 1:
         return None
-    return frozenset(lengths), re.compile(f"(?:{'|'.join(alternatives)})\\Z")
+    source = f"(?:{'|'.join(alternatives)})\\Z"
+    size = "|".join(rf"[0-9]{{{n}}}" for n in sorted(lengths))
+    return frozenset(lengths), re.compile(source), f"(?=(?:{size})\\Z){source}"
 
 
 class _Unsure(Exception):
@@ -92,6 +95,14 @@ class _Region:
             else:
                 self.keep_group = int(m.group(1))
         self.usable = self.usable and self.valid is not None
+        # Without a transform rule, the NSNs parse() can make are what one pattern matches: the calling code,
+        # then the national prefix at most twice, then a valid NSN (backtracking tries every way to strip,
+        # a few more than parse() does: still only ever ruling out what cannot be valid). One match call
+        # instead of one a way to strip.
+        self.whole = None
+        if self.usable and self.keep_group is None and self.valid is not None:
+            npp = f"(?:{meta.national_prefix_for_parsing})?" * 2 if meta.national_prefix_for_parsing else ""
+            self.whole = re.compile(f"(?:{re.escape(self.cc)})?{npp}{self.valid[2]}")
 
     def strip_prefix(self, number: str) -> str | None:
         """The number with its national prefix (and carrier code) taken off as
@@ -149,8 +160,10 @@ def _digits_may_be_valid(digits: str, region: str) -> bool:
     info = _region(region)
     if not info.usable or info.idd is not None and info.idd.match(digits):
         return True
+    if info.whole is not None:
+        return info.whole.match(digits) is not None
     assert info.valid is not None
-    lengths, valid = info.valid
+    lengths, valid, _ = info.valid
     try:
         return any(len(nsn) in lengths and valid.match(nsn) is not None for nsn in info.nsns(digits))
     except _Unsure:
@@ -173,13 +186,16 @@ def plausible(value: str, before: str, after: str, lead: str) -> bool:
     return True
 
 
+def _digit_count_ok(candidate: str) -> bool:
+    return 7 <= sum(c.isdigit() for c in candidate) <= 17
+
+
 @functools.lru_cache(maxsize=65536)
 def region_for(candidate: str) -> str | None:
     """The first of presidio's default regions for which phonenumbers finds `candidate` a valid number."""
     import phonenumbers
 
-    digits = sum(c.isdigit() for c in candidate)
-    if not 7 <= digits <= 17:
+    if not _digit_count_ok(candidate):
         return None
     international = candidate.startswith(("+", "00"))
     for region in ("US",) if international else PHONE_REGIONS:
@@ -211,23 +227,33 @@ def _matcher_class() -> Any:
 
 @functools.lru_cache(maxsize=16384)
 def accepted(candidate: str, window: str, offset: int) -> bool:
-    """Valid for a default region, and (for national formats) accepted by the matcher presidio uses,
-    which adds its leniency checks: national prefix where required, x-chars, dates, brackets.
+    """A number in international format valid for presidio's default regions; one in national format
+    accepted by the matcher presidio uses, for one of its default regions, at presidio's leniency: valid,
+    national prefix where the region requires one, x-chars, dates, brackets. As presidio runs the matcher
+    for every region, a number any region's matcher accepts is accepted (regions the metadata rules out for
+    the whole candidate are not asked: their matcher could only accept a part of it).
 
     `offset`: where the candidate starts in `window` (the text around it, for the matcher's checks on the
     characters before and after)."""
     import phonenumbers
 
-    region = region_for(candidate)
-    if region is None:
-        return False
     if candidate.startswith(("+", "00")):
-        return True
+        return region_for(candidate) is not None
+    if not _digit_count_ok(candidate):
+        return False
     matcher_class = _matcher_class()
-    if matcher_class is not None:
-        # The matcher's own checks on our candidate: the same verdicts as iterating the matcher over the
-        # window (which first re-finds candidates with its large pattern, three times slower)
-        matcher = matcher_class(window, region, leniency=phonenumbers.Leniency.VALID)
-        return matcher._extract_match(candidate, offset) is not None
-    matcher = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID)
-    return any(candidate in match.raw_string or match.raw_string in candidate for match in matcher)
+    digits = candidate.translate(_SEPARATORS) if _SIMPLE_RE.fullmatch(candidate) else None
+    for region in PHONE_REGIONS:
+        if digits is not None and not _digits_may_be_valid(digits, region):
+            continue
+        if matcher_class is not None:
+            # The matcher's own checks on our candidate: the same verdicts as iterating the matcher over the
+            # window (which first re-finds candidates with its large pattern, three times slower)
+            matcher = matcher_class(window, region, leniency=phonenumbers.Leniency.VALID)
+            if matcher._extract_match(candidate, offset) is not None:
+                return True
+        else:
+            matcher = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID)
+            if any(candidate in match.raw_string or match.raw_string in candidate for match in matcher):
+                return True
+    return False
