@@ -144,6 +144,7 @@ def _could_leak(text: str) -> bool:
 
 
 _CLEAN: dict[str, bool] = {}
+_IGNORECASE = int(re.IGNORECASE)  # a plain int: `flags & re.IGNORECASE` goes through enum's __rand__, slowly
 
 
 _BUILTIN = DETECTORS
@@ -167,7 +168,7 @@ def scan_text(text: str, detectors: list[Detector] | None = None) -> list[tuple[
     for det in DETECTORS if detectors is None else detectors:
         if det.hints:
             hay = text
-            if det.pattern.flags & re.IGNORECASE:
+            if det.pattern.flags & _IGNORECASE:
                 if lower is None:
                     lower = text.lower()
                 hay = lower
