@@ -89,3 +89,22 @@ def test_matcher_gives_phonenumbers_own_verdicts() -> None:
                 accepted += 1
             compared += 1
     assert accepted > 50 and compared > 10000
+
+
+def test_national_prefix_check_rejects_only_what_the_matcher_rejects() -> None:
+    """_prefix_missing() (the national prefix a region's format asks for, checked before parsing) holds only
+    where phonenumbers' matcher at leniency VALID rejects the whole candidate; and it does hold often."""
+    missing = 0
+    for candidate in _candidates(11, 2000):
+        if not phones._SIMPLE_RE.fullmatch(candidate):
+            continue
+        digits = candidate.translate(phones._SEPARATORS)
+        window = f"call {candidate} now"
+        for region in phones.PHONE_REGIONS:
+            if phones._prefix_missing(digits, region):
+                missing += 1
+                matcher = phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID)
+                assert matcher._parse_and_verify(candidate, 5) is None, (candidate, region)
+    assert missing > 400
+    assert phones._prefix_missing("200881029", "FR") and phones._prefix_missing("2079463754", "GB")
+    assert not phones._prefix_missing("02079463754", "GB") and not phones._prefix_missing("4155550137", "US")

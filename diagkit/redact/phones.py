@@ -95,6 +95,15 @@ class _Region:
             else:
                 self.keep_group = int(m.group(1))
         self.usable = self.usable and self.valid is not None
+        # What the matcher's national prefix check reads: the main region of the calling code (the US for
+        # the NANP, GB for 44), its formatting rules and its national prefix.
+        main = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(cc))
+        self.formats = list(main.number_format) if main is not None else None
+        self.main_prefix = (re.compile(main.national_prefix_for_parsing)
+                            if main is not None and main.national_prefix_for_parsing else None)
+        # the matcher's own helpers for that check (private: without them the check is not made)
+        self.format_rule = _matcher_helper("_choose_formatting_pattern_for_number")
+        self.first_group_only = _matcher_helper("_formatting_rule_has_first_group_only")
         # Without a transform rule, the NSNs parse() can make are what one pattern matches: the calling code,
         # then the national prefix at most twice, then a valid NSN (backtracking tries every way to strip,
         # a few more than parse() does: still only ever ruling out what cannot be valid). One match call
@@ -170,6 +179,34 @@ def _digits_may_be_valid(digits: str, region: str) -> bool:
         return True
 
 
+@functools.lru_cache(maxsize=16384)
+def _prefix_missing(digits: str, region: str) -> bool:
+    """True when the matcher, at leniency VALID, rejects these digits written in `region`'s national format
+    for want of the national prefix the region's formatting rules ask for (a French "200 881029" is not
+    "0 200 881029"), so that parse() and the validity checks need not run. phonenumbers' own check
+    (_is_national_prefix_present_if_required) applies when the calling code came from the region (no '+',
+    no international dialling prefix, no calling code at the start), and it then reads the NSN's formatting
+    rule and whether a national prefix starts the digits; when neither prefix can be stripped, the NSN is the
+    digits themselves."""
+    info = _region(region)
+    if not info.usable or info.formats is None or info.format_rule is None or info.first_group_only is None:
+        return False
+    if digits.startswith(info.cc) or info.idd is not None and info.idd.match(digits):
+        return False
+    if any(prefix is not None and prefix.match(digits) for prefix in (info.prefix, info.main_prefix)):
+        return False
+    rule = info.format_rule(info.formats, digits)
+    if rule is None or not rule.national_prefix_formatting_rule or rule.national_prefix_optional_when_formatting:
+        return False
+    return not info.first_group_only(rule.national_prefix_formatting_rule)
+
+
+def _matcher_helper(name: str) -> Any:
+    from phonenumbers import phonenumbermatcher
+
+    return getattr(phonenumbermatcher, name, None)
+
+
 def plausible(value: str, before: str, after: str, lead: str) -> bool:
     """phonenumbers is lenient: drop versions (1.2.3.4), epoch-like bare digit runs and digits in paths."""
     if before.endswith(("/", ".", "_", "v", "V", "#", "=")) or after.startswith((".", "/", "_")) and after[1:2].isdigit():
@@ -212,14 +249,18 @@ def region_for(candidate: str) -> str | None:
 
 @functools.cache
 def _matcher_class() -> Any:
-    """phonenumbers' matcher, with the metadata test in front of each parse (the candidate and its inner
-    matches): at leniency VALID a number must be valid, so a part that cannot be is not parsed at all."""
+    """phonenumbers' matcher, with the metadata tests in front of each parse (the candidate and its inner
+    matches): at leniency VALID a number must be valid and carry the national prefix its region's format
+    asks for, so a part that cannot be, or lacks it, is not parsed at all."""
     import phonenumbers
 
     class Matcher(phonenumbers.PhoneNumberMatcher):  # type: ignore[misc]
         def _parse_and_verify(self, candidate: str, offset: int) -> Any:
-            if not may_be_valid(candidate, self.preferred_region):
-                return None
+            if _SIMPLE_RE.fullmatch(candidate):
+                digits = candidate.translate(_SEPARATORS)
+                if not _digits_may_be_valid(digits, self.preferred_region) or _prefix_missing(
+                        digits, self.preferred_region):
+                    return None
             return super()._parse_and_verify(candidate, offset)
 
     return Matcher if hasattr(Matcher, "_extract_match") else None
