@@ -108,3 +108,15 @@ def test_national_prefix_check_rejects_only_what_the_matcher_rejects() -> None:
     assert missing > 400
     assert phones._prefix_missing("200881029", "FR") and phones._prefix_missing("2079463754", "GB")
     assert not phones._prefix_missing("02079463754", "GB") and not phones._prefix_missing("4155550137", "US")
+
+
+def test_ascii_candidate_scan_finds_what_the_full_pattern_finds() -> None:
+    rng = random.Random(13)
+    alphabet = ["+", "(", ")", "00", "1", "415", "555", "0137", " ", "-", ".", "/", "x", "ext ", "a", "@", "\n", "_"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        assert text.isascii()
+        assert [m.span() for m in phones.candidates(text)] == [m.span() for m in phones.CANDIDATE_RE.finditer(text)]
+    unicode_text = "call \u0664\u0661\u0665 555 0137 or +1 415 555 0100"
+    assert [m.group() for m in phones.candidates(unicode_text)] == [
+        m.group() for m in phones.CANDIDATE_RE.finditer(unicode_text)]

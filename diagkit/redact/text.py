@@ -51,7 +51,9 @@ _NEEDS_CONTEXT = frozenset({"UK_NHS"})
 # `re` there, UK_NINO excepted (measured on bench/redact_bench.py's sample; both give the same matches).
 _SHAPES: dict[str, Any] = {
     "CREDIT_CARD": regex.compile(r"\b[13456]\d{3}[- ]?\d{3,4}[- ]?\d{3,4}[- ]?\d{3,5}\b"),
-    "US_SSN": regex.compile(r"\b\d{3}[- .]\d{2}[- .]\d{4}\b|\b\d{5}-\d{4}\b|\b\d{3}-\d{6}\b|\b\d{9}\b"),
+    # \d{3}[- .]\d{2}[- .]\d{4}, \d{5}-\d{4}, \d{3}-\d{6} or \d{9}, tried in that order: the first three digits
+    # once, not once an alternative (a third quicker over a whole text)
+    "US_SSN": regex.compile(r"\b\d{3}(?:[- .]\d{2}[- .]\d{4}|\d{2}-\d{4}|-\d{6}|\d{6})\b"),
     "UK_NINO": re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", re.I),
     "IBAN_CODE": regex.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?(?![A-Z0-9])"),
     "US_ITIN": regex.compile(r"\b9\d{2}[- ]?\d{2}[- ]?\d{4}\b"),
@@ -198,7 +200,7 @@ class TextScanner:
 
     def _phones(self, text: str, blocked: Spans, claimed: Spans) -> list[Span]:
         found: list[Span] = []
-        for m in phones.CANDIDATE_RE.finditer(text):
+        for m in phones.candidates(text):
             start, end = m.span()
             if blocked.overlaps(start, end) or claimed.contains(start, end):
                 continue
