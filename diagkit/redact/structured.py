@@ -92,6 +92,9 @@ class _LineIndex:
         self.text = text
         self.newlines = [m.start() for m in _NEWLINE_RE.finditer(text)]
         self._lower: str | None = None
+        # (needle, lower) -> its lines: the rules share needles ("token", "secret"...), and a needle that is not
+        # in the text costs a whole pass of str.find to say so
+        self._found: dict[tuple[str, bool], set[int]] = {}
 
     def lines(self, needles: tuple[str, ...], lower: bool) -> set[int] | None:
         """Line numbers (0-based); None when they cannot be told (lower-casing changed the length)."""
@@ -105,12 +108,16 @@ class _LineIndex:
             hay = self._lower
         newlines, out = self.newlines, set()
         for needle in needles:
-            at = hay.find(needle)
-            while at != -1:
-                line = bisect.bisect_left(newlines, at)
-                out.add(line)
-                # one hit a line is enough: go on from the next line
-                at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
+            known = self._found.get((needle, lower))
+            if known is None:
+                known = self._found[needle, lower] = set()
+                at = hay.find(needle)
+                while at != -1:
+                    line = bisect.bisect_left(newlines, at)
+                    known.add(line)
+                    # one hit a line is enough: go on from the next line
+                    at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
+            out |= known
         return out
 
     def lines_matching(self, hint: re.Pattern[str]) -> set[int]:
