@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from diagkit.errors import InputFormatError
 from diagkit.gcpause import gc_paused
-from diagkit.redact import jsonout
+from diagkit.redact import jsonout, phones
 from diagkit.redact.gate import Detector, Gate
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
@@ -286,6 +286,7 @@ class Redactor:
 
             if self.ner and may_name_people(text):
                 load_ner()  # loaded once, here, and shared with the workers: not once in each of them
+            phones.prepare()  # the same for the phone metadata
             pooled = self._pooled(lambda mine: parallel.redact_text(self, text, mine, workers, name))
             if pooled is not None:
                 report.merge(pooled[1])
