@@ -5,12 +5,15 @@ whole text. Here a candidate regex finds digit groups, `plausible` drops what is
 phonenumbers parses what is left for presidio's default regions and its matcher confirms it at presidio's
 leniency (VALID).
 
-parse() is slow Python (tens of microseconds a call) and most candidates in a log are not phones (an access
-log's "200 881029" is a status and a size). `may_be_valid` rules a region out first, from phonenumbers' own
-metadata, without parsing: a valid number's national significant number (NSN) is a suffix of the digits the
-matcher parsed, and must match one of its region's number-type patterns. The test is exact in the one
-direction that matters: it only ever says False where parse + is_valid_number would too
-(tests/test_phones.py checks this against phonenumbers itself).
+parse() and the matcher are slow Python (tens of microseconds a call) and most candidates in a log are not
+phones (an access log's "200 881029" is a status and a size). Two tests read phonenumbers' own metadata
+first, without parsing:
+- `may_be_valid`: a valid number's national significant number (NSN) is its digits less a calling code or
+  national prefix, and matches one of its region's number-type patterns;
+- `_prefix_missing`: a number written in a region's national format without the national prefix that the
+  region's formatting rule asks for is rejected by the matcher (a French "200 881029").
+Both are exact in the one direction that matters: they only rule out what phonenumbers rejects
+(tests/test_phones.py checks them against parse, is_valid_number and the matcher's own verdicts).
 """
 
 from __future__ import annotations
@@ -82,6 +85,16 @@ class _Region:
 
         meta = PhoneMetadata.metadata_for_region(region)
         self.usable = meta is not None
+        self.cc = ""
+        self.valid: tuple[frozenset[int], re.Pattern[str], str] | None = None
+        self.idd: re.Pattern[str] | None = None  # the international dialling prefix
+        self.prefix: re.Pattern[str] | None = None  # the national prefix (and carrier code), for parsing
+        self.main_prefix: re.Pattern[str] | None = None
+        self.whole: re.Pattern[str] | None = None
+        self.keep_group: int | None = None  # a transform rule that keeps one group (BR's keeps its second group)
+        self.formats: list[Any] | None = None
+        self.format_rule: Any = None
+        self.first_group_only: Any = None
         if meta is None:
             return
         cc = phonenumbers.country_code_for_region(region)
@@ -90,7 +103,6 @@ class _Region:
         self.idd = re.compile(meta.international_prefix) if meta.international_prefix else None
         self.prefix = re.compile(meta.national_prefix_for_parsing) if meta.national_prefix_for_parsing else None
         rule = meta.national_prefix_transform_rule
-        self.keep_group: int | None = None  # a transform rule that keeps one group (BR's \\2)
         if rule:
             m = re.fullmatch(r"\\(\d)", rule)
             if m is None:
@@ -111,7 +123,6 @@ class _Region:
         # then the national prefix at most twice, then a valid NSN (backtracking tries every way to strip,
         # a few more than parse() does: still only ever ruling out what cannot be valid). One match call
         # instead of one a way to strip.
-        self.whole = None
         if self.usable and self.keep_group is None and self.valid is not None:
             npp = f"(?:{meta.national_prefix_for_parsing})?" * 2 if meta.national_prefix_for_parsing else ""
             self.whole = re.compile(f"(?:{re.escape(self.cc)})?{npp}{self.valid[2]}")
