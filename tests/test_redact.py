@@ -1106,3 +1106,18 @@ def test_ssn_shape_matches_the_unfactored_alternation() -> None:
     for _ in range(5000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
         assert [m.span() for m in T._SHAPES["US_SSN"].finditer(text)] == [m.span() for m in plain.finditer(text)], text
+
+
+def test_nhs_context_hints_cover_presidios_context_words() -> None:
+    """A text without 'nhs' or 'health' is not scanned for NHS numbers: each of presidio's NHS context words
+    holds one of them, so no NHS number could have been taken there."""
+    from presidio_analyzer.predefined_recognizers import NhsRecognizer
+
+    from diagkit.redact import text as T
+    from diagkit.redact.engine import Redactor
+
+    for word in NhsRecognizer().context:
+        assert any(hint in word.strip().lower() for hint in T._CONTEXT_HINTS["UK_NHS"]), word
+    log = "\n".join([f"2023-11-14 INFO job {i} done" for i in range(300)] + ["patient NHS number 943 476 5919"])
+    out = Redactor(b"k" * 32, ner=False).redact_text(log)
+    assert "943 476 5919" not in out and "<NHS:" in out

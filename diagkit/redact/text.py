@@ -46,6 +46,9 @@ CONTEXT_MIN_SCORE = 0.4
 # A bare 10-digit run passes the NHS checksum one time in eleven (epoch times, phone numbers): an NHS
 # number is only taken when presidio's context words for it ("nhs", "health service"...) come just before.
 _NEEDS_CONTEXT = frozenset({"UK_NHS"})
+# A word each of presidio's NHS context words holds (a test checks it against presidio's list): a text without
+# any has no NHS number to find, and its shapes are not scanned at all.
+_CONTEXT_HINTS = {"UK_NHS": ("nhs", "health")}
 # Shapes per presidio recognizer: a superset of what its own patterns accept, to pick the windows. These
 # scan whole texts: the `regex` module (presidio's own engine) runs most of them two to ten times faster than
 # `re` there, UK_NINO excepted (measured on bench/redact_bench.py's sample; both give the same matches).
@@ -219,7 +222,10 @@ class TextScanner:
 
     def _patterns(self, text: str, blocked: Spans) -> list[Span]:
         found: list[Span] = []
+        lower = text.lower()
         for entity, shape in _SHAPES.items():
+            if entity in _CONTEXT_HINTS and not _any_in(lower, _CONTEXT_HINTS[entity]):
+                continue
             # presidio's patterns run only on the candidates' surroundings, never over a whole body
             # digits of a pseudonym ("<EMAIL:3569849067>") are no candidate: presidio is not even loaded
             windows = _merge([(max(0, m.start() - _MARGIN), min(len(text), m.end() + _MARGIN))
