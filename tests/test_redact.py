@@ -1121,3 +1121,28 @@ def test_nhs_context_hints_cover_presidios_context_words() -> None:
     log = "\n".join([f"2023-11-14 INFO job {i} done" for i in range(300)] + ["patient NHS number 943 476 5919"])
     out = Redactor(b"k" * 32, ner=False).redact_text(log)
     assert "943 476 5919" not in out and "<NHS:" in out
+
+
+def test_iban_windows_scored_as_presidios_own_recognizer_scores_them() -> None:
+    """_pattern_results replays IbanRecognizer's matching (groups tried from the last back) without its
+    explanation objects: the same spans and scores as IbanRecognizer.analyze on every window."""
+    import random
+
+    from diagkit.redact import text as T
+
+    rec = T._recognizers()["IBAN_CODE"][0]
+    rng = random.Random(23)
+    ibans = ["GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00", "FR14 2004 1010 0505 0001 3M02 606",
+             "NL91ABNA0417164300", "GB82WEST12345698765432", "DE89-3704-0044-0532-0130-00", "GB00 WEST 1234 5698 7654 32"]
+    pieces = ["to IBAN ", " ssn 12", " 2 days", "x", "-", " ", "DE", "89", "A1B2", "\n", "iban: "]
+    checked = found = 0
+    for _ in range(1500):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) + rng.choice(ibans)
+        text += "".join(rng.choice(pieces) for _ in range(rng.randint(0, 3)))
+        T._pattern_results.cache_clear()
+        ours = T._pattern_results("IBAN_CODE", text)
+        theirs = tuple((r.start, r.end, r.score) for r in rec.analyze(text, ["IBAN_CODE"]))
+        assert ours == theirs, text
+        checked += 1
+        found += bool(ours)
+    assert found > 500 and checked == 1500

@@ -107,23 +107,41 @@ def _recognizers() -> dict[str, tuple[Any, list[tuple[Any, float]]]]:
 def _pattern_results(entity: str, text: str) -> tuple[tuple[int, int, float], ...]:
     """(start, end, score) as presidio's PatternRecognizer scores them, before context."""
     rec, patterns = _recognizers()[entity]
-    if entity == "IBAN_CODE":  # IbanRecognizer has its own group-fallback matching
-        return tuple((r.start, r.end, r.score) for r in rec.analyze(text, [entity]))
     out = []
     for compiled, base in patterns:
         for m in compiled.finditer(text):
+            if entity == "IBAN_CODE":
+                # IbanRecognizer's own matching (its __analyze_patterns, without the explanation objects it
+                # builds for every try): from the last group back, the first span that validates
+                for group in range(len(m.groups()), 0, -1):
+                    start, end = m.start(), (m.end(group) if m.end(group) > 0 else m.end())
+                    if start == end:
+                        continue
+                    valid, _ = _verdict(entity, text[start:end])
+                    score = base if valid is None else 1.0 if valid else 0.0
+                    if score > 0.0:
+                        out.append((start, end, score))
+                        break
+                continue
             value = m.group(0)
             if not value:
                 continue
             score = base
-            valid = rec.validate_result(value)
+            valid, invalid = _verdict(entity, value)
             if valid is not None:
                 score = 1.0 if valid else 0.0
-            if rec.invalidate_result(value):
+            if invalid:
                 score = 0.0
             if score > 0.0:
                 out.append((m.start(), m.end(), score))
     return tuple(out)  # cached: callers share it, so it cannot be a list
+
+
+@functools.lru_cache(maxsize=16384)  # a customer's card or IBAN recurs all through a log
+def _verdict(entity: str, value: str) -> tuple[bool | None, bool]:
+    """The recognizer's validate_result (Luhn, mod-97, ...) and invalidate_result for a matched value."""
+    rec = _recognizers()[entity][0]
+    return rec.validate_result(value), bool(rec.invalidate_result(value))
 
 
 def may_name_people(text: str) -> bool:
