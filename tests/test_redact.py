@@ -1146,3 +1146,13 @@ def test_iban_windows_scored_as_presidios_own_recognizer_scores_them() -> None:
         checked += 1
         found += bool(ours)
     assert found > 500 and checked == 1500
+
+
+def test_counts_without_locations_equal_counts_with_them() -> None:
+    from diagkit.redact.engine import Redactor
+
+    log = "\n".join(f"user u{i}@corp.example.com from 84.17.42.{i % 250} card 4111 1111 1111 1111" for i in range(200))
+    counted, located = Redactor(b"k" * 32, ner=False, locations=False), Redactor(b"k" * 32, ner=False)
+    assert counted.redact_text(log) == located.redact_text(log)
+    assert counted.report.by_rule == located.report.by_rule and counted.report.total == 600
+    assert not counted.report.by_location and len(located.report.by_location) == 600

@@ -326,8 +326,11 @@ class Redactor:
                     here = []
                     lines[i] = scrubber.string(lines[i], here, prose=True)
                     hits.extend((i, rule) for rule in here)
-        for i, rule in sorted(hits, key=lambda h: h[0]):
-            report.add(rule, f"line {first + i + 1}")
+        if report.tracks_locations:
+            for i, rule in sorted(hits, key=lambda h: h[0]):
+                report.add(rule, f"line {first + i + 1}")
+        else:  # counts only: no location strings to build (a dense log has a hit or two on every line)
+            report.by_rule.update(rule for _, rule in hits)
         out = "\n".join(lines)
         return Gate(self._pseudo, report, name, self._detectors).text(out, first=first)
 
