@@ -38,6 +38,7 @@ _TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
 # extension, letters) is parsed as it always was.
 _SIMPLE_RE = re.compile(r"[0-9 .\-/()]+")
 _SEPARATORS = str.maketrans("", "", " .-/()")
+_GROUPS_RE = re.compile(r"\d+")
 
 
 @functools.cache
@@ -246,7 +247,7 @@ def plausible(value: str, before: str, after: str, lead: str) -> bool:
         return False
     if value.startswith("+") or value.startswith("00"):
         return True
-    groups = re.findall(r"\d+", value)
+    groups = _GROUPS_RE.findall(value)
     if "." in value and not all(2 <= len(g) <= 4 for g in groups):
         return False  # 120.0.6099.109 is a version, 415.555.0137 a phone
     if len(groups) == 1:

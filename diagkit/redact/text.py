@@ -307,7 +307,10 @@ class Spans:
 
     def contains(self, start: int, end: int) -> bool:
         i = bisect.bisect_right(self.starts, start)
-        return any(s <= start and end <= e for s, e in self.spans[max(0, i - 2):i])
+        for s, e in self.spans[max(0, i - 2):i]:  # a loop, not any(): this runs for every phone candidate
+            if s <= start and end <= e:
+                return True
+        return False
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
