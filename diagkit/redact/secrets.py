@@ -202,11 +202,13 @@ TOKEN_PATTERNS: list[tuple[str, str, re.Pattern[str], int]] = [
         r"client[_-]?secret|session[_-]?id|auth[_-]?key|access[_-]?key|credentials?))"
         r"[\"']?\s*[:=]\s*[\"']?([^\s\"'&,;<>]{3,})"), 1),
 ]
-# Lower-case substrings a TOKEN_PATTERNS match must contain: the pattern is only run when one is present.
+# Substrings a TOKEN_PATTERNS match must contain: the pattern is only run when one is present. For a
+# case-insensitive pattern they are lower-case and looked for in the lower-cased text; for the others, as the
+# pattern writes them ("AKIA": a lower-cased "asia" turns up in ordinary words and ids).
 TOKEN_HINTS: dict[str, tuple[str, ...]] = {
-    "aws_access_key": ("akia", "asia", "abia", "acca"),
+    "aws_access_key": ("AKIA", "ASIA", "ABIA", "ACCA"),
     "github_token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
-    "slack_token": ("xox",), "stripe_key": ("_live_", "_test_"), "google_api_key": ("aiza",),
+    "slack_token": ("xox",), "stripe_key": ("_live_", "_test_"), "google_api_key": ("AIza",),
     "google_oauth_token": ("ya29.",), "bearer_token": ("bearer", "token"), "basic_auth": ("basic",),
     "aws_secret_key": ("aws",),
     # the pattern's own key words (api[_-]?key, not "api": "/api/v1/..." is on every line of an API log)
@@ -271,6 +273,15 @@ _LITERALS = ("@", "eyJ", "://", "-----BEGIN", "AKIA", "ASIA", "ABIA", "ACCA", "g
 _WORDS = ("bearer", "basic", "token", "passw", "pwd", "secret", "api_key", "api-key", "apikey", "private", "session",
           "credential", "auth", "cookie", "key", "sid", "csrf", "xsrf", "signature")
 _IP_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d|[0-9a-fA-F]:[0-9a-fA-F]{0,4}:")
+
+
+def hints_in(pattern: re.Pattern[str], text: str, hints: tuple[str, ...]) -> bool:
+    """Whether `text` holds one of a pattern's hints, compared as TOKEN_HINTS says."""
+    hay = text.lower() if pattern.flags & _IGNORECASE else text
+    return any(h in hay for h in hints)
+
+
+_IGNORECASE = int(re.IGNORECASE)
 
 
 def could_contain(text: str) -> bool:
