@@ -24,6 +24,7 @@ from typing import Any
 
 from diagkit.gcpause import gc_paused
 from diagkit.redact import jsonout
+from diagkit.redact.pseudonym import default_hex
 from diagkit.redact.report import RedactionReport
 
 _ENTRIES_LOC = ((None, "log"), "entries")
@@ -261,11 +262,19 @@ def _serial_mapping(pseudo: Any, before: int, added: list[list[tuple[str, str]]]
     answer. The map comes out in that order too."""
     serial = dict(itertools.islice(pseudo.mapping.items(), before))  # what every process started from
     known = {(given, value) for given, value in serial.items()}
+    usual = default_hex()
     for journal in added:
         for given, value in journal:
+            colon = given.index(":")
+            if len(given) - colon - 2 == usual:
+                # a pseudonym of the usual length is what one process gives exactly when no other value holds
+                # it yet (what assign() decides, without its call for each of a dense log's many values)
+                holder = serial.setdefault(given, value)
+                if holder != value:
+                    raise Fallback("a pseudonym prefix shared by two values, met in another order")
+                continue
             if (given, value) in known:
                 continue
-            colon = given.index(":")
             # the digest's hex is in the pseudonym given: no HMAC is computed again here
             if pseudo.assign(given[1:colon], value, serial, known_hex=given[colon + 1:-1]) != given:
                 raise Fallback("a pseudonym prefix shared by two values, met in another order")
