@@ -120,3 +120,25 @@ def test_ascii_candidate_scan_finds_what_the_full_pattern_finds() -> None:
     unicode_text = "call \u0664\u0661\u0665 555 0137 or +1 415 555 0100"
     assert [m.group() for m in phones.candidates(unicode_text)] == [
         m.group() for m in phones.CANDIDATE_RE.finditer(unicode_text)]
+
+
+def test_accepted_gives_the_matchers_verdict_for_every_region_asked() -> None:
+    """accepted() skips the matcher where the metadata says it must reject (whole candidate and every part):
+    its verdict is still that of phonenumbers' own matcher run for each region the whole may be valid in."""
+    rng = random.Random(29)
+    compared = yes = 0
+    cands = _candidates(31, 1500) + ["200 881029", "200 46087", "020 7946 0958", "(415) 555-0199", "30 90182244"]
+    for candidate in cands:
+        if candidate.startswith(("+", "00")) or not 7 <= sum(c.isdigit() for c in candidate) <= 17:
+            continue
+        window = rng.choice(("call ", "", '1.1" ', "id ")) + candidate + rng.choice(("", " now", ' "-"'))
+        offset = window.index(candidate)
+        theirs = any(
+            phonenumbers.PhoneNumberMatcher(window, region, leniency=phonenumbers.Leniency.VALID
+                                            )._extract_match(candidate, offset) is not None
+            for region in phones.PHONE_REGIONS if phones.may_be_valid(candidate, region))
+        phones.accepted.cache_clear()
+        assert phones.accepted(candidate, window, offset) == theirs, (window, candidate)
+        compared += 1
+        yes += theirs
+    assert compared > 800 and yes > 30

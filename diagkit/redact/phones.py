@@ -244,6 +244,17 @@ def _prefix_missing(digits: str, region: str) -> bool:
     return not info.first_group_only(rule.national_prefix_formatting_rule)
 
 
+def _a_part_may_be_valid(runs: list[str], region: str) -> bool:
+    """Whether a part of a candidate (its groups of digits `runs`) may be a valid number: the matcher's
+    inner matches are pieces cut where a separator is, so their digits are some neighbouring groups. With the
+    whole candidate rejected (`_prefix_missing`), the matcher can only accept one of these."""
+    for first in range(len(runs)):
+        for last in range(first, len(runs)):
+            if (first, last) != (0, len(runs) - 1) and _digits_may_be_valid("".join(runs[first:last + 1]), region):
+                return True
+    return False
+
+
 def _matcher_helper(name: str) -> Any:
     from phonenumbers import phonenumbermatcher
 
@@ -320,7 +331,9 @@ def accepted(candidate: str, window: str, offset: int) -> bool:
     accepted by the matcher presidio uses, for one of its default regions, at presidio's leniency: valid,
     national prefix where the region requires one, x-chars, dates, brackets. As presidio runs the matcher
     for every region, a number any region's matcher accepts is accepted (regions the metadata rules out for
-    the whole candidate are not asked: their matcher could only accept a part of it).
+    the whole candidate are not asked: their matcher could only accept a part of it). Where the whole lacks
+    the national prefix its region asks for and no part of it can be valid either, the matcher's answer is
+    known without asking it (an access log's "200 881029" in France).
 
     `offset`: where the candidate starts in `window` (the text around it, for the matcher's checks on the
     characters before and after)."""
@@ -331,9 +344,11 @@ def accepted(candidate: str, window: str, offset: int) -> bool:
     if not _digit_count_ok(candidate):
         return False
     matcher_class = _matcher_class()
-    digits = candidate.translate(_SEPARATORS) if _SIMPLE_RE.fullmatch(candidate) else None
+    simple = _SIMPLE_RE.fullmatch(candidate) is not None
+    digits = candidate.translate(_SEPARATORS) if simple else ""
     for region in PHONE_REGIONS:
-        if digits is not None and not _digits_may_be_valid(digits, region):
+        if simple and (not _digits_may_be_valid(digits, region) or matcher_class is not None and _prefix_missing(
+                digits, region) and not _a_part_may_be_valid(_GROUPS_RE.findall(candidate), region)):
             continue
         if matcher_class is not None:
             # The matcher's own checks on our candidate: the same verdicts as iterating the matcher over the
