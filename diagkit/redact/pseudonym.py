@@ -52,13 +52,19 @@ class Pseudonymizer:
         return hmac.digest(self.key, value.encode("utf-8", "surrogatepass"), "sha256").hex()[:length]
 
     def __call__(self, kind: str, value: str) -> str:
-        pseudo = self._cache.get((kind, value))
+        key = (kind, value)
+        pseudo = self._cache.get(key)
         if pseudo is None:
             if is_pseudonym(value):
                 return value
-            pseudo = self.assign(kind, value, self.mapping)
-            assert pseudo is not None  # the whole digest was at hand
-            self._cache[(kind, value)] = pseudo
+            # assign()'s first step, inline: a dense log hands out a new pseudonym on every line
+            full = hmac.digest(self.key, value.encode("utf-8", "surrogatepass"), "sha256")[:8].hex()
+            pseudo = f"<{kind}:{full[:_HEX]}>"
+            held = self.mapping.setdefault(pseudo, value)
+            if held != value:  # the prefix is another value's: a longer pseudonym
+                pseudo = self.assign(kind, value, self.mapping, known_hex=full)
+                assert pseudo is not None  # the whole digest was at hand
+            self._cache[key] = pseudo
         if self.journal is not None:
             self.journal.append((pseudo, value))
         return pseudo
