@@ -1157,3 +1157,17 @@ def test_counts_without_locations_equal_counts_with_them() -> None:
     assert counted.redact_text(log) == located.redact_text(log)
     assert counted.report.by_rule == located.report.by_rule and counted.report.total == 600
     assert not counted.report.by_location and len(located.report.by_location) == 600
+
+
+def test_pseudonyms_handed_out_are_what_assign_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pseudonymizer() hands out assign()'s answer, the map in the same order, also where values share a
+    prefix (16-bit pseudonyms force hundreds of such pairs among 20,000 values)."""
+    from diagkit.redact import pseudonym
+
+    for bits in (pseudonym._HEX, 4):
+        monkeypatch.setattr(pseudonym, "_HEX", bits)
+        ours, ref = pseudonym.Pseudonymizer(b"k" * 32), pseudonym.Pseudonymizer(b"k" * 32)
+        for i in range(20000):
+            assert ours("EMAIL", f"user{i}@corp.example") == ref.assign("EMAIL", f"user{i}@corp.example", ref.mapping)
+        assert list(ours.mapping.items()) == list(ref.mapping.items())
+    assert sum(len(p) > len("<EMAIL:>") + 4 for p in ours.mapping) > 100
