@@ -48,7 +48,7 @@ class PoolStats:
 
     workers: int = 0
     chunks: int = 0
-    worker_private_kb: list[int] = field(default_factory=list)  # per worker, its largest reading
+    worker_private_kb: list[int] = field(default_factory=list)  # per worker, what it held privately when done
     fallback: str = ""  # why the last pool gave up, if it did
 
 
@@ -94,16 +94,14 @@ def _begin() -> tuple[_Job, Any, RedactionReport]:
 
 
 def _finish(out: Any, report: RedactionReport, redactor: Any) -> _Result:
-    """A task's result: its output, report, every pseudonym it handed out in order, (pid, private memory)."""
+    """A task's result: its output, report, every pseudonym it handed out in order, (pid, 0)."""
     new, redactor._pseudo.journal = redactor._pseudo.journal, None
     assert _JOB is not None and new is not None
-    if os.getpid() == _JOB.parent:
-        return out, report, new, (os.getpid(), 0)  # the parent's memory is its own peak RSS: nothing to read
-    if report.tracks_locations:
+    if os.getpid() != _JOB.parent and report.tracks_locations:
         # JSON paths go back to the parent as strings: built here, on this core, and far quicker to send
         # than the linked tuples they are made of
         report.by_location = dict(report.locations())
-    return out, report, new, (os.getpid(), _private_kb())
+    return out, report, new, (os.getpid(), 0)
 
 
 def _work_entries(start: int, end: int) -> _Result:
@@ -153,6 +151,8 @@ def _worker(work: Any, tasks: list[tuple[int, int]], lock: Any, bounds: Any, con
                 conn.send((i, None, type(exc).__name__))
                 return
             conn.send((i, result, None))
+        # its private memory once, when it is done: reading smaps_rollup walks the page tables (2-3 ms)
+        conn.send((_MEMORY, (os.getpid(), _private_kb()), None))
     except BaseException as exc:  # noqa: BLE001 - a result that cannot be sent, a broken pipe
         with contextlib.suppress(BaseException):
             conn.send((-1, None, type(exc).__name__))
@@ -161,7 +161,10 @@ def _worker(work: Any, tasks: list[tuple[int, int]], lock: Any, bounds: Any, con
             conn.close()
 
 
-def _drain(conn: Any, results: list[Any], failed: list[str]) -> None:
+_MEMORY = -2  # the index of a worker's last message: (pid, its private memory in kB)
+
+
+def _drain(conn: Any, results: list[Any], failed: list[str], memory: dict[int, int]) -> None:
     """Reads one worker's results as they come (a worker blocks once its pipe is full)."""
     while True:
         try:
@@ -170,6 +173,8 @@ def _drain(conn: Any, results: list[Any], failed: list[str]) -> None:
             return
         if error is not None:
             failed.append(error)
+        elif i == _MEMORY:
+            memory[result[0]] = result[1]
         else:
             results[i] = result
 
@@ -207,6 +212,7 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
     bounds = ctx.RawArray("l", [0, len(tasks)])
     results: list[Any] = [None] * len(tasks)
     failed: list[str] = []
+    memory: dict[int, int] = {}  # worker pid -> its private memory (kB) when it was done
     procs, readers = [], []
     # objects that exist now are never scanned by the collector, in the parent or the workers: a collection
     # in a worker would otherwise touch (and so copy) every page of the parent's heap
@@ -221,7 +227,7 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
                 raise Fallback(f"cannot start a worker ({exc.strerror or type(exc).__name__})") from None
             send.close()
             procs.append(proc)
-            readers.append(threading.Thread(target=_drain, args=(receive, results, failed), daemon=True))
+            readers.append(threading.Thread(target=_drain, args=(receive, results, failed, memory), daemon=True))
             readers[-1].start()
         while (i := _claim(lock, bounds, from_back=True)) is not None:
             try:
@@ -245,11 +251,8 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
         report.merge(part)
     pseudo.mapping.clear()
     pseudo.mapping.update(serial)
-    peaks: dict[int, int] = {}
-    for _, _, _, (pid, kb) in results:
-        if pid != os.getpid():  # this process's own memory is its peak RSS already
-            peaks[pid] = max(peaks.get(pid, 0), kb)
-    LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(tasks), list(peaks.values())
+    # this process's own memory is its peak RSS already; a worker's is what it held privately when done
+    LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(tasks), list(memory.values())
     return [r[0] for r in results]
 
 
