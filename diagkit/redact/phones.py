@@ -180,6 +180,7 @@ def _region(region: str) -> _Region:
     return _Region(region)
 
 
+@functools.cache
 def prepare() -> None:
     """Read the default regions' metadata and compile their patterns now: before workers are forked, so that
     they share them instead of each compiling its own (the NANP's pattern alone is 14 KB)."""
