@@ -85,6 +85,11 @@ class LineFound(list):  # type: ignore[type-arg]
 _NEWLINE_RE = re.compile("\n")
 
 
+@functools.lru_cache(maxsize=512)
+def _literal(needle: str) -> re.Pattern[str]:
+    return re.compile(re.escape(needle))
+
+
 class _LineIndex:
     """Which lines of a long text hold one of some substrings, found by str.find over the whole text."""
 
@@ -111,12 +116,22 @@ class _LineIndex:
             known = self._found.get((needle, lower))
             if known is None:
                 known = self._found[needle, lower] = set()
-                at = hay.find(needle)
-                while at != -1:
-                    line = bisect.bisect_left(newlines, at)
-                    known.add(line)
-                    # one hit a line is enough: go on from the next line
-                    at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
+                if len(needle) > 2:
+                    # sre's search for a literal skips along the text about twice as fast as str.find for a
+                    # needle that is not there (most are not); one character is a memchr for str.find
+                    search = _literal(needle).search
+                    m = search(hay)
+                    while m is not None:
+                        line = bisect.bisect_left(newlines, m.start())
+                        known.add(line)
+                        # one hit a line is enough: go on from the next line
+                        m = search(hay, newlines[line] + 1) if line < len(newlines) else None
+                else:
+                    at = hay.find(needle)
+                    while at != -1:
+                        line = bisect.bisect_left(newlines, at)
+                        known.add(line)
+                        at = hay.find(needle, newlines[line] + 1) if line < len(newlines) else -1
             out |= known
         return out
 
