@@ -14,7 +14,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from diagkit.errors import LeakDetected, RedactionError
@@ -39,6 +39,10 @@ class Detector:
     # lower-case and looked for in the lower-cased text, otherwise as the pattern writes them: "AKIA" is found
     # at C speed where a lower-cased "akia" turns up in any hex id and runs the pattern over the whole text.
     hints: tuple[str, ...] = ()
+    folds_case: bool = field(init=False)  # the pattern ignores case: hints go to the lower-cased text
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folds_case", S.case_insensitive(self.pattern))
 
 
 def _redacted(value: str) -> bool:
@@ -144,7 +148,6 @@ def _could_leak(text: str) -> bool:
 
 
 _CLEAN: dict[str, bool] = {}
-_IGNORECASE = int(re.IGNORECASE)  # a plain int: `flags & re.IGNORECASE` goes through enum's __rand__, slowly
 
 
 _BUILTIN = DETECTORS
@@ -170,7 +173,7 @@ def scan_text(text: str, detectors: list[Detector] | None = None) -> list[tuple[
     for det in DETECTORS if detectors is None else detectors:
         if det.hints:
             hay = text
-            if det.pattern.flags & _IGNORECASE:
+            if det.folds_case:
                 if lower is None:
                     lower = text.lower()
                 hay = lower

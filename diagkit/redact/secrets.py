@@ -275,13 +275,18 @@ _WORDS = ("bearer", "basic", "token", "passw", "pwd", "secret", "api_key", "api-
 _IP_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d|[0-9a-fA-F]:[0-9a-fA-F]{0,4}:")
 
 
+def case_insensitive(pattern: re.Pattern[str]) -> bool:
+    """Whether a pattern ignores case: its hints are then compared with the lower-cased text."""
+    return bool(pattern.flags & _IGNORECASE)
+
+
 def hints_in(pattern: re.Pattern[str], text: str, hints: tuple[str, ...]) -> bool:
     """Whether `text` holds one of a pattern's hints, compared as TOKEN_HINTS says."""
-    hay = text.lower() if pattern.flags & _IGNORECASE else text
+    hay = text.lower() if case_insensitive(pattern) else text
     return any(h in hay for h in hints)
 
 
-_IGNORECASE = int(re.IGNORECASE)
+_IGNORECASE = int(re.IGNORECASE)  # a plain int: `flags & re.IGNORECASE` goes through enum's __rand__, slowly
 
 
 def could_contain(text: str) -> bool:

@@ -150,7 +150,6 @@ class _LineIndex:
         return out
 
 
-_IGNORECASE = int(re.IGNORECASE)  # a plain int: `flags & re.IGNORECASE` goes through enum's __rand__, slowly
 _IPV4_HINT_RE = re.compile(r"\.\d{1,3}\.\d")
 # what every S.IPV6_RE match holds: "::", or the six inner groups of eight with their colons
 _IPV6_HINT_RE = re.compile(r"::|:(?:[0-9a-fA-F]{1,4}:){6}")
@@ -416,7 +415,7 @@ class Scrubber:
                         dirty.add(i)
         for rule, kind, pattern, group in S.TOKEN_PATTERNS:
             sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule],
-                lower=bool(pattern.flags & _IGNORECASE))
+                lower=S.case_insensitive(pattern))
         sub(S.EMAIL_RE, lambda m: self._hit("EMAIL", m.group(0), "email", found), ("@",))
         sub(S.IPV4_RE, lambda m: self._ip(m.group(0), found) if S.ipv4_in_context(m) else m.group(0), (".",),
             hint=_IPV4_HINT_RE, scan=S.IPV4_SCAN)

@@ -3,9 +3,8 @@
 Pattern entities never go through presidio's AnalyzerEngine (spaCy tokenisation plus every recognizer
 over the whole string was the cost; see bench/redact_bench.py). Instead:
 
-- phones: a cheap candidate regex, then python-phonenumbers (which presidio's PhoneRecognizer wraps)
-  parses the candidate for presidio's default regions and its PhoneNumberMatcher confirms it at the
-  same leniency presidio uses;
+- phones (phones.py): a cheap candidate regex, python-phonenumbers' metadata to rule regions out, then its
+  PhoneNumberMatcher (which presidio's PhoneRecognizer wraps) at the leniency presidio uses;
 - cards, US SSNs, UK NINOs, IBANs: a cheap shape regex finds candidates, and only a small window around
   each goes to presidio's own PatternRecognizer for that entity, which applies its regexes and its
   validate/invalidate logic (Luhn, SSN pruning, IBAN mod-97). presidio (and spaCy with it) is imported
