@@ -142,3 +142,29 @@ def test_accepted_gives_the_matchers_verdict_for_every_region_asked() -> None:
         compared += 1
         yes += theirs
     assert compared > 800 and yes > 30
+
+
+def test_the_matcher_reads_only_its_neighbours() -> None:
+    """accepted() gets the candidate with phones.NEIGHBOURS characters around it (so that the same number
+    between the same characters is one cache entry): its verdict is the one the whole line gives."""
+    rng = random.Random(37)
+    before = ("call ", "x", "(", "id:", "at 2023-11-14 ", "ref ", "a/", "+", "tel.", "", "on 12 ")
+    after = ("", " now", ":30", ":5", "x", ").", " ext 12", "/2", "a", ":61 ok", "-", " 12:30:45")
+    compared = yes = 0
+    # a date and an hour, then ":mm", is a time stamp to the matcher: that is the furthest it reads ahead
+    stamps = [f"20{rng.randrange(10, 30)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} {h:02d}"
+              for h in range(24)] + ["1998/07/01 20", "2023 1114 2230"]
+    for candidate in _candidates(41, 1200) + stamps + ["12 30 45 67", "415 555 0137", "020 7946 0958"]:
+        if candidate.startswith(("+", "00")):
+            continue
+        line = rng.choice(before) + candidate + rng.choice(after) + rng.choice(after)
+        if candidate in stamps:
+            line = f"at {candidate}:{rng.randrange(60):02d}:00 UTC"
+        offset = line.index(candidate)
+        lo = max(0, offset - phones.NEIGHBOURS[0])
+        narrow = line[lo:offset + len(candidate) + phones.NEIGHBOURS[1]]
+        whole = phones.accepted.__wrapped__(candidate, line, offset)
+        assert phones.accepted.__wrapped__(candidate, narrow, offset - lo) == whole, (line, candidate)
+        compared += 1
+        yes += whole
+    assert compared > 800 and yes > 20

@@ -31,6 +31,9 @@ CANDIDATE_RE = re.compile(r"(?<![\w.+/\\-])(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\
 # The same, for ASCII text (str.isascii() is free): a match starts with '+', '(' or a digit, and a character
 # set the engine checks first makes the scan of a whole text a fifth quicker.
 _ASCII_CANDIDATE_RE = re.compile(r"(?=[+(0-9])" + CANDIDATE_RE.pattern)
+# How much of the text around a candidate the matcher reads (its _extract_match and _parse_and_verify): the
+# character before it, the one after it, and after a time-like candidate ("12:30") the ":dd" that follows.
+NEIGHBOURS = (1, 3)
 # The number-type descriptions phonenumbers' _number_type_helper tries; a valid number matches one of them.
 _TYPES = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail",
           "fixed_line", "mobile")

@@ -226,14 +226,15 @@ class TextScanner:
                 continue
             value = m.group(0)
             line_start = text.rfind("\n", 0, start) + 1
-            line_end = text.find("\n", end)
-            line = text[line_start: line_end if line_end != -1 else len(text)]
             if not phones.plausible(value, text[max(0, start - 2):start], text[end:end + 2],
                                     text[max(line_start, start - 40):start]):
                 continue
-            w_start = max(line_start, start - 24)
-            window = text[w_start: min(end + 24, line_start + len(line))]
-            if phones.accepted(value, window, start - w_start):
+            line_end = text.find("\n", end)
+            # what the matcher reads around a candidate (phones.NEIGHBOURS), within its line: the same number
+            # between the same characters is then one cache entry, wherever it is in the log
+            w_start = max(line_start, start - phones.NEIGHBOURS[0])
+            w_end = min(end + phones.NEIGHBOURS[1], len(text) if line_end == -1 else line_end)
+            if phones.accepted(value, text[w_start:w_end], start - w_start):
                 found.append((start, end, "PHONE", "phone_number"))
         return found
 
