@@ -1171,3 +1171,15 @@ def test_pseudonyms_handed_out_are_what_assign_gives(monkeypatch: pytest.MonkeyP
             assert ours("EMAIL", f"user{i}@corp.example") == ref.assign("EMAIL", f"user{i}@corp.example", ref.mapping)
         assert list(ours.mapping.items()) == list(ref.mapping.items())
     assert sum(len(p) > len("<EMAIL:>") + 4 for p in ours.mapping) > 100
+
+
+def test_header_lines_in_a_long_text_are_redacted() -> None:
+    from diagkit.redact.engine import Redactor
+
+    log = "\n".join([f"2023-11-14T22:{i % 60:02d}:00Z INFO request {i} ok" for i in range(100)] +
+                    ["X-Api-Key: k3y-s3cr3t-value", "Cookie: sid=abcdef123456; theme=dark",
+                     "Authorization: Bearer abcdefghijklmnop"])
+    out = Redactor(b"k" * 32, ner=False).redact_text(log)
+    for secret in ("k3y-s3cr3t-value", "abcdef123456", "abcdefghijklmnop"):
+        assert secret not in out
+    assert "2023-11-14T22:00:00Z INFO request 0 ok" in out
