@@ -248,7 +248,7 @@ _PARENT = os.getpid()
 
 
 def _task(mode: str) -> Any:
-    def work(i: int, _: int) -> tuple[Any, Any, list[Any], tuple[int, int]]:
+    def work(i: int, _: int) -> tuple[Any, Any, list[Any]]:
         import time
 
         from diagkit.redact.report import RedactionReport
@@ -265,7 +265,7 @@ def _task(mode: str) -> Any:
             raise KeyboardInterrupt
         report = RedactionReport()
         report.add("rule", f"task {i}")
-        return (i, here), report, [], (here, 0)
+        return (i, here), report, []
     return work
 
 

@@ -82,7 +82,7 @@ def _private_kb() -> int:
         return 0
 
 
-_Result = tuple[Any, RedactionReport, list[tuple[str, str]], tuple[int, int]]
+_Result = tuple[Any, RedactionReport, list[tuple[str, str]]]
 
 
 def _begin() -> tuple[_Job, Any, RedactionReport]:
@@ -94,14 +94,14 @@ def _begin() -> tuple[_Job, Any, RedactionReport]:
 
 
 def _finish(out: Any, report: RedactionReport, redactor: Any) -> _Result:
-    """A task's result: its output, report, every pseudonym it handed out in order, (pid, 0)."""
+    """A task's result: its output, report, every pseudonym it handed out in order."""
     new, redactor._pseudo.journal = redactor._pseudo.journal, None
     assert _JOB is not None and new is not None
     if os.getpid() != _JOB.parent and report.tracks_locations:
         # JSON paths go back to the parent as strings: built here, on this core, and far quicker to send
         # than the linked tuples they are made of
         report.by_location = dict(report.locations())
-    return out, report, new, (os.getpid(), 0)
+    return out, report, new
 
 
 def _work_entries(start: int, end: int) -> _Result:
@@ -247,7 +247,7 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
         gc.unfreeze()
     pseudo = job.redactor._pseudo
     serial = _serial_mapping(pseudo, before, [r[2] for r in results])
-    for _, part, _, _ in results:
+    for _, part, _ in results:
         report.merge(part)
     pseudo.mapping.clear()
     pseudo.mapping.update(serial)

@@ -58,7 +58,7 @@ class Pseudonymizer:
             if is_pseudonym(value):
                 return value
             # assign()'s first step, inline: a dense log hands out a new pseudonym on every line
-            full = hmac.digest(self.key, value.encode("utf-8", "surrogatepass"), "sha256")[:8].hex()
+            full = self.digest(value, 16)
             pseudo = f"<{kind}:{full[:_HEX]}>"
             held = self.mapping.setdefault(pseudo, value)
             if held != value:  # the prefix is another value's: a longer pseudonym

@@ -240,9 +240,8 @@ class TextScanner:
 
     def _patterns(self, text: str, blocked: Spans) -> list[Span]:
         found: list[Span] = []
-        lower = text.lower()
         for entity, shape in _SHAPES.items():
-            if entity in _CONTEXT_HINTS and not _any_in(lower, _CONTEXT_HINTS[entity]):
+            if entity in _CONTEXT_HINTS and not _any_in(text.lower(), _CONTEXT_HINTS[entity]):
                 continue
             # presidio's patterns run only on the candidates' surroundings, never over a whole body
             # digits of a pseudonym ("<EMAIL:3569849067>") are no candidate: presidio is not even loaded
