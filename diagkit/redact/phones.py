@@ -211,7 +211,7 @@ def may_be_valid(candidate: str, region: str) -> bool:
     return _digits_may_be_valid(candidate.translate(_SEPARATORS), region)
 
 
-@functools.lru_cache(maxsize=16384)  # region_for() and then the matcher ask about the same digits
+@functools.lru_cache(maxsize=16384)  # accepted() and then the matcher ask about the same digits
 def _digits_may_be_valid(digits: str, region: str) -> bool:
     info = _region(region)
     if not info.usable or info.idd is not None and info.idd.match(digits):
@@ -291,23 +291,18 @@ def _digit_count_ok(candidate: str) -> bool:
 
 
 @functools.lru_cache(maxsize=65536)
-def region_for(candidate: str) -> str | None:
-    """The first of presidio's default regions for which phonenumbers finds `candidate` a valid number."""
+def _international_valid(candidate: str) -> bool:
+    """A number written in international format ('+' or '00' first) that phonenumbers finds valid: the
+    calling code is in the number, so one default region (the US, for its dialling prefix) is enough."""
     phonenumbers = _library()
 
-    if not _digit_count_ok(candidate):
-        return None
-    international = candidate.startswith(("+", "00"))
-    for region in ("US",) if international else PHONE_REGIONS:
-        if not may_be_valid(candidate, region):
-            continue
-        try:
-            number = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return region
-    return None
+    if not _digit_count_ok(candidate) or not may_be_valid(candidate, "US"):
+        return False
+    try:
+        number = phonenumbers.parse(candidate, "US")
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_valid_number(number))
 
 
 @functools.cache
@@ -344,7 +339,7 @@ def accepted(candidate: str, window: str, offset: int) -> bool:
     phonenumbers = _library()
 
     if candidate.startswith(("+", "00")):
-        return region_for(candidate) is not None
+        return _international_valid(candidate)
     if not _digit_count_ok(candidate):
         return False
     matcher_class = _matcher_class()

@@ -281,7 +281,8 @@ def case_insensitive(pattern: re.Pattern[str]) -> bool:
 
 
 def hints_in(pattern: re.Pattern[str], text: str, hints: tuple[str, ...]) -> bool:
-    """Whether `text` holds one of a pattern's hints, compared as TOKEN_HINTS says."""
+    """Whether `text` holds one of a pattern's hints: in the lower-cased text for a pattern that ignores case
+    (its hints lower-case), as written otherwise (TOKEN_HINTS, and the needles of the text pass)."""
     hay = text.lower() if case_insensitive(pattern) else text
     return any(h in hay for h in hints)
 

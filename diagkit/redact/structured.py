@@ -359,15 +359,15 @@ class Scrubber:
             cand = index.lines_matching(hint) if hint is not None else index.lines(needles, lower)
             return range(len(parts)) if cand is None else sorted(cand | dirty)
 
-        def sub(pattern: re.Pattern[str], fn: Any, needles: tuple[str, ...], lower: bool = False,
-                hint: re.Pattern[str] | None = None, scan: Any = None) -> None:
+        def sub(pattern: re.Pattern[str], fn: Any, needles: tuple[str, ...], hint: re.Pattern[str] | None = None,
+                scan: Any = None) -> None:
+            """`pattern` on the lines holding one of its needles (compared as S.hints_in says) and `hint`."""
             if scan is not None and index is not None and lines is not None:
                 whole(scan, fn)
                 return
-            for i in todo(needles, lower, hint):
+            for i in todo(needles, S.case_insensitive(pattern), hint):
                 part = parts[i]
-                probe = part.lower() if lower else part
-                if any(n in probe for n in needles) and (hint is None or hint.search(part)):
+                if S.hints_in(pattern, part, needles) and (hint is None or hint.search(part)):
                     if lines is not None:
                         lines.line(i)
                     new = pattern.sub(fn, part)
@@ -400,8 +400,8 @@ class Scrubber:
         if urls:
             sub(S.URL_RE, lambda m: self.url(m.group(0), found), ("://",))
         # header-like pairs anywhere in a line, by the same rules as real headers (scheme kept, every cookie)
-        sub(S.AUTH_TEXT_RE, lambda m: self._auth_in_text(m, found), ("authorization",), lower=True)
-        sub(S.COOKIE_TEXT_RE, lambda m: self._cookie_in_text(m, found), ("cookie", "-b "), lower=True)
+        sub(S.AUTH_TEXT_RE, lambda m: self._auth_in_text(m, found), ("authorization",))
+        sub(S.COOKIE_TEXT_RE, lambda m: self._cookie_in_text(m, found), ("cookie", "-b "))
         for i in todo(S.PAIR_HINTS, True):
             part = parts[i]
             if "=" in part or ":" in part:
@@ -414,8 +414,7 @@ class Scrubber:
                         parts[i] = new
                         dirty.add(i)
         for rule, kind, pattern, group in S.TOKEN_PATTERNS:
-            sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule],
-                lower=S.case_insensitive(pattern))
+            sub(pattern, lambda m, r=rule, k=kind, g=group: self._sub_group(m, g, k, r, found), S.TOKEN_HINTS[rule])
         sub(S.EMAIL_RE, lambda m: self._hit("EMAIL", m.group(0), "email", found), ("@",))
         sub(S.IPV4_RE, lambda m: self._ip(m.group(0), found) if S.ipv4_in_context(m) else m.group(0), (".",),
             hint=_IPV4_HINT_RE, scan=S.IPV4_SCAN)
