@@ -337,3 +337,29 @@ def test_pool_that_cannot_fork_falls_back(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(parallel.Fallback, match="cannot start a worker"):
         parallel._run(job, _task("ok"), [(i, 0) for i in range(4)], 2, RedactionReport())
     assert parallel._JOB is None
+
+
+@pytest.mark.parametrize("workers", [2, 3, 8])
+@pytest.mark.parametrize("text", ["", "\n", "one line", "a\nb\n", "\n".join(f"line {i} " + "x" * (i % 37)
+                                                                              for i in range(3000)) + "\n",
+                                  "no break " * 20000])
+def test_text_pieces_are_whole_lines_largest_at_both_ends(text: str, workers: int) -> None:
+    from diagkit.redact import parallel
+
+    pieces, first_lines = parallel.split_lines(text, workers)
+    assert "\n".join(pieces) == text
+    assert first_lines == [sum(p.count("\n") + 1 for p in pieces[:i]) for i in range(len(pieces))]
+    if text.count("\n") > 1000:  # room for every piece, each within a line of its planned size
+        planned = parallel._piece_sizes(len(text), workers)
+        assert len(pieces) == len(planned) == workers * parallel.CHUNKS_PER_WORKER
+        longest = max(len(line) for line in text.split("\n"))
+        for piece, size in zip(pieces[:-1], planned, strict=False):
+            assert size <= len(piece) <= size + longest
+        # the workers' first pieces (the front) and this process's first (the back) are the largest, the
+        # ones taken last (where both ends meet) the smallest
+        assert planned[0] == planned[-1] == max(planned) == parallel.CHUNKS_PER_WORKER * min(planned)
+        meet = planned.index(min(planned))
+        assert planned[:meet + 1] == sorted(planned[:meet + 1], reverse=True)
+        assert planned[meet:] == sorted(planned[meet:])
+        mine = planned[-parallel.CHUNKS_PER_WORKER:]  # this process's pieces: its share of the text
+        assert sum(mine) * workers == pytest.approx(sum(planned), rel=0.01)

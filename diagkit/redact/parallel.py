@@ -238,6 +238,10 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
             reader.join()
         if failed or any(r is None for r in results):  # a worker failed, or died without saying why
             raise Fallback(failed[0] if failed else "a worker ended early")
+        # before the workers are joined: they have sent everything and are exiting meanwhile (unmapping a
+        # process takes a few milliseconds that need not be waited for first)
+        pseudo = job.redactor._pseudo
+        serial = _serial_mapping(pseudo, before, [r[2] for r in results])
     finally:
         for proc in procs:
             if proc.is_alive():
@@ -245,8 +249,6 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
             proc.join()
         _JOB = None
         gc.unfreeze()
-    pseudo = job.redactor._pseudo
-    serial = _serial_mapping(pseudo, before, [r[2] for r in results])
     for _, part, _ in results:
         report.merge(part)
     pseudo.mapping.clear()
@@ -295,17 +297,44 @@ def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, w
     return _run(job, _work_entries, tasks, workers, report)
 
 
-def redact_text(redactor: Any, text: str, report: RedactionReport, workers: int, name: str) -> str:
-    """A long text redacted in pieces of whole lines (every text rule is line-local once PEM blocks are
-    done, which the caller does first), joined again; Fallback as for entries."""
-    size = -(-len(text) // (workers * CHUNKS_PER_WORKER))
-    pieces, first_lines, start, line = [], [], 0, 0
-    while start <= len(text):
+def _piece_sizes(length: int, workers: int) -> list[int]:
+    """How many characters each text piece gets, in order: largest at both ends of the list and smallest where
+    the forked workers (taking pieces from the front) and this process (from the back) meet, so that all of
+    them run out of work at about the same time. Pieces of one size would leave the others waiting, at the
+    end, for whoever took the last one: up to a whole piece's time (guided self-scheduling, from both ends).
+
+    This process's share is 1/workers of the text, in CHUNKS_PER_WORKER pieces sized k, k-1, ..., 1 from the
+    back; the workers' share is cut the same way, (workers - 1) pieces of each size."""
+    k = CHUNKS_PER_WORKER
+    front = [k - j // (workers - 1) for j in range(k * (workers - 1))]
+    back = list(range(1, k + 1))  # read from the front of the list: the smallest first, the largest last
+    unit = length // (workers * k * (k + 1) // 2)
+    return [w * unit for w in front + back]
+
+
+def split_lines(text: str, workers: int) -> tuple[list[str], list[int]]:
+    """The text in pieces of whole lines (joined with "\\n" they are the text again), sized by _piece_sizes, and
+    the 0-based number of the line each starts at."""
+    pieces: list[str] = []
+    first_lines: list[int] = []
+    start = line = 0
+    for size in _piece_sizes(len(text), workers):
+        if start > len(text):
+            break
         cut = text.find("\n", start + size)
         end = len(text) if cut == -1 else cut
         pieces.append(text[start:end])
         first_lines.append(line)
         line += pieces[-1].count("\n") + 1
         start = end + 1
+    if start <= len(text):  # the sizes are rounded down: what is left joins the last piece
+        pieces[-1] += "\n" + text[start:]
+    return pieces, first_lines
+
+
+def redact_text(redactor: Any, text: str, report: RedactionReport, workers: int, name: str) -> str:
+    """A long text redacted in pieces of whole lines (every text rule is line-local once PEM blocks are
+    done, which the caller does first), joined again; Fallback as for entries."""
+    pieces, first_lines = split_lines(text, workers)
     job = _Job(redactor, pieces, name, first_lines=first_lines)
     return "\n".join(_run(job, _work_text, [(i, 0) for i in range(len(pieces))], workers, report))
