@@ -1109,6 +1109,40 @@ def test_ssn_shape_matches_the_unfactored_alternation() -> None:
         assert [m.span() for m in T._SHAPES["US_SSN"].finditer(text)] == [m.span() for m in plain.finditer(text)], text
 
 
+@pytest.mark.parametrize("entity", ["UK_NINO", "IBAN_CODE"])
+def test_letter_led_shapes_match_their_plain_form(entity: str) -> None:
+    """The NINO and IBAN shapes, written to start with their first letter's character set, find exactly what
+    their plain form (\\b or a lookbehind first; NINO ignoring case) finds: random texts of the characters that
+    matter, the two non-ASCII letters re.IGNORECASE folds to K and S among them."""
+    import random
+
+    from diagkit.redact import text as T
+
+    plain = {
+        "UK_NINO": re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b", re.I),
+        "IBAN_CODE": re.compile(r"(?<![A-Z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,3})?(?![A-Z0-9])"),
+    }[entity]
+    rng = random.Random(29)
+    alphabet = ["A", "b", "ce", "GB", "kS", "\u212a", "\u017f", "O", "Z", "12", "3", "45", "678", "9", "0000",
+                " ", "-", "_", "\n", "é", "٣", "d"]
+    for _ in range(6000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        assert [m.span() for m in T._SHAPES[entity].finditer(text)] == [m.span() for m in plain.finditer(text)], text
+
+
+def test_nino_letter_sets_are_what_re_ignorecase_folds() -> None:
+    """The NINO shape's letter sets, written out for a pattern without re.IGNORECASE, hold every character
+    that re.IGNORECASE matches to the plain sets (all of Unicode checked)."""
+    import sys
+
+    from diagkit.redact import text as T
+
+    for written, plain in ((T._NINO_FIRST, "A-CEGHJ-PR-TW-Z"), (T._NINO_SECOND, "A-CEGHJ-NPR-TW-Z")):
+        folded, mine = re.compile(f"[{plain}]", re.I), re.compile(f"[{written}]")
+        assert [c for c in map(chr, range(sys.maxunicode + 1)) if folded.match(c)] == \
+               [c for c in map(chr, range(sys.maxunicode + 1)) if mine.match(c)]
+
+
 def test_nhs_context_hints_cover_presidios_context_words() -> None:
     """A text without 'nhs' or 'health' is not scanned for NHS numbers: each of presidio's NHS context words
     holds one of them, so no NHS number could have been taken there."""
@@ -1183,3 +1217,30 @@ def test_header_lines_in_a_long_text_are_redacted() -> None:
     for secret in ("k3y-s3cr3t-value", "abcdef123456", "abcdefghijklmnop"):
         assert secret not in out
     assert "2023-11-14T22:00:00Z INFO request 0 ok" in out
+
+
+def test_long_text_line_index_finds_what_one_line_at_a_time_finds() -> None:
+    """A long text's rules run only on lines an index of needles points at, and once many lines have changed
+    the index is made again, knowing what the old one knew (plus the changed lines): the output is what the
+    same rules give run on every line by itself, on lines changed before a later rule's needle and not."""
+    import random
+
+    from diagkit.redact.engine import Redactor
+    from diagkit.redact.structured import LineFound
+
+    rng = random.Random(5)
+    kinds = [
+        lambda i: f"worker {i} token=abcdef{i:04d}xyz done",  # the pairs rule changes these: the index is made again
+        lambda i: f"token=q{i:05d}abc then ghp_{'a' * 30}{i:06d} and apikey: k{i:06d}zz",  # changed, then more
+        lambda i: f"plain ghp_{'b' * 30}{i:06d} in a line nothing changed before",
+        lambda i: f"call sessionid: s{i:06d}q or mail u{i}@corp.example from 84.17.{i % 250}.9",
+        lambda i: f"nothing to see on line {i}, version 2.14.{i}",
+        lambda i: f"auth_key = KEY{i:06d}x; Authorization: Bearer tok{i:06d}abcdefgh",
+    ]
+    lines = [rng.choice(kinds)(i) for i in range(600)]
+    whole = Redactor(b"k" * 32, ner=False)
+    out = whole._scrubber(whole.report).text("\n".join(lines), LineFound(), prose=True)
+    single = Redactor(b"k" * 32, ner=False)
+    scrubber = single._scrubber(single.report)
+    assert out.split("\n") == [scrubber.text(line, [], prose=True) for line in lines]
+    assert "ghp_" + "b" * 30 not in out and "zz " not in out and "@corp" not in out
