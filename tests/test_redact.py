@@ -1220,9 +1220,9 @@ def test_header_lines_in_a_long_text_are_redacted() -> None:
 
 
 def test_long_text_line_index_finds_what_one_line_at_a_time_finds() -> None:
-    """A long text's rules run only on lines an index of needles points at, and once many lines have changed
-    the index is made again, knowing what the old one knew (plus the changed lines): the output is what the
-    same rules give run on every line by itself, on lines changed before a later rule's needle and not."""
+    """A long text's rules run only on lines an index of needles points at (a needle holding another one found
+    already, "apikey" and "key", gets its lines), made again once many lines have changed: the output is what
+    the same rules give run on every line by itself, on lines changed before a later rule's needle and not."""
     import random
 
     from diagkit.redact.engine import Redactor

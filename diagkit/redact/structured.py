@@ -93,29 +93,13 @@ def _literal(needle: str) -> re.Pattern[str]:
 class _LineIndex:
     """Which lines of a long text hold one of some substrings, found by str.find over the whole text."""
 
-    def __init__(self, text: str, before: _LineIndex | None = None, changed: set[int] | None = None) -> None:
-        """`before`: the index of this text as it was before the lines `changed` were changed (only ever by
-        replacing parts of them, the line breaks kept): what it knows still holds, with those lines added."""
+    def __init__(self, text: str) -> None:
         self.text = text
         self.newlines = [m.start() for m in _NEWLINE_RE.finditer(text)]
         self._lower: str | None = None
         # (needle, lower) -> its lines: the rules share needles ("token", "secret"...), and a needle that is not
         # in the text costs a whole pass of str.find to say so
         self._found: dict[tuple[str, bool], set[int]] = {}
-        # a line holding a needle now held it before or has changed since: no new pass for those needles (their
-        # lines are made when asked for: most are not asked again)
-        self._before = before._known() if before is not None and changed is not None else {}
-        self._changed = changed or set()
-
-    def _known(self) -> dict[tuple[str, bool], set[int]]:
-        """Every needle's lines known, as they are now."""
-        return {**{key: lines | self._changed for key, lines in self._before.items()}, **self._found}
-
-    def _get(self, key: tuple[str, bool]) -> set[int] | None:
-        known = self._found.get(key)
-        if known is None and key in self._before:
-            known = self._found[key] = self._before[key] | self._changed
-        return known
 
     def lines(self, needles: tuple[str, ...], lower: bool) -> set[int] | None:
         """Line numbers (0-based) holding one of the needles, and perhaps a few more: a needle that holds one
@@ -131,7 +115,7 @@ class _LineIndex:
             hay = self._lower
         newlines, out = self.newlines, set()
         for needle in needles:
-            known = self._get((needle, lower))
+            known = self._found.get((needle, lower))
             if known is None:
                 known = self._within(needle, lower)
             if known is None:
@@ -159,11 +143,9 @@ class _LineIndex:
         """The lines of the fewest-lined needle found already that `needle` holds (every line holding `needle`
         is among them), or None."""
         best = None
-        for found, case in [*self._found, *self._before]:
-            if case == lower and found in needle:
-                lines = self._get((found, case))
-                if lines is not None and (best is None or len(lines) < len(best)):
-                    best = lines
+        for (found, case), lines in self._found.items():
+            if case == lower and found in needle and (best is None or len(lines) < len(best)):
+                best = lines
         return best
 
     def lines_matching(self, hint: re.Pattern[str]) -> set[int]:
@@ -386,7 +368,7 @@ class Scrubber:
                 # Pseudonyms are masked out: "<TOKEN:…>" would otherwise hold the needle "token" on every line
                 # an earlier rule changed. No rule can match on a needle inside a pseudonym: the name before a
                 # ':' or '=' never starts at a '<', and no kind is followed by what a token pattern needs.
-                index, dirty = _LineIndex(PSEUDONYM_RE.sub("<>", "\n".join(parts)), index, dirty), set()
+                index, dirty = _LineIndex(PSEUDONYM_RE.sub("<>", "\n".join(parts))), set()
             cand = index.lines_matching(hint) if hint is not None else index.lines(needles, lower)
             return range(len(parts)) if cand is None else sorted(cand | dirty)
 
