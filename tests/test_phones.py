@@ -5,6 +5,7 @@ own verdicts."""
 from __future__ import annotations
 
 import random
+import re
 
 import phonenumbers
 import pytest
@@ -110,6 +111,19 @@ def test_national_prefix_check_rejects_only_what_the_matcher_rejects() -> None:
     assert not phones._prefix_missing("02079463754", "GB") and not phones._prefix_missing("4155550137", "US")
 
 
+def test_candidate_pattern_finds_what_its_plainer_form_finds() -> None:
+    """The separators between digits, written one branch per first character, match what the plainer
+    alternation matches, span for span (ASCII and not)."""
+    plain = re.compile(r"(?<![\w.+/\\-])(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\d(?:(?:[ .\-/]|[ .\-]?\(|\)[ .\-]?)?\d)"
+                       r"{6,16}(?:\s?(?:ext\.?|x)\s?\d{1,6})?(?![\w@])")
+    rng = random.Random(41)
+    alphabet = ["+", "(", ")", "00", "1", "415", "555", "0137", " ", "-", ".", "/", "x", "ext ", "a", "@", "\n", "_",
+                " (", ") ", ").", "-(", "\u0664\u0661", "T", ":"]
+    for _ in range(6000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        assert [m.span() for m in phones.CANDIDATE_RE.finditer(text)] == [m.span() for m in plain.finditer(text)], text
+
+
 def test_ascii_candidate_scan_finds_what_the_full_pattern_finds() -> None:
     rng = random.Random(13)
     alphabet = ["+", "(", ")", "00", "1", "415", "555", "0137", " ", "-", ".", "/", "x", "ext ", "a", "@", "\n", "_"]
@@ -168,3 +182,20 @@ def test_the_matcher_reads_only_its_neighbours() -> None:
         compared += 1
         yes += whole
     assert compared > 800 and yes > 20
+
+
+def test_phone_candidates_inside_taken_spans_or_on_pseudonyms_are_skipped() -> None:
+    """A candidate wholly inside a span another pattern took (however many spans start between them), or on a
+    pseudonym, is not a phone; the same number elsewhere in the text is."""
+    from diagkit.redact.text import Spans, TextScanner
+
+    number = "call 415 555 0137 now"
+    text = f"{number} | {number} | <PHONE:415555013> | {number}"
+    starts = [i for i in range(len(text)) if text.startswith("415 555 0137", i)]
+    first, second, third = starts
+    # a long span holding the second number, then three short ones starting after it but before the number
+    claimed = Spans([(second - 5, second + 15), (second - 4, second - 3), (second - 3, second - 2),
+                     (second - 2, second - 1)])
+    blocked = Spans([(text.index("<PHONE"), text.index("<PHONE") + len("<PHONE:415555013>"))])
+    found = TextScanner(ner=False)._phones(text, blocked, claimed)
+    assert [(s, e) for s, e, _, _ in found] == [(first, first + 12), (third, third + 12)]

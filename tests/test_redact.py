@@ -1244,3 +1244,31 @@ def test_long_text_line_index_finds_what_one_line_at_a_time_finds() -> None:
     scrubber = single._scrubber(single.report)
     assert out.split("\n") == [scrubber.text(line, [], prose=True) for line in lines]
     assert "ghp_" + "b" * 30 not in out and "zz " not in out and "@corp" not in out
+
+
+def test_secret_header_hints_cover_every_secret_header_name() -> None:
+    """A long text's lines are only read as `Name: value` secret headers where a hint is: every name that
+    header_kind() calls auth, cookie, set-cookie or secret holds one (its sets, and each alternative of its
+    pattern written out), and a header line in a long text is still redacted."""
+    import itertools
+
+    from diagkit.redact import secrets as S
+    from diagkit.redact.engine import Redactor
+
+    names = set(S.AUTH_HEADERS) | {"cookie", "set-cookie"}
+    for alternative in S._SECRET_HEADER_RE.pattern.split("|"):
+        word = alternative.strip("^$")
+        # each optional character ("api-?key", "cookie2?") present and absent
+        parts = re.split(r"(.\?)", word)
+        for choice in itertools.product(*[(p[0], "") if p.endswith("?") and len(p) == 2 else (p,) for p in parts]):
+            names.add("".join(choice))
+    assert "apikey" in names and "api-key" in names and "cookie2" in names
+    for name in names:
+        for variant in (name, f"x-{name}", f"{name}-v2", name.upper()):
+            if S.header_kind(variant) in ("auth", "cookie", "set-cookie", "secret"):
+                assert any(h in variant.lower() for h in S.SECRET_HEADER_HINTS), variant
+    assert S.header_kind("X-Subscription-Key") == "secret"
+    log = "\n".join([f"2023-11-14T22:00:{i % 60:02d}Z INFO request {i} done" for i in range(100)]
+                    + ["X-Subscription-Key: d41d8cd98f00b204e9800998ecf8427e", "Set-Cookie: sid=planted31337; Path=/"])
+    out = Redactor(b"k" * 32, ner=False).redact_text(log)
+    assert "d41d8cd98f00b204" not in out and "planted31337" not in out and out.startswith("2023-11-14T22:00:00Z")

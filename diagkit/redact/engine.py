@@ -21,7 +21,7 @@ from diagkit.redact import jsonout, phones
 from diagkit.redact.gate import Detector, Gate
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
-from diagkit.redact.structured import LineFound, Scrubber
+from diagkit.redact.structured import LineCounts, LineFound, LineIndex, Scrubber
 from diagkit.redact.text import TextScanner, load_ner, may_name_people, ner_available
 
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
@@ -296,13 +296,17 @@ class Redactor:
 
     def _lines(self, text: str, report: RedactionReport, name: str, first: int) -> str:
         """Text without PEM blocks, line by line; `first`: the 0-based number of its first line in the input."""
+        from diagkit.redact import secrets as S
+
         scrubber = self._scrubber(report)
         lines = text.split("\n")
         hits: list[tuple[int, str]] = []
         plain: list[int] = []  # lines of prose/log text: redacted together in one pass, much faster
+        # lines that may be a secret header, found for a long text by a few passes of str.find over all of it
+        headers = LineIndex(text).lines(S.SECRET_HEADER_HINTS, lower=True) if len(lines) > 32 else None
         for i, line in enumerate(lines):
             here: list[str] = []
-            new = _header_line(scrubber, line, here)
+            new = _header_line(scrubber, line, here) if headers is None or i in headers else None
             if new is None:
                 stripped = line.strip()
                 if len(stripped) < 3:
@@ -315,12 +319,15 @@ class Redactor:
                 lines[i] = new
                 hits.extend((i, rule) for rule in here)
         if plain:
-            found = LineFound()
+            found = LineFound() if report.tracks_locations else LineCounts()
             out = scrubber.text("\n".join(lines[i] for i in plain), found, prose=True).split("\n")
             if len(out) == len(plain):
                 for j, i in enumerate(plain):
                     lines[i] = out[j]
-                hits.extend((plain[j], rule) for rule, j in zip(found, found.where, strict=True))
+                if found.tracks:
+                    hits.extend((plain[j], rule) for rule, j in zip(found, found.where, strict=True))
+                else:
+                    hits.extend((0, rule) for rule in found)
             else:  # a replacement took a line break with it: fall back to one line at a time
                 for i in plain:
                     here = []

@@ -36,6 +36,10 @@ URL_HEADERS = frozenset({"location", "referer", "origin", "content-location", "r
 _SECRET_HEADER_RE = re.compile(
     r"token|secret|passw|api-?key|apikey|session|csrf|xsrf|credential|signature|^x-auth|-auth$|"
     r"auth-key|private|-key$|^key$|^x-api|subscription-key|cookie2?$")
+# Lower-case words one of which every header name header_kind() calls auth, cookie, set-cookie or secret holds
+# (a test checks them against the sets and the pattern above): a line of a long text without any is no such header.
+SECRET_HEADER_HINTS = ("auth", "cookie", "token", "secret", "passw", "api", "session", "csrf", "xsrf", "credential",
+                       "signature", "private", "key")
 
 # Query/form parameters and JSON keys that hold secrets regardless of their value.
 SECRET_PARAMS = frozenset(_norm(n) for n in (

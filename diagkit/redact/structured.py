@@ -49,6 +49,8 @@ SECRET_XML_ATTRS = frozenset({"SessionIndex"})
 class LineFound(list):  # type: ignore[type-arg]
     """A `found` list for a whole text at once: also remembers the line (0-based) of every rule."""
 
+    tracks = True  # whether `where` is kept
+
     def __init__(self) -> None:
         super().__init__()
         self.where: list[int] = []
@@ -82,6 +84,16 @@ class LineFound(list):  # type: ignore[type-arg]
             self.append(rule)
 
 
+class LineCounts(LineFound):
+    """A LineFound for a run without locations (no --report): the rules only, appended by list's own methods
+    (a dense log hands out a pseudonym on every line, and each append was a Python call); `where` stays empty.
+    Lines are still told apart where a rule needs to know which changed (the text pass's own bookkeeping)."""
+
+    tracks = False
+    append = list.append  # type: ignore[assignment]
+    extend = list.extend  # type: ignore[assignment]
+
+
 _NEWLINE_RE = re.compile("\n")
 
 
@@ -90,7 +102,7 @@ def _literal(needle: str) -> re.Pattern[str]:
     return re.compile(re.escape(needle))
 
 
-class _LineIndex:
+class LineIndex:
     """Which lines of a long text hold one of some substrings, found by str.find over the whole text."""
 
     def __init__(self, text: str) -> None:
@@ -357,7 +369,7 @@ class Scrubber:
         # every pattern; a line an earlier pattern changed is always tested again, and once many have changed
         # the index is made again from the text as it now is.
         parts = s.split("\n") if lines is not None else [s]
-        index = _LineIndex(s) if len(parts) > 32 else None
+        index = LineIndex(s) if len(parts) > 32 else None
         dirty: set[int] = set()
 
         def todo(needles: tuple[str, ...], lower: bool, hint: re.Pattern[str] | None = None) -> Any:
@@ -368,7 +380,7 @@ class Scrubber:
                 # Pseudonyms are masked out: "<TOKEN:…>" would otherwise hold the needle "token" on every line
                 # an earlier rule changed. No rule can match on a needle inside a pseudonym: the name before a
                 # ':' or '=' never starts at a '<', and no kind is followed by what a token pattern needs.
-                index, dirty = _LineIndex(PSEUDONYM_RE.sub("<>", "\n".join(parts))), set()
+                index, dirty = LineIndex(PSEUDONYM_RE.sub("<>", "\n".join(parts))), set()
             cand = index.lines_matching(hint) if hint is not None else index.lines(needles, lower)
             return range(len(parts)) if cand is None else sorted(cand | dirty)
 
@@ -434,14 +446,15 @@ class Scrubber:
         sub(S.IPV6_RE, lambda m: self._ip(m.group(0), found), (":",), hint=_IPV6_HINT_RE)
         s = "\n".join(parts) if lines is not None else parts[0]
         if (len(s) > 4096 or self.scanner.could_contain(s, prose)) and (spans := self.scanner.scan(s, prose)):
-            if lines is not None:
+            tracks = lines is not None and lines.tracks
+            if tracks:
                 lines.reset(s)
             out, last = [], 0
             for start, end, kind, rule in spans:
                 value = s[start:end]
                 if PSEUDONYM_RE.search(value):
                     continue
-                if lines is not None:
+                if tracks:
                     lines.at(start)
                 out.append(s[last:start])
                 out.append(self._hit(kind, value, rule, found))

@@ -228,9 +228,20 @@ class TextScanner:
 
     def _phones(self, text: str, blocked: Spans, claimed: Spans) -> list[Span]:
         found: list[Span] = []
+        # Candidates come in order: blocked and claimed spans are walked alongside them, not looked up for each
+        # (a dense log has thousands of candidates, most inside a card or an id: Spans.overlaps/contains each)
+        walls, n_walls, w = blocked.spans, len(blocked.spans), 0
+        taken, n_taken, t, reach = claimed.spans, len(claimed.spans), 0, -1  # reach: furthest end started so far
         for m in phones.candidates(text):
             start, end = m.span()
-            if blocked.overlaps(start, end) or claimed.contains(start, end):
+            while w < n_walls and walls[w][1] <= start:
+                w += 1
+            if w < n_walls and walls[w][0] < end:  # overlaps a pseudonym
+                continue
+            while t < n_taken and taken[t][0] <= start:
+                reach = max(reach, taken[t][1])
+                t += 1
+            if reach >= end:  # wholly inside a span a pattern took
                 continue
             value = m.group(0)
             line_start = text.rfind("\n", 0, start) + 1
@@ -302,7 +313,7 @@ def _any_in(text: str, words: tuple[str, ...]) -> bool:
 
 
 class Spans:
-    """Sorted, non-overlapping (start, end) spans with O(log n) overlap and containment tests."""
+    """Sorted (start, end) spans with an O(log n) overlap test (for non-overlapping spans)."""
 
     def __init__(self, spans: list[tuple[int, int]]) -> None:
         self.spans = sorted(spans)
@@ -312,12 +323,6 @@ class Spans:
         i = bisect.bisect_left(self.starts, end)
         return i > 0 and self.spans[i - 1][1] > start
 
-    def contains(self, start: int, end: int) -> bool:
-        i = bisect.bisect_right(self.starts, start)
-        for s, e in self.spans[max(0, i - 2):i]:  # a loop, not any(): this runs for every phone candidate
-            if s <= start and end <= e:
-                return True
-        return False
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
