@@ -22,7 +22,7 @@ from diagkit.redact import compressed
 from diagkit.redact import secrets as S
 from diagkit.redact.pseudonym import PSEUDONYM_RE, PSEUDONYM_URL_RE, Pseudonymizer, is_pseudonym
 from diagkit.redact.report import RedactionReport
-from diagkit.redact.structured import b64url_decode, jwt_signature_marker, loc_str
+from diagkit.redact.structured import b64url_decode, jwt_signature_marker, literal_pattern, loc_str
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,9 @@ def scan_text(text: str, detectors: list[Detector] | None = None) -> list[tuple[
             return []
     hits = []
     lower = None
+    # in a long text each hint is looked for once (detectors share "@"), by sre's literal search when it has
+    # three characters or more: about twice str.find's speed over a text that lacks it
+    seen: dict[tuple[str, bool], bool] | None = {} if len(text) >= 65536 else None
     for det in DETECTORS if detectors is None else detectors:
         if det.hints:
             hay = text
@@ -178,7 +181,15 @@ def scan_text(text: str, detectors: list[Detector] | None = None) -> list[tuple[
                     lower = text.lower()
                 hay = lower
             for h in det.hints:
-                if h in hay:
+                if seen is None:
+                    if h in hay:
+                        break
+                    continue
+                there = seen.get((h, det.folds_case))
+                if there is None:
+                    there = seen[h, det.folds_case] = (literal_pattern(h).search(hay) is not None if len(h) > 2
+                                                       else h in hay)
+                if there:
                     break
             else:
                 continue
