@@ -351,15 +351,63 @@ def test_text_pieces_are_whole_lines_largest_at_both_ends(text: str, workers: in
     assert first_lines == [sum(p.count("\n") + 1 for p in pieces[:i]) for i in range(len(pieces))]
     if text.count("\n") > 1000:  # room for every piece, each within a line of its planned size
         planned = parallel._piece_sizes(len(text), workers)
-        assert len(pieces) == len(planned) == workers * parallel.CHUNKS_PER_WORKER
+        assert len(pieces) == len(planned) == workers * parallel.TEXT_PIECES_PER_WORKER
         longest = max(len(line) for line in text.split("\n"))
         for piece, size in zip(pieces[:-1], planned, strict=False):
             assert size <= len(piece) <= size + longest
         # the workers' first pieces (the front) and this process's first (the back) are the largest, the
         # ones taken last (where both ends meet) the smallest
-        assert planned[0] == planned[-1] == max(planned) == parallel.CHUNKS_PER_WORKER * min(planned)
+        assert planned[0] == planned[-1] == max(planned) == parallel.TEXT_PIECES_PER_WORKER * min(planned)
         meet = planned.index(min(planned))
         assert planned[:meet + 1] == sorted(planned[:meet + 1], reverse=True)
         assert planned[meet:] == sorted(planned[meet:])
-        mine = planned[-parallel.CHUNKS_PER_WORKER:]  # this process's pieces: its share of the text
+        mine = planned[-parallel.TEXT_PIECES_PER_WORKER:]  # this process's pieces: its share of the text
         assert sum(mine) * workers == pytest.approx(sum(planned), rel=0.01)
+
+
+def _reference_serial_mapping(before: dict[str, str], added: list[list[tuple[str, str]]], usual: int) -> Any:
+    """The pool's merge written out one journal entry at a time: what one process's Pseudonymizer would hold."""
+    from diagkit.redact.pseudonym import Pseudonymizer
+
+    serial = dict(before)
+    pseudo = Pseudonymizer(b"k" * 32)
+    for journal in added:
+        for given, value in journal:
+            if len(given) - given.index(":") - 2 == usual:
+                if serial.setdefault(given, value) != value:
+                    return "Fallback"
+            elif serial.get(given) != value:
+                colon = given.index(":")
+                if pseudo.assign(given[1:colon], value, serial, known_hex=given[colon + 1:-1]) != given:
+                    return "Fallback"
+    return list(serial.items())
+
+
+def test_pool_pseudonym_map_merge_equals_one_entry_at_a_time() -> None:
+    """Journals merged a task at a time (dict operations) give the map, order and refusals that replaying every
+    entry gives: usual pseudonyms, longer ones (a prefix two values share), and the same pseudonym for two
+    values in two tasks."""
+    import random
+
+    from diagkit.redact import parallel
+    from diagkit.redact.pseudonym import Pseudonymizer
+
+    rng = random.Random(7)
+    usual = parallel.default_hex()
+    for trial in range(300):
+        hexes = ["".join(rng.choice("0123456789abcdef") for _ in range(16)) for _ in range(8)]
+        def entry(h: str, long: bool = False) -> tuple[str, str]:
+            return (f"<EMAIL:{h[:usual + 2] if long else h[:usual]}>", f"value-{h}")
+        before = dict([entry(hexes[0])]) if trial % 3 == 0 else {}
+        added = [[entry(rng.choice(hexes), long=rng.random() < 0.1) for _ in range(rng.randint(0, 6))]
+                 for _ in range(rng.randint(1, 4))]
+        if trial % 5 == 0 and added[0]:  # the same pseudonym handed to another value by another task
+            given, _ = added[0][0]
+            added[-1].append((given, "another value"))
+        pseudo = Pseudonymizer(b"k" * 32)
+        pseudo.mapping = dict(before)
+        try:
+            got: Any = list(parallel._serial_mapping(pseudo, len(before), added).items())
+        except parallel.Fallback:
+            got = "Fallback"
+        assert got == _reference_serial_mapping(before, added, usual), (before, added)

@@ -16,6 +16,7 @@ import gc
 import itertools
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -29,6 +30,9 @@ from diagkit.redact.report import RedactionReport
 
 _ENTRIES_LOC = ((None, "log"), "entries")
 CHUNKS_PER_WORKER = 6  # entries and lines differ in cost: several chunks a worker keep every core busy to the end
+# Text pieces shrink towards where the processes meet (_piece_sizes): the last, smallest ones are 1/36 of a
+# process's share, so that the one that finishes first waits little for the other.
+TEXT_PIECES_PER_WORKER = 8
 
 
 @dataclass
@@ -268,7 +272,17 @@ def _serial_mapping(pseudo: Any, before: int, added: list[list[tuple[str, str]]]
     serial = dict(itertools.islice(pseudo.mapping.items(), before))  # what every process started from
     known = {(given, value) for given, value in serial.items()}
     usual = default_hex()
+    longer = re.compile(f":[0-9a-f]{{{usual + 1}}}")  # a pseudonym with more hex than the usual
     for journal in added:
+        # A task without a longer pseudonym (nearly every one) is merged by dict operations: within one process
+        # a pseudonym is only ever one value's (checked: then the journal is a mapping), so only a pseudonym
+        # another task (or the start) holds too can disagree. Its first sightings keep their order.
+        given_to = dict(journal)
+        if not longer.search("\n".join(given_to)) and len(given_to) == len(set(journal)):
+            if any(serial[given] != given_to[given] for given in given_to.keys() & serial.keys()):
+                raise Fallback("a pseudonym prefix shared by two values, met in another order")
+            serial.update(given_to)
+            continue
         for given, value in journal:
             colon = given.index(":")
             if len(given) - colon - 2 == usual:
@@ -303,9 +317,9 @@ def _piece_sizes(length: int, workers: int) -> list[int]:
     them run out of work at about the same time. Pieces of one size would leave the others waiting, at the
     end, for whoever took the last one: up to a whole piece's time (guided self-scheduling, from both ends).
 
-    This process's share is 1/workers of the text, in CHUNKS_PER_WORKER pieces sized k, k-1, ..., 1 from the
+    This process's share is 1/workers of the text, in TEXT_PIECES_PER_WORKER pieces sized k, k-1, ..., 1 from the
     back; the workers' share is cut the same way, (workers - 1) pieces of each size."""
-    k = CHUNKS_PER_WORKER
+    k = TEXT_PIECES_PER_WORKER
     front = [k - j // (workers - 1) for j in range(k * (workers - 1))]
     back = list(range(1, k + 1))  # read from the front of the list: the smallest first, the largest last
     unit = length // (workers * k * (k + 1) // 2)
