@@ -1272,3 +1272,25 @@ def test_secret_header_hints_cover_every_secret_header_name() -> None:
                     + ["X-Subscription-Key: d41d8cd98f00b204e9800998ecf8427e", "Set-Cookie: sid=planted31337; Path=/"])
     out = Redactor(b"k" * 32, ner=False).redact_text(log)
     assert "d41d8cd98f00b204" not in out and "planted31337" not in out and out.startswith("2023-11-14T22:00:00Z")
+
+
+def test_pseudonym_is_hmac_sha256_of_the_value_under_the_key() -> None:
+    """The documented construction, computed independently: the first hex digits of HMAC-SHA256(key, value)
+    (UTF-8, lone surrogates kept), the same from threads sharing one Pseudonymizer."""
+    import hashlib
+    import hmac
+    from concurrent.futures import ThreadPoolExecutor
+
+    from diagkit.redact.pseudonym import Pseudonymizer, default_hex
+
+    key = b"case-key-0123456789abcdef0123456"
+    pseudo = Pseudonymizer(key)
+    values = ["bob@example.com", "é", "\ud800lone", "x" * 5000, "+1 415 555 0137"] + [f"v{i}" for i in range(400)]
+
+    def expected(value: str) -> str:
+        mac = hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        return f"<EMAIL:{mac[:default_hex()]}>"
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda v: pseudo("EMAIL", v), values))
+    assert got == [expected(v) for v in values]
