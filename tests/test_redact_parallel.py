@@ -15,6 +15,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -334,9 +336,15 @@ def test_pool_that_cannot_fork_falls_back(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
     job = parallel._Job(Redactor(b"k" * 32, ner=False), [], "x")
+    threads = threading.active_count()
     with pytest.raises(parallel.Fallback, match="cannot start a worker"):
         parallel._run(job, _task("ok"), [(i, 0) for i in range(4)], 2, RedactionReport())
     assert parallel._JOB is None
+    # the reader started for that worker saw its pipe close and ended: nothing is left waiting
+    deadline = time.monotonic() + 5
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == threads
 
 
 @pytest.mark.parametrize("workers", [2, 3, 8])

@@ -73,8 +73,9 @@ def available_cores() -> int:
 
 def can_fork() -> bool:
     # fork copies only the calling thread: with other threads alive (collect's probe pool) a lock one of
-    # them holds would stay held in the child forever. Linux only: on macOS a process that has touched
-    # system frameworks (proxy lookup does) can crash in a forked child, and Windows has no fork.
+    # them holds would stay held in the child forever (the pool's own readers are started knowing what they
+    # hold: nothing). Linux only: on macOS a process that has touched system frameworks (proxy lookup does)
+    # can crash in a forked child, and Windows has no fork.
     return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
@@ -225,14 +226,21 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
         for _ in range(workers - 1):
             try:
                 receive, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(work, tasks, lock, bounds, send), daemon=True)
-                proc.start()
-            except OSError as exc:  # no more processes or file descriptors: one process does it all
+            except OSError as exc:  # no more file descriptors: one process does it all
                 raise Fallback(f"cannot start a worker ({exc.strerror or type(exc).__name__})") from None
-            send.close()
-            procs.append(proc)
+            # The reader starts before the fork: started after it, it took 3-7 ms (every page it touched was
+            # now shared with the child) where this process should be working. It is then blocked reading the
+            # pipe, holding no lock, so the child (which has only the forking thread) inherits none held.
             readers.append(threading.Thread(target=_drain, args=(receive, results, failed, memory), daemon=True))
             readers[-1].start()
+            try:
+                proc = ctx.Process(target=_worker, args=(work, tasks, lock, bounds, send), daemon=True)
+                proc.start()
+            except OSError as exc:  # no more processes: one process does it all
+                raise Fallback(f"cannot start a worker ({exc.strerror or type(exc).__name__})") from None
+            finally:
+                send.close()  # this process never writes: the reader sees the end once the worker's copy closes
+            procs.append(proc)
         while (i := _claim(lock, bounds, from_back=True)) is not None:
             try:
                 results[i] = work(*tasks[i])
