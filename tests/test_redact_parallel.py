@@ -348,29 +348,45 @@ def test_pool_that_cannot_fork_falls_back(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 @pytest.mark.parametrize("workers", [2, 3, 8])
-@pytest.mark.parametrize("text", ["", "\n", "one line", "a\nb\n", "\n".join(f"line {i} " + "x" * (i % 37)
-                                                                              for i in range(3000)) + "\n",
-                                  "no break " * 20000])
-def test_text_pieces_are_whole_lines_largest_at_both_ends(text: str, workers: int) -> None:
+@pytest.mark.parametrize("text", ["", "\n", "\n\n", "one line", "a\nb\n", "\n".join(f"line {i} " + "x" * (i % 97)
+                                                                                for i in range(9000)) + "\n",
+                                  "no break " * 20000, "é\n" * 30000])
+def test_text_pieces_claimed_from_both_ends_cover_the_text(text: str, workers: int) -> None:
+    """Pieces claimed in any order from the front (workers) and the back (this process) are whole lines that,
+    joined with a line break, are the text again; each knows its first line; they shrink as the work runs
+    out, down to MIN_PIECE, so whoever finishes first waits for little."""
+    import random
+    import threading
+
     from diagkit.redact import parallel
 
-    pieces, first_lines = parallel.split_lines(text, workers)
-    assert "\n".join(pieces) == text
-    assert first_lines == [sum(p.count("\n") + 1 for p in pieces[:i]) for i in range(len(pieces))]
-    if text.count("\n") > 1000:  # room for every piece, each within a line of its planned size
-        planned = parallel._piece_sizes(len(text), workers)
-        assert len(pieces) == len(planned) == workers * parallel.TEXT_PIECES_PER_WORKER
-        longest = max(len(line) for line in text.split("\n"))
-        for piece, size in zip(pieces[:-1], planned, strict=False):
-            assert size <= len(piece) <= size + longest
-        # the workers' first pieces (the front) and this process's first (the back) are the largest, the
-        # ones taken last (where both ends meet) the smallest
-        assert planned[0] == planned[-1] == max(planned) == parallel.TEXT_PIECES_PER_WORKER * min(planned)
-        meet = planned.index(min(planned))
-        assert planned[:meet + 1] == sorted(planned[:meet + 1], reverse=True)
-        assert planned[meet:] == sorted(planned[meet:])
-        mine = planned[-parallel.TEXT_PIECES_PER_WORKER:]  # this process's pieces: its share of the text
-        assert sum(mine) * workers == pytest.approx(sum(planned), rel=0.01)
+    rng = random.Random(len(text) + workers)
+    schedule = parallel._Spans(text, workers)
+    bounds, lock, results = schedule.bounds(), threading.Lock(), {}
+    sizes: dict[bool, list[int]] = {True: [], False: []}
+    while True:
+        from_back = rng.random() < 1 / workers
+        span = schedule.claim(lock, bounds, from_back)
+        if span is None:
+            break
+        results[span] = text[span[0]:span[1]]
+        sizes[from_back].append(span[1] - span[0])
+    pieces = schedule.ordered(results)
+    assert pieces is not None and "\n".join(pieces) == text
+    job = parallel._Job(None, [], "x", text=text, newlines=[0])
+    for block in range(parallel._BLOCK, len(text) + 1, parallel._BLOCK):
+        job.newlines.append(job.newlines[-1] + text.count("\n", block - parallel._BLOCK, block))
+    for start, _ in sorted(results):
+        assert job.first_line(start) == text[:start].count("\n")
+    if len(text) > 100_000 and text.count("\n") > 1000:
+        for taken in sizes.values():  # each side's pieces shrink (a line's length of slack) to the smallest
+            assert all(b <= a + 200 for a, b in zip(taken, taken[1:], strict=False))
+        assert max(sizes[False] + sizes[True]) <= len(text) // (2 * workers) + 200
+        assert min(sizes[False] + sizes[True]) < parallel.MIN_PIECE + 200
+    # a piece missing (a worker died after claiming it) is noticed
+    if len(results) > 1:
+        del results[sorted(results)[len(results) // 2]]
+        assert schedule.ordered(results) is None
 
 
 def _reference_serial_mapping(before: dict[str, str], added: list[list[tuple[str, str]]], usual: int) -> Any:
@@ -402,6 +418,7 @@ def test_pool_pseudonym_map_merge_equals_one_entry_at_a_time() -> None:
 
     rng = random.Random(7)
     usual = parallel.default_hex()
+    merged_as_dicts = 0
     for trial in range(300):
         hexes = ["".join(rng.choice("0123456789abcdef") for _ in range(16)) for _ in range(8)]
         def entry(h: str, long: bool = False) -> tuple[str, str]:
@@ -412,10 +429,15 @@ def test_pool_pseudonym_map_merge_equals_one_entry_at_a_time() -> None:
         if trial % 5 == 0 and added[0]:  # the same pseudonym handed to another value by another task
             given, _ = added[0][0]
             added[-1].append((given, "another value"))
-        pseudo = Pseudonymizer(b"k" * 32)
-        pseudo.mapping = dict(before)
-        try:
-            got: Any = list(parallel._serial_mapping(pseudo, len(before), added).items())
-        except parallel.Fallback:
-            got = "Fallback"
-        assert got == _reference_serial_mapping(before, added, usual), (before, added)
+        expected = _reference_serial_mapping(before, added, usual)
+        # as the pool sends journals (a dict where it can), and every one as a list
+        for form in ([parallel._merge_form(journal) for journal in added], added):
+            pseudo = Pseudonymizer(b"k" * 32)
+            pseudo.mapping = dict(before)
+            try:
+                got: Any = list(parallel._serial_mapping(pseudo, len(before), form).items())
+            except parallel.Fallback:
+                got = "Fallback"
+            assert got == expected, (before, form)
+        merged_as_dicts += sum(isinstance(parallel._merge_form(journal), dict) for journal in added)
+    assert merged_as_dicts > 300  # the quick merge was tested, not only the replay

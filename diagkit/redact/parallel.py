@@ -30,20 +30,25 @@ from diagkit.redact.report import RedactionReport
 
 _ENTRIES_LOC = ((None, "log"), "entries")
 CHUNKS_PER_WORKER = 6  # entries and lines differ in cost: several chunks a worker keep every core busy to the end
-# Text pieces shrink towards where the processes meet (_piece_sizes): the last, smallest ones are 1/36 of a
-# process's share, so that the one that finishes first waits little for the other.
-TEXT_PIECES_PER_WORKER = 8
+MIN_PIECE = 8192  # characters: the smallest text piece claimed (a few milliseconds of work)
+_BLOCK = 65536  # characters a line count is kept for (a piece's first line number counts from the last one)
 
 
 @dataclass
 class _Job:
     redactor: Any
-    items: list[Any]  # HAR entries, or text pieces
+    items: list[Any]  # HAR entries
     name: str
     indent: bool = False  # HAR: the output's layout
     nonfinite: bool = False  # HAR: NaN/Infinity in the input, written back as they were
-    first_lines: list[int] = field(default_factory=list)  # text: line number (0-based) each piece starts at
+    text: str = ""  # text: all of it (pieces are spans of it, claimed as the work goes)
+    newlines: list[int] = field(default_factory=list)  # text: line breaks before each _BLOCK characters
     parent: int = field(default_factory=os.getpid)
+
+    def first_line(self, start: int) -> int:
+        """The 0-based number of the line the text's character `start` is on."""
+        block = start // _BLOCK
+        return self.newlines[block] + self.text.count("\n", block * _BLOCK, start)
 
 
 @dataclass
@@ -87,7 +92,8 @@ def _private_kb() -> int:
         return 0
 
 
-_Result = tuple[Any, RedactionReport, list[tuple[str, str]]]
+# output, report, the pseudonyms handed out (as _merge_form gives them)
+_Result = tuple[Any, RedactionReport, "dict[str, str] | list[tuple[str, str]]"]
 
 
 def _begin() -> tuple[_Job, Any, RedactionReport]:
@@ -106,7 +112,19 @@ def _finish(out: Any, report: RedactionReport, redactor: Any) -> _Result:
         # JSON paths go back to the parent as strings: built here, on this core, and far quicker to send
         # than the linked tuples they are made of
         report.by_location = dict(report.locations())
-    return out, report, new
+    return out, report, _merge_form(new)
+
+
+def _merge_form(journal: list[tuple[str, str]]) -> dict[str, str] | list[tuple[str, str]]:
+    """A task's journal as _serial_mapping merges it, made in the task's own process (the merge is the pool's
+    last step, on one core): when it holds no pseudonym longer than the usual and is a mapping (within one
+    process a pseudonym is only ever one value's), a dict of first sightings in order, merged by dict
+    operations; otherwise the journal, replayed one entry at a time."""
+    given_to = dict(journal)
+    longer = re.compile(f":[0-9a-f]{{{default_hex() + 1}}}")  # more hex than the usual
+    if len(given_to) == len(set(journal)) and not longer.search("\n".join(given_to)):
+        return given_to
+    return journal
 
 
 def _work_entries(start: int, end: int) -> _Result:
@@ -123,39 +141,98 @@ def _work_entries(start: int, end: int) -> _Result:
     return _finish(jsonout.encode_items(out, job.indent, 3, job.nonfinite), report, redactor)
 
 
-def _work_text(index: int, _: int) -> _Result:
+def _work_text(start: int, end: int) -> _Result:
     job, redactor, report = _begin()
     with gc_paused():
-        out = redactor._lines(job.items[index], report, job.name, job.first_lines[index])
+        out = redactor._lines(job.text[start:end], report, job.name, job.first_line(start))
     return _finish(out, report, redactor)
 
 
-def _claim(lock: Any, bounds: Any, from_back: bool) -> int | None:
-    """The next task nobody has: workers take them from the front, this process from the back."""
-    with lock:
-        if bounds[0] >= bounds[1]:
+class _Tasks:
+    """Tasks made beforehand (ranges of HAR entries), claimed one at a time: workers take them from the front
+    of the list, this process from the back."""
+
+    def __init__(self, tasks: list[tuple[int, int]]) -> None:
+        self.tasks = tasks
+
+    def bounds(self) -> list[int]:
+        return [0, len(self.tasks)]
+
+    def claim(self, lock: Any, bounds: Any, from_back: bool) -> tuple[int, int] | None:
+        """The next task nobody has (its arguments, which also name its result)."""
+        with lock:
+            if bounds[0] >= bounds[1]:
+                return None
+            if from_back:
+                bounds[1] -= 1
+                return self.tasks[int(bounds[1])]
+            bounds[0] += 1
+            return self.tasks[int(bounds[0] - 1)]
+
+    def ordered(self, results: dict[Any, Any]) -> list[Any] | None:
+        """Every task's result in order, or None when one is missing."""
+        if any(task not in results for task in self.tasks):
             return None
-        if from_back:
-            bounds[1] -= 1
-            return int(bounds[1])
-        bounds[0] += 1
-        return int(bounds[0] - 1)
+        return [results[task] for task in self.tasks]
 
 
-def _worker(work: Any, tasks: list[tuple[int, int]], lock: Any, bounds: Any, conn: Any) -> None:
-    """A forked worker: claims tasks until none are left and sends back (index, result) for each.
+class _Spans:
+    """A text claimed a span of whole lines at a time: workers from the front, this process from the back,
+    each claim 1/(2 × processes) of what is left (guided self-scheduling, from both ends). Pieces shrink as
+    the work runs out, wherever the processes meet: a forked worker runs slower at first (it copies every
+    page it writes to), and with pieces cut beforehand the meeting point moved into large ones, leaving one
+    process waiting for the other's last piece."""
+
+    def __init__(self, text: str, workers: int) -> None:
+        self.text = text
+        self.workers = workers
+
+    def bounds(self) -> list[int]:
+        return [0, len(self.text)]  # what is left: from a line's start to a line's end (a break or the end)
+
+    def claim(self, lock: Any, bounds: Any, from_back: bool) -> tuple[int, int] | None:
+        """(start, end) of the next piece: whole lines, its neighbours' line break not in it."""
+        text = self.text
+        with lock:
+            front, back = int(bounds[0]), int(bounds[1])
+            if front > back:
+                return None
+            size = max(MIN_PIECE, (back - front) // (2 * self.workers))
+            if from_back:
+                cut = text.rfind("\n", front, max(front, back - size))
+                start = front if cut == -1 else cut + 1
+                bounds[1] = start - 1
+                return start, back
+            cut = text.find("\n", min(back, front + size), back)
+            end = back if cut == -1 else cut
+            bounds[0] = end + 1
+            return front, end
+
+    def ordered(self, results: dict[tuple[int, int], Any]) -> list[Any] | None:
+        """The pieces' results in text order, or None unless they cover the text (a line break between each)."""
+        spans = sorted(results)
+        expected = 0
+        for start, end in spans:
+            if start != expected:
+                return None
+            expected = end + 1
+        return [results[span] for span in spans] if expected == len(self.text) + 1 else None
+
+
+def _worker(work: Any, schedule: Any, lock: Any, bounds: Any, conn: Any) -> None:
+    """A forked worker: claims tasks until none are left and sends back (task, result) for each.
 
     Nothing it meets is printed (multiprocessing would print a traceback, and a message could quote
     input): any failure goes back as an exception type name, and the parent redoes the work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it ends the workers
     try:
-        while (i := _claim(lock, bounds, from_back=False)) is not None:
+        while (task := schedule.claim(lock, bounds, from_back=False)) is not None:
             try:
-                result = work(*tasks[i])
+                result = work(*task)
             except Exception as exc:  # noqa: BLE001
-                conn.send((i, None, type(exc).__name__))
+                conn.send((task, None, type(exc).__name__))
                 return
-            conn.send((i, result, None))
+            conn.send((task, result, None))
         # its private memory once, when it is done: reading smaps_rollup walks the page tables (2-3 ms)
         conn.send((_MEMORY, (os.getpid(), _private_kb()), None))
     except BaseException as exc:  # noqa: BLE001 - a result that cannot be sent, a broken pipe
@@ -169,22 +246,23 @@ def _worker(work: Any, tasks: list[tuple[int, int]], lock: Any, bounds: Any, con
 _MEMORY = -2  # the index of a worker's last message: (pid, its private memory in kB)
 
 
-def _drain(conn: Any, results: list[Any], failed: list[str], memory: dict[int, int]) -> None:
+def _drain(conn: Any, results: dict[Any, Any], failed: list[str], memory: dict[int, int]) -> None:
     """Reads one worker's results as they come (a worker blocks once its pipe is full)."""
     while True:
         try:
-            i, result, error = conn.recv()
+            task, result, error = conn.recv()
         except (EOFError, OSError):
             return
         if error is not None:
             failed.append(error)
-        elif i == _MEMORY:
+        elif task == _MEMORY:
             memory[result[0]] = result[1]
         else:
-            results[i] = result
+            results[task] = result
 
 
-def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, report: RedactionReport) -> list[Any]:
+def _run(job: _Job, work: Any, tasks: list[tuple[int, int]] | _Spans, workers: int,
+         report: RedactionReport) -> list[Any]:
     """_pool(), leaving the redactor as it was when the pool gives up: the tasks this process did must
     not shape the serial run that follows (its pseudonym map, and strings cached with their pseudonyms)."""
     redactor = job.redactor
@@ -194,7 +272,7 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
         caches.append(strings)
     sizes = [len(c) for c in caches]
     try:
-        return _pool(job, work, tasks, workers, report)
+        return _pool(job, work, _Tasks(tasks) if isinstance(tasks, list) else tasks, workers, report)
     except Fallback as exc:
         LAST_RUN.fallback = str(exc)
         for cache, size in zip(caches, sizes, strict=True):
@@ -203,7 +281,7 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repor
         raise
 
 
-def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, report: RedactionReport) -> list[Any]:
+def _pool(job: _Job, work: Any, schedule: _Tasks | _Spans, workers: int, report: RedactionReport) -> list[Any]:
     """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble.
 
     `workers` counts this process: it forks workers - 1 and works too, taking tasks from the back of the
@@ -214,8 +292,8 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
     before = len(job.redactor._pseudo.mapping)
     ctx = multiprocessing.get_context("fork")
     lock = ctx.Lock()
-    bounds = ctx.RawArray("l", [0, len(tasks)])
-    results: list[Any] = [None] * len(tasks)
+    bounds = ctx.RawArray("q", schedule.bounds())
+    results: dict[Any, Any] = {}
     failed: list[str] = []
     memory: dict[int, int] = {}  # worker pid -> its private memory (kB) when it was done
     procs, readers = [], []
@@ -234,26 +312,27 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
             readers.append(threading.Thread(target=_drain, args=(receive, results, failed, memory), daemon=True))
             readers[-1].start()
             try:
-                proc = ctx.Process(target=_worker, args=(work, tasks, lock, bounds, send), daemon=True)
+                proc = ctx.Process(target=_worker, args=(work, schedule, lock, bounds, send), daemon=True)
                 proc.start()
             except OSError as exc:  # no more processes: one process does it all
                 raise Fallback(f"cannot start a worker ({exc.strerror or type(exc).__name__})") from None
             finally:
                 send.close()  # this process never writes: the reader sees the end once the worker's copy closes
             procs.append(proc)
-        while (i := _claim(lock, bounds, from_back=True)) is not None:
+        while (task := schedule.claim(lock, bounds, from_back=True)) is not None:
             try:
-                results[i] = work(*tasks[i])
+                results[task] = work(*task)
             except Exception as exc:  # noqa: BLE001 - the serial run raises it again, with its own message
                 raise Fallback(type(exc).__name__) from None
         for reader in readers:
             reader.join()
-        if failed or any(r is None for r in results):  # a worker failed, or died without saying why
+        done = schedule.ordered(results)
+        if failed or done is None:  # a worker failed, or died without saying why
             raise Fallback(failed[0] if failed else "a worker ended early")
         # before the workers are joined: they have sent everything and are exiting meanwhile (unmapping a
         # process takes a few milliseconds that need not be waited for first)
         pseudo = job.redactor._pseudo
-        serial = _serial_mapping(pseudo, before, [r[2] for r in results])
+        serial = _serial_mapping(pseudo, before, [r[2] for r in done])
     finally:
         for proc in procs:
             if proc.is_alive():
@@ -261,16 +340,17 @@ def _pool(job: _Job, work: Any, tasks: list[tuple[int, int]], workers: int, repo
             proc.join()
         _JOB = None
         gc.unfreeze()
-    for _, part, _ in results:
+    for _, part, _ in done:
         report.merge(part)
     pseudo.mapping.clear()
     pseudo.mapping.update(serial)
     # this process's own memory is its peak RSS already; a worker's is what it held privately when done
-    LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(tasks), list(memory.values())
-    return [r[0] for r in results]
+    LAST_RUN.workers, LAST_RUN.chunks, LAST_RUN.worker_private_kb = workers, len(done), list(memory.values())
+    return [r[0] for r in done]
 
 
-def _serial_mapping(pseudo: Any, before: int, added: list[list[tuple[str, str]]]) -> dict[str, str]:
+def _serial_mapping(pseudo: Any, before: int,
+                    added: list[dict[str, str] | list[tuple[str, str]]]) -> dict[str, str]:
     """The pseudonym map one process would have made, checked against what each task gave its values.
 
     Tasks ran in different processes and orders, so where two values share a pseudonym prefix, which one
@@ -280,16 +360,12 @@ def _serial_mapping(pseudo: Any, before: int, added: list[list[tuple[str, str]]]
     serial = dict(itertools.islice(pseudo.mapping.items(), before))  # what every process started from
     known = {(given, value) for given, value in serial.items()}
     usual = default_hex()
-    longer = re.compile(f":[0-9a-f]{{{usual + 1}}}")  # a pseudonym with more hex than the usual
     for journal in added:
-        # A task without a longer pseudonym (nearly every one) is merged by dict operations: within one process
-        # a pseudonym is only ever one value's (checked: then the journal is a mapping), so only a pseudonym
-        # another task (or the start) holds too can disagree. Its first sightings keep their order.
-        given_to = dict(journal)
-        if not longer.search("\n".join(given_to)) and len(given_to) == len(set(journal)):
-            if any(serial[given] != given_to[given] for given in given_to.keys() & serial.keys()):
+        if isinstance(journal, dict):
+            # usual pseudonyms only (_merge_form): only one another task (or the start) holds too can disagree
+            if any(serial[given] != journal[given] for given in journal.keys() & serial.keys()):
                 raise Fallback("a pseudonym prefix shared by two values, met in another order")
-            serial.update(given_to)
+            serial.update(journal)
             continue
         for given, value in journal:
             colon = given.index(":")
@@ -319,44 +395,11 @@ def redact_entries(redactor: Any, entries: list[Any], report: RedactionReport, w
     return _run(job, _work_entries, tasks, workers, report)
 
 
-def _piece_sizes(length: int, workers: int) -> list[int]:
-    """How many characters each text piece gets, in order: largest at both ends of the list and smallest where
-    the forked workers (taking pieces from the front) and this process (from the back) meet, so that all of
-    them run out of work at about the same time. Pieces of one size would leave the others waiting, at the
-    end, for whoever took the last one: up to a whole piece's time (guided self-scheduling, from both ends).
-
-    This process's share is 1/workers of the text, in TEXT_PIECES_PER_WORKER pieces sized k, k-1, ..., 1 from the
-    back; the workers' share is cut the same way, (workers - 1) pieces of each size."""
-    k = TEXT_PIECES_PER_WORKER
-    front = [k - j // (workers - 1) for j in range(k * (workers - 1))]
-    back = list(range(1, k + 1))  # read from the front of the list: the smallest first, the largest last
-    unit = length // (workers * k * (k + 1) // 2)
-    return [w * unit for w in front + back]
-
-
-def split_lines(text: str, workers: int) -> tuple[list[str], list[int]]:
-    """The text in pieces of whole lines (joined with "\\n" they are the text again), sized by _piece_sizes, and
-    the 0-based number of the line each starts at."""
-    pieces: list[str] = []
-    first_lines: list[int] = []
-    start = line = 0
-    for size in _piece_sizes(len(text), workers):
-        if start > len(text):
-            break
-        cut = text.find("\n", start + size)
-        end = len(text) if cut == -1 else cut
-        pieces.append(text[start:end])
-        first_lines.append(line)
-        line += pieces[-1].count("\n") + 1
-        start = end + 1
-    if start <= len(text):  # the sizes are rounded down: what is left joins the last piece
-        pieces[-1] += "\n" + text[start:]
-    return pieces, first_lines
-
-
 def redact_text(redactor: Any, text: str, report: RedactionReport, workers: int, name: str) -> str:
     """A long text redacted in pieces of whole lines (every text rule is line-local once PEM blocks are
     done, which the caller does first), joined again; Fallback as for entries."""
-    pieces, first_lines = split_lines(text, workers)
-    job = _Job(redactor, pieces, name, first_lines=first_lines)
-    return "\n".join(_run(job, _work_text, [(i, 0) for i in range(len(pieces))], workers, report))
+    newlines = [0]  # line breaks before each block, for a piece's first line number
+    for block in range(_BLOCK, len(text) + 1, _BLOCK):
+        newlines.append(newlines[-1] + text.count("\n", block - _BLOCK, block))
+    job = _Job(redactor, [], name, text=text, newlines=newlines)
+    return "\n".join(_run(job, _work_text, _Spans(text, workers), workers, report))
