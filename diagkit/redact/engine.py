@@ -303,7 +303,9 @@ class Redactor:
         hits: list[tuple[int, str]] = []
         plain: list[int] = []  # lines of prose/log text: redacted together in one pass, much faster
         # lines that may be a secret header, found for a long text by a few passes of str.find over all of it
-        headers = LineIndex(text).lines(S.SECRET_HEADER_HINTS, lower=True) if len(lines) > 32 else None
+        # (the index is the text pass's too when every line is prose: needles it shares are looked for once)
+        index = LineIndex(text) if len(lines) > 32 else None
+        headers = index.lines(S.SECRET_HEADER_HINTS, lower=True) if index is not None else None
         for i, line in enumerate(lines):
             here: list[str] = []
             new = _header_line(scrubber, line, here) if headers is None or i in headers else None
@@ -319,7 +321,7 @@ class Redactor:
                 lines[i] = new
                 hits.extend((i, rule) for rule in here)
         if plain:
-            found = LineFound() if report.tracks_locations else LineCounts()
+            found = LineFound(index) if report.tracks_locations else LineCounts(index)
             out = scrubber.text("\n".join(lines[i] for i in plain), found, prose=True).split("\n")
             if len(out) == len(plain):
                 for j, i in enumerate(plain):

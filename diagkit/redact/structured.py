@@ -51,8 +51,10 @@ class LineFound(list):  # type: ignore[type-arg]
 
     tracks = True  # whether `where` is kept
 
-    def __init__(self) -> None:
+    def __init__(self, index: LineIndex | None = None) -> None:
+        """`index`: a LineIndex of the text, if the caller made one already (used if it is the text redacted)."""
         super().__init__()
+        self.index = index
         self.where: list[int] = []
         self.active = False
         self._text = ""
@@ -371,7 +373,8 @@ class Scrubber:
         # every pattern; a line an earlier pattern changed is always tested again, and once many have changed
         # the index is made again from the text as it now is.
         parts = s.split("\n") if lines is not None else [s]
-        index = LineIndex(s) if len(parts) > 32 else None
+        given = lines.index if lines is not None else None
+        index = given if given is not None and given.text == s else LineIndex(s) if len(parts) > 32 else None
         dirty: set[int] = set()
 
         def todo(needles: tuple[str, ...], lower: bool, hint: re.Pattern[str] | None = None) -> Any:
