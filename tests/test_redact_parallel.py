@@ -290,6 +290,7 @@ def pool_main(mode: str) -> None:
         outcome["raised"] = type(exc).__name__
         outcome["message"] = str(exc)
     outcome["children_alive"] = len(multiprocessing.active_children())
+    outcome["switch_interval"] = sys.getswitchinterval()  # shortened while the pool ran, for its readers
     print(json.dumps(outcome))
 
 
@@ -308,14 +309,14 @@ def test_pool_runs_every_task_once_in_order_in_both_processes() -> None:
     pids = {pid for _, pid in outcome["results"]}
     assert outcome["parent"] in pids and len(pids) == 2  # the parent worked too, and so did one forked worker
     assert outcome["locations"] == [f"task {i}" for i in range(40)]
-    assert outcome["children_alive"] == 0
+    assert outcome["children_alive"] == 0 and outcome["switch_interval"] == 0.005  # as it was
 
 
 @pytest.mark.parametrize("mode", ["child-error", "parent-error", "child-dies"])
 def test_pool_trouble_means_fallback(mode: str) -> None:
     outcome = _pool(mode)
     assert outcome["raised"] == "Fallback" and "secret-looking" not in outcome["message"]
-    assert outcome["children_alive"] == 0
+    assert outcome["children_alive"] == 0 and outcome["switch_interval"] == 0.005
 
 
 def test_pool_ctrl_c_ends_the_workers() -> None:

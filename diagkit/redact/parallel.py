@@ -31,6 +31,8 @@ from diagkit.redact.report import RedactionReport
 _ENTRIES_LOC = ((None, "log"), "entries")
 CHUNKS_PER_WORKER = 6  # entries and lines differ in cost: several chunks a worker keep every core busy to the end
 MIN_PIECE = 8192  # characters: the smallest text piece claimed (a few milliseconds of work)
+READER_SWITCH_INTERVAL = 0.0005  # seconds: how soon a reader waiting for the GIL gets it, while the pool runs
+PIPE_BYTES = 1 << 20  # a result pipe's size where Linux allows it (1 MB for any user by default; 64 KB if not)
 _BLOCK = 65536  # characters a line count is kept for (a piece's first line number counts from the last one)
 
 
@@ -82,6 +84,17 @@ def can_fork() -> bool:
     # hold: nothing). Linux only: on macOS a process that has touched system frameworks (proxy lookup does)
     # can crash in a forked child, and Windows has no fork.
     return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _widen(conn: Any) -> None:
+    """A worker's result pipe made PIPE_BYTES large, where the system allows: a result that fits is written at
+    once (the worker goes on) and read in one go (the reader needs the GIL once, not once for each 64 KB)."""
+    import fcntl  # the pool runs on Linux only (can_fork): not imported where there is no fcntl
+
+    size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if size is not None:
+        with contextlib.suppress(OSError):  # above the system's limit for this user: the pipe stays as it is
+            fcntl.fcntl(conn.fileno(), size, PIPE_BYTES)
 
 
 def _private_kb() -> int:
@@ -300,12 +313,19 @@ def _pool(job: _Job, work: Any, schedule: _Tasks | _Spans, workers: int, report:
     # objects that exist now are never scanned by the collector, in the parent or the workers: a collection
     # in a worker would otherwise touch (and so copy) every page of the parent's heap
     gc.freeze()
+    # A reader needs the GIL after each read of its pipe, and this process's own work holds it: by default a
+    # waiting thread gets it after 5 ms, and a worker whose result does not fit the pipe waits that long for
+    # each pipe-full (a HAR chunk is megabytes: hundreds of milliseconds a chunk, measured). Readers are
+    # idle but when a worker has sent something, so the shorter interval costs nothing meanwhile.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, READER_SWITCH_INTERVAL))
     try:
         for _ in range(workers - 1):
             try:
                 receive, send = ctx.Pipe(duplex=False)
             except OSError as exc:  # no more file descriptors: one process does it all
                 raise Fallback(f"cannot start a worker ({exc.strerror or type(exc).__name__})") from None
+            _widen(receive)
             # The reader starts before the fork: started after it, it took 3-7 ms (every page it touched was
             # now shared with the child) where this process should be working. It is then blocked reading the
             # pipe, holding no lock, so the child (which has only the forking thread) inherits none held.
@@ -340,6 +360,7 @@ def _pool(job: _Job, work: Any, schedule: _Tasks | _Spans, workers: int, report:
             proc.join()
         _JOB = None
         gc.unfreeze()
+        sys.setswitchinterval(interval)
     for _, part, _ in done:
         report.merge(part)
     pseudo.mapping.clear()
