@@ -29,9 +29,11 @@ PHONE_CONTEXT = ("phone", "number", "telephone", "cell", "cellphone", "mobile", 
 # nothing, one of " .-/", "(" after an optional one of " .-", or ")" before one. Written with one branch per
 # first character, so that a digit followed by a digit fails each branch at once (a date's "2023-11-14T22"
 # costs a third less; at most one way of reading a separator can be followed by a digit, so the matches are
-# those of the plainer (?:[ .\-/]|[ .\-]?\(|\)[ .\-]?)?: a test checks).
-CANDIDATE_RE = re.compile(r"(?<![\w.+/\\-])(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\d(?:(?:[ .\-]\(?|/|\(|\)[ .\-]?)?\d)"
-                          r"{6,16}(?:\s?(?:ext\.?|x)\s?\d{1,6})?(?![\w@])")
+# those of the plainer (?:[ .\-/]|[ .\-]?\(|\)[ .\-]?)?: a test checks). The lookahead first: a match's first
+# seven characters are digits or these (seven digits come before any extension), a cheap test that turns
+# away most starts ("05:33Z" in a time, "200 in") before the digit loop is tried.
+CANDIDATE_RE = re.compile(r"(?<![\w.+/\\-])(?=[+()\d .\-/]{7})(?:\+|00)?(?:\(\+?\d{1,4}\)[ .\-]?)?\d"
+                          r"(?:(?:[ .\-]\(?|/|\(|\)[ .\-]?)?\d){6,16}(?:\s?(?:ext\.?|x)\s?\d{1,6})?(?![\w@])")
 # The same, for ASCII text (str.isascii() is free): a match starts with '+', '(' or a digit, and a character
 # set the engine checks first makes the scan of a whole text a fifth quicker.
 _ASCII_CANDIDATE_RE = re.compile(r"(?=[+(0-9])" + CANDIDATE_RE.pattern)
