@@ -2,8 +2,9 @@
 text (whole lines) are shared between this process and forked workers.
 
 The parsed HAR or the text reaches the workers by fork (copy on write, with the garbage collector's
-view of it frozen so that it is not copied page by page): only chunk numbers go out, and only encoded
-JSON or redacted text comes back, so no tree is ever pickled. Workers use the run's Redactor as it was
+view of it frozen so that it is not copied page by page): tasks are claimed through a shared pair of
+bounds (chunk numbers, or character offsets for text), and only encoded JSON or redacted text comes
+back, so no tree is ever pickled. Workers use the run's Redactor as it was
 at the fork, so pseudonyms are those a single process gives; reports and pseudonym maps are merged
 back in order. Anything unusual (a worker error, a leak, a pseudonym collision between workers) makes
 the caller redo the work in one process, which raises the same error a serial run would.
@@ -297,9 +298,9 @@ def _run(job: _Job, work: Any, tasks: list[tuple[int, int]] | _Spans, workers: i
 def _pool(job: _Job, work: Any, schedule: _Tasks | _Spans, workers: int, report: RedactionReport) -> list[Any]:
     """Each task's first result, in order; reports and pseudonym maps merged. Fallback on any trouble.
 
-    `workers` counts this process: it forks workers - 1 and works too, taking tasks from the back of the
-    list while the workers take them from the front (an idle parent would waste a core, and unlike a
-    forked worker it does not first pay for copying the pages it touches)."""
+    `workers` counts this process: it forks workers - 1 and works too, taking tasks from the back (of the
+    list, or of the text) while the workers take them from the front (an idle parent would waste a core,
+    and unlike a forked worker it does not first pay for copying the pages it touches)."""
     global _JOB
     _JOB = job
     before = len(job.redactor._pseudo.mapping)
