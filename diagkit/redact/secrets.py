@@ -287,7 +287,7 @@ def case_insensitive(pattern: re.Pattern[str]) -> bool:
 def hints_in(pattern: re.Pattern[str], text: str, hints: tuple[str, ...]) -> bool:
     """Whether `text` holds one of a pattern's hints: in the lower-cased text for a pattern that ignores case
     (its hints lower-case), as written otherwise (TOKEN_HINTS, and the needles of the text pass)."""
-    hay = text.lower() if pattern.flags & _IGNORECASE else text
+    hay = text.lower() if case_insensitive(pattern) else text
     for h in hints:  # a loop, not any() over a generator: asked of every candidate line of a long text
         if h in hay:
             return True

@@ -21,6 +21,7 @@ import bisect
 import functools
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import regex
@@ -228,16 +229,11 @@ class TextScanner:
 
     def _phones(self, text: str, blocked: Spans, claimed: Spans) -> list[Span]:
         found: list[Span] = []
-        # Candidates come in order: blocked and claimed spans are walked alongside them, not looked up for each
-        # (a dense log has thousands of candidates, most inside a card or an id: Spans.overlaps/contains each)
-        walls, n_walls, w = blocked.spans, len(blocked.spans), 0
+        # Candidates come in order: claimed spans are walked alongside them, as pseudonyms are (_clear_of), not
+        # looked up for each (a dense log has thousands of candidates, most inside a card or an id)
         taken, n_taken, t, reach = claimed.spans, len(claimed.spans), 0, -1  # reach: furthest end started so far
-        for m in phones.candidates(text):
+        for m in _clear_of(phones.candidates(text), blocked):
             start, end = m.span()
-            while w < n_walls and walls[w][1] <= start:
-                w += 1
-            if w < n_walls and walls[w][0] < end:  # overlaps a pseudonym
-                continue
             while t < n_taken and taken[t][0] <= start:
                 reach = max(reach, taken[t][1])
                 t += 1
@@ -307,19 +303,21 @@ class TextScanner:
         return found
 
 
-def _around(matches: Any, blocked: Spans, length: int) -> list[tuple[int, int]]:
-    """The surroundings (_MARGIN characters each side) of the matches, in order, that overlap no blocked span
-    (walked alongside them: a dense log has thousands of matches and thousands of pseudonyms)."""
+def _clear_of(matches: Any, blocked: Spans) -> Iterator[Any]:
+    """The matches (in text order) that overlap no blocked span: the spans are walked alongside them, not
+    looked up for each (a dense log has thousands of matches and thousands of pseudonyms)."""
     walls, n_walls, w = blocked.spans, len(blocked.spans), 0
-    out = []
     for m in matches:
         start, end = m.span()
         while w < n_walls and walls[w][1] <= start:
             w += 1
-        if w < n_walls and walls[w][0] < end:
-            continue
-        out.append((max(0, start - _MARGIN), min(length, end + _MARGIN)))
-    return out
+        if w == n_walls or walls[w][0] >= end:
+            yield m
+
+
+def _around(matches: Any, blocked: Spans, length: int) -> list[tuple[int, int]]:
+    """The surroundings (_MARGIN characters each side) of the matches that overlap no blocked span."""
+    return [(max(0, m.start() - _MARGIN), min(length, m.end() + _MARGIN)) for m in _clear_of(matches, blocked)]
 
 
 def _any_in(text: str, words: tuple[str, ...]) -> bool:
@@ -336,7 +334,6 @@ class Spans:
     def overlaps(self, start: int, end: int) -> bool:
         i = bisect.bisect_left(self.starts, end)
         return i > 0 and self.spans[i - 1][1] > start
-
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
