@@ -48,6 +48,7 @@ class ExitStatus(enum.IntEnum):
     FAIL = 3
     WARN = 4
     CHECK_ERROR = 5
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 @dataclass

@@ -6,6 +6,7 @@ Subcommand modules are imported only when used, so `diagkit --help` stays instan
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from diagkit.errors import InputError
+from diagkit.errors import InputError, UsageError
 from diagkit.scrub import scrub
 
 # Headers whose values are credentials: never echoed, dropped on cross-origin redirects where marked.
@@ -47,10 +47,10 @@ def normalise_url(target: str) -> str:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError as exc:
-        raise InputError(f"target '{scrub(target)}' is not a valid URL ({exc})",
+        raise UsageError(f"target '{scrub(target)}' is not a valid URL ({exc})",
                          hint="give the full API URL, e.g. https://api.example.com/v1/me") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"target '{scrub(target)}' is not an http(s) URL",
+        raise UsageError(f"target '{scrub(target)}' is not an http(s) URL",
                          hint="give the full API URL, e.g. https://api.example.com/v1/me")
     return text
 
