@@ -77,6 +77,8 @@ def parse_probe_spec(spec: str) -> Run:
                              f"'{match.group(1) if match else part.strip()}' (options: {known})")
     if not target:
         raise UsageError(f"--probe '{_short(spec)}': the target is empty")
+    if probe.check_target is not None:
+        probe.check_target(target)
     options: dict[str, Any] = {}
     for key, values in raw.items():
         option = next(o for o in probe.options if o.name == key)

@@ -91,3 +91,6 @@ class Probe:
     # Built-in probes keep theirs in diagkit/catalogue.yaml.
     findings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Raises errors.UsageError for a target that can never work (e.g. port 99999), so `collect --probe`
+    # says so before anything runs.
+    check_target: Callable[[str], Any] | None = None

@@ -100,7 +100,7 @@ def test_missing_target_is_a_usage_error(invoke):
 
 def test_bad_input_is_one_line_without_traceback(invoke):
     result = invoke("probe", "tls", "example.invalid:notaport")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # an impossible port is a usage error
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "notaport" in lines[0] and lines[0].startswith("diagkit: error[")
@@ -111,7 +111,7 @@ def test_bad_input_is_one_line_without_traceback(invoke):
 def test_debug_shows_the_traceback():
     out = subprocess.run([sys.executable, "-m", "diagkit", "--debug", "probe", "tls", "x:notaport"],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert "Traceback" in out.stderr
     assert "notaport" in out.stderr
 

@@ -298,6 +298,7 @@ probe = Probe(
     summary="Call an HTTP API like the customer's integration and explain auth, redirect, CORS and token problems.",
     target="URL",
     run=run,
+    check_target=normalise_url,
     options=(
         Option("header", "Request header 'Name: value' (repeatable). Secret values are never shown.",
                multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'"),

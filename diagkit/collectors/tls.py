@@ -689,6 +689,7 @@ probe = Probe(
     summary="Check a TLS endpoint's certificate, chain, host name and protocol.",
     target="HOST[:PORT]",
     run=run,
+    check_target=split_host_port,
     options=(
         Option("servername", "SNI name to send and to match the certificate against (default: the host).",
                metavar="NAME"),
