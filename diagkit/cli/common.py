@@ -54,8 +54,12 @@ def handle_errors(debug: bool) -> Iterator[None]:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        # Ctrl-C anywhere, and Ctrl-C or Ctrl-D at a prompt (click turns both into Abort): one answer.
+    except click.exceptions.Abort:
+        # Ctrl-C or Ctrl-D at a prompt (click turns both into Abort): the same answer as Ctrl-C elsewhere,
+        # on a line of its own rather than after the prompt.
+        click.echo(err=True)
+        interrupted()
+    except KeyboardInterrupt:
         interrupted()
     except Exception as exc:  # noqa: BLE001 - the user gets one line, the traceback with --debug
         if debug:

@@ -87,16 +87,18 @@ def _replaced_count(report: dict[str, Any]) -> int | None:
               help="Ed25519 signing.key [default: the one in the config folder, created on first use].")
 @click.option("--encrypt-to", multiple=True, metavar="PUBKEY",
               help="Recipient encryption.pub to encrypt the packet to; repeatable (at most 16).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="PACKET",
-              help="Where to write the packet.")
+@click.option("-o", "--output", required=True, metavar="PACKET",
+              help="Where to write the packet; '-' writes it to standard output.")
 @debug_option
 def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fields: tuple[str, ...],
           sign_key: str | None, encrypt_to: tuple[str, ...], output: str) -> None:
     """Make a signed packet from saved probe results and (redacted) files."""
     from diagkit.config import config_dir
+    from diagkit.fsutil import STDOUT, check_output
     from diagkit.packet.build import build_packet
     from diagkit.packet.keys import SIGNING_KEY, pseudonym_key
 
+    check_output(output, "packet")
     case = key_values(case_fields, "--case-field")
     results = _load_results(results_files)
     default_key = config_dir() / SIGNING_KEY
@@ -109,7 +111,8 @@ def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fie
         click.echo(f"diagkit: created a signing key at {default_key} (tell whoever verifies your packets "
                    f"its key id, {info.key_id})", err=True)
     state = "signed and encrypted" if info.encrypted else "signed"
-    click.echo(f"wrote {info.path} ({len(info.members)} members, {state} by {info.key_id}, packet id {info.packet_id})")
+    click.echo(f"wrote {info.path} ({len(info.members)} members, {state} by {info.key_id}, packet id {info.packet_id})",
+               err=output == STDOUT)  # the packet itself is on stdout
 
 
 @packet.command("verify", epilog="Example:\n\n  diagkit packet verify case-1234.zip --trusted-key customer-signing.pub")
@@ -155,12 +158,14 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
     Exit status follows the packet's findings (0, 3 fail, 4 warn, 5 error) once it verifies; 1 for a bad packet.
     """
     from diagkit.findings import exit_status
-    from diagkit.fsutil import write_atomic
+    from diagkit.fsutil import STDOUT, check_output, write_atomic
     from diagkit.packet import show as render
     from diagkit.packet.verify import verify_packet
 
     if sum(bool(x) for x in (as_json, markdown, html_file)) > 1:
         raise click.UsageError("choose one of --json, --markdown and --html")
+    if html_file:
+        check_output(html_file, "--html")
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     view = render.view_of(vp)
     if as_json:
@@ -169,7 +174,8 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
         click.echo(render.render_markdown(view), nl=False)
     elif html_file:
         write_atomic(html_file, render.render_html(view, packet_path))
-        click.echo(f"wrote {html_file}")
+        if html_file != STDOUT:
+            click.echo(f"wrote {html_file}")
     else:
         click.echo(render.render_terminal(view, packet_path))
     sys.exit(int(exit_status(view.results)))
