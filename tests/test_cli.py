@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +174,26 @@ def test_generated_catalogue_doc_is_current(invoke):
     assert result.exit_code == 0
     assert doc.read_text(encoding="utf-8") == result.stdout, \
         "docs/findings.md is stale: run `diagkit findings list --markdown > docs/findings.md`"
+
+
+def test_no_color_is_honoured_even_when_colour_is_forced(runner, tmp_path):
+    from diagkit.cli import cli
+
+    har = Path(__file__).resolve().parents[1] / "examples" / "slow-page.har"
+    coloured = runner.invoke(cli, ["probe", "har", str(har)], color=True, env={"NO_COLOR": None})
+    plain = runner.invoke(cli, ["probe", "har", str(har)], color=True, env={"NO_COLOR": "1"})
+    assert "\x1b[" in coloured.stdout
+    assert plain.exit_code == coloured.exit_code == 3
+    assert "\x1b[" not in plain.stdout and "[har.auth.unauthorized]" in plain.stdout
+
+
+def test_keys_dir_prints_the_config_folder(invoke, tmp_path):
+    result = invoke("keys", "dir", env={"DIAGKIT_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert result.exit_code == 0 and result.stdout == f"{tmp_path / 'cfg'}\n"
+
+
+def test_shell_completion_lists_commands_and_probes():
+    env = {**os.environ, "_DIAGKIT_COMPLETE": "bash_complete", "COMP_WORDS": "diagkit probe sa", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-c", "from diagkit.cli import main; main()"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["plain,saml-metadata", "plain,saml-response"]

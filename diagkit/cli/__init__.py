@@ -70,6 +70,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if os.environ.get("NO_COLOR"):  # no-color.org: present and not empty means no colour, even on a terminal
+        ctx.color = False
 
 
 def main() -> None:
