@@ -1,6 +1,6 @@
 """The finding model: severities, findings, probe results, the exit-code rule and JSON shape.
 
-This is the one data shape every probe, the packet and the renderers agree on (see CONTRACT.md).
+This is the one data shape every probe, the packet and the renderers agree on (see docs/commands.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _RANK = {Severity.PASS: 0, Severity.INFO: 1, Severity.WARN: 2, Severity.ERROR: 3
 
 
 class ExitStatus(enum.IntEnum):
-    """Process exit codes of every command that reports findings (CONTRACT.md)."""
+    """Process exit codes of every command that reports findings (docs/commands.md)."""
 
     OK = 0
     ERROR = 1  # diagkit could not do what was asked
@@ -148,7 +148,7 @@ def worst_severity(findings: Iterable[Finding]) -> Severity:
 
 
 def exit_status(results: Iterable[ProbeResult]) -> ExitStatus:
-    """fail beats error beats warn (CONTRACT.md exit codes 3, 5, 4)."""
+    """fail beats error beats warn (exit codes 3, 5, 4 in docs/commands.md)."""
     seen = {f.severity for r in results for f in r.findings}
     if Severity.FAIL in seen:
         return ExitStatus.FAIL
@@ -160,7 +160,7 @@ def exit_status(results: Iterable[ProbeResult]) -> ExitStatus:
 
 
 def results_document(results: list[ProbeResult]) -> dict[str, Any]:
-    """One result prints as itself; several as {"results": [...]} (CONTRACT.md)."""
+    """One result prints as itself; several as {"results": [...]} (docs/commands.md)."""
     if len(results) == 1:
         return results[0].to_dict()
     return {"results": [r.to_dict() for r in results]}
