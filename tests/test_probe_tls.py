@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from diagkit.collectors.tls import hostname_matches, split_host_port
-from diagkit.errors import InputError
 from tests import servers
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -508,5 +507,10 @@ def test_split_host_port(target, expected):
 
 
 def test_split_host_port_rejects_bad_port():
-    with pytest.raises(InputError):
-        split_host_port("example.com:https")
+    from diagkit.errors import UsageError
+
+    for target in ("example.com:https", "example.com:0", "example.com:65536", "[::1]:99999", ":443"):
+        with pytest.raises(UsageError):
+            split_host_port(target)
+    assert split_host_port("[::1]:65535") == ("::1", 65535)
+    assert split_host_port("https://example.com/x") == ("example.com", 443)
