@@ -263,8 +263,8 @@ def diff(a_path: str, b_path: str, as_json: bool, markdown: bool, trusted_keys: 
     if as_json and markdown:
         raise click.UsageError("choose one of --json and --markdown")
     (a, a_note), (b, b_note) = (d.load(p, trusted_keys=trusted_keys, identity=identity) for p in (a_path, b_path))
-    click.echo(f"A = {a_note}\nB = {b_note}", err=True)
     comparison = d.compare(a, b, (a_path, b_path))
+    click.echo(f"A = {a_note}\nB = {b_note}", err=True)
     if as_json:
         click.echo(dumps(comparison.to_json()))
     elif markdown:

@@ -173,6 +173,8 @@ def _finding_meaning(finding_id: str) -> str:
         return "A skewed clock on one side (check NTP)."
     if finding_id.startswith("dns."):
         return "The two sides' resolvers disagree: split-horizon DNS or a VPN on one side."
+    if finding_id.endswith(".ok"):
+        return "The check passed on one side only; the other side's differences in this list say why."
     if finding_id == "probe.input.missing":
         return "The check could not run on one side: an input or secret it needs was missing there."
     if finding_id.startswith("probe.run."):
