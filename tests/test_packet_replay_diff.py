@@ -35,9 +35,10 @@ def world(tmp_path: Path, dns_server: Any, tls_server: Any, monkeypatch: pytest.
         pems.append(str(pem))
     customer_dns = dns_server("api.test. 60 IN A 127.0.0.2")
     here_dns = dns_server("api.test. 60 IN A 127.0.0.3")
-    tls = tls_server(cas[0].issue_cert("api.test"))
+    leaves = [ca.issue_cert("api.test") for ca in cas]
+    tls = tls_server(leaves[0])
     monkeypatch.setenv(RESOLVERS_ENV, customer_dns.address)
-    return {"cas": cas, "pems": pems, "tls": tls, "customer_dns": customer_dns, "here_dns": here_dns,
+    return {"cas": cas, "leaves": leaves, "pems": pems, "tls": tls, "customer_dns": customer_dns, "here_dns": here_dns,
             "tls_target": f"127.0.0.1:{tls.port}"}
 
 
@@ -52,8 +53,22 @@ def customer_packet(invoke: Any, tmp_path: Path, world: dict[str, Any]) -> Path:
 def move_to_l2(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, *, date: str | None = None) -> None:
     """From here on the probes see the L2 machine's resolver and the real certificate chain."""
     monkeypatch.setenv(RESOLVERS_ENV, world["here_dns"].address)
-    world["tls"].ctx = server_context(world["cas"][1].issue_cert("api.test"))
+    world["tls"].ctx = server_context(world["leaves"][1])
     world["tls"].date_header = date
+
+
+def subject(pem: bytes) -> str:
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(pem).subject.rfc4514_string()
+
+
+def fingerprint(leaf: Any) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    cert = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
 def by_name(doc: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
@@ -94,11 +109,10 @@ def test_replay_under_another_resolver_and_real_chain_then_diff(invoke, tmp_path
     assert "split-horizon DNS or a VPN" in answers["meaning"]
     issuer = found[("tls", "fact", "tls.issuer")]
     assert issuer["target"] == world["tls_target"]
-    ca_names = [ca.cert_pem.bytes() for ca in world["cas"]]
-    assert issuer["a"] != issuer["b"] and all(name for name in ca_names)
+    assert (issuer["a"], issuer["b"]) == tuple(subject(ca.cert_pem.bytes()) for ca in world["cas"])
     assert "TLS interception" in issuer["meaning"]
     prints = found[("tls", "fact", "tls.fingerprints")]
-    assert len(prints["a"]) == len(prints["b"]) == 1 and prints["a"] != prints["b"]
+    assert (prints["a"], prints["b"]) == ([fingerprint(world["leaves"][0])], [fingerprint(world["leaves"][1])])
     assert "TLS interception on one side" in prints["meaning"]
     assert all(set(d) == {"probe", "target", "kind", "name", "a", "b", "meaning"} for d in diff["differences"])
 
@@ -176,7 +190,10 @@ def test_a_secret_is_never_recorded_and_replay_asks_for_it(invoke, tmp_path: Pat
     result, doc = run_json(invoke, "packet", "replay", packet, "--json")
     assert result.exit_code == 5
     finding = doc["results"][0]["findings"][0]
-    assert finding["id"] == "probe.input.missing" and "--secret bearer=VALUE" in finding["detail"]
+    assert finding["id"] == "probe.input.missing" and "--secret 'bearer=VALUE'" in finding["detail"]
+    result = invoke("packet", "replay", packet, "--secret", "bearer=x", "--secret", "tokne=y")
+    assert "--secret tokne: no run in the packet used that secret; ignored" in result.stderr
+    assert "--secret 'header=Cookie: VALUE'" in result.stdout
     gets = lambda: [r for r in srv.requests if r.method == "GET"]  # noqa: E731 - HEADs measure the clock
     assert len(gets()) == 1
 
@@ -185,7 +202,7 @@ def test_a_secret_is_never_recorded_and_replay_asks_for_it(invoke, tmp_path: Pat
     assert len(gets()) == 2, result.stderr
     sent = gets()[-1].headers
     assert sent["authorization"] == "Bearer s3cr3t-token-value" and sent["cookie"] == "sid=abcdef"
-    assert "s3cr3t" not in result.stdout + result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr and "ignored" not in result.stderr
     assert doc["results"][0]["options"]["bearer"] == "<redacted-secret>"
 
 

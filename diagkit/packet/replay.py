@@ -8,6 +8,7 @@ finding saying what it needs, never a run with the wrong input.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,8 +52,9 @@ def _flag(option: Option) -> str:
     return option.cli_flags()[-1]
 
 
-def _secret_values(option: Option, recorded: list[Any], given: list[str]) -> list[str] | None:
-    """The recorded values with every SECRET filled from `given`, or None when one is missing.
+def _secret_values(option: Option, recorded: list[Any], given: list[str]) -> tuple[list[Any], str | None]:
+    """The recorded values with every SECRET filled from `given`, and the first recorded value that
+    nothing given fills (None when all are filled).
 
     A value given for a partly recorded option (e.g. a header) fills the recorded value it would be
     recorded as (`Authorization: <redacted-secret>` takes `Authorization: Bearer ...`)."""
@@ -68,10 +70,10 @@ def _secret_values(option: Option, recorded: list[Any], given: list[str]) -> lis
             masker = option.secret if callable(option.secret) else None
             match = next((g for g in pool if masker and masker(g) == text), None)
         if match is None:
-            return None
+            return out, text
         pool.remove(match)
         out.append(match)
-    return out
+    return out, None
 
 
 def _options(result: ProbeResult, probe: Probe, secrets: Mapping[str, Sequence[str]],
@@ -89,9 +91,9 @@ def _options(result: ProbeResult, probe: Probe, secrets: Mapping[str, Sequence[s
             continue
         values = list(value) if isinstance(value, list) else [value]
         if any(SECRET in str(v) for v in values):
-            filled = _secret_values(option, values, list(secrets.get(name, ())))
-            if filled is None:
-                hint = f"--secret {name.replace('_', '-')}=VALUE"
+            filled, missing = _secret_values(option, values, list(secrets.get(name, ())))
+            if missing is not None:
+                hint = f"--secret '{name.replace('_', '-')}={missing.replace(SECRET, 'VALUE')}'"
                 return None, f"Re-run needs the secret {_flag(option)} the customer gave", (
                     f"The customer's run sent {_flag(option)} (a secret, never recorded in the packet); "
                     f"give it to replay this run: {hint}.")
@@ -114,6 +116,7 @@ def plan(results: Sequence[ProbeResult], *, secrets: Mapping[str, Sequence[str]]
 
     secrets = {k.replace("-", "_"): v for k, v in (secrets or {}).items()}
     out = Plan()
+    wanted: set[str] = set()  # options some run recorded as secret: the --secret names that can matter
     for result in results:
         if result.probe == "environment":
             continue  # not a probe: replay measures this machine's clock itself (see replay())
@@ -136,11 +139,14 @@ def plan(results: Sequence[ProbeResult], *, secrets: Mapping[str, Sequence[str]]
         elif "ca_file" in result.options and not ca_file:
             out.notes.append(f"{result.probe} {result.target}: the customer trusted an extra CA file; "
                              "pass --ca-file to trust one here")
+        wanted.update(k for k, v in (result.options or {}).items() if SECRET in json.dumps(v))
         options, title, detail = _options(result, probe, secrets, ca_file)
         if options is None:
             out.items.append(_not_run(result, title, detail))
         else:
             out.items.append(Run(result.probe, result.target, options, source="packet"))
+    out.notes += [f"--secret {name.replace('_', '-')}: no run in the packet used that secret; ignored"
+                  for name in secrets if name not in wanted]
     return out
 
 
