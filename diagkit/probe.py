@@ -7,6 +7,7 @@ modules light to import: load heavy libraries inside `run`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +60,9 @@ def recorded_options(probe: Probe, options: Mapping[str, Any]) -> dict[str, Any]
         elif callable(option.secret):
             shown = [option.secret(str(v)) for v in values]
         else:
-            shown = [v if isinstance(v, str | int | float | bool) else str(v) for v in values]
+            # JSON values only; a non-finite float would make findings.json unwritable (no NaN in JSON)
+            shown = [v if isinstance(v, str | int | bool) or (isinstance(v, float) and math.isfinite(v))
+                     else str(v) for v in values]
         recorded[option.name] = shown if option.multiple else shown[0]
     return recorded
 
