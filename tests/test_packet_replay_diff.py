@@ -237,3 +237,35 @@ def test_untrusted_text_is_shown_escaped(invoke, tmp_path: Path) -> None:
         assert result.exit_code == 4
         assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
         assert "\\x1b" in result.stdout and "\\u202e" in result.stdout
+
+
+def test_http_status_unreachable_and_redacted_values(invoke, tmp_path: Path) -> None:
+    def result(probe: str, target: str, findings: list[tuple[str, str]], facts: dict[str, Any]) -> dict[str, Any]:
+        return {"probe": probe, "target": target, "started_at": "2026-01-01T00:00:00Z", "facts": facts,
+                "findings": [{"id": i, "severity": s, "title": i} for i, s in findings]}
+
+    a = {"results": [
+        result("http", "https://api.test/v1", [("http.status.ok", "pass")], {"response": {"status": 200}}),
+        result("dns", "api.test", [("dns.resolve.ok", "pass")],
+               {"resolvers": [{"status": "NOERROR", "answers": [{"type": "A", "value": "<IP:3f9a1c0b2d>"}]}]}),
+        result("har", "evidence/x.har", [("har.timing.slow", "warn")], {}),
+        result("tls", "api.test:443", [("tls.connect.ok", "pass")], {})]}
+    b = {"results": [
+        result("http", "https://api.test/v1", [("http.status.forbidden", "fail")], {"response": {"status": 403}}),
+        result("dns", "api.test", [("dns.resolve.ok", "pass")],
+               {"resolvers": [{"status": "NOERROR", "answers": [{"type": "A", "value": "203.0.113.7"}]}]}),
+        result("tls", "api.test:443", [("tls.connect.failed", "fail")], {})]}
+    paths = tmp_path / "a.json", tmp_path / "b.json"
+    for path, doc in zip(paths, (a, b), strict=True):
+        path.write_text(json.dumps(doc))
+    result_, diff = run_json(invoke, "packet", "diff", *paths, "--json")
+    assert result_.exit_code == 4
+    found = by_name(diff)
+    assert set(found) == {("http", "finding", "http.status.ok"), ("http", "finding", "http.status.forbidden"),
+                          ("http", "fact", "http.status"), ("tls", "finding", "tls.connect.ok"),
+                          ("tls", "finding", "tls.connect.failed")}
+    assert (found[("http", "fact", "http.status")]["a"], found[("http", "fact", "http.status")]["b"]) == (200, 403)
+    assert "firewall" in found[("http", "fact", "http.status")]["meaning"]
+    assert "firewall" in found[("tls", "finding", "tls.connect.failed")]["meaning"]
+    assert [(n["probe"], n["name"], n["reason"].split(";")[0]) for n in diff["not_compared"]] == [
+        ("dns", "dns.answers", "one side's value was redacted in its packet"), ("har", None, "only in " + str(paths[0]))]

@@ -190,9 +190,10 @@ def _severities(result: ProbeResult) -> dict[str, str]:
     """Worst severity per finding id; a replay's demotion of an unreachable target is undone (see replay)."""
     worst: dict[str, Severity] = {}
     for finding in result.findings:
-        was = (finding.evidence.get("replay") or {}).get("severity_was") if isinstance(
-            finding.evidence.get("replay"), dict) else None
-        severity = Severity(was) if was in {s.value for s in Severity} else finding.severity
+        mark = finding.evidence.get("replay")
+        was = mark.get("severity_was") if isinstance(mark, dict) else None
+        undo = finding.severity is Severity.ERROR and UNREACHED.search(finding.id) and was in ("fail", "warn")
+        severity = Severity(was) if undo else finding.severity
         if finding.id not in worst or severity.rank > worst[finding.id].rank:
             worst[finding.id] = severity
     return {k: v.value for k, v in worst.items()}
