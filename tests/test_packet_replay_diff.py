@@ -102,26 +102,26 @@ def test_replay_under_another_resolver_and_real_chain_then_diff(invoke, tmp_path
     assert result.exit_code == 4, result.stderr
     assert diff["same"] is False
     found = by_name(diff)
-    assert set(found) == {("dns", "fact", "dns.answers"), ("tls", "fact", "tls.issuer"),
-                          ("tls", "fact", "tls.fingerprints")}
-    answers = found[("dns", "fact", "dns.answers")]
+    assert set(found) == {("dns", "fact", "dns_answers"), ("tls", "fact", "certificate_issuer"),
+                          ("tls", "fact", "certificate_fingerprints")}
+    answers = found[("dns", "fact", "dns_answers")]
     assert (answers["target"], answers["a"], answers["b"]) == ("api.test", ["A 127.0.0.2"], ["A 127.0.0.3"])
     assert "split-horizon DNS or a VPN" in answers["meaning"]
-    issuer = found[("tls", "fact", "tls.issuer")]
+    issuer = found[("tls", "fact", "certificate_issuer")]
     assert issuer["target"] == world["tls_target"]
     assert (issuer["a"], issuer["b"]) == tuple(subject(ca.cert_pem.bytes()) for ca in world["cas"])
     assert "TLS interception" in issuer["meaning"]
-    prints = found[("tls", "fact", "tls.fingerprints")]
+    prints = found[("tls", "fact", "certificate_fingerprints")]
     assert (prints["a"], prints["b"]) == ([fingerprint(world["leaves"][0])], [fingerprint(world["leaves"][1])])
     assert "TLS interception on one side" in prints["meaning"]
     assert all(set(d) == {"probe", "target", "kind", "name", "a", "b", "meaning"} for d in diff["differences"])
 
     result = invoke("packet", "diff", packet, here, "--markdown")
     assert result.exit_code == 4
-    assert "| dns | api.test | fact | dns.answers | \\[\"A 127.0.0.2\"\\] | \\[\"A 127.0.0.3\"\\] |" in result.stdout
+    assert "| dns | api.test | fact | dns\\_answers | \\[\"A 127.0.0.2\"\\] | \\[\"A 127.0.0.3\"\\] |" in result.stdout
     assert "&" not in result.stdout
     result = invoke("packet", "diff", packet, here)
-    assert result.exit_code == 4 and "tls.issuer" in result.stdout and "usually means:" in result.stdout
+    assert result.exit_code == 4 and "certificate_issuer" in result.stdout and "usually means:" in result.stdout
     assert "packet verified, signer ed25519:" in result.stderr and "results file (unsigned)" in result.stderr
 
 
@@ -136,7 +136,7 @@ def test_a_skewed_clock_shows_as_clock_differences(invoke, tmp_path: Path, world
     result, diff = run_json(invoke, "packet", "diff", packet, here, "--json")
     assert result.exit_code == 4
     found = by_name(diff)
-    for key in [("tls", "fact", "clock.skew_s"), ("environment", "fact", "clock.offset_s")]:
+    for key in [("tls", "fact", "clock_skew_s"), ("environment", "fact", "clock_offset_s")]:
         assert found[key]["a"] > 7000 and abs(found[key]["b"]) < 60, found[key]
         assert "skewed" in found[key]["meaning"]
     assert found[("tls", "finding", "tls.clock.skew")]["a"] == "warn"
@@ -262,10 +262,10 @@ def test_http_status_unreachable_and_redacted_values(invoke, tmp_path: Path) -> 
     assert result_.exit_code == 4
     found = by_name(diff)
     assert set(found) == {("http", "finding", "http.status.ok"), ("http", "finding", "http.status.forbidden"),
-                          ("http", "fact", "http.status"), ("tls", "finding", "tls.connect.ok"),
+                          ("http", "fact", "http_status"), ("tls", "finding", "tls.connect.ok"),
                           ("tls", "finding", "tls.connect.failed")}
-    assert (found[("http", "fact", "http.status")]["a"], found[("http", "fact", "http.status")]["b"]) == (200, 403)
-    assert "firewall" in found[("http", "fact", "http.status")]["meaning"]
+    assert (found[("http", "fact", "http_status")]["a"], found[("http", "fact", "http_status")]["b"]) == (200, 403)
+    assert "firewall" in found[("http", "fact", "http_status")]["meaning"]
     assert "firewall" in found[("tls", "finding", "tls.connect.failed")]["meaning"]
     assert [(n["probe"], n["name"], n["reason"].split(";")[0]) for n in diff["not_compared"]] == [
-        ("dns", "dns.answers", "one side's value was redacted in its packet"), ("har", None, "only in " + str(paths[0]))]
+        ("dns", "dns_answers", "one side's value was redacted in its packet"), ("har", None, "only in " + str(paths[0]))]

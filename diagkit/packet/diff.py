@@ -91,12 +91,12 @@ def _dns(facts: dict[str, Any]) -> dict[str, Any]:
     resolvers = [r for r in facts.get("resolvers") or [] if isinstance(r, dict)]
     out: dict[str, Any] = {}
     if resolvers:
-        out["dns.status"] = sorted({str(r.get("status")) for r in resolvers})
-        out["dns.answers"] = sorted({f"{a.get('type')} {a.get('value')}" for r in resolvers
+        out["dns_status"] = sorted({str(r.get("status")) for r in resolvers})
+        out["dns_answers"] = sorted({f"{a.get('type')} {a.get('value')}" for r in resolvers
                                      for a in r.get("answers") or [] if isinstance(a, dict)})
     lookup = facts.get("getaddrinfo")
     if isinstance(lookup, dict) and not lookup.get("timeout"):
-        out["dns.getaddrinfo"] = sorted(map(str, lookup.get("addresses") or []))
+        out["os_lookup"] = sorted(map(str, lookup.get("addresses") or []))
     return out
 
 
@@ -104,11 +104,11 @@ def _tls(facts: dict[str, Any]) -> dict[str, Any]:
     chain = [c for c in facts.get("chain") or [] if isinstance(c, dict)]
     out: dict[str, Any] = {}
     if chain:
-        out["tls.issuer"] = chain[0].get("issuer")
-        out["tls.fingerprints"] = [c.get("sha256") for c in chain]
+        out["certificate_issuer"] = chain[0].get("issuer")
+        out["certificate_fingerprints"] = [c.get("sha256") for c in chain]
     clock = facts.get("clock")
     if isinstance(clock, dict) and isinstance(clock.get("skew_seconds"), int):
-        out["clock.skew_s"] = clock["skew_seconds"]
+        out["clock_skew_s"] = clock["skew_seconds"]
     return out
 
 
@@ -116,25 +116,25 @@ def _http(facts: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     response = facts.get("response")
     if isinstance(response, dict) and "status" in response:
-        out["http.status"] = response["status"]
+        out["http_status"] = response["status"]
     if isinstance(facts.get("server_clock_skew_s"), int):
-        out["clock.skew_s"] = facts["server_clock_skew_s"]
+        out["clock_skew_s"] = facts["server_clock_skew_s"]
     return out
 
 
 def _saml_metadata(facts: dict[str, Any]) -> dict[str, Any]:
-    return {"http.status": facts["http_status"]} if "http_status" in facts else {}
+    return {"http_status": facts["http_status"]} if "http_status" in facts else {}
 
 
 def _oidc(facts: dict[str, Any]) -> dict[str, Any]:
     attempts = [a for a in facts.get("discovery_attempts") or [] if isinstance(a, dict)]
-    return {"http.status": [a.get("status") for a in attempts]} if attempts else {}
+    return {"http_status": [a.get("status") for a in attempts]} if attempts else {}
 
 
 def _environment(facts: dict[str, Any]) -> dict[str, Any]:
     clock = facts.get("clock")
     if isinstance(clock, dict) and isinstance(clock.get("offset_s"), int):
-        return {"clock.offset_s": clock["offset_s"]}
+        return {"clock_offset_s": clock["offset_s"]}
     return {}
 
 
@@ -144,21 +144,21 @@ _FACTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 _FACT_MEANING = {
-    "dns.answers": "The resolvers answer differently: split-horizon DNS or a VPN on one side, a resolver "
+    "dns_answers": "The resolvers answer differently: split-horizon DNS or a VPN on one side, a resolver "
                    "override, or a DNS change between the runs.",
-    "dns.status": "The name resolves on one side only or differently: split-horizon DNS, a VPN or a "
+    "dns_status": "The name resolves on one side only or differently: split-horizon DNS, a VPN or a "
                   "filtering resolver on one side.",
-    "dns.getaddrinfo": "The operating systems resolve the name differently: a hosts-file entry, VPN split DNS "
+    "os_lookup": "The operating systems resolve the name differently: a hosts-file entry, VPN split DNS "
                        "or a local resolver on one side.",
-    "tls.issuer": "A different issuer for the same endpoint: TLS interception (a corporate proxy or "
+    "certificate_issuer": "A different issuer for the same endpoint: TLS interception (a corporate proxy or "
                   "antivirus) on one side, or a different server behind the name.",
-    "tls.fingerprints": "A different certificate for the same endpoint: TLS interception on one side, another "
+    "certificate_fingerprints": "A different certificate for the same endpoint: TLS interception on one side, another "
                         "server or load-balancer node, or a renewal between the runs.",
-    "http.status": "A different answer to the same request: a proxy, WAF or firewall answering on one side, "
+    "http_status": "A different answer to the same request: a proxy, WAF or firewall answering on one side, "
                    "different credentials, or a change on the server.",
-    "clock.skew_s": "The clocks disagree with the server by different amounts: one machine's clock is skewed "
+    "clock_skew_s": "The clocks disagree with the server by different amounts: one machine's clock is skewed "
                     "(check NTP); tokens, SAML assertions and certificates are judged by it.",
-    "clock.offset_s": "The clocks disagree with the server by different amounts: one machine's clock is skewed "
+    "clock_offset_s": "The clocks disagree with the server by different amounts: one machine's clock is skewed "
                       "(check NTP); tokens, SAML assertions and certificates are judged by it.",
 }
 
@@ -204,7 +204,7 @@ def _redacted(value: Any) -> bool:
 
 
 def _facts_differ(name: str, a: Any, b: Any) -> bool:
-    if name.startswith("clock.") and isinstance(a, int) and isinstance(b, int):
+    if name.startswith("clock_") and isinstance(a, int) and isinstance(b, int):
         return abs(a - b) > CLOCK_TOLERANCE_S
     return a != b
 
