@@ -105,6 +105,9 @@ class ProbeResult:
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     diagkit_version: str = __version__
+    # The run's options as probe.recorded_options keeps them (secrets never), so `packet replay` can
+    # re-run it; None for results that are not a probe run (environment) or predate the field.
+    options: dict[str, Any] | None = None
 
     @property
     def worst(self) -> Severity:
@@ -123,6 +126,7 @@ class ProbeResult:
             "duration_ms": int(self.duration_ms),
             "findings": [f.to_dict() for f in self.findings],
             "facts": self.facts,
+            **({"options": self.options} if self.options is not None else {}),
         }
 
     @classmethod
@@ -136,6 +140,7 @@ class ProbeResult:
             findings=[Finding.from_dict(f) for f in data.get("findings") or []],
             facts=dict(data.get("facts") or {}),
             diagkit_version=str(data.get("diagkit_version", __version__)),
+            options=dict(data["options"]) if isinstance(data.get("options"), dict) else None,
         )
 
 

@@ -18,7 +18,7 @@ _SUBCOMMANDS = {
     "probe": ("diagkit.cli.probe", "probe", "Run one diagnostic probe (dns, tls, http, saml, oidc, har...)."),
     "collect": ("diagkit.cli.collect", "collect", "Run a checklist's probes, redact, and write a signed packet."),
     "redact": ("diagkit.cli.redact", "redact", "Write a redacted copy of a HAR, JSON, XML or text file."),
-    "packet": ("diagkit.cli.packet", "packet", "Build, verify, show and extract escalation packets."),
+    "packet": ("diagkit.cli.packet", "packet", "Build, verify, show, extract, replay and diff escalation packets."),
     "keys": ("diagkit.cli.keys", "keys", "Generate signing and encryption keys."),
     "checklist": ("diagkit.cli.checklist", "checklist", "List, show and validate checklists."),
     "findings": ("diagkit.cli.findings", "findings", "Show the finding catalogue."),

@@ -21,7 +21,7 @@ _trusted = click.option("--trusted-key", "trusted_keys", multiple=True, metavar=
 @click.group(epilog="Example:\n\n\b\n  diagkit packet build --results tls.json --case-field case=CS-1234 -o case.zip\n"
                     "  diagkit packet verify case.zip --trusted-key customer-signing.pub")
 def packet() -> None:
-    """Build, verify, show and extract signed escalation packets."""
+    """Build, verify, show, extract, replay and diff signed escalation packets."""
 
 
 def _load_results(paths: tuple[str, ...]) -> list[Any]:
@@ -195,3 +195,86 @@ def extract(packet_path: str, directory: str, force: bool, trusted_keys: tuple[s
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     written = extract_packet(vp, directory, force=force)
     click.echo(f"extracted {len(written)} files to {directory} (signer {vp.signer.key_id}, {vp.signer_status()})")
+
+
+@packet.command("replay", epilog="Example:\n\n\b\n  diagkit packet replay case-1234.zip -o here.json\n"
+                                 "  diagkit packet diff case-1234.zip here.json")
+@click.argument("packet_path", metavar="PACKET")
+@click.option("--json", "as_json", is_flag=True, help='Print the results document {"results": [...]}.')
+@click.option("-o", "--output", default=None, metavar="RESULTS.json",
+              help="Also write the results document to this file ('-' for standard output).")
+@click.option("--timeout", type=click.FloatRange(min=0.01), default=None,
+              help="Seconds each network operation may take [default: each probe's own].")
+@click.option("--ca-file", type=click.Path(dir_okay=False), default=None, metavar="PEM",
+              help="Extra trusted CA certificates (PEM) for every probe that takes one, instead of the customer's.")
+@click.option("--secret", "secrets", multiple=True, metavar="OPTION=VALUE",
+              help="A secret the packet does not hold, for runs that used it, e.g. bearer=@token.txt or "
+                   "'header=Authorization: Basic ...'; repeatable.")
+@_trusted
+@_identity
+@debug_option
+def replay(packet_path: str, as_json: bool, output: str | None, timeout: float | None, ca_file: str | None,
+           secrets: tuple[str, ...], trusted_keys: tuple[str, ...], identity: str | None) -> None:
+    """Verify, then run the packet's network probes again from here with the same targets and options.
+
+    File probes (har) are not re-run. Exit status follows the new findings (0, 3, 4, 5); 1 for a bad packet.
+    """
+    from diagkit.findings import exit_status
+    from diagkit.packet.replay import check_output, replay_packet
+
+    given: dict[str, list[str]] = {}
+    for item in secrets:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter("expected OPTION=VALUE, e.g. bearer=@token.txt", param_hint="--secret")
+        given.setdefault(name.strip(), []).append(value)
+    if output not in (None, "-"):
+        check_output(output, packet_path)
+    document, results, notes = replay_packet(packet_path, trusted_keys=trusted_keys, identity=identity,
+                                             timeout=timeout, ca_file=ca_file, secrets=given,
+                                             progress=lambda line: click.echo(line, err=True))
+    for note in notes:
+        click.echo(f"diagkit: {note}", err=True)
+    if output not in (None, "-"):
+        from diagkit.fsutil import write_atomic
+
+        write_atomic(output, dumps(document) + "\n")
+        click.echo(f"wrote {output}", err=True)
+    if as_json or output == "-":
+        click.echo(dumps(document))
+    else:
+        from diagkit.render import render_results
+
+        click.echo(render_results(results) if results else "nothing replayed")
+    sys.exit(int(exit_status(results)))
+
+
+@packet.command("diff", epilog="Example:\n\n\b\n  diagkit packet replay case-1234.zip -o here.json\n"
+                               "  diagkit packet diff case-1234.zip here.json --markdown")
+@click.argument("a_path", metavar="A")
+@click.argument("b_path", metavar="B")
+@click.option("--json", "as_json", is_flag=True, help='Print {"same": ..., "differences": [...]}.')
+@click.option("--markdown", is_flag=True, help="Print Markdown ready to paste into a ticket.")
+@_trusted
+@_identity
+@debug_option
+def diff(a_path: str, b_path: str, as_json: bool, markdown: bool, trusted_keys: tuple[str, ...],
+         identity: str | None) -> None:
+    """Compare two packets or saved results: findings, severities and facts that differ, and what that means.
+
+    Packets are verified first. Exit 0 when nothing differs, 4 when something does, 1 when they cannot be compared.
+    """
+    from diagkit.packet import diff as d
+
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    (a, a_note), (b, b_note) = (d.load(p, trusted_keys=trusted_keys, identity=identity) for p in (a_path, b_path))
+    comparison = d.compare(a, b, (a_path, b_path))
+    click.echo(f"A = {a_note}\nB = {b_note}", err=True)
+    if as_json:
+        click.echo(dumps(comparison.to_json()))
+    elif markdown:
+        click.echo(d.render_markdown(comparison, a_path, b_path), nl=False)
+    else:
+        click.echo(d.render_terminal(comparison, a_path, b_path))
+    sys.exit(0 if comparison.same else 4)

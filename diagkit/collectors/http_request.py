@@ -88,6 +88,20 @@ def is_secret_header(name: str) -> bool:
     return lower in SECRET_HEADERS or bool(_CREDENTIAL_HEADER.search(lower))
 
 
+def recorded_header(item: str) -> str:
+    """One -H value as results may record it: a credential header keeps its name, never its value
+    (nor does a value that looks like a token under a harmless name); a malformed item is all secret."""
+    from diagkit.probe import SECRET
+
+    name, sep, value = item.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _HEADER_NAME.match(name):
+        return SECRET
+    if is_secret_header(name) or scrub(value) != value:
+        return f"{name}: {SECRET}"
+    return f"{name}: {value}"
+
+
 def credentials_of(headers: list[tuple[str, str]]) -> Credentials:
     creds = Credentials()
     for name, value in headers:
