@@ -160,8 +160,11 @@ def _is_ip(host: str) -> bool:
 def _short_name(name: Any) -> str:
     from cryptography.x509.oid import NameOID
 
-    cn = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(cn[0].value) if cn else name.rfc4514_string()
+    for oid in (NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME):
+        found = name.get_attributes_for_oid(oid)
+        if found:
+            return str(found[0].value)
+    return name.rfc4514_string()
 
 
 def explain_tls_failure(url: str, proxy_url: str | None, timeout: float,
