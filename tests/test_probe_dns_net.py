@@ -25,6 +25,7 @@ ZONE = {
     "cgnat.test.": ["cgnat.test. 60 IN A 100.64.1.1"],
     "v6.test.": ["v6.test. 60 IN AAAA fd00::1", "v6.test. 60 IN AAAA fe80::1"],
     "nosoa.test.": ["nosoa.test. 60 IN A 192.0.2.30"],
+    "gone.test.": ["gone.test. 60 IN CNAME deleted.test."],
 }
 
 
@@ -34,7 +35,7 @@ class ZoneServer:
     listens on TCP at the same port, so a TCP query is refused."""
 
     def __init__(self, truncate: tuple[str, ...] = (), tcp: bool = True) -> None:
-        from dnslib import RCODE, RR
+        from dnslib import QTYPE, RCODE, RR
         from dnslib.server import BaseResolver, DNSLogger
         from dnslib.server import DNSServer as _DNSServer
 
@@ -57,7 +58,7 @@ class ZoneServer:
                     reply.header.rcode = RCODE.NXDOMAIN
                 else:
                     for rr in owned:
-                        if rr.rtype == request.q.qtype:
+                        if rr.rtype in (request.q.qtype, QTYPE.CNAME):
                             reply.add_answer(rr)
                 if not reply.rr and not qname.startswith("nosoa") and not qname.endswith("nosoa.test."):
                     reply.add_auth(soa)
@@ -184,6 +185,13 @@ def test_nodata_states_the_negative_cache_ttl(invoke, zone):
     finding = find(doc, "dns.resolve.nodata")
     assert finding["evidence"]["negative_ttl"] == 300
     assert "300 s" in finding["detail"]
+
+
+def test_dangling_cname_states_how_long_the_target_stays_invisible(invoke, zone):
+    result, doc = probe(invoke, "gone.test", "--resolver", zone.address)
+    assert result.exit_code == 3
+    finding = find(doc, "dns.cname.dangling")
+    assert finding["evidence"]["negative_ttl"] == 300 and "300 s" in finding["detail"]
 
 
 def test_negative_answer_without_soa_says_ttl_unknown(invoke, zone):

@@ -491,6 +491,13 @@ def test_entra_page_description_is_unescaped(invoke, idp):
     assert f["evidence"]["error_description"].startswith("The redirect URI 'https://app.example.com/cb' specified")
 
 
+def test_hostile_page_is_read_in_one_pass():
+    from diagkit.collectors.idp_errors import page_error
+
+    page = ("<html>" + "<script>" * 30000 + "<style" * 10000 + "AADSTS" * 5000).encode()
+    assert page_error(page, "text/html", 400) is None
+
+
 def test_a_page_that_merely_mentions_a_code_is_not_an_error(invoke, idp):
     result, doc = probe(invoke, idp.url("/docs"))
     assert result.exit_code == 0
@@ -559,6 +566,17 @@ def test_without_no_follow_the_redirect_is_followed(invoke, http_server):
     result, doc = probe(invoke, srv.url("/start"))
     assert result.exit_code == 0
     assert "http.request.ok" in ids(doc) and len(target.requests) == 1
+
+
+def test_https_to_an_ip_address_of_a_server_that_needs_sni(invoke, ca, http_server):
+    from tests.test_probe_tls_net import sni_context
+
+    srv = http_server({"/": json_response({})}, ssl_context=sni_context(ca.issue_cert("localhost")))
+    result, doc = probe(invoke, srv.url("/"))
+    assert result.exit_code == 3
+    f = finding(doc, "http.connect.failed")
+    assert f["evidence"]["layer"] == "tls" and f["evidence"]["sni_sent"] is False
+    assert "No SNI was sent" in f["detail"]
 
 
 def test_bad_proxy_option_is_one_line_error(invoke):

@@ -402,10 +402,12 @@ def _report_outcome(report: Report, name: str, rtype: str, out: Outcome) -> None
     if out.problem == "dangling":
         evidence["cname_chain"] = out.chain
         evidence["dangling_target"] = out.chain[-1]["target"]
+        if out.status == "NXDOMAIN":
+            evidence.update(_negative_evidence(out))
         report.add("dns.cname.dangling", f"{name} is a CNAME to {out.chain[-1]['target']}, which does not exist ({where})",
                    detail=" -> ".join([out.chain[0]["name"], *(h["target"] for h in out.chain)])
                    + f": the last target is NXDOMAIN{' (the resolver answered ' + out.status + ')' if out.status != 'NXDOMAIN' else ''}."
-                   + ede_note, evidence=evidence)
+                   + (_negative_note(out) if out.status == "NXDOMAIN" else "") + ede_note, evidence=evidence)
         return
     if out.chain:
         evidence["cname_chain"] = out.chain

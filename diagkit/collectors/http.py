@@ -238,6 +238,13 @@ def _explain_failure(ctx: Context, url: str, failure: ConnectFailure, proxy: str
             except (OSError, InputError):
                 extra = []
         note, evidence = http_tunnel.explain_tls_failure(url, via, ctx.timeout, extra)
+        if not note and http_tunnel._is_ip(urlsplit(url).hostname or "") and not via and any(
+                word in failure.reason for word in ("UNRECOGNIZED_NAME", "HANDSHAKE_FAILURE", "EOF", "MISSING_EXTENSION")):
+            # Clients send no SNI for an IP address (RFC 6066 §3); servers that pick the certificate by name refuse.
+            note = (" No SNI was sent because the URL's host is an IP address; a server that needs SNI to choose its "
+                    "certificate refuses such handshakes. Use the host name in the URL (`diagkit probe tls IP:PORT "
+                    "--servername NAME` confirms it).")
+            evidence = {"sni_sent": False}
         failure.note, failure.evidence = note, {**failure.evidence, **evidence}
 
 

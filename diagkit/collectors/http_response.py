@@ -178,7 +178,9 @@ def judge_status(report: Report, ex: Exchange, creds: Credentials, decoded: Deco
     elif status == 407:
         proxy_challenges = _challenges(ex, "proxy-authenticate")
         report.add("http.proxy.auth_required", "The proxy requires authentication (407)",
-                   evidence={"status": 407, "schemes": [c.scheme for c in proxy_challenges],
+                   detail="A forward proxy answered the request itself (RFC 9110 §15.5.8): it wants Proxy-Authorization "
+                          "first" + (f" ({', '.join(c.scheme for c in proxy_challenges)})." if proxy_challenges else "."),
+                   evidence={"status": 407, "stage": "request", "schemes": [c.scheme for c in proxy_challenges],
                              "realm": next((c.params["realm"] for c in proxy_challenges if "realm" in c.params), None)})
     elif 400 <= status < 500 and not body_error:  # an OAuth error body says more than the status
         report.add("http.response.client_error", f"The API answered {status} {ex.reason}".rstrip(),

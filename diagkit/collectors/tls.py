@@ -179,8 +179,10 @@ def _http_date(conn: ssl.SSLSocket, host: str, timeout: float) -> dict[str, Any]
 # Alerts and abrupt closes with which servers refuse a ClientHello they cannot route: nginx
 # `ssl_reject_handshake` and Python/OpenSSL servers send unrecognized_name, HAProxy `strict-sni` and CDNs
 # handshake_failure, others internal_error/access_denied or a bare close.
+# RFC 8446 §9.2 lets a TLS 1.3 server that requires SNI abort with missing_extension.
 _SNI_REFUSALS = {"TLSV1_UNRECOGNIZED_NAME", "SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_INTERNAL_ERROR",
-                 "TLSV1_ALERT_ACCESS_DENIED", "UNEXPECTED_EOF_WHILE_READING", "SSLEOFError", None}
+                 "TLSV1_ALERT_ACCESS_DENIED", "TLSV13_ALERT_MISSING_EXTENSION", "TLSV1_ALERT_MISSING_EXTENSION",
+                 "UNEXPECTED_EOF_WHILE_READING", "SSLEOFError", None}
 
 
 def _reverse_name(ip: str, timeout: float) -> str | None:
