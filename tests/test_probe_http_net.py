@@ -452,6 +452,9 @@ def idp() -> Iterator[HTTPServer]:
         "/oauth2/v1/authorize": Response(400, HTML, OKTA_PAGE),
         "/adfs/oauth2/authorize": Response(400, HTML, ADFS_PAGE),
         "/generic/authorize": Response(400, HTML, GENERIC_PAGE),
+        "/o/oauth2/v2/auth": Response(400, HTML, "<html><head><title>Google</title></head><body><p>Access blocked: "
+                                                 "This app's request is invalid</p><p>Error 400: redirect_uri_mismatch"
+                                                 "</p></body></html>"),
         "/docs": Response(200, HTML, "<html><body><p>If you see Error Code: invalid_request, check the redirect."
                                      "</p></body></html>"),
     }).start()
@@ -465,6 +468,7 @@ def idp() -> Iterator[HTTPServer]:
     ("/oauth2/v1/authorize", "invalid_request", "Okta", "invalid_request"),
     ("/adfs/oauth2/authorize", "MSIS9224", "AD FS", "invalid_request"),
     ("/generic/authorize", "unauthorized_client", "the identity provider", "unauthorized_client"),
+    ("/o/oauth2/v2/auth", "redirect_uri_mismatch", "Google", "invalid_request"),
 ])
 def test_idp_error_pages_give_oauth_error(invoke, idp, path, code, provider, family):
     result, doc = probe(invoke, idp.url(path + "?client_id=app-1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcb"))

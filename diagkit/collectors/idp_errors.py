@@ -3,7 +3,8 @@
 When an authorization request cannot be answered by redirecting back (an unregistered redirect_uri, an
 unknown client), RFC 6749 §4.1.2.1 has the provider tell the user on its own page. Each provider
 words that page its own way; this module reads the error out of Keycloak, Microsoft Entra ID (AADSTS
-codes), Okta, AD FS (MSIS codes) and generic "Error Code: ..." pages, so the HTTP probe can report it as
+codes), Okta, AD FS (MSIS codes), Google ("Error 400: redirect_uri_mismatch"), Auth0, GitHub and generic
+"Error Code: ..." pages, so the HTTP probe can report it as
 `oauth.error` with the code in evidence.error. Patterns are bounded so a hostile page costs linear time.
 """
 
@@ -21,6 +22,10 @@ _KC_PARAM = re.compile(r"(?i)\b(Invalid|Missing) parameter:\s*([A-Za-z_]{1,40})"
 _KC_OTHER = re.compile(r"(?i)\b(Invalid redirect uri|Client not found|Invalid client credentials|"
                        r"Unexpected error when authenticating with identity provider|Invalid Request)\b")
 _OKTA_REDIRECT = re.compile(r"(?i)The\s+'?redirect_uri'?\s+parameter\s+must\s+be\s+[^<\r\n]{0,200}")
+# Google: "Error 400: redirect_uri_mismatch"; Auth0: "Callback URL mismatch"; GitHub: "The redirect_uri MUST match".
+_GOOGLE = re.compile(r"\bError\s+[1-5]\d\d\s*:\s*([a-z][a-z0-9_]{2,63})\b")
+_AUTH0 = re.compile(r"(?i)\bCallback URL mismatch\b[^<\r\n]{0,200}")
+_GITHUB = re.compile(r"(?i)\bThe redirect_uri MUST match the registered callback URL[^<\r\n]{0,120}")
 _GENERIC_CODE = re.compile(r"(?i)\berror(?:[ _]?code)?\s*[:=]\s*\"?([a-z][a-z0-9_]{2,63})\b")
 _GENERIC_DESC = re.compile(r"(?i)\b(?:error[ _]?)?description\s*[:=]\s*\"?([^\"\r\n]{1,300})")
 _TAG = re.compile(r"<[^<>]{0,2000}>")
@@ -159,6 +164,20 @@ def page_error(body: bytes, content_type: str, status: int) -> dict[str, Any] | 
                 "cause": "The redirect_uri is not one of the application's Sign-in redirect URIs.",
                 "fix": "Add the exact URI (case, trailing slash, port) to the app's Sign-in redirect URIs.",
                 "ref": "RFC 6749 §4.1.2.1"}
+    found = _GOOGLE.search(visible)
+    if found:
+        provider = "Google" if "google" in raw[:PAGE_LIMIT].lower() else "the identity provider"
+        return {"error": found.group(1), "error_description": _clean(found.group(0)), "provider": provider,
+                "oauth_error": "invalid_request" if "redirect_uri" in found.group(1) else found.group(1)}
+    for pattern, provider in ((_AUTH0, "Auth0"), (_GITHUB, "GitHub")):
+        found = pattern.search(visible)
+        if found:
+            return {"error": "redirect_uri_mismatch" if provider == "GitHub" else "invalid_request",
+                    "error_description": _clean(found.group(0)), "parameter": "redirect_uri", "provider": provider,
+                    "oauth_error": "invalid_request",
+                    "cause": "The redirect_uri (callback URL) is not registered for the application.",
+                    "fix": "Add the exact callback URL to the application's allowed callback URLs.",
+                    "ref": "RFC 6749 §4.1.2.1"}
     found = _KC_OTHER.search(visible)
     if found and _provider(raw, "") == "Keycloak":
         phrase = found.group(1).lower()

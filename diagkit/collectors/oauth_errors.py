@@ -140,6 +140,10 @@ _CODES: dict[str, tuple[str, str, str]] = {
         "Revocation: the server cannot revoke this token type.",
         "Revoke with a supported token_type_hint, or let the token expire.",
         "RFC 7009 §2.2.1"),
+    "redirect_uri_mismatch": (
+        "The redirect_uri is not one of the URIs registered for the client (Google and GitHub use this code).",
+        "Register the exact redirect URI (scheme, host, port, path, trailing slash) for the client.",
+        "provider-specific"),
     "mfa_required": (
         "The provider requires multi-factor authentication for this user or client.",
         "Complete MFA interactively, or use a grant that supports it.",
