@@ -105,7 +105,7 @@ def test_handshake_refused_without_sni_says_so_and_names_the_working_name(invoke
     assert ids(doc) == {"tls.connect.failed"}
     finding = find(doc, "tls.connect.failed")
     assert "without SNI" in finding["title"]
-    assert finding["evidence"]["sni_sent"] is False and finding["evidence"]["sni_required"] is True
+    assert finding["evidence"]["sni_sent"] is False and finding["evidence"]["sni_required"] == "confirmed"
     assert finding["evidence"]["works_with_sni"] == "localhost"
     assert finding["evidence"]["reason"] == "TLSV1_UNRECOGNIZED_NAME"
     assert "--servername" in finding["detail"] and "RFC 6066 §3" in finding["refs"]

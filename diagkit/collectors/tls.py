@@ -231,14 +231,14 @@ def explain_sni(ctx: Context, host: str, port: int, sni: str | None, failure: Co
             worked = _handshake(ctx, host, port, candidate, legacy=False, http=False)
         except ConnectFailure:
             worked = None
-    evidence: dict[str, Any] = {"sni_sent": False, "alert": alert, "sni_required": True if worked else "likely"}
+    evidence: dict[str, Any] = {"sni_sent": False, "alert": alert, "sni_required": "confirmed" if worked else "likely"}
     if worked is not None:
         evidence["works_with_sni"] = candidate
         return {"title": "the server refuses handshakes without SNI",
                 "detail": f" No SNI was sent because the target is an IP address (SNI never carries one, RFC 6066 §3), "
                           f"and the server refused the handshake ({alert}). Retried with SNI '{candidate}' (the "
                           f"address's reverse DNS name), the handshake completes: the server needs SNI to pick a "
-                          f"certificate. Connect by host name, or use --servername NAME.",
+                          f"certificate. Connect by host name, or use --servername {candidate}.",
                 "evidence": evidence}
     tried = f" A retry with SNI '{candidate}' (its reverse DNS name) failed too." if candidate else ""
     return {"title": "the server refused a handshake without SNI",
@@ -699,7 +699,7 @@ def run(ctx: Context, report: Report, target: str, servername: str | None = None
                        + (f": {sni_note['title']}" if sni_note else ""),
                        detail=first.message + ("" if first.reason not in _VERSION_REASONS else
                                                " A retry allowing TLS 1.0/1.1 failed too.")
-                       + (sni_note["detail"] if sni_note else ""),
+                       + ("." + sni_note["detail"] if sni_note else ""),
                        evidence={"host": host, "port": port, "stage": first.stage, "timed_out": first.timed_out,
                                  **({"reason": first.reason} if first.reason else {}),
                                  **(sni_note["evidence"] if sni_note else {})},
