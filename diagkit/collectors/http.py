@@ -2,12 +2,13 @@
 
 It reports why an authenticated API call fails: the WWW-Authenticate challenges (RFC 9110 §11.6.1,
 RFC 6750 §3), OAuth error responses (RFC 6749), redirects that drop Authorization, CORS preflights,
-SSO login pages returned to an API client, proxies, and what the bearer token (a JWT, decoded but never
-verified) claims. Secret header values and the token itself never appear in findings or facts.
+SSO login pages returned to an API client, IdP error pages, proxies, and what the bearer token (a JWT,
+decoded; with --expect-issuer its signature checked against the issuer's JWKS) claims. Secret header values and the token itself never appear in findings or facts.
 
 This module holds the run and the redirect walk; the parts live beside it: http_request (the request
 and its credentials), http_exchange (one request/response), http_cors (preflight), http_response (what
-the answer means) and http_urls (origins and safe URLs).
+the answer means), http_urls (origins and safe URLs), http_tunnel (a closer look after a proxy or TLS
+failure), idp_errors (IdP error pages) and jwt_verify (kid and signature against the issuer's JWKS).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from diagkit.collectors.http_response import (
     redirect_error,
     report_oauth_error,
 )
+from diagkit.collectors.http_tunnel import explain_failure
 from diagkit.collectors.http_urls import is_loopback, origin_of, origin_text, safe_url
 from diagkit.errors import InputError
 from diagkit.probe import Option, Probe, Report
@@ -210,44 +212,6 @@ def _proxy_option(value: str) -> str:
     return text
 
 
-def _explain_failure(ctx: Context, url: str, failure: ConnectFailure, proxy: str | None) -> None:
-    """A closer look after httpx failed: the proxy's 407 challenge on CONNECT, or the issuer of the
-    certificate that did not verify (e.g. a TLS-inspecting proxy's CA). Bounded by the timeout."""
-    from diagkit.collectors import http_tunnel
-
-    via = proxy or http_tunnel.proxy_for(url)
-    if failure.layer == "proxy" and failure.status == 407 and via:
-        answer = http_tunnel.connect_answer(via, url, ctx.timeout)
-        failure.evidence.update({k: v for k, v in answer.items() if k in ("proxy", "schemes", "realm",
-                                                                          "credentials_sent")})
-        if answer:
-            schemes = ", ".join(answer.get("schemes") or []) or "no Proxy-Authenticate challenge"
-            failure.note = (f" The proxy {answer.get('proxy')} asks for: {schemes}"
-                            + (f" (realm \"{answer['realm']}\")" if answer.get("realm") else "") + "; "
-                            + ("the credentials in the proxy URL were rejected." if answer.get("credentials_sent")
-                               else "no proxy credentials were sent (give them in the proxy URL, "
-                                    "http://user:password@proxy:port, or use NO_PROXY to bypass it)."))
-    elif failure.layer == "tls" and url.lower().startswith("https:"):
-        from diagkit.collectors.tls import _load_pem_bundle
-
-        extra = []
-        if ctx.ca_file:
-            try:
-                with open(ctx.ca_file, "rb") as handle:
-                    extra = _load_pem_bundle(handle.read(16 << 20), ctx.ca_file)
-            except (OSError, InputError):
-                extra = []
-        note, evidence = http_tunnel.explain_tls_failure(url, via, ctx.timeout, extra)
-        if not note and http_tunnel._is_ip(urlsplit(url).hostname or "") and not via and any(
-                word in failure.reason for word in ("UNRECOGNIZED_NAME", "HANDSHAKE_FAILURE", "EOF", "MISSING_EXTENSION")):
-            # Clients send no SNI for an IP address (RFC 6066 §3); servers that pick the certificate by name refuse.
-            note = (" No SNI was sent because the URL's host is an IP address; a server that needs SNI to choose its "
-                    "certificate refuses such handshakes. Use the host name in the URL (`diagkit probe tls IP:PORT "
-                    "--servername NAME` confirms it).")
-            evidence = {"sni_sent": False}
-        failure.note, failure.evidence = note, {**failure.evidence, **evidence}
-
-
 def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method: str,
             headers: list[tuple[str, str]], creds: Credentials, *, no_follow: bool = False,
             proxy: str | None = None) -> tuple[Exchange | None, list[dict[str, Any]], bool]:
@@ -264,7 +228,7 @@ def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method
         try:
             ex = send(client, ctx, current_method, current_url, current_headers)
         except ConnectFailure as failure:
-            _explain_failure(ctx, current_url, failure, proxy)
+            explain_failure(ctx, current_url, failure, proxy)
             report_connect_failure(report, current_url, failure, "request" if not hops else "redirected request")
             return None, hops, auth_dropped
         location = ex.header("location")

@@ -14,10 +14,14 @@ import base64
 import socket
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from diagkit.collectors.http_urls import safe_url
+
+if TYPE_CHECKING:
+    from diagkit.collectors.http_exchange import ConnectFailure
+    from diagkit.context import Context
 
 HEAD_LIMIT = 16384
 # Names of TLS-inspection products as they appear in their CA certificates' subjects.
@@ -205,3 +209,43 @@ def explain_tls_failure(url: str, proxy_url: str | None, timeout: float,
                  " if it is your organisation's TLS-inspecting proxy, give the client its CA (trust store, or --ca-file"
                  " here); otherwise something between this machine and the server intercepts the connection.")
     return note, evidence
+
+
+def explain_failure(ctx: Context, url: str, failure: ConnectFailure, proxy: str | None) -> None:
+    """A closer look after httpx failed: the proxy's 407 challenge on CONNECT, or the issuer of the
+    certificate that did not verify (e.g. a TLS-inspecting proxy's CA). Bounded by the timeout.
+
+    Fills failure.note and failure.evidence, which report_connect_failure adds to the finding; usable by
+    any probe that sends through http_exchange.send (the webhook probe too)."""
+    via = proxy or proxy_for(url)
+    if failure.layer == "proxy" and failure.status == 407 and via:
+        answer = connect_answer(via, url, ctx.timeout)
+        failure.evidence.update({k: v for k, v in answer.items() if k in ("proxy", "schemes", "realm",
+                                                                          "credentials_sent")})
+        if answer:
+            schemes = ", ".join(answer.get("schemes") or []) or "no Proxy-Authenticate challenge"
+            failure.note = (f" The proxy {answer.get('proxy')} asks for: {schemes}"
+                            + (f" (realm \"{answer['realm']}\")" if answer.get("realm") else "") + "; "
+                            + ("the credentials in the proxy URL were rejected." if answer.get("credentials_sent")
+                               else "no proxy credentials were sent (give them in the proxy URL, "
+                                    "http://user:password@proxy:port, or use NO_PROXY to bypass it)."))
+    elif failure.layer == "tls" and url.lower().startswith("https:"):
+        from diagkit.collectors.tls import _load_pem_bundle
+        from diagkit.errors import InputError
+
+        extra = []
+        if ctx.ca_file:
+            try:
+                with open(ctx.ca_file, "rb") as handle:
+                    extra = _load_pem_bundle(handle.read(16 << 20), ctx.ca_file)
+            except (OSError, InputError):
+                extra = []
+        note, evidence = explain_tls_failure(url, via, ctx.timeout, extra)
+        if not note and _is_ip(urlsplit(url).hostname or "") and not via and any(
+                word in failure.reason for word in ("UNRECOGNIZED_NAME", "HANDSHAKE_FAILURE", "EOF", "MISSING_EXTENSION")):
+            # Clients send no SNI for an IP address (RFC 6066 §3); servers that pick the certificate by name refuse.
+            note = (" No SNI was sent because the URL's host is an IP address; a server that needs SNI to choose its "
+                    "certificate refuses such handshakes. Use the host name in the URL (`diagkit probe tls IP:PORT "
+                    "--servername NAME` confirms it).")
+            evidence = {"sni_sent": False}
+        failure.note, failure.evidence = note, {**failure.evidence, **evidence}
