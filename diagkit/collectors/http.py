@@ -3,7 +3,8 @@
 It reports why an authenticated API call fails: the WWW-Authenticate challenges (RFC 9110 §11.6.1,
 RFC 6750 §3), OAuth error responses (RFC 6749), redirects that drop Authorization, CORS preflights,
 SSO login pages returned to an API client, IdP error pages, proxies, and what the bearer token (a JWT,
-decoded; with --expect-issuer its signature checked against the issuer's JWKS) claims. Secret header values and the token itself never appear in findings or facts.
+decoded; with --expect-issuer its signature checked against the issuer's JWKS) claims. Secret header
+values and the token itself never appear in findings or facts.
 
 This module holds the run and the redirect walk; the parts live beside it: http_request (the request
 and its credentials), http_exchange (one request/response), http_cors (preflight), http_response (what

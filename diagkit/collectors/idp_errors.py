@@ -164,7 +164,7 @@ def page_error(body: bytes, content_type: str, status: int) -> dict[str, Any] | 
                 "cause": "The redirect_uri is not one of the application's Sign-in redirect URIs.",
                 "fix": "Add the exact URI (case, trailing slash, port) to the app's Sign-in redirect URIs.",
                 "ref": "RFC 6749 §4.1.2.1"}
-    found = _GOOGLE.search(visible)
+    found = _GOOGLE.search(visible) if status >= 400 else None
     if found:
         provider = "Google" if "google" in raw[:PAGE_LIMIT].lower() else "the identity provider"
         return {"error": found.group(1), "error_description": _clean(found.group(0)), "provider": provider,
