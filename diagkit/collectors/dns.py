@@ -42,7 +42,8 @@ class Outcome:
     """What one resolver said about the name, after following the CNAME chain."""
 
     resolver: Resolver
-    status: str = "timeout"  # NOERROR, NODATA, NXDOMAIN, SERVFAIL, REFUSED, other rcode, timeout, unreachable
+    # NOERROR, NODATA, NXDOMAIN, SERVFAIL, REFUSED, other rcode, timeout, unreachable, tcp_failed
+    status: str = "timeout"
     answers: list[dict[str, Any]] = field(default_factory=list)
     chain: list[dict[str, Any]] = field(default_factory=list)
     ede: list[dict[str, Any]] = field(default_factory=list)
@@ -51,6 +52,8 @@ class Outcome:
     error: str | None = None
     queries: int = 0
     elapsed_ms: int = 0
+    truncated: bool = False  # some UDP answer had TC=1, so the query was repeated over TCP
+    negative: dict[str, Any] | None = None  # NXDOMAIN/NODATA: the SOA and the negative-cache TTL (RFC 2308)
 
     def comparable(self) -> tuple[str, tuple[str, ...]]:
         # TTLs differ between caches by design; only the rcode and the record set matter.
@@ -68,6 +71,10 @@ class Outcome:
             fact["cname_problem"] = self.problem
         if self.error:
             fact["error"] = self.error
+        if self.truncated:
+            fact["truncated_udp"] = True
+        if self.negative:
+            fact["negative_cache"] = self.negative
         fact["queries"] = self.queries
         fact["time_ms"] = self.elapsed_ms
         return fact
@@ -134,26 +141,79 @@ class _Budget:
         return max(0.0, self.deadline - time.monotonic())
 
 
+class TCPFallbackFailed(Exception):
+    """The resolver answered over UDP with TC=1 (truncated) and the same query over TCP then failed."""
+
+    def __init__(self, reason: str, udp_records: int) -> None:
+        super().__init__(reason)
+        self.reason, self.udp_records = reason, udp_records
+
+
+def _exchange(query: Any, resolver: Resolver, timeout: float, outcome: Outcome) -> Any:
+    """UDP first; a truncated answer is asked again over TCP (RFC 7766 §5), as every stub resolver does.
+
+    Unlike dns.query.udp_with_fallback, a TCP failure after a truncated answer is kept apart from "no
+    answer at all": the resolver did answer, only its TCP side (or a firewall on port 53/TCP) is broken.
+    """
+    import dns.exception
+    import dns.message
+    import dns.query
+
+    started = time.monotonic()
+    try:
+        return dns.query.udp(query, resolver.ip, timeout=timeout, port=resolver.port, raise_on_truncation=True)
+    except dns.message.Truncated as exc:
+        outcome.truncated = True
+        partial = exc.message()
+        udp_records = sum(len(rrset) for rrset in partial.answer) if partial is not None else 0
+    left = max(0.1, timeout - (time.monotonic() - started))
+    try:
+        return dns.query.tcp(query, resolver.ip, timeout=left, port=resolver.port)
+    except dns.exception.Timeout:
+        raise TCPFallbackFailed(f"no answer over TCP within {timeout:g} s", udp_records) from None
+    except ConnectionRefusedError:
+        raise TCPFallbackFailed("TCP connection refused (nothing listens on port "
+                                f"{resolver.port}/TCP, or a firewall rejects it)", udp_records) from None
+    except (OSError, EOFError) as exc:
+        what = "the connection was closed without an answer" if isinstance(exc, EOFError) else \
+            (exc.strerror or type(exc).__name__)
+        raise TCPFallbackFailed(f"TCP query failed: {what}", udp_records) from None
+    except dns.exception.DNSException as exc:
+        raise TCPFallbackFailed(f"TCP answer unreadable: {type(exc).__name__}", udp_records) from None
+
+
 def _query(resolver: Resolver, qname: Any, rdtype: Any, timeout: float, outcome: Outcome) -> Any:
     """One query with EDNS (so Extended DNS Errors can come back); retried without EDNS on FORMERR."""
     import dns.message
-    import dns.query
     import dns.rcode
 
     if timeout <= 0:
         raise TimeoutError
     outcome.queries += 1
     query = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
-    response, _ = dns.query.udp_with_fallback(query, resolver.ip, timeout=timeout, port=resolver.port)
+    response = _exchange(query, resolver, timeout, outcome)
     if response.rcode() == dns.rcode.FORMERR:
         outcome.queries += 1
         query = dns.message.make_query(qname, rdtype, use_edns=False)
-        response, _ = dns.query.udp_with_fallback(query, resolver.ip, timeout=timeout, port=resolver.port)
+        response = _exchange(query, resolver, timeout, outcome)
     for ede in response.extended_errors():
         item = {"code": int(ede.code), "name": _ede_name(ede.code), "text": ede.text or ""}
         if item not in outcome.ede:
             outcome.ede.append(item)
     return response
+
+
+def negative_cache(response: Any) -> dict[str, Any] | None:
+    """How long resolvers cache this NXDOMAIN/NODATA: min(SOA TTL, SOA MINIMUM) from the authority
+    section (RFC 2308 §3 and §5). None when the answer carries no SOA (then it is not cached at all)."""
+    import dns.rdatatype
+
+    soa = next((rr for rr in response.authority if rr.rdtype == dns.rdatatype.SOA and len(rr)), None)
+    if soa is None:
+        return None
+    minimum = int(soa[0].minimum)
+    return {"ttl": min(int(soa.ttl), minimum), "soa_zone": soa.name.to_text(), "soa_ttl": int(soa.ttl),
+            "soa_minimum": minimum}
 
 
 def _ede_name(code: Any) -> str:
@@ -196,6 +256,12 @@ def ask(resolver: Resolver, qname: Any, rdtype: Any, timeout: float) -> Outcome:
     t0 = time.monotonic()
     try:
         _follow(resolver, qname, rdtype, timeout, budget, outcome)
+    except TCPFallbackFailed as exc:
+        outcome.status = "tcp_failed"
+        outcome.error = exc.reason
+        outcome.answers = []
+        if exc.udp_records:
+            outcome.error += f" (the truncated UDP answer held {exc.udp_records} record(s))"
     except (dns.exception.Timeout, TimeoutError):
         outcome.status = "timeout"
         outcome.error = f"no answer within {timeout:g} s"
@@ -228,6 +294,7 @@ def _follow(resolver: Resolver, qname: Any, rdtype: Any, timeout: float, budget:
         if rcode == dns.rcode.NXDOMAIN:
             # RFC 6604: the rcode speaks about the last name of the chain, so a chain ending here dangles.
             outcome.status = "NXDOMAIN"
+            outcome.negative = negative_cache(response)
             if outcome.chain:
                 outcome.problem = "dangling"
             return
@@ -248,6 +315,7 @@ def _follow(resolver: Resolver, qname: Any, rdtype: Any, timeout: float, budget:
             current = last  # a partial chain: ask about the last target ourselves
             continue
         outcome.status = "NODATA"
+        outcome.negative = negative_cache(response)
         return
 
 
@@ -273,7 +341,7 @@ def _explain_servfail(resolver: Resolver, start: Any, timeout: float, budget: _B
                 return
             seen.add(target)
             name = target
-    except (dns.exception.DNSException, OSError, TimeoutError):
+    except (dns.exception.DNSException, OSError, TimeoutError, TCPFallbackFailed):
         return  # the SERVFAIL itself is the finding; the explanation is a bonus
 
 
@@ -334,10 +402,12 @@ def _report_outcome(report: Report, name: str, rtype: str, out: Outcome) -> None
     if out.problem == "dangling":
         evidence["cname_chain"] = out.chain
         evidence["dangling_target"] = out.chain[-1]["target"]
+        if out.status == "NXDOMAIN":
+            evidence.update(_negative_evidence(out))
         report.add("dns.cname.dangling", f"{name} is a CNAME to {out.chain[-1]['target']}, which does not exist ({where})",
                    detail=" -> ".join([out.chain[0]["name"], *(h["target"] for h in out.chain)])
                    + f": the last target is NXDOMAIN{' (the resolver answered ' + out.status + ')' if out.status != 'NXDOMAIN' else ''}."
-                   + ede_note, evidence=evidence)
+                   + (_negative_note(out) if out.status == "NXDOMAIN" else "") + ede_note, evidence=evidence)
         return
     if out.chain:
         evidence["cname_chain"] = out.chain
@@ -346,12 +416,16 @@ def _report_outcome(report: Report, name: str, rtype: str, out: Outcome) -> None
         report.add("dns.resolve.ok", f"{name} {rtype} resolves via {where} ({len(out.answers)} record(s))",
                    detail="Answer: " + ", ".join(evidence["answers"]), evidence=evidence)
     elif out.status == "NXDOMAIN":
+        evidence.update(_negative_evidence(out))
         report.add("dns.resolve.nxdomain", f"{name} does not exist (NXDOMAIN from {where})",
-                   detail=f"The resolver {where} says the name does not exist.{ede_note}", evidence=evidence)
+                   detail=f"The resolver {where} says the name does not exist.{_negative_note(out)}{ede_note}",
+                   evidence=evidence)
     elif out.status == "NODATA":
         final = out.final_name or name
+        evidence.update(_negative_evidence(out))
         report.add("dns.resolve.nodata", f"{final} has no {rtype} record (NODATA from {where})",
-                   detail=f"The name exists but has no {rtype} record.{ede_note}", evidence=evidence)
+                   detail=f"The name exists but has no {rtype} record.{_negative_note(out)}{ede_note}",
+                   evidence=evidence)
     elif out.status == "SERVFAIL":
         report.add("dns.resolve.servfail", f"{where} failed to resolve {name} (SERVFAIL)",
                    detail=f"The resolver answered SERVFAIL.{ede_note}", evidence=evidence)
@@ -361,6 +435,14 @@ def _report_outcome(report: Report, name: str, rtype: str, out: Outcome) -> None
     elif out.status == "timeout":
         report.add("dns.resolve.timeout", f"{where} did not answer within the timeout",
                    detail=f"No answer for {name} {rtype}: {out.error}.", evidence=evidence)
+    elif out.status == "tcp_failed":
+        evidence["truncated_udp"] = True
+        evidence["tcp_error"] = out.error
+        report.add("dns.tcp.failed", f"{where} answered over UDP, but the TCP retry failed",
+                   detail=f"The UDP answer for {name} {rtype} was truncated (TC=1), so clients must ask again over "
+                          f"TCP, and that failed: {out.error}. The resolver is reachable; its TCP side (or a "
+                          "firewall dropping port 53/TCP) is broken, so large answers never arrive.",
+                   evidence=evidence)
     elif out.status == "unreachable":
         report.add("dns.resolve.unreachable", f"{where} could not be reached",
                    detail=f"Sending the query failed: {out.error}.", evidence=evidence)
@@ -370,8 +452,64 @@ def _report_outcome(report: Report, name: str, rtype: str, out: Outcome) -> None
                    detail=(out.error or f"The resolver answered {out.status}.") + ede_note, evidence=evidence)
 
 
+def _negative_evidence(out: Outcome) -> dict[str, Any]:
+    if out.negative is None:
+        return {"negative_ttl": None}
+    return {"negative_ttl": out.negative["ttl"], "soa": {k: v for k, v in out.negative.items() if k != "ttl"}}
+
+
+def _negative_note(out: Outcome) -> str:
+    """How long the "does not exist" answer is cached (RFC 2308): how long a new record stays invisible."""
+    neg = out.negative
+    if neg is None:
+        return (" The answer carries no SOA record, so resolvers should not cache it (RFC 2308 §5): the "
+                "negative-cache TTL is unknown.")
+    return (f" Resolvers cache this negative answer for {neg['ttl']} s (negative-cache TTL = min(SOA TTL "
+            f"{neg['soa_ttl']}, SOA MINIMUM {neg['soa_minimum']}) of {neg['soa_zone']}, RFC 2308 §5): a record "
+            f"added now stays invisible through them for up to {neg['ttl']} s.")
+
+
+# Address ranges that a public name should not resolve to (IANA special-purpose registries). The
+# documentation ranges (192.0.2.0/24, 2001:db8::/32) are deliberately not listed, although Python's
+# is_private includes them: they are examples, not a sign of split-horizon DNS or a sinkhole.
+_NON_PUBLIC = (
+    ("10.0.0.0/8", "private (RFC 1918)"), ("172.16.0.0/12", "private (RFC 1918)"),
+    ("192.168.0.0/16", "private (RFC 1918)"), ("100.64.0.0/10", "shared CGNAT space (RFC 6598)"),
+    ("fc00::/7", "unique local (RFC 4193)"),
+)
+
+
+def address_kind(value: str) -> str | None:
+    """What is special about an answer address, or None for an ordinary public one."""
+    try:
+        ip = ipaddress.ip_address(value.split("%")[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_unspecified:
+        return "unspecified (a DNS sinkhole answer)"
+    return next((kind for net, kind in _NON_PUBLIC if ip in ipaddress.ip_network(net)), None)
+
+
+def _report_private(report: Report, name: str, out: Outcome) -> None:
+    special = [{"address": a["value"], "kind": kind} for a in out.answers
+               if a["type"] in ("A", "AAAA") and (kind := address_kind(a["value"]))]
+    if not special:
+        return
+    listed = ", ".join(f"{s['address']} ({s['kind']})" for s in special)
+    report.add("dns.answer.private", f"{name} resolves to a non-public address via {out.resolver.label}: {listed}",
+               detail="Clients outside this network (or a VPN) cannot reach such an address; an internal answer "
+                      "usually means split-horizon DNS, a hosts-style override or a sinkhole.",
+               evidence={"resolver": out.resolver.label, "addresses": special})
+
+
 def _compare(report: Report, name: str, outcomes: list[Outcome]) -> None:
-    answered = [o for o in outcomes if o.status not in ("timeout", "unreachable")]
+    answered = [o for o in outcomes if o.status not in ("timeout", "unreachable", "tcp_failed")]
     views = {o.resolver.label: o.comparable() for o in answered}
     if len(answered) >= 2 and len(set(views.values())) > 1:
         report.add("dns.resolvers.disagree", f"Resolvers give different answers for {name}",
@@ -384,7 +522,7 @@ def _compare_os(report: Report, name: str, rtype: str, outcomes: list[Outcome], 
     dns_addresses = {str(ipaddress.ip_address(a["value"])) for o in outcomes for a in o.answers
                      if a["type"] == rtype}
     os_addresses = set(lookup.get("addresses") or [])
-    if lookup.get("timeout") or not any(o.status not in ("timeout", "unreachable") for o in outcomes):
+    if lookup.get("timeout") or not any(o.status not in ("timeout", "unreachable", "tcp_failed") for o in outcomes):
         return  # nothing to compare against
     if os_addresses == dns_addresses or (os_addresses and os_addresses <= dns_addresses):
         return
@@ -434,6 +572,7 @@ def run(ctx: Context, report: Report, target: str, type: str = "A", resolver: tu
     shown = name.rstrip(".") or "."
     for out in outcomes:
         _report_outcome(report, shown, rtype, out)
+        _report_private(report, shown, out)
     _compare(report, shown, outcomes)
     if lookup is not None:
         report.facts["getaddrinfo"] = lookup

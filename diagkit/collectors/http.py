@@ -2,12 +2,14 @@
 
 It reports why an authenticated API call fails: the WWW-Authenticate challenges (RFC 9110 §11.6.1,
 RFC 6750 §3), OAuth error responses (RFC 6749), redirects that drop Authorization, CORS preflights,
-SSO login pages returned to an API client, proxies, and what the bearer token (a JWT, decoded but never
-verified) claims. Secret header values and the token itself never appear in findings or facts.
+SSO login pages returned to an API client, IdP error pages, proxies, and what the bearer token (a JWT,
+decoded; with --expect-issuer its signature checked against the issuer's JWKS) claims. Secret header
+values and the token itself never appear in findings or facts.
 
 This module holds the run and the redirect walk; the parts live beside it: http_request (the request
 and its credentials), http_exchange (one request/response), http_cors (preflight), http_response (what
-the answer means) and http_urls (origins and safe URLs).
+the answer means), http_urls (origins and safe URLs), http_tunnel (a closer look after a proxy or TLS
+failure), idp_errors (IdP error pages) and jwt_verify (kid and signature against the issuer's JWKS).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from diagkit.collectors.http_response import (
     redirect_error,
     report_oauth_error,
 )
+from diagkit.collectors.http_tunnel import explain_failure
 from diagkit.collectors.http_urls import is_loopback, origin_of, origin_text, safe_url
 from diagkit.errors import InputError
 from diagkit.probe import Option, Probe, Report
@@ -85,7 +88,8 @@ def _env(name: str) -> str | None:
 
 def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (), bearer: str | None = None,
         method: str = "GET", origin: str | None = None, expect_issuer: str | None = None,
-        expect_audience: str | None = None, expect_scope: str | None = None, ca_file: str | None = None) -> None:
+        expect_audience: str | None = None, expect_scope: str | None = None, ca_file: str | None = None,
+        no_follow: bool = False, proxy: str | None = None) -> None:
     import httpx
 
     from diagkit import __version__
@@ -121,10 +125,12 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
     if creds.bearer:
         report.facts["token"] = _token_facts(creds.bearer, decoded)
 
-    proxy = _proxy_facts(url)
+    if proxy is not None:
+        proxy = _proxy_option(proxy)
+    proxy_info = {"proxy": safe_url(proxy), "source": "--proxy"} if proxy else _proxy_facts(url)
     via_values: list[str] = []
-    if proxy:
-        report.facts["proxy"] = proxy
+    if proxy_info:
+        report.facts["proxy"] = proxy_info
 
     if creds.any and url.lower().startswith("http://") and not is_loopback(url):
         report.add("http.auth.insecure_transport", "Credentials are sent over plain HTTP",
@@ -134,16 +140,18 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
     hops: list[dict[str, Any]] = []
     auth_dropped = False
     try:
-        client = ctx.http_client(verify=True, follow_redirects=False)
+        client = ctx.http_client(verify=True, follow_redirects=False, **({"proxy": proxy} if proxy else {}))
     except (ValueError, httpx.InvalidURL) as exc:
-        raise InputError(f"proxy settings in the environment are not usable: {scrub(str(exc))}") from None
+        where = "--proxy" if proxy else "proxy settings in the environment"
+        raise InputError(f"{where} not usable: {scrub(str(exc))}") from None
     with client:
         reachable = True
         if origin is not None:
             reachable = preflight(client, ctx, report, url, method, headers, origin, creds)
         if reachable:
             main_headers = list(headers) + ([("Origin", origin)] if origin else [])
-            final, hops, auth_dropped = _follow(client, ctx, report, url, method, main_headers, creds)
+            final, hops, auth_dropped = _follow(client, ctx, report, url, method, main_headers, creds,
+                                                no_follow=no_follow, proxy=proxy)
     if hops:
         report.facts["redirects"] = hops
 
@@ -154,9 +162,19 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
         server_date = _server_clock(report, final, ctx)
         if origin is not None and origin_of(final.url) != origin_of(origin if origin != "null" else url):
             check_actual_cors(report, final, origin, creds)
-        judge_status(report, final, creds, decoded, auth_dropped)
-        login = login_page_reasons(final, hops) if 200 <= final.status < 300 or final.status == 401 else []
-        if login:
+        before = len(report.findings)
+        unfollowed = no_follow and final.status in REDIRECT_STATUSES and bool(final.header("location"))
+        if not unfollowed:
+            judge_status(report, final, creds, decoded, auth_dropped)
+        # An IdP error page (served with 200 by some providers) is the answer; it is not a login page or a success.
+        idp_page = any(f.id == "oauth.error" and f.evidence.get("source") == "html_error_page"
+                       for f in report.findings[before:])
+        login = login_page_reasons(final, hops) if (200 <= final.status < 300 or final.status == 401) and not idp_page else []
+        if unfollowed:
+            pass  # reported by _follow as http.redirect.not_followed
+        elif idp_page:
+            pass
+        elif login:
             report.add("http.response.login_page", "An HTML sign-in page came back instead of the API's answer",
                        detail=("An SSO gateway or web application firewall intercepted the API call: "
                                + "; ".join(login) + ". API clients cannot complete an interactive login."),
@@ -166,17 +184,44 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
             report.add("http.request.ok", f"{method} {safe_url(final.url)} answered {final.status} {final.reason}",
                        evidence={"status": final.status, "content_type": final.content_type})
 
-    if proxy or via_values:
+    if proxy_info or via_values:
         report.add("http.proxy.detected", "A proxy is in the path",
                    detail="Proxies and gateways can strip Authorization, rewrite responses or demand their own login.",
-                   evidence={**(proxy or {}), **({"via": via_values} if via_values else {})})
+                   evidence={**(proxy_info or {}), **({"via": via_values} if via_values else {})})
 
     _check_token(report, ctx, creds, decoded, server_date, expect_issuer, expect_audience, expect_scope)
+    # A token from another issuer is already jwt.issuer.mismatch: its kid being unknown to the expected
+    # issuer is the same problem, so the keys are only fetched when the token claims that issuer.
+    if (expect_issuer is not None and creds.bearer and decoded is not None and not decoded.encrypted
+            and decoded.claims.get("iss") == expect_issuer):
+        from diagkit.collectors.jwt_verify import check_signature
+
+        check_signature(report, ctx, creds.bearer, decoded, expect_issuer, proxy=proxy)
+
+
+def _proxy_option(value: str) -> str:
+    """--proxy URL: an http(s):// or socks5:// proxy (host:port alone means http://)."""
+    text = value.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        raise InputError(f"--proxy '{scrub(value)}' is not a proxy URL like http://proxy.example.com:3128")
+    return text
 
 
 def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method: str,
-            headers: list[tuple[str, str]], creds: Credentials) -> tuple[Exchange | None, list[dict[str, Any]], bool]:
-    """Follows redirects like a browser (Fetch): strips Authorization and Cookie when the origin changes."""
+            headers: list[tuple[str, str]], creds: Credentials, *, no_follow: bool = False,
+            proxy: str | None = None) -> tuple[Exchange | None, list[dict[str, Any]], bool]:
+    """Follows redirects like a browser (Fetch): strips Authorization and Cookie when the origin changes.
+
+    With no_follow the first answer is final, as for a sender that never follows (webhooks, curl without -L):
+    a redirect is reported (http.redirect.not_followed) with where it points, and not requested.
+    """
     hops: list[dict[str, Any]] = []
     seen = {url}
     auth_dropped = False
@@ -185,6 +230,7 @@ def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method
         try:
             ex = send(client, ctx, current_method, current_url, current_headers)
         except ConnectFailure as failure:
+            explain_failure(ctx, current_url, failure, proxy)
             report_connect_failure(report, current_url, failure, "request" if not hops else "redirected request")
             return None, hops, auth_dropped
         location = ex.header("location")
@@ -207,6 +253,17 @@ def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method
             report_oauth_error(report, error, f"a redirect to {origin_text(next_url)}")
         if urlsplit(next_url).scheme.lower() not in ("http", "https"):
             hop["followed"] = False  # e.g. a native app's custom-scheme redirect_uri
+            return ex, hops, auth_dropped
+        if no_follow:
+            hop["followed"] = False
+            report.add("http.redirect.not_followed",
+                       f"{current_method} {safe_url(current_url)} answered {ex.status} to {safe_url(next_url)} (not followed)",
+                       detail=(f"--no-follow: the {ex.status} redirect was not requested. A client that does not follow "
+                               "redirects (webhook senders, curl without -L, many SDKs for POST) stops here"
+                               + (f"; one that follows would {'drop Authorization' if sent_auth else 'change origin'} "
+                                  f"at {origin_text(next_url)}" if cross else "") + "."),
+                       evidence={"status": ex.status, "location": safe_url(next_url), "cross_origin": cross,
+                                 "method": current_method})
             return ex, hops, auth_dropped
         if current_url.lower().startswith("https:") and next_url.lower().startswith("http:"):
             report.add("http.redirect.downgrade", f"A redirect downgrades HTTPS to HTTP ({origin_text(next_url)})",
@@ -307,18 +364,25 @@ probe = Probe(
                metavar="TOKEN", secret=True),
         Option("method", "HTTP method.", default="GET", metavar="M"),
         Option("origin", "Also send the browser's CORS preflight from this origin.", metavar="ORIGIN"),
-        Option("expect_issuer", "Issuer (iss) the API expects in the token.", metavar="I"),
+        Option("expect_issuer", "Issuer (iss) the API expects in the token; its discovery document and JWKS are "
+               "fetched to check the token's kid and signature.", metavar="I"),
         Option("expect_audience", "Audience (aud) the API expects in the token.", metavar="A"),
         Option("expect_scope", "Scope(s) the call needs (space-separated).", metavar="S"),
         Option("ca_file", "Extra trusted CA certificates (PEM).", metavar="PEM"),
+        Option("no_follow", "Do not follow redirects: report the first answer (a 3xx with its Location).",
+               is_flag=True),
+        Option("proxy", "Send through this proxy (http://[user:pass@]host:port); default: HTTP(S)_PROXY/NO_PROXY.",
+               metavar="URL"),
     ),
     default_timeout=10.0,
-    max_calls=MAX_REDIRECTS + 3,
+    max_calls=MAX_REDIRECTS + 6,
     example="diagkit probe http https://api.example.com/v1/me --bearer @token.txt --expect-audience api://orders",
     description=(
         "Call an HTTP API the way the customer's integration does (method, headers, bearer token), follow "
         "redirects one by one, and explain the answer: WWW-Authenticate challenges, OAuth errors, redirects "
-        "that drop Authorization, CORS preflights (--origin), SSO login pages and proxies. A JWT bearer token "
-        "is decoded (never verified, never printed) and its exp/nbf/iss/aud/scope checked."
+        "that drop Authorization, CORS preflights (--origin), SSO login pages, IdP error pages and proxies (a 407 "
+        "on CONNECT, the issuer of an intercepting certificate). A JWT bearer token is decoded (never printed) and "
+        "its exp/nbf/iss/aud/scope checked; with --expect-issuer its kid and signature are checked against the "
+        "issuer's JWKS (from its discovery document)."
     ),
 )

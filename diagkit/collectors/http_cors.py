@@ -73,15 +73,27 @@ def _judge_preflight(ex: Exchange, origin: str, method: str, requested: list[str
     for name in requested:
         if name in allowed:
             continue
-        if "*" in allowed and not credentials and name != "authorization":
+        # Authorization under a bare `*` is judged by wildcard_covers_authorization (a warning, not a failure).
+        if "*" in allowed and not credentials:
             continue
-        if name == "authorization" and "*" in allowed:
-            reasons.append("authorization not in Access-Control-Allow-Headers: '*' does not cover Authorization "
-                           "(Fetch standard); list it explicitly")
-        else:
-            reasons.append(f"{name} not in Access-Control-Allow-Headers "
-                           f"({', '.join(sorted(allowed)) if allowed else 'absent'})")
+        reasons.append(f"{name} not in Access-Control-Allow-Headers "
+                       f"({', '.join(sorted(allowed)) if allowed else 'absent'})"
+                       + ("; with credentials '*' is the literal name '*', not a wildcard" if "*" in allowed else ""))
     return reasons
+
+
+def wildcard_covers_authorization(ex: Exchange, requested: list[str], credentials: bool) -> bool:
+    """True when the preflight lets Authorization through only by `Access-Control-Allow-Headers: *`.
+
+    The Fetch standard (CORS-preflight fetch) makes that a network error: Authorization is the one "CORS
+    non-wildcard request-header name", so `*` never covers it. Chrome/Edge and Firefox still let it pass
+    and print a deprecation warning in the console (Edge and Chrome keep an enterprise policy,
+    CORSNonWildcardRequestHeadersSupport; Firefox 115+ has the spec behaviour behind a preference), so it
+    works today and breaks when browsers enforce the standard: a warning. With credentials `*` is no
+    wildcard at all, which _judge_preflight already fails.
+    """
+    allowed = {h.lower() for h in _split_list(ex.header("access-control-allow-headers"))}
+    return not credentials and "authorization" in requested and "authorization" not in allowed and "*" in allowed
 
 
 def preflight(client: httpx.Client, ctx: Context, report: Report, url: str, method: str,
@@ -114,6 +126,15 @@ def preflight(client: httpx.Client, ctx: Context, report: Report, url: str, meth
     else:
         report.add("http.cors.preflight_ok", f"CORS preflight allows {method} from {origin}",
                    evidence={"origin": origin, "method": method, "request_headers": requested})
+    if not reasons and wildcard_covers_authorization(ex, requested, credentials):
+        report.add("http.cors.wildcard_headers",
+                   "The preflight allows Authorization only through 'Access-Control-Allow-Headers: *'",
+                   detail=("Per the Fetch standard '*' does not cover Authorization (the CORS non-wildcard "
+                           "request-header name), so a conforming browser fails this preflight. Chrome, Edge and "
+                           "Firefox still accept it today and log a deprecation warning in the console; list "
+                           "Authorization explicitly before they enforce the standard."),
+                   evidence={"origin": origin, "access-control-allow-headers": ex.header("access-control-allow-headers"),
+                             "request_headers": requested})
     return True
 
 

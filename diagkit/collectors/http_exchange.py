@@ -61,11 +61,15 @@ class Exchange:
 class ConnectFailure(Exception):
     """The request got no HTTP answer; `layer` says where it stopped (dns, tcp, tls, proxy, http)."""
 
-    def __init__(self, layer: str, reason: str, *, timed_out: bool = False) -> None:
+    def __init__(self, layer: str, reason: str, *, timed_out: bool = False, status: int | None = None) -> None:
         super().__init__(reason)
         self.layer = layer
         self.reason = reason
         self.timed_out = timed_out
+        self.status = status  # the proxy's status when it refused a CONNECT (e.g. 407)
+        # What a closer look found (the proxy's challenge, the certificate presented): detail and evidence.
+        self.note = ""
+        self.evidence: dict[str, Any] = {}
 
 
 def classify(exc: BaseException, url: str, timeout: float) -> ConnectFailure:
@@ -84,7 +88,11 @@ def classify(exc: BaseException, url: str, timeout: float) -> ConnectFailure:
         return ConnectFailure("http", f"connected, but no response within {timeout:g} s (read timed out)",
                               timed_out=True)
     if isinstance(exc, httpx.ProxyError):
-        return ConnectFailure("proxy", f"the proxy refused or failed the connection: {scrub(str(exc))}")
+        # httpcore reports a refused CONNECT as ProxyError("<status> <reason>"); keep the status.
+        text = scrub(str(exc))
+        head = text.split(" ", 1)[0]
+        status = int(head) if head.isdigit() and len(head) == 3 else None
+        return ConnectFailure("proxy", f"the proxy refused or failed the connection: {text}", status=status)
     chain: list[BaseException] = []
     seen: BaseException | None = exc
     while seen is not None and seen not in chain and len(chain) < 10:
@@ -177,8 +185,20 @@ def json_body(ex: Exchange) -> Any:
 
 
 def report_connect_failure(report: Report, url: str, failure: ConnectFailure, what: str = "request") -> None:
-    report.add("http.connect.failed", f"Could not reach {origin_text(url)} (failed at the {failure.layer} layer)",
-               detail=f"The {what} to {safe_url(url)} failed at the {failure.layer} layer: {failure.reason}.",
-               evidence={"layer": failure.layer, "reason": failure.reason, "url": safe_url(url)},
+    """http.connect.failed, or http.proxy.auth_required when the proxy answered the CONNECT with 407."""
+    if failure.layer == "proxy" and failure.status == 407:
+        report.add("http.proxy.auth_required",
+                   f"The proxy requires authentication: it answered the CONNECT for {origin_text(url)} with 407",
+                   detail=(f"The {what} to {safe_url(url)} never reached the server: the forward proxy refused to "
+                           "open the tunnel (CONNECT) until the client authenticates to it (RFC 9110 §15.5.8)."
+                           + failure.note),
+                   evidence={"status": 407, "stage": "CONNECT", "url": safe_url(url), **failure.evidence})
+        return
+    report.add("http.connect.failed", f"Could not reach {origin_text(url)} (failed at the {failure.layer} layer)"
+               + (f": {failure.evidence['title_note']}" if failure.evidence.get("title_note") else ""),
+               detail=f"The {what} to {safe_url(url)} failed at the {failure.layer} layer: {failure.reason}."
+               + failure.note,
+               evidence={"layer": failure.layer, "reason": failure.reason, "url": safe_url(url),
+                         **{k: v for k, v in failure.evidence.items() if k != "title_note"}},
                # CONTRACT.md: a check cut short by the timeout could not run, so `error`, not a verdict.
                severity="error" if failure.timed_out else None)

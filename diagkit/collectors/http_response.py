@@ -30,11 +30,18 @@ _LOGIN_TITLE_WORDS = re.compile(r"(?i)sign[ -]?in|log[ -]?in|logon|authenticat|s
                                 r"connexion|iniciar sesi")
 
 
-def _body_error(ex: Exchange) -> dict[str, str] | None:
-    """An OAuth-style error document: JSON {"error": "code", ...} or a form-encoded one (GitHub does this)."""
+def _body_error(ex: Exchange) -> dict[str, Any] | None:
+    """An OAuth-style error document: JSON {"error": "code", ...}, a form-encoded one (GitHub does this), or
+    an identity provider's HTML error page (idp_errors: Keycloak, Entra AADSTS, Okta, AD FS)."""
     from diagkit.collectors import oauth_errors
 
     data = json_body(ex)
+    if data is None:
+        from diagkit.collectors.idp_errors import page_error
+
+        page = page_error(ex.body, ex.content_type, ex.status)
+        if page is not None:
+            return page
     if data is None and ex.content_type == "application/x-www-form-urlencoded":
         form = parse_qs(ex.body.decode("utf-8", "replace"))
         data = {k: v[0] for k, v in form.items()}
@@ -56,11 +63,26 @@ def _challenges(ex: Exchange, header: str = "www-authenticate") -> list[Challeng
     return www_authenticate.parse_all(ex.header_list(header))
 
 
-def report_oauth_error(report: Report, error: dict[str, str], where: str) -> None:
+def report_oauth_error(report: Report, error: dict[str, Any], where: str) -> None:
     from diagkit.collectors import oauth_errors
 
-    oauth_errors.oauth_error_finding(report, error["error"], error.get("error_description"), where,
-                                     error.get("error_uri"))
+    if "provider" not in error:
+        oauth_errors.oauth_error_finding(report, error["error"], error.get("error_description"), where,
+                                         error.get("error_uri"))
+        return
+    # An IdP's HTML error page (idp_errors): the provider's code, its RFC 6749 family, and its own fix.
+    from diagkit.collectors.oauth_errors import clean_description
+
+    extra = {"provider": error["provider"], "source": "html_error_page"}
+    for key in ("oauth_error", "parameter"):
+        if error.get(key):
+            extra[key] = error[key]
+    description = error.get("error_description") or ""
+    title = f"{error['provider']} error page: {error['error']}" + (
+        f" ({clean_description(description)[:160]})" if description else "")
+    oauth_errors.oauth_error_finding(report, error["error"], description or None, where, None,
+                                     cause=error.get("cause"), fix=error.get("fix"), extra=extra,
+                                     ref=error.get("ref"), title=title)
 
 
 def _bearer_evidence(challenge: Challenge | None, body_error: dict[str, str] | None) -> dict[str, Any]:
@@ -156,7 +178,9 @@ def judge_status(report: Report, ex: Exchange, creds: Credentials, decoded: Deco
     elif status == 407:
         proxy_challenges = _challenges(ex, "proxy-authenticate")
         report.add("http.proxy.auth_required", "The proxy requires authentication (407)",
-                   evidence={"status": 407, "schemes": [c.scheme for c in proxy_challenges],
+                   detail="A forward proxy answered the request itself (RFC 9110 §15.5.8): it wants Proxy-Authorization "
+                          "first" + (f" ({', '.join(c.scheme for c in proxy_challenges)})." if proxy_challenges else "."),
+                   evidence={"status": 407, "stage": "request", "schemes": [c.scheme for c in proxy_challenges],
                              "realm": next((c.params["realm"] for c in proxy_challenges if "realm" in c.params), None)})
     elif 400 <= status < 500 and not body_error:  # an OAuth error body says more than the status
         report.add("http.response.client_error", f"The API answered {status} {ex.reason}".rstrip(),

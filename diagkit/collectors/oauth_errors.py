@@ -140,6 +140,10 @@ _CODES: dict[str, tuple[str, str, str]] = {
         "Revocation: the server cannot revoke this token type.",
         "Revoke with a supported token_type_hint, or let the token expire.",
         "RFC 7009 §2.2.1"),
+    "redirect_uri_mismatch": (
+        "The redirect_uri is not one of the URIs registered for the client (Google and GitHub use this code).",
+        "Register the exact redirect URI (scheme, host, port, path, trailing slash) for the client.",
+        "provider-specific"),
     "mfa_required": (
         "The provider requires multi-factor authentication for this user or client.",
         "Complete MFA interactively, or use a grant that supports it.",
@@ -184,14 +188,22 @@ def reference(code: str) -> str | None:
 
 
 def oauth_error_finding(report: Report, code: str, description: str | None, where: str,
-                        uri: str | None = None) -> None:
-    """Adds `oauth.error` with evidence.error = the code (CONTRACT.md) and the description when present."""
-    cause, fix = describe(code)
+                        uri: str | None = None, *, cause: str | None = None, fix: str | None = None,
+                        extra: dict[str, object] | None = None, ref: str | None = None,
+                        title: str | None = None) -> None:
+    """Adds `oauth.error` with evidence.error = the code (CONTRACT.md) and the description when present.
+
+    `cause`/`fix`/`ref` override the table for provider codes (AADSTS..., MSIS...); `extra` adds evidence
+    such as the provider's name.
+    """
+    known_cause, known_fix = describe(code)
+    cause, fix = cause or known_cause, fix or known_fix
     evidence: dict[str, object] = {"error": code, "where": where}
     if description:
         evidence["error_description"] = clean_description(description)
     if uri:
         evidence["error_uri"] = uri
-    refs = [r for r in (reference(code),) if r and r != "provider-specific"] or None
-    report.add("oauth.error", f"OAuth error {code} from {where}", detail=f"Likely cause: {cause}",
+    evidence.update(extra or {})
+    refs = [r for r in (ref or reference(code),) if r and r != "provider-specific"] or None
+    report.add("oauth.error", title or f"OAuth error {code} from {where}", detail=f"Likely cause: {cause}",
                evidence=evidence, remediation=fix, refs=refs)

@@ -21,6 +21,7 @@ from diagkit.context import Context, parse_http_date
 from diagkit.errors import InputError, UsageError
 from diagkit.findings import format_time, utc_now
 from diagkit.probe import Option, Probe, Report
+from diagkit.scrub import scrub
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -87,7 +88,8 @@ def _inspecting_context(legacy: bool) -> ssl.SSLContext:
     return tls
 
 
-def _handshake(ctx: Context, host: str, port: int, sni: str | None, legacy: bool) -> Session:
+def _handshake(ctx: Context, host: str, port: int, sni: str | None, legacy: bool, *, http: bool = True) -> Session:
+    started = time.monotonic()
     try:
         raw = socket.create_connection((host, port), timeout=ctx.timeout)
     except socket.gaierror as exc:
@@ -114,32 +116,55 @@ def _handshake(ctx: Context, host: str, port: int, sni: str | None, legacy: bool
             chain = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in conn._sslobj.get_unverified_chain() or []]  # type: ignore[attr-defined]
             cipher = conn.cipher()
             session = Session(chain, conn.version(), cipher[0] if cipher else None, legacy)
-            session.http = _http_date(conn, sni or host, min(ctx.timeout, 5.0))
+            if http:
+                session.http = _http_date(conn, sni or host, http_grace(ctx.timeout, time.monotonic() - started))
     finally:
         raw.close()
     return session
 
 
+def http_grace(timeout: float, connect_s: float) -> float:
+    """How long to wait for the HEAD's answer (the Date for the clock check, a bonus): a few round trips.
+
+    TCP connect plus the handshake took `connect_s` (two or three round trips), and an HTTP server answers
+    a HEAD within about one more. Waiting longer only delays the verdict on servers that do not speak HTTP
+    (SMTP, LDAP, databases over TLS); the timeout stays the upper bound.
+    """
+    return min(timeout, max(0.5, 3 * connect_s))
+
+
 def _http_date(conn: ssl.SSLSocket, host: str, timeout: float) -> dict[str, Any]:
-    """A tiny HEAD over the established connection: the server's Date tells us whether our clock is off."""
+    """A tiny HEAD over the established connection: the server's Date tells us whether our clock is off.
+
+    Stops as soon as the first bytes are not "HTTP/" (a banner, a binary protocol) or the peer closes, so a
+    server that does not speak HTTP costs at most `timeout` (see http_grace), usually nothing.
+    """
     deadline = time.monotonic() + timeout
     try:
         conn.sendall(f"HEAD / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: diagkit\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while b"\r\n\r\n" not in data and len(data) < 16384:
+            if data and not (data[:5] == b"HTTP/"[: len(data[:5])]):
+                break  # not an HTTP answer: no need to wait for the end of its head
             left = deadline - time.monotonic()
             if left <= 0:
+                if not data:
+                    return {"speaks_http": False, "waited_ms": int(timeout * 1000),
+                            "note": "no answer to an HTTP HEAD request"}
                 break
             conn.settimeout(left)
             chunk = conn.recv(4096)
             if not chunk:
                 break
             data += chunk
+    except TimeoutError:
+        return {"speaks_http": False, "waited_ms": int(timeout * 1000), "note": "no answer to an HTTP HEAD request"}
     except (OSError, ssl.SSLError):
         return {"speaks_http": False}
     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1", "replace").split("\r\n")
     if not head or not head[0].startswith("HTTP/"):
-        return {"speaks_http": False}
+        first = "".join(ch if " " <= ch <= "~" else "." for ch in head[0][:40]) if head else ""
+        return {"speaks_http": False, **({"first_bytes": scrub(first)} if first else {})}
     result: dict[str, Any] = {"speaks_http": True, "status_line": head[0][:80]}
     for line in head[1:]:
         name, _, value = line.partition(":")
@@ -150,6 +175,82 @@ def _http_date(conn: ssl.SSLSocket, host: str, timeout: float) -> dict[str, Any]
             else:
                 result["date_unparsable"] = value.strip()[:64]
     return result
+
+
+# ---------------------------------------------------------------- SNI
+
+
+# Alerts and abrupt closes with which servers refuse a ClientHello they cannot route: nginx
+# `ssl_reject_handshake` and Python/OpenSSL servers send unrecognized_name, HAProxy `strict-sni` and CDNs
+# handshake_failure, others internal_error/access_denied or a bare close.
+# RFC 8446 §9.2 lets a TLS 1.3 server that requires SNI abort with missing_extension.
+_SNI_REFUSALS = {"TLSV1_UNRECOGNIZED_NAME", "SSLV3_ALERT_HANDSHAKE_FAILURE", "TLSV1_ALERT_INTERNAL_ERROR",
+                 "TLSV1_ALERT_ACCESS_DENIED", "TLSV13_ALERT_MISSING_EXTENSION", "TLSV1_ALERT_MISSING_EXTENSION",
+                 "UNEXPECTED_EOF_WHILE_READING", "SSLEOFError", None}
+
+
+def _reverse_name(ip: str, timeout: float) -> str | None:
+    """The PTR name of an IP address (bounded by a thread: gethostbyaddr has no timeout of its own)."""
+    import threading
+
+    found: list[str] = []
+
+    def work() -> None:
+        try:
+            found.append(socket.gethostbyaddr(ip)[0])
+        except (OSError, UnicodeError):
+            pass
+
+    thread = threading.Thread(target=work, name="gethostbyaddr", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    name = found[0].rstrip(".") if found else None
+    try:
+        ipaddress.ip_address(name or "")
+        return None
+    except ValueError:
+        return name
+
+
+def explain_sni(ctx: Context, host: str, port: int, sni: str | None, failure: ConnectFailure) -> dict[str, Any] | None:
+    """Why a handshake failure may be about SNI (RFC 6066 §3), checked by a retry where a name is known.
+
+    Returns {"title", "detail", "evidence"} or None when SNI plays no part (TCP, timeouts, not TLS).
+    """
+    if failure.stage != "tls" or failure.timed_out or failure.reason not in _SNI_REFUSALS:
+        return None
+    alert = failure.reason or "connection closed"
+    if sni is not None:
+        if failure.reason != "TLSV1_UNRECOGNIZED_NAME":
+            return None
+        return {"title": f"the server does not serve the name '{sni}' sent as SNI",
+                "detail": f" The server answered the SNI name '{sni}' with an unrecognized_name alert (RFC 6066 §3): "
+                          "it has no virtual host or certificate for that name. Check the host name, or pass the "
+                          "name the service is published under with --servername.",
+                "evidence": {"sni_sent": True, "servername": sni, "alert": alert}}
+    candidate = _reverse_name(host, min(ctx.timeout, 2.0))
+    worked: Session | None = None
+    if candidate:
+        try:
+            worked = _handshake(ctx, host, port, candidate, legacy=False, http=False)
+        except ConnectFailure:
+            worked = None
+    evidence: dict[str, Any] = {"sni_sent": False, "alert": alert, "sni_required": "confirmed" if worked else "likely"}
+    if worked is not None:
+        evidence["works_with_sni"] = candidate
+        return {"title": "the server refuses handshakes without SNI",
+                "detail": f" No SNI was sent because the target is an IP address (SNI never carries one, RFC 6066 §3), "
+                          f"and the server refused the handshake ({alert}). Retried with SNI '{candidate}' (the "
+                          f"address's reverse DNS name), the handshake completes: the server needs SNI to pick a "
+                          f"certificate. Connect by host name, or use --servername {candidate}.",
+                "evidence": evidence}
+    tried = f" A retry with SNI '{candidate}' (its reverse DNS name) failed too." if candidate else ""
+    return {"title": "the server refused a handshake without SNI",
+            "detail": f" No SNI was sent because the target is an IP address (SNI never carries one, RFC 6066 §3), "
+                      f"and the server refused the handshake ({alert}). Servers that choose the certificate by name "
+                      f"(nginx ssl_reject_handshake, HAProxy strict-sni, CDNs, Kubernetes ingresses) refuse such "
+                      f"handshakes.{tried} Retry with --servername NAME (the host name clients use).",
+            "evidence": evidence}
 
 
 # ---------------------------------------------------------------- certificates
@@ -597,11 +698,16 @@ def run(ctx: Context, report: Report, target: str, servername: str | None = None
             except ConnectFailure:
                 session = None
         if session is None:
-            report.add("tls.connect.failed", f"TLS connection to {host}:{port} failed ({first.stage})",
+            sni_note = explain_sni(ctx, host, port, sni, first)
+            report.add("tls.connect.failed", f"TLS connection to {host}:{port} failed ({first.stage})"
+                       + (f": {sni_note['title']}" if sni_note else ""),
                        detail=first.message + ("" if first.reason not in _VERSION_REASONS else
-                                               " A retry allowing TLS 1.0/1.1 failed too."),
+                                               " A retry allowing TLS 1.0/1.1 failed too.")
+                       + ("." + sni_note["detail"] if sni_note else ""),
                        evidence={"host": host, "port": port, "stage": first.stage, "timed_out": first.timed_out,
-                                 **({"reason": first.reason} if first.reason else {})},
+                                 **({"reason": first.reason} if first.reason else {}),
+                                 **(sni_note["evidence"] if sni_note else {})},
+                       refs=["RFC 8446", "RFC 6066 §3"] if sni_note else None,
                        severity="error" if first.timed_out else None)
             return
     report.facts.update({"protocol": session.protocol, "cipher": session.cipher})
