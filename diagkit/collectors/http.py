@@ -372,7 +372,7 @@ probe = Probe(
         Option("no_follow", "Do not follow redirects: report the first answer (a 3xx with its Location).",
                is_flag=True),
         Option("proxy", "Send through this proxy (http://[user:pass@]host:port); default: HTTP(S)_PROXY/NO_PROXY.",
-               metavar="URL"),
+               metavar="URL", secret=safe_url),  # recorded without its user:password
     ),
     default_timeout=10.0,
     max_calls=MAX_REDIRECTS + 6,
