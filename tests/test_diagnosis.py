@@ -252,3 +252,13 @@ def test_plugin_rules_come_after_the_built_in_ones(monkeypatch: pytest.MonkeyPat
         diagnosis.register("probe plugin 'other'", [{**spec, "cause": "else"}])
     with pytest.raises(ValueError, match="already defined"):
         diagnosis.register("probe plugin 'other'", [{**spec, "id": "token-expired"}])
+
+
+def test_rule_texts_survive_the_packet_redaction_unchanged() -> None:
+    # collect redacts each result's JSON, diagnosis included: a rule's own words must not look like a secret.
+    from diagkit.redact.engine import Redactor
+
+    redactor = Redactor()
+    for rule in table():
+        texts = {"cause": rule.cause, "next_step": rule.next_step, "rule": rule.id, "findings": list(rule.ids())}
+        assert redactor.redact_obj(texts) == texts, rule.id
