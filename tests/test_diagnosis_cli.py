@@ -173,3 +173,77 @@ def test_dns_causes(invoke, dns_server, name, expected):
     server = dns_server(ZONE)
     _, doc = run(invoke, "dns", name, "--resolver", server.address)
     assert causes(doc) == expected
+
+
+# ---------------------------------------------------------------- a third-party probe's own rule
+
+TOY = '''
+"""A toy probe with its own finding and diagnosis rule."""
+from diagkit.probe import Probe
+
+
+def run(ctx, report, target):
+    report.add("toy.word.shouting", evidence={"word": target})
+
+
+probe = Probe(name="toy", summary="Toy.", target="WORD", run=run, network=False,
+              findings={"toy.word.shouting": {"severity": "warn", "title": "The word shouts",
+                                              "meaning": "Upper case.", "remediation": "Speak softly."}},
+              diagnosis=[{"id": "toy-caps-lock", "cause": "Caps Lock is on ({word})", "severity": "warn",
+                          "all": ["toy.word.shouting"], "next_step": "Press Caps Lock once."}])
+'''
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    from diagkit import catalogue, plugins
+    from diagkit.diagnosis import rules
+
+    (tmp_path / "toy_diag_probe.py").write_text(TOY)
+    info = tmp_path / "toy_diag_probe-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-diag-probe\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[diagkit.probes]\ntoy = toy_diag_probe:probe\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(rules, "_registered", [])
+    plugins.registered.cache_clear()
+    plugins._load.cache_clear()
+    yield
+    plugins.registered.cache_clear()
+    plugins._load.cache_clear()
+    catalogue.load.cache_clear()
+
+
+def test_a_plugin_rule_diagnoses_its_probe(invoke, toy):
+    result, doc = run(invoke, "toy", "HELLO")
+    assert result.exit_code == 4
+    assert doc["diagnosis"] == [{"cause": "Caps Lock is on (HELLO)", "severity": "warn",
+                                 "findings": ["toy.word.shouting"], "next_step": "Press Caps Lock once.",
+                                 "rule": "toy-caps-lock"}]
+    human = invoke("probe", "toy", "HELLO", env={"NO_COLOR": "1"})
+    assert human.stdout.splitlines()[1:4] == [
+        "  likely cause",
+        "  WARN  Caps Lock is on (HELLO)  [toy-caps-lock]",
+        "        next step: Press Caps Lock once.",
+    ]
+
+
+# ---------------------------------------------------------------- a HAR: the 401 seen in a browser
+
+
+def test_expired_token_in_a_har_is_one_cause(invoke, tmp_path):
+    from tests.test_probe_har import entry, jwt_token, make_har
+
+    token = jwt_token({"iss": "https://idp.example.com", "aud": "api", "exp": 1772359500, "iat": 1772355600})
+    late = entry("https://api.example.com/me", 401, req_headers={"Authorization": f"Bearer {token}"},
+                 started="2026-03-01T10:30:00.000Z",
+                 resp_headers={"Date": "Sun, 01 Mar 2026 10:30:00 GMT",
+                               "WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'})
+    path = tmp_path / "session.har"
+    path.write_text(json.dumps(make_har([late])), encoding="utf-8")
+    result, doc = run(invoke, "har", str(path))
+    assert result.exit_code == 3
+    assert [c["rule"] for c in doc["diagnosis"]] == ["token-expired"]
+    tied = doc["diagnosis"][0]["findings"]
+    assert tied[0] == "jwt.expired" and "har.auth.unauthorized" in tied
+    assert {f["id"] for f in doc["findings"] if f["severity"] != "pass"} <= set(tied)
