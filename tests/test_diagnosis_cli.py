@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import Response, json_response
+from tests.servers import Response, json_response, server_context
 from tests.test_probe_http import GOOD, GOOD_CLAIMS, T, make_jwt
 
 ENV = {"DIAGKIT_NOW": "2026-03-01T12:00:00Z", "NO_COLOR": "1"}
@@ -140,6 +140,18 @@ def test_expired_certificate(invoke, ca, ca_file, tls_server):
     assert lines[-1] == "            fix: Renew the certificate and deploy it with its full chain."
     assert "  other findings" not in lines  # the one problem finding is under its cause
     assert human.stdout.rstrip().endswith("summary: 1 fail")
+
+
+@pytest.mark.parametrize(("name", "days", "rule"), [
+    ("127.0.0.1", -3, "client-tls-certificate-expired"),
+    ("other.test", 30, "client-tls-hostname-mismatch"),
+])
+def test_certificate_problems_seen_by_the_http_probe(invoke, ca, ca_file, http_server, name, days, rule):
+    leaf = ca.issue_cert(name, not_before=NOW - dt.timedelta(days=90), not_after=NOW + dt.timedelta(days=days))
+    srv = http_server({"/": json_response({})}, ssl_context=server_context(leaf))
+    result, doc = run(invoke, "http", srv.url("/"), "--ca-file", ca_file)
+    assert result.exit_code == 3
+    assert causes(doc) == [(rule, ["http.connect.failed"])]
 
 
 def test_leaf_without_its_intermediate_is_one_cause(invoke, ca, tls_server):
