@@ -109,6 +109,15 @@ def test_authorization_dropped_on_a_cross_origin_redirect(invoke, http_server):
                             ["http.redirect.auth_dropped", "http.auth.credentials_not_received"])]
 
 
+def test_redirect_uri_refused_by_the_idp(invoke, http_server):
+    body = {"error": "invalid_request", "error_description": "Invalid parameter: redirect_uri"}
+    srv = http_server({"/token": json_response(body, status=400)})
+    result, doc = run(invoke, "http", srv.url("/token"), env=ENV)
+    assert result.exit_code == 3
+    assert [c[0] for c in causes(doc)] == ["oauth-redirect-uri"]
+    assert causes(doc)[0][1][0] == "oauth.error"
+
+
 def test_healthy_request_has_no_diagnosis(invoke, http_server):
     srv = http_server({"/": json_response({"ok": True})})
     result, doc = run(invoke, "http", srv.url("/"), "--bearer", GOOD, env=ENV)
