@@ -55,24 +55,24 @@ def render_diagnosis(result: ProbeResult) -> tuple[list[str], list[Finding]]:
     """The result's likely causes, each with its supporting findings under it (each finding shown once),
     and the findings no cause ties in, worst first."""
     lines = [click.style("  likely cause" + ("s" if len(result.diagnosis) > 1 else ""), bold=True)]
-    shown: list[Finding] = []
+    shown: set[int] = set()  # by identity: two equal findings (one per HAR entry group) are both shown
     for cause in result.diagnosis:
         lines.append(f"  {severity_label(cause.severity)} {visible(cause.cause)}  " + click.style(f"[{cause.rule}]", dim=True))
         lines.append("        " + click.style("next step: ", bold=True) + visible(cause.next_step))
         elsewhere = []
         for finding_id in cause.findings:
             mine = [f for f in result.sorted_findings() if f.id == finding_id]
+            fresh = [f for f in mine if id(f) not in shown]
             if not mine:
                 elsewhere.append(finding_id)
-            for finding in mine:
-                if finding in shown:
-                    lines.append(f"        also: [{finding.id}] (above)")
-                else:
-                    shown.append(finding)
-                    lines.extend(render_finding(finding, indent="    "))
+            elif not fresh:
+                lines.append(f"        also: [{finding_id}] (above)")
+            for finding in fresh:
+                shown.add(id(finding))
+                lines.extend(render_finding(finding, indent="    "))
         if elsewhere:
             lines.append("        seen by another probe of this host: " + ", ".join(f"[{i}]" for i in elsewhere))
-    rest = [f for f in result.sorted_findings() if f not in shown]
+    rest = [f for f in result.sorted_findings() if id(f) not in shown]
     if rest:
         lines.append(click.style("  other findings", bold=True))
     return lines, rest

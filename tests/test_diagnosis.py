@@ -262,3 +262,42 @@ def test_rule_texts_survive_the_packet_redaction_unchanged() -> None:
     for rule in table():
         texts = {"cause": rule.cause, "next_step": rule.next_step, "rule": rule.id, "findings": list(rule.ids())}
         assert redactor.redact_obj(texts) == texts, rule.id
+
+
+def test_render_two_probes_of_one_host_and_a_shared_symptom(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    tls = result("tls", "api.example:443", "tls.certificate.expired", "tls.chain.incomplete")
+    http = result("http", "https://api.example/", "http.connect.failed")
+    apply([tls, http])
+    text = click.unstyle(render_results([tls, http]))
+    assert [line for line in text.splitlines() if not line.startswith("            ")] == [
+        "tls api.example:443  (5 ms)",
+        "  likely causes",
+        "  FAIL  The server's certificate has expired  [tls-certificate-expired]",
+        "        next step: Renew the certificate and install it (with its intermediates) on every server behind "
+        "this name.",
+        "      FAIL  The certificate has expired  [tls.certificate.expired]",
+        "        seen by another probe of this host: [http.connect.failed]",
+        "  FAIL  The server does not send its intermediate certificate, so clients that do not fetch it (curl, Java, "
+        "Python) fail  [tls-chain-incomplete]",
+        "        next step: Configure the server to send the full chain (leaf followed by its intermediates).",
+        "      FAIL  The server does not send the intermediate certificate(s)  [tls.chain.incomplete]",
+        "        seen by another probe of this host: [http.connect.failed]",
+        "",
+        "http https://api.example/  (5 ms)",
+        "  likely causes",
+        "  FAIL  The server's certificate has expired  [tls-certificate-expired]",
+        "        next step: Renew the certificate and install it (with its intermediates) on every server behind "
+        "this name.",
+        "      FAIL  Could not connect to the HTTP endpoint  [http.connect.failed]",
+        "        seen by another probe of this host: [tls.certificate.expired]",
+        "  FAIL  The server does not send its intermediate certificate, so clients that do not fetch it (curl, Java, "
+        "Python) fail  [tls-chain-incomplete]",
+        "        next step: Configure the server to send the full chain (leaf followed by its intermediates).",
+        "        also: [http.connect.failed] (above)",
+        "        seen by another probe of this host: [tls.chain.incomplete]",
+        "",
+        "summary: 3 fail",
+    ]
