@@ -170,6 +170,19 @@ def test_leaf_without_its_intermediate_is_one_cause(invoke, ca, tls_server):
     assert causes(doc) == [("tls-chain-incomplete", ["tls.chain.incomplete", "tls.chain.untrusted"])]
 
 
+def test_interception_names_the_inspecting_proxy_ca(invoke, ca_file, tls_server):
+    import trustme
+
+    proxy = trustme.CA(organization_name="Zscaler Inc.")  # what an inspecting proxy presents instead
+    srv = tls_server(proxy.issue_cert("127.0.0.1"))
+    result, doc = run(invoke, "tls", f"127.0.0.1:{srv.port}", "--ca-file", ca_file)
+    assert result.exit_code == 3
+    assert causes(doc) == [("tls-interception", ["tls.chain.untrusted", "tls.chain.incomplete"])]
+    cause = doc["diagnosis"][0]["cause"]
+    assert re.fullmatch(r"TLS is intercepted: the certificate is issued by an inspecting proxy or security "
+                        r"product \(OU=Testing CA #\w+,O=Zscaler Inc\.\)", cause), cause
+
+
 def test_several_targets_each_carry_their_own_cause(invoke, ca, ca_file, tls_server):
     good = tls_server(ca.issue_cert("127.0.0.1"))
     wrong = tls_server(ca.issue_cert("other.test"))
