@@ -21,7 +21,7 @@ from diagkit.diagnosis.engine import evaluate
 from diagkit.diagnosis.rules import Rule, parse_rule, register, table
 from diagkit.findings import Cause, Finding, ProbeResult
 
-__all__ = ["Cause", "Rule", "apply", "diagnose", "diagnose_findings", "diagnose_result", "parse_rule",
+__all__ = ["Cause", "Rule", "apply", "diagnose", "diagnose_findings", "diagnose_result", "host_of", "parse_rule",
            "register", "table"]
 
 
@@ -51,7 +51,8 @@ def host_of(target: str) -> str | None:
         host = text[1:].partition("]")[0]
     else:
         host = re.sub(r":\d+$", "", text) if text.count(":") == 1 else text
-    return host.lower().rstrip(".") or None if host else None
+    host = (host or "").lower().rstrip(".")
+    return host or None
 
 
 def _groups(results: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
