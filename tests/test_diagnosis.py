@@ -116,6 +116,11 @@ def test_worst_cause_first_then_table_order() -> None:
         ("tls-certificate-expired", "fail"), ("tls-chain-incomplete", "fail"), ("dns-split-horizon", "warn")]
 
 
+def test_a_cause_is_never_worse_than_its_findings() -> None:
+    causes = diagnose_findings([make({"id": "har.saml.relaystate_too_long", "severity": "warn"})])
+    assert [(c.rule, c.severity.value) for c in causes] == [("saml-relaystate-too-long", "warn")]
+
+
 def test_where_captures_the_inspecting_issuer_into_the_cause() -> None:
     root = "CN=Zscaler Root CA,O=Zscaler Inc."
     causes = diagnose_findings([make({"id": "tls.chain.untrusted", "evidence": {"root": root}})])

@@ -2,7 +2,8 @@
 
 Guarantees: only findings worse than `pass` count as evidence; a rule whose required findings are all
 explained by an earlier (more specific) rule adds nothing, so one 401 reads as one cause, not three;
-causes come out worst severity first, table order within a severity.
+a cause's severity is its rule's, never worse than the worst finding it ties; causes come out worst
+severity first, table order within a severity.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from diagkit.diagnosis.rules import Condition, Rule, table
-from diagkit.findings import Cause, Finding, Severity
+from diagkit.findings import Cause, Finding, Severity, worst_severity
 
 
 def _matching(patterns: Sequence[str], findings: Sequence[Finding]) -> list[Finding]:
@@ -104,6 +105,8 @@ def evaluate(findings: Sequence[Finding], facts: Sequence[Mapping[str, Any]] = (
         tied = _matching(rule.ids(), present)
         ids = list(dict.fromkeys(f.id for f in tied))
         explained.update(ids)
-        causes.append(Cause(cause=_text(rule.cause, captured, tied), severity=rule.severity, findings=ids,
+        # A cause is never worse than the evidence it stands on (a probe may lower a finding to warn).
+        severity = min(rule.severity, worst_severity(tied), key=lambda s: s.rank)
+        causes.append(Cause(cause=_text(rule.cause, captured, tied), severity=severity, findings=ids,
                             next_step=_text(rule.next_step, captured, tied), rule=rule.id))
     return sorted(causes, key=lambda c: -c.severity.rank)
