@@ -281,3 +281,13 @@ def test_expired_token_in_a_har_is_one_cause(invoke, tmp_path):
     tied = doc["diagnosis"][0]["findings"]
     assert tied[0] == "jwt.expired" and "har.auth.unauthorized" in tied
     assert {f["id"] for f in doc["findings"] if f["severity"] != "pass"} <= set(tied)
+
+
+def test_a_plugin_with_a_bad_rule_fails_to_load_cleanly(invoke, toy, tmp_path):
+    source = (tmp_path / "toy_diag_probe.py").read_text().replace('"all": ["toy.word.shouting"], ', "")
+    (tmp_path / "toy_diag_probe.py").write_text(source)
+    result = invoke("probe", "toy", "HELLO")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "diagkit: error[DK700]: probe plugin 'toy' has a bad diagnosis rule: probe plugin 'toy': rule "
+        "'toy-caps-lock': needs 'all' or 'any' (a rule with no required id would match everything)"]
