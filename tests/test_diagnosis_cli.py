@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -240,12 +241,14 @@ def toy(tmp_path, monkeypatch):
     (info / "entry_points.txt").write_text("[diagkit.probes]\ntoy = toy_diag_probe:probe\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(rules, "_registered", [])
+    monkeypatch.delitem(sys.modules, "toy_diag_probe", raising=False)  # each test imports its own copy
     plugins.registered.cache_clear()
     plugins._load.cache_clear()
     yield
     plugins.registered.cache_clear()
     plugins._load.cache_clear()
     catalogue.load.cache_clear()
+    sys.modules.pop("toy_diag_probe", None)
 
 
 def test_a_plugin_rule_diagnoses_its_probe(invoke, toy):
