@@ -85,6 +85,30 @@ class Finding:
         )
 
 
+@dataclass
+class Cause:
+    """One likely cause: the findings one underlying problem produced, tied together (CONTRACT.md `diagnosis`).
+
+    `findings` holds ids, most telling first; `rule` names the diagnosis rule that matched (diagkit/diagnosis/).
+    """
+
+    cause: str
+    severity: Severity
+    findings: list[str]
+    next_step: str
+    rule: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cause": self.cause, "severity": self.severity.value, "findings": list(self.findings),
+                "next_step": self.next_step, "rule": self.rule}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Cause:
+        return cls(cause=str(data.get("cause", "")), severity=Severity.parse(data.get("severity", "info")),
+                   findings=[str(i) for i in data.get("findings") or []],
+                   next_step=str(data.get("next_step", "") or ""), rule=str(data.get("rule", "") or ""))
+
+
 def utc_now() -> _dt.datetime:
     return _dt.datetime.now(_dt.UTC)
 
@@ -108,6 +132,8 @@ class ProbeResult:
     # The run's options as probe.recorded_options keeps them (secrets never), so `packet replay` can
     # re-run it; None for results that are not a probe run (environment) or predate the field.
     options: dict[str, Any] | None = None
+    # Likely causes, most likely first; written to JSON only when there is one.
+    diagnosis: list[Cause] = field(default_factory=list)
 
     @property
     def worst(self) -> Severity:
@@ -118,16 +144,20 @@ class ProbeResult:
         return sorted(self.findings, key=lambda f: -f.severity.rank)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "diagkit_version": self.diagkit_version,
             "probe": self.probe,
             "target": self.target,
             "started_at": format_time(self.started_at),
             "duration_ms": int(self.duration_ms),
-            "findings": [f.to_dict() for f in self.findings],
-            "facts": self.facts,
-            **({"options": self.options} if self.options is not None else {}),
         }
+        if self.diagnosis:
+            data["diagnosis"] = [c.to_dict() for c in self.diagnosis]
+        data["findings"] = [f.to_dict() for f in self.findings]
+        data["facts"] = self.facts
+        if self.options is not None:
+            data["options"] = self.options
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProbeResult:
@@ -141,6 +171,7 @@ class ProbeResult:
             facts=dict(data.get("facts") or {}),
             diagkit_version=str(data.get("diagkit_version", __version__)),
             options=dict(data["options"]) if isinstance(data.get("options"), dict) else None,
+            diagnosis=[Cause.from_dict(c) for c in data.get("diagnosis") or [] if isinstance(c, dict)],
         )
 
 

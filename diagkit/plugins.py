@@ -46,6 +46,13 @@ class Registered:
                 catalogue.register(f"probe plugin '{self.name}'", obj.findings)
             except (ValueError, KeyError) as exc:
                 raise PluginError(f"probe plugin '{self.name}' has a bad finding catalogue: {exc}") from exc
+        if obj.diagnosis:
+            from diagkit import diagnosis
+
+            try:
+                diagnosis.register(f"probe plugin '{self.name}'", obj.diagnosis)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PluginError(f"probe plugin '{self.name}' has a bad diagnosis rule: {exc}") from exc
         return obj
 
 

@@ -124,6 +124,9 @@ class Probe:
     # {"toy.word.shouting": {"severity": "warn", "title": ..., "meaning": ..., "remediation": ..., "refs": []}}.
     # Built-in probes keep theirs in diagkit/catalogue.yaml.
     findings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Diagnosis rules a third-party probe adds, in diagkit/diagnosis/rules.yaml's shape (a list of rules);
+    # they come after the built-in ones. Built-in probes keep theirs in that file.
+    diagnosis: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     # Raises errors.UsageError for a target that can never work (e.g. port 99999), so `collect --probe`
     # says so before anything runs.

@@ -10,6 +10,7 @@ from typing import Any
 
 from diagkit import catalogue
 from diagkit.context import Context
+from diagkit.diagnosis import diagnose_result
 from diagkit.errors import DiagkitError
 from diagkit.findings import ProbeResult, Severity
 from diagkit.probe import Probe, Report, recorded_options
@@ -91,7 +92,7 @@ def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = Non
         findings.append(catalogue.make("probe.run.crashed", "The probe reported no findings",
                                        detail=f"The {probe.name} probe returned without any finding.",
                                        severity=Severity.ERROR))
-    return ProbeResult(
+    result = ProbeResult(
         probe=probe.name,
         target=shown_target(target),
         started_at=started,
@@ -100,3 +101,7 @@ def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = Non
         facts=dict(report.facts),
         options=recorded_options(probe, options),
     )
+    # Every result leaves the runner diagnosed; commands that run several probes re-tie the causes
+    # across results with diagnosis.apply().
+    result.diagnosis = diagnose_result(result)
+    return result

@@ -50,6 +50,9 @@ def build_command(name: str) -> click.Command:
         for target in targets:
             ctx = Context(timeout=timeout or probe.default_timeout, ca_file=options.get("ca_file"), debug=debug)
             results.append(run_probe(probe, target, options, ctx))
+        from diagkit.diagnosis import apply
+
+        apply(results)  # one problem seen through several targets of one host is one cause
         _report_check_errors(results)
         emit_results(results, as_json)
 

@@ -1,0 +1,94 @@
+"""Diagnosis: the likely causes behind a result's findings, and across the results of one run.
+
+Public functions:
+- `diagnose_findings(findings, facts)`: the rule table over a findings list (what the tests feed).
+- `diagnose_result(result)`: one result's causes (the runner sets `result.diagnosis` with it).
+- `diagnose(results)`: the run's causes, deduplicated, most likely first (for `packet show` and summaries).
+- `apply(results)`: sets each result's `diagnosis` from the run-wide view, so a problem seen by several
+  probes of the same host (DNS, TLS, HTTP) is one cause listed on each of them.
+The rules are data: diagkit/diagnosis/rules.yaml, and `Probe(diagnosis=[...])` for plugins.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from diagkit.diagnosis.engine import evaluate
+from diagkit.diagnosis.rules import Rule, parse_rule, register, table
+from diagkit.findings import Cause, Finding, ProbeResult
+
+__all__ = ["Cause", "Rule", "apply", "diagnose", "diagnose_findings", "diagnose_result", "host_of", "parse_rule",
+           "register", "table"]
+
+
+def diagnose_findings(findings: Sequence[Finding], facts: Sequence[Mapping[str, Any]] | Mapping[str, Any] = (),
+                      rules: Sequence[Rule] | None = None) -> list[Cause]:
+    """Causes behind these findings (facts: one result's facts, or a list of several results' facts)."""
+    fact_sets = [facts] if isinstance(facts, Mapping) else list(facts)
+    return evaluate(findings, fact_sets, rules)
+
+
+def diagnose_result(result: ProbeResult) -> list[Cause]:
+    return evaluate(result.findings, [result.facts])
+
+
+def host_of(target: str) -> str | None:
+    """The host a target names (URL, HOST:PORT or DNS name), or None for a file or an inline value.
+
+    Results are tied together across probes only when they name the same host, so a DNS failure for one
+    name never explains a TLS failure of another.
+    """
+    text = target.strip()
+    if "://" in text:
+        host = urlsplit(text).hostname
+    elif not text or text.startswith("<") or "/" in text or "\\" in text or os.path.exists(text):
+        return None
+    elif text.startswith("["):
+        host = text[1:].partition("]")[0]
+    else:
+        host = re.sub(r":\d+$", "", text) if text.count(":") == 1 else text
+    host = (host or "").lower().rstrip(".")
+    return host or None
+
+
+def _groups(results: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
+    groups: dict[str, list[ProbeResult]] = {}
+    alone: list[list[ProbeResult]] = []
+    for result in results:
+        host = host_of(result.target)
+        if host is None:
+            alone.append([result])
+        else:
+            groups.setdefault(host, []).append(result)
+    return [*groups.values(), *alone]
+
+
+def _group_causes(group: Sequence[ProbeResult]) -> list[Cause]:
+    findings = [f for r in group for f in r.findings]
+    return evaluate(findings, [r.facts for r in group])
+
+
+def apply(results: Sequence[ProbeResult]) -> None:
+    """Set each result's `diagnosis`: the causes of its host's results that tie in one of its findings."""
+    for group in _groups(results):
+        causes = _group_causes(group)
+        for result in group:
+            own = {f.id for f in result.findings}
+            result.diagnosis = [c for c in causes if own & set(c.findings)]
+
+
+def diagnose(results: Sequence[ProbeResult]) -> list[Cause]:
+    """The run's likely causes, each once, worst first: what `packet show` leads with."""
+    seen: set[tuple[str, str, tuple[str, ...]]] = set()
+    causes: list[Cause] = []
+    for group in _groups(results):
+        for cause in _group_causes(group):
+            key = (cause.rule, cause.cause, tuple(cause.findings))
+            if key not in seen:
+                seen.add(key)
+                causes.append(cause)
+    return sorted(causes, key=lambda c: -c.severity.rank)
