@@ -19,7 +19,7 @@ from diagkit import __version__
 from diagkit.errors import InputError
 from diagkit.findings import ProbeResult, Severity, format_time, worst_severity
 from diagkit.fsutil import write_atomic
-from diagkit.packet import dsse
+from diagkit.packet import canonjson, dsse
 from diagkit.packet import format as fmt
 
 
@@ -108,14 +108,14 @@ def build_packet(
     case_fields = fmt.no_floats(dict(case or {}), "case")
 
     members: dict[str, bytes] = {
-        fmt.FINDINGS: fmt.canonical_json({"results": [r.to_dict() for r in results]}),
+        fmt.FINDINGS: fmt.pretty_json({"results": [r.to_dict() for r in results]}),
         fmt.CASE: _case_yaml(case_fields),
-        fmt.SIGNER: (signer.line(comment=False) + "\n").encode(),
+        fmt.SIGNER: signer.pem().encode(),
     }
     notes: dict[str, tuple[str, str]] = {
         fmt.FINDINGS: ("application/json", "probe results"),
         fmt.CASE: ("application/yaml", "case fields"),
-        fmt.SIGNER: ("text/plain", "signer public key"),
+        fmt.SIGNER: ("application/x-pem-file", "signer public key (PEM SubjectPublicKeyInfo)"),
         fmt.SUMMARY: ("text/markdown", "human summary"),
     }
     folded = {n.casefold() for n in members}
@@ -155,7 +155,7 @@ def build_packet(
             "findings": fmt.no_floats(findings_summary(results)),
         },
     }
-    manifest = fmt.canonical_json(statement)
+    manifest = canonjson.dumps(statement)
     members[fmt.MANIFEST] = manifest
     members[fmt.SIGNATURE] = dsse.sign(manifest, signing, signer.key_id)
     blob = zipsafe.write_zip(members)
