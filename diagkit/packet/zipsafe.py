@@ -112,8 +112,12 @@ def _end_record(data: bytes, source: str) -> tuple[int, int, int]:
         raise NotAPacket(f"'{source}' is not a diagkit packet (not a ZIP archive or encrypted packet)")
     sig, disk, cd_disk, on_disk, total, cd_size, cd_offset, comment = _END.unpack_from(data, len(data) - _END.size)
     if sig != _END_SIG:
-        if data.rfind(b"PK\x05\x06") >= 0:
-            raise _bad(source, "has data after its end-of-archive record, or an archive comment")
+        last = data.rfind(b"PK\x05\x06")
+        if last >= 0 and last + _END.size <= len(data):
+            claimed_comment = _END.unpack_from(data, last)[7]
+            if claimed_comment and last + _END.size + claimed_comment == len(data):
+                raise _bad(source, "has an archive comment")
+            raise _bad(source, "has data after its end-of-archive record")
         raise _bad(source, "has no end-of-archive record (truncated?)")
     if comment:
         raise _bad(source, "has an archive comment")
