@@ -681,3 +681,22 @@ def test_error_messages_quote_packet_strings_visibly(invoke, tmp_path: Path, gen
     result = invoke("packet", "verify", path)
     assert_one_error_line(result, B + r"manifest.sig in packet '.*' has payloadType '\\x1b\[2Kapplication/\\u202ejson'")
     assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+
+
+def test_build_renames_attachments_windows_cannot_hold(invoke, tmp_path: Path, keys: dict[str, Any]) -> None:
+    """build never writes a packet that verify would refuse for its names."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = ["CON.txt", "a:b.txt", "trailing."]
+    for name in names:
+        (folder / name).write_text("x\n")
+    results = tmp_path / "r.json"
+    results.write_text('{"results": []}')
+    packet = tmp_path / "p.zip"
+    args = [a for name in names for a in ("--attach", folder / name)]
+    result = invoke("packet", "build", "--results", results, *args, "--sign-key", keys["signing"]["private_path"],
+                    "-o", packet)
+    assert result.exit_code == 0, result.stderr
+    members = read_zip(packet.read_bytes())
+    assert {"evidence/CON_.txt", "evidence/a_b.txt", "evidence/trailing_"} <= set(members)
+    assert invoke("packet", "verify", packet).exit_code == 0

@@ -41,8 +41,10 @@ class PacketInfo:
 
 
 def evidence_member_name(name: str) -> str:
-    """`evidence/<name>`, refusing anything that could escape an extraction folder."""
+    """`evidence/<name>`, made usable on Windows and macOS, refusing anything that could escape an
+    extraction folder."""
     clean = name if name.startswith(fmt.EVIDENCE_DIR) else fmt.EVIDENCE_DIR + name
+    clean = fmt.windows_safe_name(clean)
     reason = fmt.unsafe_name_reason(clean)
     if reason or clean == fmt.EVIDENCE_DIR:
         raise InputError(f"evidence name {name!r} is not a safe relative path ({reason or 'empty name'})")
@@ -118,12 +120,12 @@ def build_packet(
         fmt.SIGNER: ("application/x-pem-file", "signer public key (PEM SubjectPublicKeyInfo)"),
         fmt.SUMMARY: ("text/markdown", "human summary"),
     }
-    folded = {n.casefold() for n in members}
+    folded = {fmt.fold_name(n) for n in members}
     for item in evidence:
         name = evidence_member_name(item.name)
-        if name.casefold() in folded:
+        if fmt.fold_name(name) in folded:
             raise InputError(f"two evidence files would both be stored as {name!r}; rename one")
-        folded.add(name.casefold())
+        folded.add(fmt.fold_name(name))
         members[name] = bytes(item.data)
         notes[name] = (item.media_type or guess_media_type(name), item.note)
 

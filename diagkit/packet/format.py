@@ -118,6 +118,22 @@ def fold_name(name: str) -> str:
     return unicodedata.normalize("NFKC", name.upper().casefold())
 
 
+def windows_safe_name(name: str) -> str:
+    """`name` with what only Windows or macOS cannot hold replaced: forbidden characters become `_`,
+    a trailing dot or space in a component becomes `_`, a device name gets a `_` after its stem
+    (`CON.har` -> `CON_.har`). Traversal and control characters are left for unsafe_name_reason."""
+    parts = []
+    for part in name.split("/"):
+        part = "".join("_" if c in _WINDOWS_FORBIDDEN else c for c in part)
+        if part not in ("", ".", "..") and part.endswith((".", " ")):
+            part = part.rstrip(". ") + "_"
+        stem, dot, rest = part.partition(".")
+        if stem.rstrip(" ").upper() in _WINDOWS_DEVICES:
+            part = f"{stem}_{dot}{rest}"
+        parts.append(part)
+    return "/".join(parts)
+
+
 def unsafe_name_reason(name: str) -> str | None:
     """Why a member name could escape an extraction folder, be unusable on Windows or macOS, or confuse
     a reader; None if it is safe."""
