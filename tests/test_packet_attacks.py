@@ -700,3 +700,17 @@ def test_build_renames_attachments_windows_cannot_hold(invoke, tmp_path: Path, k
     members = read_zip(packet.read_bytes())
     assert {"evidence/CON_.txt", "evidence/a_b.txt", "evidence/trailing_"} <= set(members)
     assert invoke("packet", "verify", packet).exit_code == 0
+
+
+def test_untrusted_packet_is_refused_before_its_members_are_inflated(invoke, tmp_path: Path,
+                                                                      genuine: dict[str, bytes], config: Path) -> None:
+    """A corrupt evidence member would be DK412 once inflated; an untrusted signer is refused first."""
+    other = generate_keys(tmp_path / "other", comment="o")
+    (config / "trusted_keys").write_text(other["signing"]["public_key"] + "\n")
+    entries = entries_of(genuine)
+    data = bytearray(zip_bytes(entries))
+    at = data.index(b"evidence/notes.txt") + len(b"evidence/notes.txt")  # the local header's name, then data
+    data[at] ^= 0xFF
+    refused(invoke, tmp_path, bytes(data), r"DK408.*untrusted signer")
+    (config / "trusted_keys").unlink()
+    refused(invoke, tmp_path, bytes(data), r"DK41[26].*evidence/notes.txt")

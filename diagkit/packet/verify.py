@@ -236,13 +236,16 @@ def verify_packet(path: str | Path, *, trusted_keys: Sequence[str | Path] = (), 
     source = visible(str(path))
     trust = _trust_set(trusted_keys, use_trust_file)
     data, encrypted, recipients = read_packet_bytes(path, identity)
-    members = zipsafe.read_members(data, source)
-    signer, trusted_by = _check_signature(members, source, trust)
-    manifest = _parse_manifest(members[fmt.MANIFEST], source)
+    archive = zipsafe.open_archive(data, source)
+    # Only the three members that decide trust are inflated before the signer is known to be trusted.
+    head = {name: archive.read(name) for name in (fmt.MANIFEST, fmt.SIGNATURE, fmt.SIGNER) if name in archive.names}
+    signer, trusted_by = _check_signature(head, source, trust)
+    manifest = _parse_manifest(head[fmt.MANIFEST], source)
     claimed = manifest["predicate"]["signer"]["key_id"]
     if claimed != signer.key_id:
         raise BadSignature(f"bad signature: manifest.json in packet '{source}' names signer {claimed}, "
                            f"but it is signed by {signer.key_id}")
+    members = archive.read_all()
     _check_members(members, manifest, source)
     packet = VerifiedPacket(source=source, members=members, manifest=manifest, signer=signer,
                             pinned=trusted_by is not None, trusted_by=trusted_by, encrypted=encrypted,

@@ -253,8 +253,29 @@ def _inflate(packed: bytes, entry: _Entry, source: str) -> bytes:
     return plain
 
 
-def read_members(data: bytes, source: str, *, limits: dict[str, int] | None = None) -> dict[str, bytes]:
-    """Every member of an untrusted packet ZIP, or a PacketError naming the first thing wrong with it."""
+class Archive:
+    """A packet ZIP whose whole layout, names and sizes are checked; members are inflated on demand,
+    so a verifier can check trust and the signature before inflating everything else."""
+
+    def __init__(self, source: str, entries: list[_Entry], packed: list[bytes]) -> None:
+        self.source = source
+        self._members = {entry.name: (entry, data) for entry, data in zip(entries, packed, strict=True)}
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._members)
+
+    def read(self, name: str) -> bytes:
+        entry, packed = self._members[name]
+        return _inflate(packed, entry, self.source)
+
+    def read_all(self) -> dict[str, bytes]:
+        return {name: self.read(name) for name in self._members}
+
+
+def open_archive(data: bytes, source: str, *, limits: dict[str, int] | None = None) -> Archive:
+    """Check everything about an untrusted packet ZIP that needs no inflating; raise a PacketError
+    naming the first thing wrong with it."""
     lim = {"total": fmt.MAX_TOTAL_UNCOMPRESSED, "ratio": fmt.MAX_RATIO, "grace": fmt.RATIO_GRACE, **(limits or {})}
     total_count, _cd_size, cd_offset = _end_record(data, source)
     entries = _central_entries(data, source, total_count, cd_offset)
@@ -267,13 +288,18 @@ def read_members(data: bytes, source: str, *, limits: dict[str, int] | None = No
         if entry.size > lim["grace"] and entry.size > lim["ratio"] * max(entry.compressed, 1):
             raise ZipBomb(f"packet '{source}' member {_shown(entry.raw_name)} inflates more than "
                           f"{lim['ratio']}:1 (zip bomb?)")
-    members: dict[str, bytes] = {}
+    packed: list[bytes] = []
     at = 0
     for entry in entries:
-        packed, at = _member_data(data, entry, at, source)
+        data_of_entry, at = _member_data(data, entry, at, source)
         if at > cd_offset:
             raise _bad(source, f"has member {_shown(entry.raw_name)} running into its central directory")
-        members[entry.name] = _inflate(packed, entry, source)
+        packed.append(data_of_entry)
     if at != cd_offset:
         raise _bad(source, "has data between its last member and its central directory")
-    return members
+    return Archive(source, entries, packed)
+
+
+def read_members(data: bytes, source: str, *, limits: dict[str, int] | None = None) -> dict[str, bytes]:
+    """Every member of an untrusted packet ZIP, or a PacketError naming the first thing wrong with it."""
+    return open_archive(data, source, limits=limits).read_all()
