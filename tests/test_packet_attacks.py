@@ -196,6 +196,13 @@ def test_prepended_zip_with_fixed_offsets(invoke, tmp_path: Path, genuine: dict[
                                         r"\(data before, between or overlapping members\)")
 
 
+def test_script_before_the_archive(invoke, tmp_path: Path, genuine: dict[str, bytes]) -> None:
+    """A self-extracting or polyglot file: a shell script, then the packet with its offsets shifted."""
+    script = b"#!/bin/sh\nexit 0\n"
+    refused(invoke, tmp_path, zip_bytes(entries_of(genuine), Layout(prefix=script)),
+            M + rf"has member 'case.yaml' at offset {len(script)} where 0 was expected")
+
+
 def test_prepended_zip_concatenated(invoke, tmp_path: Path, genuine: dict[str, bytes]) -> None:
     data = zip_bytes(entries_of(EVIL)) + zip_bytes(entries_of(genuine))
     refused(invoke, tmp_path, data, M + r"has data between its central directory and its end record")

@@ -108,7 +108,7 @@ def _shown(raw_name: bytes) -> str:
 
 def _end_record(data: bytes, source: str) -> tuple[int, int, int]:
     """(entry count, central directory size, its offset) from an end record that is the last 22 bytes."""
-    if len(data) < _END.size or not data.startswith(b"PK"):
+    if len(data) < _END.size or not (data.startswith(b"PK\x03\x04") or b"PK\x05\x06" in data):
         raise NotAPacket(f"'{source}' is not a diagkit packet (not a ZIP archive or encrypted packet)")
     sig, disk, cd_disk, on_disk, total, cd_size, cd_offset, comment = _END.unpack_from(data, len(data) - _END.size)
     if sig != _END_SIG:
