@@ -200,7 +200,7 @@ def _check_name_set(entries: list[_Entry], source: str) -> None:
     raw_seen: set[bytes] = set()
     for entry in entries:
         if entry.raw_name in raw_seen:
-            raise DuplicateMember(f"packet '{source}' has a duplicate member {_shown(entry.raw_name)}")
+            raise DuplicateMember(f"malformed archive: packet '{source}' has a duplicate member {_shown(entry.raw_name)}")
         raw_seen.add(entry.raw_name)
         key = fmt.fold_name(entry.name)
         if key in folded:
@@ -244,12 +244,13 @@ def _inflate(packed: bytes, entry: _Entry, source: str) -> bytes:
         # Never inflate more than the (already bounded) declared size plus one byte.
         plain = inflater.decompress(packed, entry.size + 1)
     except zlib.error:
-        raise CorruptMember(f"packet '{source}' member {shown} is tampered or corrupt (deflate data does not "
-                            "decode)") from None
+        raise CorruptMember(f"tampered member: packet '{source}' member {shown} is tampered or corrupt "
+                            "(deflate data does not decode)") from None
     if len(plain) != entry.size or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
         raise _bad(source, f"has member {shown} whose sizes do not match its data")
     if zlib.crc32(plain) != entry.crc:
-        raise CorruptMember(f"packet '{source}' member {shown} is tampered or corrupt (CRC-32 does not match)")
+        raise CorruptMember(f"tampered member: packet '{source}' member {shown} is tampered or corrupt "
+                            "(CRC-32 does not match)")
     return plain
 
 
