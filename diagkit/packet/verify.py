@@ -189,10 +189,32 @@ def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
     elif manifest.get("predicateType") != fmt.PREDICATE_TYPE:
         problem = f"predicateType is not {fmt.PREDICATE_TYPE}"
     else:
-        problem = schema_problem(manifest, "manifest")
+        problem = schema_problem(manifest, "manifest") or _pattern_problem(manifest["predicate"])
     if problem:
         raise MalformedManifest(f"malformed manifest: {where} is not a diagkit manifest: {problem}")
     return manifest
+
+
+# The fields shown on a terminal line, matched whole: JSON Schema's `^...$` is run by Python's
+# re.search, where `$` also matches before a final newline ("<uuid>\n" would pass the schema).
+_WHOLE = {
+    ("packet_id",): r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    ("created_at",): r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z",
+    ("tool", "version"): r"[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?(\+[a-z0-9]+(\.[a-z0-9]+)*)?",
+    ("signer", "key_id"): r"ed25519:[0-9a-f]{16}",
+}
+
+
+def _pattern_problem(predicate: dict[str, Any]) -> str | None:
+    import re
+
+    for path, pattern in _WHOLE.items():
+        value: Any = predicate
+        for key in path:
+            value = value[key]
+        if not re.fullmatch(pattern, value, re.ASCII):
+            return f"predicate/{'/'.join(path)}: pattern check failed"
+    return None
 
 
 def _check_members(members: dict[str, bytes], manifest: dict[str, Any], source: str) -> None:
