@@ -22,14 +22,17 @@ def test_generate_writes_four_files_with_modes(invoke, tmp_path: Path) -> None:
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
         assert (folder / name).read_text().startswith("-----BEGIN PRIVATE KEY-----")
     for name, kind in (("signing.pub", "ed25519"), ("encryption.pub", "x25519")):
+        # The file is PEM SubjectPublicKeyInfo, read here by cryptography, not by diagkit.
+        from cryptography.hazmat.primitives import serialization
+
         text = (folder / name).read_text()
-        assert text.count("\n") == 1
-        kind_field, b64, comment = text.split()
-        assert kind_field == f"diagkit-{kind}" and comment == "support@example"
-        raw = base64.b64decode(b64)
+        assert text.startswith("-----BEGIN PUBLIC KEY-----\n") and text.endswith("-----END PUBLIC KEY-----\n")
+        raw = serialization.load_pem_public_key(text.encode()).public_bytes(serialization.Encoding.Raw,
+                                                                            serialization.PublicFormat.Raw)
         key_id = f"{kind}:{hashlib.sha256(raw).hexdigest()[:16]}"
         assert key_id in result.stdout  # printed next to the public key
-        assert text.strip() in result.stdout
+        # ... and the one-line form of the same key, for pasting, with its comment.
+        assert f"diagkit-{kind} {base64.b64encode(raw).decode()} support@example" in result.stdout
         assert keymod.key_id(text) == key_id
     assert "PRIVATE" not in result.stdout
 

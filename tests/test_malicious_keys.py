@@ -105,7 +105,7 @@ def test_trailing_garbage(invoke, tmp_path: Path, keys: dict[str, Any], results:
     garbage_pub.write_text(pub + "\nnot a key\n")
     packet = tmp_path / "p.zip"
     assert _build(invoke, results, packet, "--sign-key", keys["signing"]["private_path"]).exit_code == 0
-    _one_error(invoke("packet", "verify", packet, "--trusted-key", garbage_pub), "is not a diagkit public key file")
+    _one_error(invoke("packet", "verify", packet, "--trusted-key", garbage_pub), "is not one PEM public key block")
     # Text around a PEM block is ignored, as openssl does; the key itself is unchanged.
     garbage_key = tmp_path / "g.key"
     garbage_key.write_text("comment line\n" + Path(keys["signing"]["private_path"]).read_text() + "trailing\n")

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import struct
-import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -49,6 +48,8 @@ def members_of(path: Path) -> dict[str, bytes]:
 
 
 def write_zip(path: Path, entries: list[tuple[Any, bytes]], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """zipfile's layout, names in order: the same as build writes, so later checks are reached."""
+    entries = sorted(entries, key=lambda e: (e[0] if isinstance(e[0], str) else e[0].filename).encode())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # duplicate names are the point of some tests
         with zipfile.ZipFile(path, "w", compression) as archive:
@@ -159,11 +160,12 @@ def _patch_central(raw: bytes, name: bytes, offset: int, fmt: str, value: int) -
 
 
 @pytest.mark.parametrize("field,offset,value,pattern", [
-    ("uncompressed_small", 24, 3, r"DK412.*CRC-32"),
-    ("compressed_zip64_marker", 20, 0xFFFFFFFF, r"DK402.*claims more bytes than the archive holds"),
-    ("compressed_huge", 20, 0x7FFFFFFF, r"DK402.*claims more bytes than the archive holds"),
-    ("local_offset_past_end", 42, 0x7FFFFFFF, r"DK402"),
-    ("local_offset_wrong", 42, 5, r"DK402.*truncated or corrupt"),
+    ("uncompressed_small", 24, 3, r"DK416.*local header for member 'evidence/notes.txt' that differs from its central"),
+    ("compressed_zip64_marker", 20, 0xFFFFFFFF, r"DK416.*uses ZIP64 sizes for member 'evidence/notes.txt'"),
+    ("compressed_huge", 20, 0x7FFFFFFF, r"DK416.*local header for member 'evidence/notes.txt' that differs"),
+    ("local_offset_past_end", 42, 0x7FFFFFFF, r"DK416.*member 'evidence/notes.txt' at offset 2147483647 where \d+ "
+                                              r"was expected"),
+    ("local_offset_wrong", 42, 5, r"DK416.*member 'evidence/notes.txt' at offset 5 where \d+ was expected"),
 ])
 def test_lying_sizes_and_offsets(invoke, good: Path, tmp_path: Path, field: str, offset: int, value: int,
                                  pattern: str) -> None:
@@ -173,15 +175,14 @@ def test_lying_sizes_and_offsets(invoke, good: Path, tmp_path: Path, field: str,
     assert_one_error_line(invoke("packet", "verify", bad), pattern)
 
 
-def test_lying_uncompressed_size_cannot_change_content(invoke, good: Path, tmp_path: Path) -> None:
-    """A ZIP64 marker as uncompressed size: sizes are never trusted, the bytes are what gets verified."""
+def test_lying_uncompressed_size_refused_and_nothing_written(invoke, good: Path, tmp_path: Path) -> None:
+    """A ZIP64 marker as uncompressed size: refused, whatever the bytes would inflate to."""
     raw = write_zip(tmp_path / "x.zip", list(members_of(good).items())).read_bytes()
     bad = tmp_path / "zip64.zip"
     bad.write_bytes(_patch_central(raw, b"evidence/notes.txt", 24, "<I", 0xFFFFFFFF))
     out = tmp_path / "out"
-    result = invoke("packet", "extract", bad, out)
-    assert result.exit_code == 0, result.stderr
-    assert (out / "evidence" / "notes.txt").read_bytes() == b"notes\n"
+    assert_one_error_line(invoke("packet", "extract", bad, out), r"DK416.*uses ZIP64 sizes for member")
+    assert not out.exists()
 
 
 def test_central_directory_and_local_header_disagree(invoke, good: Path, tmp_path: Path) -> None:
@@ -189,7 +190,8 @@ def test_central_directory_and_local_header_disagree(invoke, good: Path, tmp_pat
     first = raw.index(b"evidence/notes.txt")  # the local header comes first
     bad = tmp_path / "mismatch.zip"
     bad.write_bytes(raw[:first] + b"evidence/evil!.txt" + raw[first + 18:])
-    assert_one_error_line(invoke("packet", "verify", bad), r"DK402.*truncated or corrupt")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK416.*local header for member 'evidence/notes.txt' "
+                                                           r"that differs from its central directory entry")
 
 
 def test_100k_members_refused_quickly(invoke, tmp_path: Path) -> None:
@@ -197,9 +199,8 @@ def test_100k_members_refused_quickly(invoke, tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         for i in range(100_000):
             archive.writestr(zipfile.ZipInfo(f"evidence/{i}", date_time=ZIP_TIME), b"")
-    t0 = time.monotonic()
-    assert_one_error_line(invoke("packet", "verify", path), r"DK403.*100000 members, more than the limit")
-    assert time.monotonic() - t0 < 15
+    # zipfile needs ZIP64 records for more than 65535 entries, which diagkit never writes.
+    assert_one_error_line(invoke("packet", "verify", path), r"DK416.*is a ZIP64 archive")
 
 
 # ---------------------------------------------------------------- encrypted packets
@@ -252,7 +253,7 @@ def test_huge_dsse_payload_refused_by_size(invoke, good: Path, tmp_path: Path) -
     noise = base64.b64encode(os.urandom(fmt.MAX_SIGNATURE_BYTES)).decode()  # incompressible, not a bomb
     members["manifest.sig"] = json.dumps({"payload": noise, "payloadType": fmt.PAYLOAD_TYPE,
                                           "signatures": [{"keyid": "x", "sig": "AAAA"}]}).encode()
-    bad = write_zip(tmp_path / "bigsig.zip", list(members.items()), zipfile.ZIP_STORED)
+    bad = write_zip(tmp_path / "bigsig.zip", list(members.items()))
     assert_one_error_line(invoke("packet", "verify", bad), r"DK4\d\d.*manifest.sig .* larger than \d+ bytes")
 
 
@@ -261,20 +262,23 @@ def test_deeply_nested_envelope_and_manifest(invoke, good: Path, tmp_path: Path,
     bad = write_zip(tmp_path / "deepsig.zip", list({**members_of(good), "manifest.sig": deep}.items()))
     assert_one_error_line(invoke("packet", "verify", bad), r"manifest.sig .* not a DSSE envelope")
     bad = write_zip(tmp_path / "deepman.zip", list(resigned(good, keys, b'{"a":' * 50_000 + b"1" + b"}" * 50_000).items()))
-    assert_one_error_line(invoke("packet", "verify", bad), r"manifest.json .* not JSON")
+    assert_one_error_line(invoke("packet", "verify", bad), r"DK417.*manifest.json .* is not canonical JSON: nested "
+                                                           r"more than 32 levels deep")
 
 
 def test_duplicate_subject_key_in_signed_manifest(invoke, good: Path, tmp_path: Path, keys: dict[str, Any]) -> None:
     """{"subject": [...], "subject": [...]}: which list was meant depends on the parser; refuse it."""
     manifest = members_of(good)["manifest.json"].decode()
     doc = json.loads(manifest)
-    decoy = json.dumps([{"name": "evidence/notes.txt", "digest": {"sha256": "0" * 64}}])
-    ambiguous = manifest.replace('"subject": [', f'"subject": {decoy},\n  "subject": [', 1)
+    decoy = json.dumps([{"digest": {"sha256": "0" * 64}, "name": "evidence/notes.txt"}], separators=(",", ":"))
+    ambiguous = manifest.replace('"subject":[', f'"subject":{decoy},"subject":[', 1)
+    assert ambiguous != manifest
     assert json.loads(ambiguous)["subject"] == doc["subject"]  # last-wins would accept it silently
     members = resigned(good, keys, ambiguous.encode())
     bad = write_zip(tmp_path / "dup.zip", list(members.items()))
     for command in (("packet", "verify", bad), ("packet", "extract", bad, tmp_path / "out")):
-        assert_one_error_line(invoke(*command), r"DK401.*manifest.json .* ambiguous: duplicate key 'subject'")
+        assert_one_error_line(invoke(*command), r"DK417.*manifest.json .* is not canonical JSON: an object names the "
+                                                r"same key twice")
     assert not (tmp_path / "out").exists()
 
 
@@ -293,10 +297,11 @@ def test_manifest_listing_itself_or_its_signature(invoke, good: Path, tmp_path: 
     members = members_of(good)
     doc = json.loads(members["manifest.json"])
     doc["subject"].append({"name": listed, "digest": {"sha256": hashlib.sha256(members[listed]).hexdigest()}})
-    from diagkit.packet.format import canonical_json
+    from diagkit.packet.canonjson import dumps
 
-    bad = write_zip(tmp_path / "self.zip", list(resigned(good, keys, canonical_json(doc)).items()))
-    assert_one_error_line(invoke("packet", "verify", bad), r"DK401.*lists .* twice or lists itself|not a diagkit manifest")
+    bad = write_zip(tmp_path / "self.zip", list(resigned(good, keys, dumps(doc)).items()))
+    assert_one_error_line(invoke("packet", "verify", bad), rf"DK417.*malformed manifest: .* lists '{listed}' twice or "
+                                                           "lists itself")
 
 
 def test_unsafe_name_reason_unit() -> None:
@@ -309,13 +314,15 @@ def test_unsafe_name_reason_unit() -> None:
 
 
 def test_stored_zip_member_bytes_round_trip(good: Path) -> None:
-    """Sanity for the helpers above: an untouched re-zip still verifies in-process."""
+    """Sanity for the helpers above: an untouched re-zip by zipfile, in order, still verifies in-process."""
     from diagkit.packet.verify import verify_packet
 
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members_of(good).items():
-            archive.writestr(name, data)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, data in sorted(members_of(good).items()):
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.external_attr = 0o100644 << 16
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     copy = good.with_name("copy.zip")
     copy.write_bytes(buffer.getvalue())
     assert verify_packet(copy, use_trust_file=False).packet_id

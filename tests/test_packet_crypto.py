@@ -67,7 +67,7 @@ def test_no_floats_and_canonical_json() -> None:
         {"a": "1.5", "b": ["2.0", True, None], "c": {"d": "x"}}
     with pytest.raises(ValueError):
         fmt.no_floats({"x": float("nan")})
-    assert fmt.canonical_json({"b": 1, "a": "é"}) == '{\n  "a": "é",\n  "b": 1\n}\n'.encode()
+    assert fmt.pretty_json({"b": 1, "a": "é"}) == '{\n  "a": "é",\n  "b": 1\n}\n'.encode()
 
 
 # ---------------------------------------------------------------- encryption

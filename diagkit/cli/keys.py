@@ -23,8 +23,9 @@ def keys() -> None:
 def generate(directory: Path | None, force: bool, comment: str | None) -> None:
     """Write signing.key/.pub (Ed25519) and encryption.key/.pub (X25519); print the public keys.
 
-    Private key files are PKCS#8 PEM, mode 0600. Public keys are one line you can paste and pin;
-    their key id (e.g. ed25519:3f9a1c...) is what you compare with the person you exchange packets with.
+    Private key files are PKCS#8 PEM, mode 0600. Public key files are PEM (SubjectPublicKeyInfo, what
+    openssl reads); the one-line form printed here can be pasted wherever a public key is asked for.
+    The key id (e.g. ed25519:3f9a1c...) is what you compare with the person you exchange packets with.
     """
     from diagkit.packet.keys import generate_keys
 

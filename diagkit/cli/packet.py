@@ -14,8 +14,8 @@ from diagkit.cli.common import debug_option, dumps, key_values
 _identity = click.option("--identity", type=click.Path(dir_okay=False), default=None, metavar="KEY",
                          help="Your encryption.key, to open an encrypted packet.")
 _trusted = click.option("--trusted-key", "trusted_keys", multiple=True, metavar="PUBKEY",
-                        help="Signer public key (.pub file or key line) to require; repeatable. "
-                             "The trusted_keys file in the config folder counts too.")
+                        help="Signer public key (PEM .pub file or key line) to require; repeatable. "
+                             "Replaces the trusted_keys file in the config folder for this run.")
 
 
 @click.group(epilog="Example:\n\n\b\n  diagkit packet build --results tls.json --case-field case=CS-1234 -o case.zip\n"
@@ -123,16 +123,18 @@ def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fie
 @debug_option
 def verify(packet_path: str, trusted_keys: tuple[str, ...], identity: str | None, as_json: bool) -> None:
     """Check the signature and every member; exit 0 only when all is well, 1 otherwise."""
+    from diagkit.packet.text import visible
     from diagkit.packet.verify import verify_packet
 
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
+    shown = visible(packet_path)  # the packet's fields are checked (UUID, timestamp); its path is not
     if as_json:
         click.echo(dumps({"valid": True, "path": packet_path, "packet_id": vp.packet_id,
                           "signer": {"key_id": vp.signer.key_id, "pinned": vp.pinned, "trusted_by": vp.trusted_by},
                           "encrypted": vp.encrypted, "encrypted_to": vp.recipients,
                           "members": len(vp.members)}))
         return
-    click.echo(f"verified {packet_path}: signature valid, {len(vp.members) - 2} members match the manifest")
+    click.echo(f"verified {shown}: signature valid, {len(vp.members) - 2} members match the manifest")
     click.echo(f"  signer    {vp.signer.key_id}  ({vp.signer_status()})")
     if not vp.pinned:
         click.echo("            compare this key id with the sender, or pass --trusted-key to require it")
@@ -190,11 +192,12 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
 @debug_option
 def extract(packet_path: str, directory: str, force: bool, trusted_keys: tuple[str, ...], identity: str | None) -> None:
     """Verify, then write every member under DIR (never outside it). Nothing is written if verification fails."""
+    from diagkit.packet.text import visible
     from diagkit.packet.verify import extract_packet, verify_packet
 
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     written = extract_packet(vp, directory, force=force)
-    click.echo(f"extracted {len(written)} files to {directory} (signer {vp.signer.key_id}, {vp.signer_status()})")
+    click.echo(f"extracted {len(written)} files to {visible(directory)} (signer {vp.signer.key_id}, {vp.signer_status()})")
 
 
 @packet.command("replay", epilog="Example:\n\n\b\n  diagkit packet replay case-1234.zip -o here.json\n"

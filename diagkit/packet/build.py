@@ -19,7 +19,7 @@ from diagkit import __version__
 from diagkit.errors import InputError
 from diagkit.findings import ProbeResult, Severity, format_time, worst_severity
 from diagkit.fsutil import write_atomic
-from diagkit.packet import dsse
+from diagkit.packet import canonjson, dsse
 from diagkit.packet import format as fmt
 
 
@@ -41,8 +41,10 @@ class PacketInfo:
 
 
 def evidence_member_name(name: str) -> str:
-    """`evidence/<name>`, refusing anything that could escape an extraction folder."""
+    """`evidence/<name>`, made usable on Windows and macOS, refusing anything that could escape an
+    extraction folder."""
     clean = name if name.startswith(fmt.EVIDENCE_DIR) else fmt.EVIDENCE_DIR + name
+    clean = fmt.windows_safe_name(clean)
     reason = fmt.unsafe_name_reason(clean)
     if reason or clean == fmt.EVIDENCE_DIR:
         raise InputError(f"evidence name {name!r} is not a safe relative path ({reason or 'empty name'})")
@@ -108,22 +110,22 @@ def build_packet(
     case_fields = fmt.no_floats(dict(case or {}), "case")
 
     members: dict[str, bytes] = {
-        fmt.FINDINGS: fmt.canonical_json({"results": [r.to_dict() for r in results]}),
+        fmt.FINDINGS: fmt.pretty_json({"results": [r.to_dict() for r in results]}),
         fmt.CASE: _case_yaml(case_fields),
-        fmt.SIGNER: (signer.line(comment=False) + "\n").encode(),
+        fmt.SIGNER: signer.pem().encode(),
     }
     notes: dict[str, tuple[str, str]] = {
         fmt.FINDINGS: ("application/json", "probe results"),
         fmt.CASE: ("application/yaml", "case fields"),
-        fmt.SIGNER: ("text/plain", "signer public key"),
+        fmt.SIGNER: ("application/x-pem-file", "signer public key (PEM SubjectPublicKeyInfo)"),
         fmt.SUMMARY: ("text/markdown", "human summary"),
     }
-    folded = {n.casefold() for n in members}
+    folded = {fmt.fold_name(n) for n in members}
     for item in evidence:
         name = evidence_member_name(item.name)
-        if name.casefold() in folded:
+        if fmt.fold_name(name) in folded:
             raise InputError(f"two evidence files would both be stored as {name!r}; rename one")
-        folded.add(name.casefold())
+        folded.add(fmt.fold_name(name))
         members[name] = bytes(item.data)
         notes[name] = (item.media_type or guess_media_type(name), item.note)
 
@@ -155,7 +157,7 @@ def build_packet(
             "findings": fmt.no_floats(findings_summary(results)),
         },
     }
-    manifest = fmt.canonical_json(statement)
+    manifest = canonjson.dumps(statement)
     members[fmt.MANIFEST] = manifest
     members[fmt.SIGNATURE] = dsse.sign(manifest, signing, signer.key_id)
     blob = zipsafe.write_zip(members)

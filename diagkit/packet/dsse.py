@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from diagkit.packet.format import PAYLOAD_TYPE
+from diagkit.packet.format import MAX_SIGNATURES, PAYLOAD_TYPE
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -68,11 +68,17 @@ def parse(data: bytes) -> Envelope:
     raw_sigs = doc.get("signatures")
     if not isinstance(raw_sigs, list):
         raise EnvelopeError("no signatures list")
+    if len(raw_sigs) > MAX_SIGNATURES:
+        # Refused before any is decoded or checked: each costs a public-key operation.
+        raise EnvelopeError(f"{len(raw_sigs)} signatures, more than the {MAX_SIGNATURES} diagkit considers")
     signatures = []
     for item in raw_sigs:
         if not isinstance(item, dict) or "sig" not in item:
             raise EnvelopeError("signature entry without 'sig'")
-        signatures.append((str(item.get("keyid", "")), _b64(item["sig"])))
+        signature = _b64(item["sig"])
+        if len(signature) != 64:
+            raise EnvelopeError("a signature that is not 64 bytes (Ed25519)")
+        signatures.append((str(item.get("keyid", "")), signature))
     return Envelope(doc["payloadType"], _b64(doc["payload"]), signatures)
 
 

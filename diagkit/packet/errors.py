@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from diagkit.errors import PacketError
+from diagkit.errors import PacketError as _DiagkitPacketError
+
+
+class PacketError(_DiagkitPacketError):
+    """A packet problem whose message may quote the packet: made visible (no control or bidi characters)."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        from diagkit.packet.text import visible
+
+        # The last line of defence: callers already escape what they quote from the packet.
+        super().__init__(visible(message), **kwargs)  # type: ignore[arg-type]
 
 
 class NotAPacket(PacketError):
@@ -66,3 +76,15 @@ class DecryptionFailed(PacketError):
 
 class CorruptMember(PacketError):
     ref = "DK412"
+
+
+class MalformedArchive(PacketError):
+    """The ZIP is not laid out exactly as `packet build` writes it (diagkit/packet/zipsafe.py)."""
+
+    ref = "DK416"
+
+
+class MalformedManifest(PacketError):
+    """manifest.json is signed but not canonical JSON, or not the documented manifest."""
+
+    ref = "DK417"

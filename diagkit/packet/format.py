@@ -36,6 +36,7 @@ RATIO_GRACE = 1 << 20               # a member smaller than 1 MiB inflated is ne
 MAX_MANIFEST_BYTES = 16 << 20
 MAX_SIGNATURE_BYTES = MAX_MANIFEST_BYTES * 4 // 3 + 64 * 1024  # the base64 manifest plus a few signatures
 MAX_RECIPIENTS = 16
+MAX_SIGNATURES = 8                  # DSSE signatures considered; an envelope with more is refused
 
 
 def no_floats(value: Any, where: str = "value") -> Any:
@@ -44,14 +45,20 @@ def no_floats(value: Any, where: str = "value") -> Any:
     Floats have no single canonical text form across JSON implementations, so a signed manifest never
     carries one (in-toto/DSSE practice).
     """
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+    if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, int):
+        # Beyond 2**53 - 1 a JSON number is read differently by different parsers (RFC 8785, I-JSON).
+        return value if abs(value) <= 2**53 - 1 else str(value)
+    if isinstance(value, str):
+        # A lone surrogate (e.g. an undecodable byte in argv) has no UTF-8 form.
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{where}: non-finite number cannot be signed")
         return repr(value)
     if isinstance(value, dict):
-        return {str(k): no_floats(v, f"{where}.{k}") for k, v in value.items()}
+        return {no_floats(str(k)): no_floats(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [no_floats(v, f"{where}[{i}]") for i, v in enumerate(value)]
     return str(value)
@@ -82,8 +89,8 @@ def loads_strict(data: bytes | str) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
-def canonical_json(document: Any) -> bytes:
-    """Deterministic JSON bytes: sorted keys, two-space indent, UTF-8, trailing newline."""
+def pretty_json(document: Any) -> bytes:
+    """Readable, deterministic JSON for members people open (findings.json): sorted keys, 2-space indent."""
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
 
 
@@ -93,10 +100,47 @@ _SLASH_LOOKALIKES = frozenset("\u2215\u2044\u2216\u29f8\u29f9\u244a\u27cb\u27cd\
 _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
+# Names Windows gives to devices, in any folder and with any extension ("CON.txt" opens the console).
+_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"}
+                             | {f"{port}{n}" for port in ("COM", "LPT") for n in "0123456789\u00b9\u00b2\u00b3"})
+# Characters a Windows file name cannot hold (":" also starts an NTFS stream, and macOS Finder shows "/").
+_WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
+MAX_NAME_BYTES = 1024
+MAX_COMPONENT_BYTES = 255
+
+
+def fold_name(name: str) -> str:
+    """The form under which two names are one file on a case-insensitive Windows or macOS volume.
+
+    Upper-casing first makes dotless ı and I (and ſ and S) meet, which casefold alone does not;
+    full casefold then joins ß/ss, Σ/σ/ς and the rest.
+    """
+    return unicodedata.normalize("NFKC", name.upper().casefold())
+
+
+def windows_safe_name(name: str) -> str:
+    """`name` with what only Windows or macOS cannot hold replaced: forbidden characters become `_`,
+    a trailing dot or space in a component becomes `_`, a device name gets a `_` after its stem
+    (`CON.har` -> `CON_.har`). Traversal and control characters are left for unsafe_name_reason."""
+    parts = []
+    for part in name.split("/"):
+        part = "".join("_" if c in _WINDOWS_FORBIDDEN else c for c in part)
+        if part not in ("", ".", "..") and part.endswith((".", " ")):
+            part = part.rstrip(". ") + "_"
+        stem, dot, rest = part.partition(".")
+        if stem.rstrip(" ").upper() in _WINDOWS_DEVICES:
+            part = f"{stem}_{dot}{rest}"
+        parts.append(part)
+    return "/".join(parts)
+
+
 def unsafe_name_reason(name: str) -> str | None:
-    """Why a member name could escape an extraction folder or confuse a reader, or None if it is safe."""
+    """Why a member name could escape an extraction folder, be unusable on Windows or macOS, or confuse
+    a reader; None if it is safe."""
     if not name:
         return "empty name"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"name longer than {MAX_NAME_BYTES} bytes"
     if "\\" in name:
         return "backslash in name"
     if "\x00" in name or any(ord(c) < 32 or unicodedata.category(c) in _INVISIBLE for c in name):
@@ -116,4 +160,14 @@ def unsafe_name_reason(name: str) -> str | None:
         return "'..' component"
     if any(p in ("", ".") for p in parts):
         return "empty or '.' component"
+    bad_char = next((c for c in name if c in _WINDOWS_FORBIDDEN), None)
+    if bad_char:
+        return f"character {bad_char!r} is not allowed in Windows file names"
+    for part in parts:
+        if part.endswith((".", " ")):
+            return "trailing dot or space in a name component (Windows drops it)"
+        if part.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+            return f"reserved Windows device name {part.split('.')[0].rstrip(' ').upper()!r}"
+        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
+            return f"name component longer than {MAX_COMPONENT_BYTES} bytes"
     return None

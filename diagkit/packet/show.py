@@ -1,7 +1,9 @@
 """Rendering a packet for people: terminal, Markdown (ticket-ready tables), self-contained HTML, JSON.
 
 Also renders summary.md at build time, so the summary inside a packet and `packet show --markdown`
-read the same. Everything shown comes from a verified packet; HTML escapes every value.
+read the same. Everything shown comes from a verified packet, and even so every string in it is made
+visible first (control, bidi and format characters as `\x1b`, `\u202e`; see packet/text.py): a signed
+packet is only as honest as its signer. HTML escapes every value on top of that.
 """
 
 from __future__ import annotations
@@ -69,6 +71,26 @@ def view_of(packet: Any) -> PacketView:
     )
 
 
+def visible_view(view: PacketView) -> PacketView:
+    """A copy of `view` whose every string is safe to print; a finding's detail keeps its newlines."""
+    from dataclasses import replace
+
+    from diagkit.findings import parse_results_document
+    from diagkit.packet.text import visible, visible_tree
+
+    def opt(value: Any) -> Any:
+        return None if value is None else visible(value)
+
+    results = parse_results_document(
+        {"results": [visible_tree(r.to_dict(), multiline_keys=frozenset({"detail"})) for r in view.results]})
+    return replace(view, case=visible_tree(view.case), results=results, evidence=visible_tree(view.evidence),
+                   checklist=opt(view.checklist), readiness=visible_tree(view.readiness), packet_id=opt(view.packet_id),
+                   created_at=opt(view.created_at), tool_version=opt(view.tool_version),
+                   signer=visible_tree(view.signer), encrypted_to=visible_tree(view.encrypted_to),
+                   environment=visible_tree(view.environment), redaction=visible_tree(view.redaction),
+                   findings_summary=visible_tree(view.findings_summary))
+
+
 def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -107,7 +129,9 @@ def _readiness_value(key: str, value: Any) -> str:
             name = item.get("name") or item.get("probe") or "?"
             if "target" in item:
                 name = f"{name} {item['target']}"
-            why = item.get("prompt") or item.get("reason") or ", ".join(map(str, item.get("missing_answers") or []))
+            missing = item.get("missing_answers") or []
+            why = item.get("prompt") or item.get("reason") or (
+                ", ".join(map(_text, missing)) if isinstance(missing, list) else _text(missing))
             parts.append(f"{name} ({why})" if why else str(name))
         return "; ".join(parts)
     if isinstance(value, list):
@@ -131,6 +155,7 @@ def _md(value: Any) -> str:
 
 def render_markdown(view: PacketView, *, summary: bool = False) -> str:
     """Ticket-ready Markdown; `summary=True` leaves out what changes per build (id, time, signer)."""
+    view = visible_view(view)
     out = ["## Escalation packet" if summary else f"## Escalation packet {_md(view.packet_id or '')}", ""]
     if not summary:
         if view.signer:
@@ -188,7 +213,10 @@ def render_markdown(view: PacketView, *, summary: bool = False) -> str:
 def render_terminal(view: PacketView, source: str) -> str:
     import click
 
+    from diagkit.packet.text import visible
     from diagkit.render import render_finding
+
+    view, source = visible_view(view), visible(source)
 
     out = [click.style("packet ", bold=True) + f"{source}  {view.packet_id or ''}"]
     if view.signer:
@@ -248,6 +276,9 @@ th{background:#f5f6fa}code{font:12px ui-monospace,Menlo,monospace;word-break:bre
 
 
 def render_html(view: PacketView, source: str) -> str:
+    from diagkit.packet.text import visible
+
+    view, source = visible_view(view), visible(source)
     e = html.escape
 
     def cell(value: Any) -> str:

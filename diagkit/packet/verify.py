@@ -1,7 +1,9 @@
-"""Verifying a packet: decrypt if needed, read the ZIP safely, check the signature, then every member.
+"""Verifying a packet: decrypt if needed, read the ZIP strictly, check trust and signature, then every member.
 
-Order matters: nothing in manifest.json is trusted until the DSSE signature over its exact bytes
-verifies; only then are the subject digests compared with the members.
+Order matters: cheap refusals first (layout, names, at most MAX_SIGNATURES signatures, a signer key
+that is valid and trusted) before any signature is checked; nothing in manifest.json is read until
+the DSSE signature over its exact bytes verifies; the manifest must then be canonical JSON of the
+documented shape before the subject digests are compared with the members.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from diagkit.packet.errors import (
     BadSignature,
     EncryptedPacket,
     ExtraMember,
+    MalformedManifest,
     MissingMember,
     MissingSignature,
     NotAPacket,
@@ -30,6 +33,7 @@ from diagkit.packet.errors import (
     UntrustedSigner,
 )
 from diagkit.packet.keys import ED25519, PublicKey
+from diagkit.packet.text import visible
 
 
 @dataclass
@@ -54,15 +58,16 @@ class VerifiedPacket:
         return str(self.predicate.get("packet_id", ""))
 
     def results(self) -> list[ProbeResult]:
+        """The probe results in findings.json; verify_packet has already checked that they parse."""
         data = self.members.get(fmt.FINDINGS)
         if data is None:
             return []
         try:
-            return parse_results_document(json.loads(data))
-        except RecursionError:
-            raise NotAPacket(f"findings.json in packet '{self.source}' is nested too deeply") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise NotAPacket(f"findings.json in packet '{self.source}' is not a diagkit result document ({exc})") from None
+            return parse_results_document(fmt.loads_strict(data))
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, UnicodeDecodeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise MalformedManifest(f"malformed packet: findings.json in packet '{self.source}' is not a diagkit "
+                                    f"result document ({visible(first[:200])})") from None
 
     def signer_status(self) -> str:
         return f"pinned via {self.trusted_by}" if self.pinned else "not pinned"
@@ -86,48 +91,67 @@ def read_packet_bytes(path: str | Path, identity: str | Path | None) -> tuple[by
 
 
 def _trust_set(trusted_keys: Sequence[str | Path], use_trust_file: bool) -> list[tuple[PublicKey, str]]:
+    """The keys a signer must be one of: --trusted-key when given (it replaces the trust file for the
+    run), else the trusted_keys file. A file line that is not an Ed25519 key raises, never skips."""
     from diagkit.packet import keys
 
-    out = [(keys.load_public_key(k, ED25519, "trusted key"), "--trusted-key") for k in trusted_keys]
+    if trusted_keys:
+        return [(keys.load_public_key(k, ED25519, "trusted key"), "--trusted-key") for k in trusted_keys]
     if use_trust_file:
-        out += [(k, "trusted_keys file") for k in keys.load_trusted_keys() if k.kind == ED25519]
-    return out
+        return [(k, "trusted_keys file") for k in keys.load_trusted_keys()]
+    return []
 
 
-def _check_signature(members: dict[str, bytes], source: str) -> PublicKey:
+def _signer_key(members: dict[str, bytes], source: str) -> PublicKey:
     from diagkit.packet import keys
 
+    if fmt.SIGNER not in members:
+        raise BadSignature(f"bad signature: packet '{source}' does not carry its signer's public key ({fmt.SIGNER})")
+    try:
+        text = members[fmt.SIGNER].decode("utf-8")
+        signer = keys.parse_public_text(text, f"{fmt.SIGNER} in '{source}'")
+    except UnicodeDecodeError:
+        raise BadSignature(f"bad signature: {fmt.SIGNER} in packet '{source}' is not a public key") from None
+    except KeyFileError as exc:
+        raise BadSignature(f"bad signature: {exc.message}") from None
+    if signer.kind != ED25519:
+        raise BadSignature(f"bad signature: {fmt.SIGNER} in packet '{source}' is not an Ed25519 key")
+    return signer
+
+
+def _check_signature(members: dict[str, bytes], source: str,
+                     trust: list[tuple[PublicKey, str]]) -> tuple[PublicKey, str | None]:
+    """The signer and how it is trusted; the trust decision comes before any signature is checked."""
     if fmt.MANIFEST not in members:
         raise NotAPacket(f"'{source}' is not a diagkit packet: it has no manifest.json")
     if fmt.SIGNATURE not in members:
-        raise MissingSignature(f"packet '{source}' is not signed: manifest.sig is missing")
+        raise MissingSignature(f"missing signature: packet '{source}' is not signed (manifest.sig is missing)")
     if len(members[fmt.SIGNATURE]) > fmt.MAX_SIGNATURE_BYTES:
-        raise BadSignature(f"manifest.sig in packet '{source}' is larger than {fmt.MAX_SIGNATURE_BYTES} bytes; "
-                           "refused")
+        raise BadSignature(f"bad signature: manifest.sig in packet '{source}' is larger than "
+                           f"{fmt.MAX_SIGNATURE_BYTES} bytes")
     try:
         envelope = dsse.parse(members[fmt.SIGNATURE])
     except dsse.EnvelopeError as exc:
-        raise BadSignature(f"manifest.sig in packet '{source}' is not a DSSE envelope ({exc})") from None
+        raise BadSignature(f"bad signature: manifest.sig in packet '{source}' is not a DSSE envelope ({exc})") from None
     if not envelope.signatures:
-        raise MissingSignature(f"packet '{source}' is not signed: manifest.sig holds no signatures")
+        raise MissingSignature(f"missing signature: packet '{source}' is not signed (manifest.sig holds no "
+                               "signatures)")
     if envelope.payload_type != fmt.PAYLOAD_TYPE:
-        raise BadSignature(f"manifest.sig in packet '{source}' has payloadType {envelope.payload_type!r}, "
-                           f"expected {fmt.PAYLOAD_TYPE!r}")
-    if fmt.SIGNER not in members:
-        raise BadSignature(f"packet '{source}' does not carry its signer's public key ({fmt.SIGNER})")
-    try:
-        signer = keys.parse_public_line(members[fmt.SIGNER].decode("utf-8", "replace"), f"{fmt.SIGNER} in '{source}'")
-    except KeyFileError as exc:
-        raise BadSignature(f"packet '{source}': {exc.message}") from None
-    if signer.kind != ED25519:
-        raise BadSignature(f"packet '{source}': {fmt.SIGNER} is not an Ed25519 key")
+        raise BadSignature(f"bad signature: manifest.sig in packet '{source}' has payloadType "
+                           f"'{visible(envelope.payload_type[:80])}', expected '{fmt.PAYLOAD_TYPE}'")
+    signer = _signer_key(members, source)
+    trusted_by = next((how for key, how in trust if key.raw == signer.raw), None)
+    if trust and trusted_by is None:
+        where = trust[0][1] if trust[0][1] == "--trusted-key" else "the trusted_keys file"
+        raise UntrustedSigner(f"untrusted signer: packet '{source}' is signed by {signer.key_id}, "
+                              f"which is not in {where}")
     if not dsse.verify(envelope, signer.ed25519()):
         raise BadSignature(f"bad signature: manifest.sig in packet '{source}' does not verify under the signer key "
                            f"{signer.key_id} (signature altered, or signed by another key)")
     if envelope.payload != members[fmt.MANIFEST]:
         raise BadSignature(f"bad signature: manifest.json in packet '{source}' is not the signed payload "
                            "(manifest edited after signing, or signature swapped from another packet)")
-    return signer
+    return signer, trusted_by
 
 
 def schema_problem(document: Any, schema: str) -> str | None:
@@ -138,7 +162,7 @@ def schema_problem(document: Any, schema: str) -> str | None:
     error = next(iter(sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))), None)
     if error is None:
         return None
-    where = "/".join(str(p) for p in error.absolute_path) or "top level"
+    where = "/".join(visible(str(p)[:60]) for p in error.absolute_path) or "top level"
     return f"{where}: {error.validator} check failed"
 
 
@@ -150,25 +174,47 @@ def _schema(name: str) -> dict[str, Any]:
 
 
 def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
+    from diagkit.packet import canonjson
+
+    where = f"manifest.json in packet '{source}'"
     if len(data) > fmt.MAX_MANIFEST_BYTES:
-        raise NotAPacket(f"manifest.json in packet '{source}' is larger than {fmt.MAX_MANIFEST_BYTES} bytes")
+        raise MalformedManifest(f"malformed manifest: {where} is larger than {fmt.MAX_MANIFEST_BYTES} bytes")
     try:
-        manifest = fmt.loads_strict(data)
-    except fmt.DuplicateKeyError as exc:
-        raise NotAPacket(f"manifest.json in packet '{source}' is ambiguous: {exc} (refused: readers could "
-                         "disagree on which one was signed)") from None
-    except (ValueError, UnicodeDecodeError):
-        raise NotAPacket(f"manifest.json in packet '{source}' is not JSON") from None
+        manifest = canonjson.loads(data)
+    except canonjson.CanonicalError as exc:
+        raise MalformedManifest(f"malformed manifest: {where} is not canonical JSON: {exc}") from None
     problem = None
     if not isinstance(manifest, dict) or manifest.get("_type") != fmt.STATEMENT_TYPE:
         problem = "not an in-toto Statement v1"
     elif manifest.get("predicateType") != fmt.PREDICATE_TYPE:
-        problem = f"predicateType {manifest.get('predicateType')!r} is not {fmt.PREDICATE_TYPE}"
+        problem = f"predicateType is not {fmt.PREDICATE_TYPE}"
     else:
-        problem = schema_problem(manifest, "manifest")
+        problem = schema_problem(manifest, "manifest") or _pattern_problem(manifest["predicate"])
     if problem:
-        raise NotAPacket(f"manifest.json in packet '{source}' is not a diagkit manifest: {problem}")
+        raise MalformedManifest(f"malformed manifest: {where} is not a diagkit manifest: {problem}")
     return manifest
+
+
+# The fields shown on a terminal line, matched whole: JSON Schema's `^...$` is run by Python's
+# re.search, where `$` also matches before a final newline ("<uuid>\n" would pass the schema).
+_WHOLE = {
+    ("packet_id",): r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    ("created_at",): r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z",
+    ("tool", "version"): r"[0-9]+(\.[0-9]+)*((a|b|rc)[0-9]+)?(\.post[0-9]+)?(\.dev[0-9]+)?(\+[a-z0-9]+(\.[a-z0-9]+)*)?",
+    ("signer", "key_id"): r"ed25519:[0-9a-f]{16}",
+}
+
+
+def _pattern_problem(predicate: dict[str, Any]) -> str | None:
+    import re
+
+    for path, pattern in _WHOLE.items():
+        value: Any = predicate
+        for key in path:
+            value = value[key]
+        if not re.fullmatch(pattern, value, re.ASCII):
+            return f"predicate/{'/'.join(path)}: pattern check failed"
+    return None
 
 
 def _check_members(members: dict[str, bytes], manifest: dict[str, Any], source: str) -> None:
@@ -176,7 +222,8 @@ def _check_members(members: dict[str, bytes], manifest: dict[str, Any], source: 
     for item in manifest["subject"]:
         name = item["name"]
         if name in expected or name in (fmt.MANIFEST, fmt.SIGNATURE):
-            raise NotAPacket(f"manifest.json in packet '{source}' lists {name!r} twice or lists itself")
+            raise MalformedManifest(f"malformed manifest: manifest.json in packet '{source}' lists "
+                                    f"'{visible(name)}' twice or lists itself")
         expected[name] = item["digest"]["sha256"]
     present = set(members) - {fmt.MANIFEST, fmt.SIGNATURE}
     tampered = sorted(n for n in expected.keys() & present
@@ -184,12 +231,19 @@ def _check_members(members: dict[str, bytes], manifest: dict[str, Any], source: 
     missing = sorted(expected.keys() - present)
     extra = sorted(present - expected.keys())
     problems: list[tuple[type, str]] = []
-    problems += [(TamperedMember, f"tampered member {n!r} (sha256 does not match the manifest)") for n in tampered]
-    problems += [(MissingMember, f"missing member {n!r} (listed in the manifest, not in the archive)") for n in missing]
-    problems += [(ExtraMember, f"extra member {n!r} (in the archive, not in the manifest)") for n in extra]
+    problems += [(TamperedMember, f"tampered member '{visible(n)}' (sha256 does not match the manifest)")
+                 for n in tampered]
+    problems += [(MissingMember, f"missing member '{visible(n)}' (listed in the manifest, not in the archive)")
+                 for n in missing]
+    problems += [(ExtraMember, f"extra member '{visible(n)}' (in the archive, not in the manifest)") for n in extra]
     if problems:
         cls = problems[0][0]
         raise cls(f"packet '{source}' does not match its signed manifest: " + "; ".join(p for _, p in problems))
+    listed = [(item["name"], item["size"]) for item in manifest["predicate"]["members"]]
+    actual = [(name, len(members[name])) for name in sorted(expected)]
+    if sorted(listed) != actual:
+        raise MalformedManifest(f"malformed manifest: manifest.json in packet '{source}' lists member names or "
+                                "sizes in predicate.members that differ from the archive")
 
 
 def verify_packet(path: str | Path, *, trusted_keys: Sequence[str | Path] = (), identity: str | Path | None = None,
@@ -201,25 +255,25 @@ def verify_packet(path: str | Path, *, trusted_keys: Sequence[str | Path] = (), 
     """
     from diagkit.packet import zipsafe
 
-    source = str(path)
+    source = visible(str(path))
     trust = _trust_set(trusted_keys, use_trust_file)
     data, encrypted, recipients = read_packet_bytes(path, identity)
-    members = zipsafe.read_members(data, source)
-    signer = _check_signature(members, source)
-    trusted_by = next((how for key, how in trust if key.raw == signer.raw), None)
-    if trust and trusted_by is None:
-        where = "--trusted-key" if trusted_keys else "the trusted_keys file"
-        raise UntrustedSigner(f"untrusted signer: packet '{source}' is validly signed by {signer.key_id}, "
-                              f"which is not in {where}")
-    manifest = _parse_manifest(members[fmt.MANIFEST], source)
-    claimed = (manifest["predicate"].get("signer") or {}).get("key_id")
-    if claimed not in (None, signer.key_id):
+    archive = zipsafe.open_archive(data, source)
+    # Only the three members that decide trust are inflated before the signer is known to be trusted.
+    head = {name: archive.read(name) for name in (fmt.MANIFEST, fmt.SIGNATURE, fmt.SIGNER) if name in archive.names}
+    signer, trusted_by = _check_signature(head, source, trust)
+    manifest = _parse_manifest(head[fmt.MANIFEST], source)
+    claimed = manifest["predicate"]["signer"]["key_id"]
+    if claimed != signer.key_id:
         raise BadSignature(f"bad signature: manifest.json in packet '{source}' names signer {claimed}, "
                            f"but it is signed by {signer.key_id}")
+    members = archive.read_all()
     _check_members(members, manifest, source)
-    return VerifiedPacket(source=source, members=members, manifest=manifest, signer=signer,
-                          pinned=trusted_by is not None, trusted_by=trusted_by, encrypted=encrypted,
-                          recipients=recipients)
+    packet = VerifiedPacket(source=source, members=members, manifest=manifest, signer=signer,
+                            pinned=trusted_by is not None, trusted_by=trusted_by, encrypted=encrypted,
+                            recipients=recipients)
+    packet.results()  # findings.json must parse, so that show cannot fail on a packet that verified
+    return packet
 
 
 def extract_packet(packet: VerifiedPacket, directory: str | Path, *, force: bool = False) -> list[Path]:
