@@ -4,6 +4,10 @@ SAMLResponses posted or redirected through the browser go to saml_response.analy
 errors in redirect URLs and JSON bodies get the oauth.* ids; bearer tokens and tokens returned by token
 endpoints are checked as JWTs at their last use. RFC 6750 errors in a Bearer challenge carry the HTTP
 probe's ids (CONTRACT.md: the same ids in a flow). Token values never leave this module.
+
+Expectations (`--expect-audience/-issuer/-destination`, from `collect` the checklist's answers) apply to
+every SAMLResponse and to ID tokens; access tokens are left alone, since their audience is an API, not
+the client. The state carried across the flow (InResponseTo, RelayState, SP cookies) is har_saml's.
 """
 
 from __future__ import annotations
@@ -30,12 +34,17 @@ class _Token:
 class FlowChecks:
     """Per-entry auth material of a HAR; findings about SAML and OAuth as they are seen, JWTs at the end."""
 
-    def __init__(self, ctx: Context, report: Report, skipped: set[str]) -> None:
+    def __init__(self, ctx: Context, report: Report, skipped: set[str],
+                 expect: dict[str, str | None] | None = None) -> None:
+        from diagkit.collectors.har_saml import SamlFlow
+
         self.ctx, self.report = ctx, report
         self.skipped = skipped  # shared with the analysis: checks that could not run, listed in the facts
         self.oauth_seen: set[tuple[str, str]] = set()
         self.tokens: dict[str, _Token] = {}
         self.saml: list[dict[str, Any]] = []
+        self.expect = {k: v for k, v in (expect or {}).items() if v}
+        self.state = SamlFlow()
 
     def entry(self, index: int, req: dict, resp: dict, url: str, shown: str, status: int,
               started: _dt.datetime | None) -> None:
@@ -44,9 +53,13 @@ class FlowChecks:
         server_date = parse_http_date(hf.header(resp, "date"))
         # SAML messages: HTTP-POST binding in the form, HTTP-Redirect binding in the query string.
         for binding, params in (("HTTP-POST", hf.form_params(req)), ("HTTP-Redirect", hf.query_params(req))):
+            relay = next((v for n, v in params if n == "RelayState"), None)
             for name, value in params:
                 if name in ("SAMLResponse", "SAMLRequest") and value:
-                    self._saml(index, name, binding, value, shown, when)
+                    root = self._saml(index, name, binding, value, shown, when)
+                    self.state.message(index, name, binding, root, relay, req, resp, url, shown, status,
+                                       self.report)
+        self.state.entry_done(index, resp, url, shown)
         if status != 0:
             self.oauth_in_url(url, f"request URL of HAR entry {index}")
         # Bearer tokens sent by the client.
@@ -142,35 +155,43 @@ class FlowChecks:
         if seen is None or when >= seen.when:
             self.tokens[key] = _Token(token, when, server_date, where if seen is None else seen.where)
 
-    def _saml(self, index: int, name: str, binding: str, value: str, shown: str, when: _dt.datetime) -> None:
+    def _saml(self, index: int, name: str, binding: str, value: str, shown: str, when: _dt.datetime) -> Any:
+        """Check one SAML message; its parsed root for the flow state (None when it cannot be read)."""
         row: dict[str, Any] = {"i": index, "message": name, "binding": binding, "url": shown}
         self.saml.append(row)
         try:
             from diagkit.collectors import saml_xml
         except ImportError:
             self.skipped.add("SAML decoder unavailable")
-            return
+            return None
         from diagkit.errors import DiagkitError
 
         try:
             xml = saml_xml.decode_saml_message(value, f"{name} in HAR entry {index}")
+            root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}")
         except DiagkitError as exc:
             row["decoded"] = False
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be decoded",
                             detail=short(exc.message, 300), evidence={"entry": index, "url": shown,
                                                                        "binding": binding})
-            return
+            return None
         row["decoded"] = True
         if name != "SAMLResponse":
-            return
+            row["type"] = saml_xml.local_name(root)
+            if root.get("ID"):
+                row["id"] = root.get("ID")
+            return root
         try:
             from diagkit.collectors import saml_response
         except ImportError:
             self.skipped.add("SAML response checks unavailable")
-            return
+            return root
         where = f"{name} in HAR entry {index} ({shown})"
         try:
-            saml_response.analyse_response(self.report, xml, when, where=where)
+            saml_response.analyse_response(self.report, xml, when, where=where,
+                                           expect_audience=self.expect.get("audience"),
+                                           expect_destination=self.expect.get("destination"),
+                                           expect_issuer=self.expect.get("issuer"))
         except DiagkitError as exc:
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be analysed",
                             detail=short(exc.message, 300), evidence={"entry": index, "url": shown,
@@ -181,6 +202,7 @@ class FlowChecks:
             analysed = self.report.facts.pop(where, None)
             if analysed is not None:
                 row["analysis"] = analysed
+        return root
 
     def bearer_error(self, status: int, group: Group, challenge: list[dict[str, Any]]) -> None:
         """An RFC 6750 error in a Bearer challenge gets the HTTP probe's id too (CONTRACT.md: same ids in the flow)."""
@@ -205,7 +227,9 @@ class FlowChecks:
             return
 
     def finish(self) -> None:
-        """Checks each distinct JWT once, at its last use."""
+        """The flow-wide SAML checks; then each distinct JWT once, at its last use."""
+        if self.saml:
+            self.report.facts["saml_flow"] = self.state.finish(self.report)
         if not self.tokens:
             return
         try:
@@ -219,5 +243,20 @@ class FlowChecks:
             if decoded is None:
                 continue
             checked += 1
-            jwt.check_claims(self.report, decoded, item.when, server_date=item.server_date, where=item.where)
+            # Only an ID token's iss/aud are the IdP and the client (OIDC Core §2); an access token's aud is an API.
+            id_token = item.where.startswith("id_token") or jwt.is_id_token(decoded)
+            found = Report()
+            jwt.check_claims(found, decoded, item.when, server_date=item.server_date, where=item.where,
+                             expect_issuer=_issuer(self.expect.get("issuer")) if id_token else None,
+                             expect_audience=self.expect.get("audience") if id_token else None)
+            # "An ID token used as an access token" is only true of a token sent as a bearer; an id_token
+            # in a redirect or a token endpoint's answer is where ID tokens belong.
+            self.report.extend([f for f in found.findings
+                                if f.id != "jwt.token.id_token" or item.where.startswith("bearer token")])
         self.report.facts["jwts_checked"] = checked
+
+
+def _issuer(value: str | None) -> str | None:
+    """An issuer given as its discovery URL means the issuer itself (OIDC Discovery §4)."""
+    suffix = "/.well-known/openid-configuration"
+    return value[: -len(suffix)] if value and value.endswith(suffix) else value

@@ -1,0 +1,340 @@
+"""SAML login state across a HAR: does the response answer the request, and does the SP get its state back?
+
+Three checks need the whole flow, not one message: the response's InResponseTo against the ID of the
+AuthnRequest the SP sent (Redirect binding: DEFLATE in the query; POST binding: the form), the RelayState
+length (80 bytes, SAML Bindings §3.4.3/§3.5.3), and the SP's cookies: one set before the redirect to
+the IdP and missing from the ACS POST is the SameSite case (RFC 6265bis §5.4.7). Severities that depend
+on how the flow ended are settled in `finish`, when every entry has been seen.
+
+Chrome, Firefox and Safari fill cookies differently (a `cookies` array, `Cookie`/`Set-Cookie` headers,
+several Set-Cookie lines joined by newlines), so both sources are read. Cookie and RelayState values
+never leave this module: findings name cookies and their attributes, and give RelayState lengths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from diagkit.collectors import har_file as hf
+from diagkit.collectors.har_values import digest, parse_har_time
+
+RELAY_STATE_MAX = 80  # bytes, SAML 2.0 Bindings §3.4.3 and §3.5.3
+_ERROR_WORDS = re.compile(r"\b(error|invalid|expired|failed|failure|exception|unable|denied|forbidden)\b", re.I)
+_BACK_TO_LOGIN = re.compile(r"(error|fail|denied|login|signin|sign-in|/sso\b|saml)", re.I)
+
+
+@dataclass
+class Cookie:
+    name: str
+    domain: str  # the host that set it, or the Domain attribute without its leading dot
+    host_only: bool
+    path: str
+    samesite: str | None  # as written: "Lax", "Strict", "None", or None when absent
+    secure: bool
+    entry: int
+    set_by: str
+    deleted: bool = False
+
+    def applies_to(self, host: str, path: str) -> bool:
+        host = host.lower()
+        if self.host_only:
+            if host != self.domain:
+                return False
+        elif host != self.domain and not host.endswith("." + self.domain):
+            return False
+        return path == self.path or path.startswith(self.path.rstrip("/") + "/") or self.path == "/"
+
+    def describe(self) -> str:
+        if self.samesite is None:
+            return "no SameSite attribute (browsers treat it as SameSite=Lax)"
+        text = f"SameSite={self.samesite}"
+        return text + ("" if self.secure or self.samesite.lower() != "none" else " without Secure")
+
+
+@dataclass
+class AuthnRequest:
+    entry: int
+    id: str | None
+    binding: str
+    url: str
+    acs_url: str | None
+    relay_state: str | None
+
+
+@dataclass
+class Acs:
+    """One SAMLResponse delivered to the SP, and what the flow did next."""
+
+    entry: int
+    url: str
+    status: int
+    location: str | None
+    error_page: bool
+    relay_state: str | None
+    request: AuthnRequest | None
+    later_request: bool = False
+    lost: list[Cookie] = field(default_factory=list)
+    cross_site: bool | None = None
+
+    @property
+    def failed(self) -> bool:
+        """The SP did not accept the login: an error status or page, back to a login/error URL, or a new request."""
+        if self.status == 0 or self.status >= 400 or self.error_page or self.later_request:
+            return True
+        return bool(self.location and _BACK_TO_LOGIN.search(self.location))
+
+
+def _decoded(value: str, form: bool) -> str:
+    """A form or query value as the SP reads it (some exporters keep percent-encoding in params)."""
+    if re.search(r"%[0-9A-Fa-f]{2}", value):
+        return unquote_plus(value) if form else unquote(value)
+    return value
+
+
+def _site(host: str) -> str:
+    """A rough registrable domain (last two labels): enough to tell an IdP's site from an SP's."""
+    if re.fullmatch(r"[\d.]+|\[?[0-9a-fA-F:]+\]?", host):
+        return host
+    return ".".join(host.lower().rstrip(".").split(".")[-2:])
+
+
+def _set_cookies(resp: dict, url: str, index: int, shown: str) -> list[Cookie]:
+    """Cookies a response sets, from Set-Cookie headers and the exporter's cookies array."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    default_path = parts.path.rsplit("/", 1)[0] or "/" if parts.path.startswith("/") else "/"
+    found: dict[str, Cookie] = {}
+    for value in hf.headers(resp, "set-cookie"):
+        for line in value.split("\n"):  # Firefox joins several Set-Cookie lines with newlines
+            cookie = _parse_set_cookie(line, host, default_path, index, shown)
+            if cookie is not None:
+                found[cookie.name] = cookie
+    for item in resp.get("cookies") if isinstance(resp.get("cookies"), list) else ():
+        if not isinstance(item, dict) or not item.get("name") or str(item["name"]) in found:
+            continue
+        domain = str(item.get("domain") or "").lower()
+        samesite = item.get("sameSite", item.get("samesite"))
+        expires = parse_har_time(item.get("expires"))
+        found[str(item["name"])] = Cookie(
+            name=str(item["name"]), domain=domain.lstrip(".") or host, host_only=not domain,
+            path=str(item.get("path") or default_path), samesite=str(samesite).capitalize() if samesite else None,
+            secure=bool(item.get("secure")), entry=index, set_by=shown,
+            deleted=expires is not None and expires.year < 1980)
+    return list(found.values())
+
+
+def _parse_set_cookie(line: str, host: str, default_path: str, index: int, shown: str) -> Cookie | None:
+    pair, *attrs = line.split(";")
+    name, eq, value = pair.partition("=")
+    name = name.strip()
+    if not eq or not name:
+        return None
+    cookie = Cookie(name=name, domain=host, host_only=True, path=default_path, samesite=None, secure=False,
+                    entry=index, set_by=shown)
+    for attr in attrs:
+        key, _, val = attr.partition("=")
+        key, val = key.strip().lower(), val.strip()
+        if key == "domain" and val:
+            cookie.domain, cookie.host_only = val.lower().lstrip("."), False
+        elif key == "path" and val.startswith("/"):
+            cookie.path = val
+        elif key == "samesite":
+            cookie.samesite = val.capitalize() or None
+        elif key == "secure":
+            cookie.secure = True
+        elif key == "max-age" and re.fullmatch(r"-?\d+", val) and int(val) <= 0:
+            cookie.deleted = True
+        elif key == "expires" and re.search(r"\b19[0-7]\d\b", val):
+            cookie.deleted = True  # the usual "Thu, 01 Jan 1970" deletion
+    return cookie
+
+
+def _sent_cookies(req: dict) -> set[str]:
+    names = {str(c.get("name")) for c in req.get("cookies") or () if isinstance(c, dict) and c.get("name")}
+    for value in hf.headers(req, "cookie"):
+        for part in value.split(";"):
+            name = part.split("=", 1)[0].strip()
+            if name:
+                names.add(name)
+    return names
+
+
+class SamlFlow:
+    """Feed it every entry in order (`entry`), the SAML messages found in it (`message`), then `finish`."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[tuple[str, str, str], Cookie] = {}
+        self.requests: list[AuthnRequest] = []
+        self.acs: list[Acs] = []
+        self.relay_states: dict[str, dict[str, Any]] = {}
+
+    # ---------------------------------------------------------------- per entry
+
+    def message(self, index: int, name: str, binding: str, root: Any, relay_state: str | None, req: dict,
+                resp: dict, url: str, shown: str, status: int, report: Any) -> None:
+        """A decoded SAMLRequest/SAMLResponse (root: its parsed XML, or None when it did not parse)."""
+        from diagkit.collectors.saml_xml import NS_SAMLP, qn
+
+        relay = _decoded(relay_state, binding == "HTTP-POST") if relay_state else None
+        if relay is not None:
+            self._relay(index, name, relay, shown)
+        if name == "SAMLRequest":
+            if root is not None and root.tag == qn(NS_SAMLP, "AuthnRequest"):
+                request = AuthnRequest(index, root.get("ID"), binding, shown,
+                                       root.get("AssertionConsumerServiceURL"), relay)
+                self.requests.append(request)
+                # Sent back to the IdP after an ACS POST: that login did not stick.
+                for acs in self.acs:
+                    acs.later_request = True
+            return
+        request = self.requests[-1] if self.requests else None
+        acs = Acs(index, shown, status, hf.header(resp, "location"), self._error_page(resp, status), relay, request)
+        self.acs.append(acs)
+        if root is not None and request is not None:
+            self._in_response_to(acs, root, report)
+        if binding == "HTTP-POST" and request is not None:
+            self._cookies_lost(acs, req, url)
+
+    def entry_done(self, index: int, resp: dict, url: str, shown: str) -> None:
+        """Cookies set by this entry's response (after its own request was judged)."""
+        for cookie in _set_cookies(resp, url, index, shown):
+            key = (cookie.domain, cookie.path, cookie.name)
+            if cookie.deleted:
+                self.cookies.pop(key, None)
+            else:
+                self.cookies[key] = cookie
+
+    @staticmethod
+    def _error_page(resp: dict, status: int) -> bool:
+        if not 200 <= status < 300:
+            return False
+        text = hf.response_text({"response": resp}, limit=200_000) or ""
+        mime = str(hf.header(resp, "content-type") or (resp.get("content") or {}).get("mimeType") or "").lower()
+        # A 200 from the ACS is either the next auto-submitted form or an error page.
+        return "html" in mime and "<form" not in text.lower() and bool(_ERROR_WORDS.search(text[:50_000]))
+
+    def _relay(self, index: int, name: str, value: str, shown: str) -> None:
+        size = len(value.encode("utf-8"))
+        key = digest(value)
+        seen = self.relay_states.setdefault(key, {"bytes": size, "entries": [], "messages": [], "url": shown})
+        seen["entries"].append(index)
+        seen["messages"].append(name)
+
+    def _in_response_to(self, acs: Acs, root: Any, report: Any) -> None:
+        from diagkit.collectors.saml_xml import NS_SAML, qn
+
+        request = acs.request
+        assert request is not None
+        on_response = root.get("InResponseTo")
+        on_subject = [d.get("InResponseTo") for d in root.iter(qn(NS_SAML, "SubjectConfirmationData"))
+                      if d.get("InResponseTo")]
+        values = ([on_response] if on_response else []) + on_subject
+        if request.id and values and all(v == request.id for v in values):
+            return
+        earlier = next((r for r in reversed(self.requests[:-1]) if r.id and r.id in values), None)
+        found = on_response or (on_subject[0] if on_subject else None)
+        if not values:
+            title = "The SAML response answers no request, although the SP sent an AuthnRequest"
+            why = ("It carries no InResponseTo (an IdP-initiated, unsolicited response); an SP waiting for its "
+                   "request's answer rejects it.")
+        elif earlier is not None:
+            title = "The SAML response answers an earlier AuthnRequest, not the last one sent"
+            why = (f"InResponseTo matches the AuthnRequest of entry {earlier.entry}; the SP keeps only the last "
+                   "request (several tabs, the back button or a retried login).")
+        elif request.id in values:
+            title = "The response's InResponseTo and its SubjectConfirmationData's differ"
+            why = "Response and assertion must answer the same request."
+        else:
+            title = "The SAML response's InResponseTo is not the ID of the AuthnRequest sent"
+            why = ("No AuthnRequest in this recording has that ID: the response was meant for another login "
+                   "(another browser, a stale IdP session or a replayed response).")
+        report.add("har.saml.inresponseto_mismatch", title,
+                   detail=f"AuthnRequest ID '{request.id}' (entry {request.entry}, {request.binding}) vs "
+                          f"InResponseTo '{found}' (entry {acs.entry}). {why}",
+                   evidence={"request_id": request.id, "in_response_to": found,
+                             "subject_in_response_to": on_subject or None, "request_entry": request.entry,
+                             "response_entry": acs.entry, "acs_url": acs.url})
+
+    def _cookies_lost(self, acs: Acs, req: dict, url: str) -> None:
+        request = acs.request
+        assert request is not None
+        parts = urlsplit(url)
+        host, path = (parts.hostname or "").lower(), parts.path or "/"
+        sent = _sent_cookies(req)
+        acs.lost = sorted((c for c in self.cookies.values()
+                           if c.entry < request.entry and c.applies_to(host, path) and c.name not in sent
+                           and not (c.secure and parts.scheme == "http")),
+                          key=lambda c: c.entry)
+        origin = hf.header(req, "origin")
+        referer = hf.header(req, "referer")
+        source = origin if origin and origin != "null" else referer
+        source_host = urlsplit(source).hostname if source else None
+        if origin == "null":
+            acs.cross_site = True  # an opaque origin: the form came from a cross-site redirect chain
+        elif source_host:
+            acs.cross_site = _site(source_host) != _site(host)
+
+    # ---------------------------------------------------------------- findings
+
+    def finish(self, report: Any) -> dict[str, Any]:
+        for acs in self.acs:
+            if acs.lost:
+                self._report_lost(report, acs)
+        for info in self.relay_states.values():
+            if info["bytes"] > RELAY_STATE_MAX:
+                self._report_relay(report, info)
+        facts: dict[str, Any] = {"authn_requests": len(self.requests), "responses": len(self.acs)}
+        if self.acs and not self.requests:
+            facts["note"] = ("no AuthnRequest recorded: IdP-initiated login, or the recording started at the IdP; "
+                             "InResponseTo and cookie checks need the SP's redirect")
+        return facts
+
+    def _report_lost(self, report: Any, acs: Acs) -> None:
+        first = acs.lost[0]
+        names = ", ".join(f"{c.name} ({c.describe()})" for c in acs.lost[:5])
+        reasons = []
+        if any(c.samesite is None or c.samesite.lower() in ("lax", "strict") for c in acs.lost):
+            reasons.append("browsers do not send SameSite=Lax or Strict cookies (and cookies without SameSite, "
+                           "treated as Lax; Chrome makes an exception only in the first 2 minutes) with the "
+                           "cross-site POST the IdP's form makes to the ACS")
+        if any(c.samesite and c.samesite.lower() == "none" and not c.secure for c in acs.lost):
+            reasons.append("SameSite=None without Secure is refused by browsers altogether")
+        if any(c.samesite and c.samesite.lower() == "none" and c.secure for c in acs.lost):
+            reasons.append("a SameSite=None; Secure cookie was still withheld: third-party cookie blocking or "
+                           "tracking protection (Safari ITP, Firefox ETP), or the cookie expired")
+        severity = None if acs.failed else "warn"
+        outcome = ("the SP did not complete the login" if acs.failed else
+                   "the SP seems to have continued anyway; if the login fails later, this is the likely cause")
+        report.add("har.saml.session_cookie_lost",
+                   f"The ACS POST to {acs.url} arrived without the SP cookie {first.name} ({first.describe()})",
+                   detail=f"Set before the redirect to the IdP (entry {first.entry}, {first.set_by}) and missing "
+                          f"from the SAMLResponse POST (entry {acs.entry}): {names}. " + "; ".join(reasons)
+                          + f". Here {outcome}.",
+                   evidence={"acs_url": acs.url, "acs_entry": acs.entry, "cross_site": acs.cross_site,
+                             "acs_status": acs.status,
+                             "cookies": [{"name": c.name, "samesite": c.samesite, "secure": c.secure,
+                                          "set_at_entry": c.entry, "set_by": c.set_by} for c in acs.lost[:10]]},
+                   severity=severity)
+
+    def _report_relay(self, report: Any, info: dict[str, Any]) -> None:
+        answered = [a for a in self.acs if a.entry in info["entries"]]
+        sent = "SAMLRequest" in info["messages"]
+        # Harmless here only when the IdP gave it back unchanged and the SP accepted the login.
+        ok_end = sent and bool(answered) and not any(a.failed for a in answered)
+        detail = (f"RelayState of {info['bytes']} bytes (entries {', '.join(map(str, info['entries'][:5]))}); SAML "
+                  f"bindings allow at most {RELAY_STATE_MAX}. ")
+        if ok_end:
+            detail += "This IdP returned it intact, but stricter IdPs truncate or refuse it."
+        elif sent and not answered and any(a.entry > info["entries"][0] for a in self.acs):
+            detail += "It did not come back unchanged with the response: the IdP truncated or dropped it."
+        else:
+            detail += "IdPs may truncate or refuse it, and the SP then loses where to send the user."
+        report.add("har.saml.relaystate_too_long",
+                   f"RelayState is {info['bytes']} bytes, over the {RELAY_STATE_MAX}-byte limit",
+                   detail=detail, evidence={"bytes": info["bytes"], "limit": RELAY_STATE_MAX,
+                                            "entries": info["entries"][:10], "messages": sorted(set(info["messages"])),
+                                            "first_url": info["url"]},
+                   severity="warn" if ok_end else None)
