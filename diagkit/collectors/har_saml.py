@@ -94,6 +94,10 @@ def _decoded(value: str, form: bool) -> str:
     return value
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ". " if text else ""
+
+
 def _site(host: str) -> str:
     """A rough registrable domain (last two labels): enough to tell an IdP's site from an SP's."""
     if re.fullmatch(r"[\d.]+|\[?[0-9a-fA-F:]+\]?", host):
@@ -311,8 +315,8 @@ class SamlFlow:
         report.add("har.saml.session_cookie_lost",
                    f"The ACS POST to {acs.url} arrived without the SP cookie {first.name} ({first.describe()})",
                    detail=f"Set before the redirect to the IdP (entry {first.entry}, {first.set_by}) and missing "
-                          f"from the SAMLResponse POST (entry {acs.entry}): {names}. " + "; ".join(reasons)
-                          + f". Here {outcome}.",
+                          f"from the SAMLResponse POST (entry {acs.entry}): {names}. " + _sentence("; ".join(reasons))
+                          + f"Here {outcome}.",
                    evidence={"acs_url": acs.url, "acs_entry": acs.entry, "cross_site": acs.cross_site,
                              "acs_status": acs.status,
                              "cookies": [{"name": c.name, "samesite": c.samesite, "secure": c.secure,

@@ -414,7 +414,8 @@ def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_au
     # Encrypted assertion in an unsigned response: the signature, if any, is inside the encryption, so we
     # cannot tell; reported as info above rather than claiming "unsigned".
 
-    if not an.problems():
+    # IdP certificates asked for but unreadable: their finding says so, and no pass may suggest trust.
+    if not an.problems() and (anchors is None or anchors.usable):
         checked = ["status Success" if response is not None else "bare assertion"]
         if assertions:
             checked.append(f"time window at {format_time(now)} (±{int(CLOCK_SKEW.total_seconds())} s)")

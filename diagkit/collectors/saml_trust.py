@@ -190,6 +190,10 @@ def _same_key(a: x509.Certificate, b: x509.Certificate) -> bool:
         return False
 
 
+def _hex(fingerprint: str | None) -> str | None:
+    return fingerprint.replace(":", "").lower() if fingerprint else None
+
+
 def judge(report_add: Any, info: SignatureInfo, what: str, anchors: Anchors, issuer: str | None) -> None:
     """Set info.valid/info.trusted from the published certificates; add the finding when it does not hold.
 
@@ -209,7 +213,9 @@ def judge(report_add: Any, info: SignatureInfo, what: str, anchors: Anchors, iss
     embedded = info.certificate
     signer = fingerprints(embedded)["sha256"] if embedded is not None else None
     evidence: dict[str, Any] = {"on": what, "signer_sha256": signer, "published_sha256": published,
-                                "algorithm": (info.algorithm or "").rsplit("#", 1)[-1] or None}
+                                "algorithm": (info.algorithm or "").rsplit("#", 1)[-1] or None,
+                                # Also as plain hex, as `cryptography` and most scripts print a fingerprint.
+                                "signer_sha256_hex": _hex(signer), "published_sha256_hex": [_hex(p) for p in published]}
     known_key = embedded is not None and any(_same_key(embedded, a.cert) for a in candidates)
     if embedded is not None and not known_key:
         ok, reason = verify_with(info, embedded)
