@@ -281,3 +281,13 @@ def test_idp_initiated_response_skips_flow_checks(invoke, tmp_path):
     result, doc = probe(invoke, har.write(tmp_path / "idp-init.har"))
     assert result.exit_code == 0, doc["findings"]
     assert "IdP-initiated" in doc["facts"]["saml_flow"]["note"]
+
+
+def test_export_without_any_cookies_makes_no_cookie_claim(invoke, tmp_path):
+    har = login_flow("chrome", samesite="Lax", cookie_sent=False, acs_status=400)
+    for entry in har.entries:  # what a sanitised export leaves: no Cookie header, no cookies array
+        entry["request"]["headers"] = [h for h in entry["request"]["headers"] if h["name"].lower() != "cookie"]
+        entry["request"]["cookies"] = []
+    result, doc = probe(invoke, har.write(tmp_path / "sanitised.har"))
+    assert "har.saml.session_cookie_lost" not in ids(doc)
+    assert "exported without cookies" in doc["facts"]["saml_flow"]["cookies_note"]

@@ -203,9 +203,14 @@ def test_expect_issuer(invoke, tmp_path):
     assert finding["evidence"]["expected"] == "https://idp.test"
 
 
-def test_issuer_not_the_metadata_entity(invoke, tmp_path):
+def test_issuer_not_the_metadata_entity_is_noted(invoke, tmp_path):
     meta = write(tmp_path, "idp.xml", metadata(OLD[1], entity_id="https://other-idp.test/"))
     result, doc = run(invoke, tmp_path, signed_by(OLD), "--idp-metadata", meta)
+    assert result.exit_code == 0
+    finding = find(doc, "saml.issuer.mismatch")
+    assert finding["severity"] == "info" and finding["evidence"]["expected"] == "https://other-idp.test/"
+    result, doc = run(invoke, tmp_path, signed_by(OLD), "--idp-metadata", meta, "--expect-issuer",
+                      "https://other-idp.test/")
     assert result.exit_code == 3
     assert ids(doc, "fail") == {"saml.issuer.mismatch"}
 

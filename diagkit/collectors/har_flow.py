@@ -59,7 +59,7 @@ class FlowChecks:
                     root = self._saml(index, name, binding, value, shown, when)
                     self.state.message(index, name, binding, root, relay, req, resp, url, shown, status,
                                        self.report)
-        self.state.entry_done(index, resp, url, shown)
+        self.state.entry_done(index, req, resp, url, shown)
         if status != 0:
             self.oauth_in_url(url, f"request URL of HAR entry {index}")
         # Bearer tokens sent by the client.

@@ -174,6 +174,7 @@ class SamlFlow:
         self.requests: list[AuthnRequest] = []
         self.acs: list[Acs] = []
         self.relay_states: dict[str, dict[str, Any]] = {}
+        self.cookies_recorded = False  # any request cookie at all (sanitised exports strip every one)
 
     # ---------------------------------------------------------------- per entry
 
@@ -202,8 +203,9 @@ class SamlFlow:
         if binding == "HTTP-POST" and request is not None:
             self._cookies_lost(acs, req, url)
 
-    def entry_done(self, index: int, resp: dict, url: str, shown: str) -> None:
+    def entry_done(self, index: int, req: dict, resp: dict, url: str, shown: str) -> None:
         """Cookies set by this entry's response (after its own request was judged)."""
+        self.cookies_recorded = self.cookies_recorded or bool(_sent_cookies(req))
         for cookie in _set_cookies(resp, url, index, shown):
             key = (cookie.domain, cookie.path, cookie.name)
             if cookie.deleted:
@@ -285,12 +287,16 @@ class SamlFlow:
 
     def finish(self, report: Any) -> dict[str, Any]:
         for acs in self.acs:
-            if acs.lost:
+            # A recording without a single request cookie was exported without them: nothing was lost.
+            if acs.lost and self.cookies_recorded:
                 self._report_lost(report, acs)
         for info in self.relay_states.values():
             if info["bytes"] > RELAY_STATE_MAX:
                 self._report_relay(report, info)
         facts: dict[str, Any] = {"authn_requests": len(self.requests), "responses": len(self.acs)}
+        if any(a.lost for a in self.acs) and not self.cookies_recorded:
+            facts["cookies_note"] = "no request in the recording carries a cookie (exported without cookies?): " \
+                                    "the SP cookie check was not made"
         if self.acs and not self.requests:
             facts["note"] = ("no AuthnRequest recorded: IdP-initiated login, or the recording started at the IdP; "
                              "InResponseTo and cookie checks need the SP's redirect")
