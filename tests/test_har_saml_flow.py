@@ -291,3 +291,25 @@ def test_export_without_any_cookies_makes_no_cookie_claim(invoke, tmp_path):
     result, doc = probe(invoke, har.write(tmp_path / "sanitised.har"))
     assert "har.saml.session_cookie_lost" not in ids(doc)
     assert "exported without cookies" in doc["facts"]["saml_flow"]["cookies_note"]
+
+
+def test_brokered_login_matches_each_response_to_its_own_sp(invoke, tmp_path):
+    """SP -> Entra-like broker (AuthnRequest _req1) -> federated IdP (the broker's own AuthnRequest _reqB)
+    -> broker (response to _reqB) -> SP (response to _req1): no mismatch, although _reqB came last."""
+    broker_acs = "https://login.broker.test/login.srf"
+    har = Har("chrome")
+    idp_url = f"{IDP}/sso?" + urlencode({"SAMLRequest": redirect_value(authn_request("_req1")), "RelayState": "r"})
+    har.add("GET", SP + "/login", 302, location=idp_url, set_cookies=["sp_state=1; Path=/; Secure; SameSite=None"])
+    har.add("GET", idp_url, 200)
+    broker_request = authn_request("_reqB").replace(ACS, broker_acs).replace("https://sp.test/", "urn:broker")
+    har.add("POST", "https://adfs.corp.test/adfs/ls/", 200, form={"SAMLRequest": b.b64(broker_request)},
+            origin=IDP)
+    federated = b.assertion(audience="urn:broker", recipient=broker_acs).replace('"_req1"', '"_reqB"')
+    response = b.response(b.sign(federated, *b.make_cert()).decode(), destination=broker_acs)
+    har.add("POST", broker_acs, 200, form={"SAMLResponse": b.b64(response.replace('"_req1"', '"_reqB"'))},
+            origin="https://adfs.corp.test", body="<form method=post action='https://app.example.com/saml/acs'>")
+    har.add("POST", ACS, 302, cookies={"sp_state": "1"}, form={"SAMLResponse": signed_response(), "RelayState": "r"},
+            origin=IDP, location=SP + "/app")
+    result, doc = probe(invoke, har.write(tmp_path / "broker.har"))
+    assert "har.saml.inresponseto_mismatch" not in ids(doc), doc["findings"]
+    assert doc["facts"]["saml_flow"] == {"authn_requests": 2, "responses": 2}

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from diagkit.collectors import har_file as hf
-from diagkit.collectors.har_values import digest, parse_har_time
+from diagkit.collectors.har_values import digest, origin_of, parse_har_time
 
 RELAY_STATE_MAX = 80  # bytes, SAML 2.0 Bindings §3.4.3 and §3.5.3
 _ERROR_WORDS = re.compile(r"\b(error|invalid|expired|failed|failure|exception|unable|denied|forbidden)\b", re.I)
@@ -62,6 +62,15 @@ class AuthnRequest:
     url: str
     acs_url: str | None
     relay_state: str | None
+    issuer: str | None = None  # the SP's entityID
+
+    def same_sp(self, post_url: str, audiences: set[str], destination: str | None) -> bool | None:
+        """Whether a response POSTed to post_url answers this SP; None when the request does not say."""
+        if self.acs_url:
+            return origin_of(self.acs_url) in {origin_of(post_url), origin_of(destination)}
+        if self.issuer and audiences:
+            return self.issuer in audiences
+        return None
 
 
 @dataclass
@@ -78,6 +87,7 @@ class Acs:
     later_request: bool = False
     lost: list[Cookie] = field(default_factory=list)
     cross_site: bool | None = None
+    post_url: str = ""
 
     @property
     def failed(self) -> bool:
@@ -181,7 +191,7 @@ class SamlFlow:
     def message(self, index: int, name: str, binding: str, root: Any, relay_state: str | None, req: dict,
                 resp: dict, url: str, shown: str, status: int, report: Any) -> None:
         """A decoded SAMLRequest/SAMLResponse (root: its parsed XML, or None when it did not parse)."""
-        from diagkit.collectors.saml_xml import NS_SAMLP, qn
+        from diagkit.collectors.saml_xml import NS_SAML, NS_SAMLP, qn, text_of
 
         relay = _decoded(relay_state, binding == "HTTP-POST") if relay_state else None
         if relay is not None:
@@ -189,19 +199,35 @@ class SamlFlow:
         if name == "SAMLRequest":
             if root is not None and root.tag == qn(NS_SAMLP, "AuthnRequest"):
                 request = AuthnRequest(index, root.get("ID"), binding, shown,
-                                       root.get("AssertionConsumerServiceURL"), relay)
+                                       root.get("AssertionConsumerServiceURL"), relay,
+                                       text_of(root.find(qn(NS_SAML, "Issuer"))))
                 self.requests.append(request)
-                # Sent back to the IdP after an ACS POST: that login did not stick.
+                # The same SP sending the user back to the IdP after an ACS POST: that login did not stick.
                 for acs in self.acs:
-                    acs.later_request = True
+                    if acs.request is None or request.same_sp(acs.post_url, set(), None) is not False:
+                        acs.later_request = True
             return
-        request = self.requests[-1] if self.requests else None
-        acs = Acs(index, shown, status, hf.header(resp, "location"), self._error_page(resp, status), relay, request)
+        request = self._request_for(url, root)
+        acs = Acs(index, shown, status, hf.header(resp, "location"), self._error_page(resp, status), relay, request,
+                  post_url=url)
         self.acs.append(acs)
         if root is not None and request is not None:
             self._in_response_to(acs, root, report)
         if binding == "HTTP-POST" and request is not None:
             self._cookies_lost(acs, req, url)
+
+    def _request_for(self, post_url: str, root: Any) -> AuthnRequest | None:
+        """The last AuthnRequest of the SP this response is for (an IdP that is itself an SP of another IdP,
+        as with Entra ID federation or a Keycloak broker, sends its own AuthnRequest in between)."""
+        from diagkit.collectors.saml_xml import NS_SAML, qn, text_of
+
+        if root is None:
+            return self.requests[-1] if self.requests else None
+        audiences = {text_of(a) or "" for a in root.iter(qn(NS_SAML, "Audience"))}
+        for request in reversed(self.requests):
+            if request.same_sp(post_url, audiences, root.get("Destination")) is not False:
+                return request
+        return None
 
     def entry_done(self, index: int, req: dict, resp: dict, url: str, shown: str) -> None:
         """Cookies set by this entry's response (after its own request was judged)."""
@@ -240,7 +266,7 @@ class SamlFlow:
         values = ([on_response] if on_response else []) + on_subject
         if request.id and values and all(v == request.id for v in values):
             return
-        earlier = next((r for r in reversed(self.requests[:-1]) if r.id and r.id in values), None)
+        earlier = next((r for r in reversed(self.requests) if r is not request and r.id and r.id in values), None)
         found = on_response or (on_subject[0] if on_subject else None)
         if not values:
             title = "The SAML response answers no request, although the SP sent an AuthnRequest"
