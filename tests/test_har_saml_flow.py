@@ -313,3 +313,24 @@ def test_brokered_login_matches_each_response_to_its_own_sp(invoke, tmp_path):
     result, doc = probe(invoke, har.write(tmp_path / "broker.har"))
     assert "har.saml.inresponseto_mismatch" not in ids(doc), doc["findings"]
     assert doc["facts"]["saml_flow"] == {"authn_requests": 2, "responses": 2}
+
+
+def test_idp_initiated_long_relaystate_accepted_is_a_warning(invoke, tmp_path):
+    har = Har("safari")
+    har.add("POST", ACS, 302, form={"SAMLResponse": signed_response(), "RelayState": SP + "/x?" + "q" * 90},
+            origin=IDP, location=SP + "/x")
+    result, doc = probe(invoke, har.write(tmp_path / "idp-init-relay.har"))
+    assert result.exit_code == 4
+    assert find(doc, "har.saml.relaystate_too_long")["severity"] == "warn"
+
+
+def test_same_site_lost_cookie_is_not_blamed_on_samesite(invoke, tmp_path):
+    har = login_flow("firefox", samesite="Lax", cookie_sent=False, acs_status=400)
+    for entry in har.entries:
+        for header in entry["request"]["headers"]:
+            if header["name"] in ("Origin", "Referer"):
+                header["value"] = header["value"].replace("idp.example.net", "login.example.com")
+    result, doc = probe(invoke, har.write(tmp_path / "same-site.har"))
+    finding = find(doc, "har.saml.session_cookie_lost")
+    assert finding["evidence"]["cross_site"] is False
+    assert "SameSite does not explain it" in finding["detail"]

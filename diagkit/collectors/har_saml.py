@@ -23,7 +23,8 @@ from diagkit.collectors.har_values import digest, origin_of, parse_har_time
 
 RELAY_STATE_MAX = 80  # bytes, SAML 2.0 Bindings §3.4.3 and §3.5.3
 _ERROR_WORDS = re.compile(r"\b(error|invalid|expired|failed|failure|exception|unable|denied|forbidden)\b", re.I)
-_BACK_TO_LOGIN = re.compile(r"(error|fail|denied|login|signin|sign-in|/sso\b|saml)", re.I)
+# Where an SP sends a login it did not accept (a successful ACS redirects to the app or the RelayState).
+_BACK_TO_LOGIN = re.compile(r"(error|fail|denied|login|signin|sign-in|logout|expired|unauthori[sz]ed)", re.I)
 
 
 @dataclass
@@ -332,7 +333,10 @@ class SamlFlow:
         first = acs.lost[0]
         names = ", ".join(f"{c.name} ({c.describe()})" for c in acs.lost[:5])
         reasons = []
-        if any(c.samesite is None or c.samesite.lower() in ("lax", "strict") for c in acs.lost):
+        if acs.cross_site is False:
+            reasons.append("the POST came from the same site, so SameSite does not explain it: the cookie expired, "
+                           "was overwritten or cleared, or its Domain/Path do not cover the ACS")
+        elif any(c.samesite is None or c.samesite.lower() in ("lax", "strict") for c in acs.lost):
             reasons.append("browsers do not send SameSite=Lax or Strict cookies (and cookies without SameSite, "
                            "treated as Lax; Chrome makes an exception only in the first 2 minutes) with the "
                            "cross-site POST the IdP's form makes to the ACS")
@@ -358,12 +362,12 @@ class SamlFlow:
     def _report_relay(self, report: Any, info: dict[str, Any]) -> None:
         answered = [a for a in self.acs if a.entry in info["entries"]]
         sent = "SAMLRequest" in info["messages"]
-        # Harmless here only when the IdP gave it back unchanged and the SP accepted the login.
-        ok_end = sent and bool(answered) and not any(a.failed for a in answered)
+        # Harmless here only when it reached the SP unchanged and the SP accepted the login.
+        ok_end = bool(answered) and not any(a.failed for a in answered)
         detail = (f"RelayState of {info['bytes']} bytes (entries {', '.join(map(str, info['entries'][:5]))}); SAML "
                   f"bindings allow at most {RELAY_STATE_MAX}. ")
         if ok_end:
-            detail += "This IdP returned it intact, but stricter IdPs truncate or refuse it."
+            detail += "It reached the SP intact here, but stricter IdPs and SPs truncate or refuse it."
         elif sent and not answered and any(a.entry > info["entries"][0] for a in self.acs):
             detail += "It did not come back unchanged with the response: the IdP truncated or dropped it."
         else:
