@@ -334,3 +334,22 @@ def test_same_site_lost_cookie_is_not_blamed_on_samesite(invoke, tmp_path):
     finding = find(doc, "har.saml.session_cookie_lost")
     assert finding["evidence"]["cross_site"] is False
     assert "SameSite does not explain it" in finding["detail"]
+
+
+def test_idp_certificate_judges_the_responses_in_the_har(invoke, tmp_path):
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    _old_key, old = b.make_cert("idp.test signing", key_n=0)  # what signed_response() signs with
+    _new_key, new = b.make_cert("idp.test signing 2030", key_n=1)
+    pem = tmp_path / "sp-trusts.pem"
+    pem.write_bytes(new.public_bytes(serialization.Encoding.PEM))
+    path = login_flow("firefox").write(tmp_path / "rotated.har")
+    result, doc = probe(invoke, path, "--idp-cert", str(pem))
+    assert result.exit_code == 3
+    finding = find(doc, "saml.signature.untrusted_cert")
+    assert finding["title"].startswith("SAMLResponse in HAR entry 3")
+    assert finding["evidence"]["published_sha256"] == [new.fingerprint(hashes.SHA256()).hex(":").upper()]
+    meta = tmp_path / "idp.xml"
+    meta.write_text(b.idp_entity("https://idp.test/", key_descriptors=[b.key_descriptor(old)]))
+    result, doc = probe(invoke, path, "--idp-metadata", str(meta))
+    assert result.exit_code == 0, doc["findings"]

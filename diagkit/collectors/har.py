@@ -313,7 +313,10 @@ class Analysis:
 
 def run(ctx: Context, report: Report, target: str, slow_ms: int = 3000, slow_wait_ms: int = 2000,
         max_skew: int = 300, timeline_limit: int = TIMELINE_LIMIT, expect_audience: str | None = None,
-        expect_issuer: str | None = None, expect_destination: str | None = None) -> None:
+        expect_issuer: str | None = None, expect_destination: str | None = None, idp_metadata: str | None = None,
+        idp_cert: str | None = None, ca_file: str | None = None) -> None:
+    del ca_file  # already in ctx (the CLI passes --ca-file to the Context)
+    from diagkit.collectors import saml_trust
     from diagkit.errors import InputFormatError
 
     try:
@@ -323,8 +326,11 @@ def run(ctx: Context, report: Report, target: str, slow_ms: int = 3000, slow_wai
                    evidence={"file": target})
         return
     expect = {"audience": expect_audience, "issuer": expect_issuer, "destination": expect_destination}
+    # The IdP's signing certificates, when given, judge every SAMLResponse's signature (saml_trust).
+    anchors = saml_trust.load(ctx, report, idp_metadata, idp_cert)
     analysis = Analysis(ctx, report, slow_ms=slow_ms, slow_wait_ms=slow_wait_ms, max_skew_s=max_skew,
                         timeline_limit=max(0, timeline_limit), expect=expect)
+    analysis.flow.anchors = anchors
     try:
         for index, entry in enumerate(source.entries()):
             analysis.entry(index, entry)
@@ -364,6 +370,10 @@ probe = Probe(
                metavar="I"),
         Option("expect_destination", "The SP's ACS URL: each SAMLResponse's Destination/Recipient must equal it.",
                metavar="URL"),
+        Option("idp_metadata", "The IdP's metadata (URL or file): SAMLResponse signatures must verify with a "
+               "signing certificate it publishes.", metavar="URL|FILE"),
+        Option("idp_cert", "The IdP signing certificate(s) the SP trusts (PEM/DER file).", metavar="PEM"),
+        Option("ca_file", "Extra trusted CA certificates (PEM) for an https --idp-metadata URL.", metavar="PEM"),
     ),
     default_timeout=60.0,
     max_calls=10,

@@ -45,6 +45,7 @@ class FlowChecks:
         self.saml: list[dict[str, Any]] = []
         self.expect = {k: v for k, v in (expect or {}).items() if v}
         self.state = SamlFlow()
+        self.anchors: Any = None  # saml_trust.Anchors from --idp-metadata/--idp-cert, else None
 
     def entry(self, index: int, req: dict, resp: dict, url: str, shown: str, status: int,
               started: _dt.datetime | None) -> None:
@@ -191,7 +192,7 @@ class FlowChecks:
             saml_response.analyse_response(self.report, xml, when, where=where,
                                            expect_audience=self.expect.get("audience"),
                                            expect_destination=self.expect.get("destination"),
-                                           expect_issuer=self.expect.get("issuer"))
+                                           expect_issuer=self.expect.get("issuer"), anchors=self.anchors)
         except DiagkitError as exc:
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be analysed",
                             detail=short(exc.message, 300), evidence={"entry": index, "url": shown,
