@@ -353,3 +353,13 @@ def test_idp_certificate_judges_the_responses_in_the_har(invoke, tmp_path):
     meta.write_text(b.idp_entity("https://idp.test/", key_descriptors=[b.key_descriptor(old)]))
     result, doc = probe(invoke, path, "--idp-metadata", str(meta))
     assert result.exit_code == 0, doc["findings"]
+
+
+def test_acs_post_without_recorded_body_is_still_checked_for_cookies(invoke, tmp_path):
+    har = login_flow("chrome", samesite=None, cookie_sent=False, acs_status=400)
+    del har.entries[3]["request"]["postData"]  # Chrome sometimes drops a navigation's form body
+    result, doc = probe(invoke, har.write(tmp_path / "nobody.har"))
+    assert result.exit_code == 3
+    finding = find(doc, "har.saml.session_cookie_lost")
+    assert finding["evidence"]["cookies"][0]["samesite"] is None
+    assert "no SameSite attribute" in finding["title"]

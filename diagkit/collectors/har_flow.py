@@ -53,13 +53,17 @@ class FlowChecks:
         when = started or self.ctx.now()
         server_date = parse_http_date(hf.header(resp, "date"))
         # SAML messages: HTTP-POST binding in the form, HTTP-Redirect binding in the query string.
+        seen = False
         for binding, params in (("HTTP-POST", hf.form_params(req)), ("HTTP-Redirect", hf.query_params(req))):
             relay = next((v for n, v in params if n == "RelayState"), None)
             for name, value in params:
                 if name in ("SAMLResponse", "SAMLRequest") and value:
+                    seen = True
                     root = self._saml(index, name, binding, value, shown, when)
                     self.state.message(index, name, binding, root, relay, req, resp, url, shown, status,
                                        self.report)
+        if not seen:
+            self.state.bodiless_acs_post(index, req, resp, url, shown, status, self.expect.get("destination"))
         self.state.entry_done(index, req, resp, url, shown)
         if status != 0:
             self.oauth_in_url(url, f"request URL of HAR entry {index}")

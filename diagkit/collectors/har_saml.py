@@ -217,6 +217,22 @@ class SamlFlow:
         if binding == "HTTP-POST" and request is not None:
             self._cookies_lost(acs, req, url)
 
+    def bodiless_acs_post(self, index: int, req: dict, resp: dict, url: str, shown: str, status: int,
+                          expected_acs: str | None) -> None:
+        """A POST to the ACS URL whose form the browser did not record (Chrome drops the bodies of some
+        navigations): the SAMLResponse is unseen, but the cookies it arrived with still are."""
+        if str(req.get("method") or "").upper() != "POST" or not self.requests:
+            return
+        target = url.split("?", 1)[0].split("#", 1)[0]
+        request = self.requests[-1]
+        acs_urls = {u for u in (request.acs_url, expected_acs) if u}
+        if target not in acs_urls or any(a.request is request for a in self.acs):
+            return
+        acs = Acs(index, shown, status, hf.header(resp, "location"), self._error_page(resp, status), None, request,
+                  post_url=url)
+        self.acs.append(acs)
+        self._cookies_lost(acs, req, url)
+
     def _request_for(self, post_url: str, root: Any) -> AuthnRequest | None:
         """The last AuthnRequest of the SP this response is for (an IdP that is itself an SP of another IdP,
         as with Entra ID federation or a Keycloak broker, sends its own AuthnRequest in between)."""
