@@ -6,9 +6,9 @@ length (80 bytes, SAML Bindings §3.4.3/§3.5.3), and the SP's cookies: one set 
 the IdP and missing from the ACS POST is the SameSite case (RFC 6265bis §5.4.7). Severities that depend
 on how the flow ended are settled in `finish`, when every entry has been seen.
 
-Chrome, Firefox and Safari fill cookies differently (a `cookies` array, `Cookie`/`Set-Cookie` headers,
-several Set-Cookie lines joined by newlines), so both sources are read. Cookie and RelayState values
-never leave this module: findings name cookies and their attributes, and give RelayState lengths.
+Cookies are read by har_cookies (Chrome, Firefox and Safari keep them in different places). Cookie and
+RelayState values never leave these modules: findings name cookies and their attributes, and give
+RelayState lengths.
 """
 
 from __future__ import annotations
@@ -16,43 +16,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import unquote, unquote_plus
 
 from diagkit.collectors import har_file as hf
-from diagkit.collectors.har_values import digest, origin_of, parse_har_time
+from diagkit.collectors.har_cookies import Cookie, sent_cookies, set_cookies, site, url_parts
+from diagkit.collectors.har_values import digest, origin_of
 
 RELAY_STATE_MAX = 80  # bytes, SAML 2.0 Bindings §3.4.3 and §3.5.3
 _ERROR_WORDS = re.compile(r"\b(error|invalid|expired|failed|failure|exception|unable|denied|forbidden)\b", re.I)
 # Where an SP sends a login it did not accept (a successful ACS redirects to the app or the RelayState).
 _BACK_TO_LOGIN = re.compile(r"(error|fail|denied|login|signin|sign-in|logout|expired|unauthori[sz]ed)", re.I)
-
-
-@dataclass
-class Cookie:
-    name: str
-    domain: str  # the host that set it, or the Domain attribute without its leading dot
-    host_only: bool
-    path: str
-    samesite: str | None  # as written: "Lax", "Strict", "None", or None when absent
-    secure: bool
-    entry: int
-    set_by: str
-    deleted: bool = False
-
-    def applies_to(self, host: str, path: str) -> bool:
-        host = host.lower()
-        if self.host_only:
-            if host != self.domain:
-                return False
-        elif host != self.domain and not host.endswith("." + self.domain):
-            return False
-        return path == self.path or path.startswith(self.path.rstrip("/") + "/") or self.path == "/"
-
-    def describe(self) -> str:
-        if self.samesite is None:
-            return "no SameSite attribute (browsers treat it as SameSite=Lax)"
-        text = f"SameSite={self.samesite}"
-        return text + ("" if self.secure or self.samesite.lower() != "none" else " without Secure")
 
 
 @dataclass
@@ -107,74 +80,6 @@ def _decoded(value: str, form: bool) -> str:
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ". " if text else ""
-
-
-def _site(host: str) -> str:
-    """A rough registrable domain (last two labels): enough to tell an IdP's site from an SP's."""
-    if re.fullmatch(r"[\d.]+|\[?[0-9a-fA-F:]+\]?", host):
-        return host
-    return ".".join(host.lower().rstrip(".").split(".")[-2:])
-
-
-def _set_cookies(resp: dict, url: str, index: int, shown: str) -> list[Cookie]:
-    """Cookies a response sets, from Set-Cookie headers and the exporter's cookies array."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    default_path = parts.path.rsplit("/", 1)[0] or "/" if parts.path.startswith("/") else "/"
-    found: dict[str, Cookie] = {}
-    for value in hf.headers(resp, "set-cookie"):
-        for line in value.split("\n"):  # Firefox joins several Set-Cookie lines with newlines
-            cookie = _parse_set_cookie(line, host, default_path, index, shown)
-            if cookie is not None:
-                found[cookie.name] = cookie
-    for item in resp.get("cookies") if isinstance(resp.get("cookies"), list) else ():
-        if not isinstance(item, dict) or not item.get("name") or str(item["name"]) in found:
-            continue
-        domain = str(item.get("domain") or "").lower()
-        samesite = item.get("sameSite", item.get("samesite"))
-        expires = parse_har_time(item.get("expires"))
-        found[str(item["name"])] = Cookie(
-            name=str(item["name"]), domain=domain.lstrip(".") or host, host_only=not domain,
-            path=str(item.get("path") or default_path), samesite=str(samesite).capitalize() if samesite else None,
-            secure=bool(item.get("secure")), entry=index, set_by=shown,
-            deleted=expires is not None and expires.year < 1980)
-    return list(found.values())
-
-
-def _parse_set_cookie(line: str, host: str, default_path: str, index: int, shown: str) -> Cookie | None:
-    pair, *attrs = line.split(";")
-    name, eq, value = pair.partition("=")
-    name = name.strip()
-    if not eq or not name:
-        return None
-    cookie = Cookie(name=name, domain=host, host_only=True, path=default_path, samesite=None, secure=False,
-                    entry=index, set_by=shown)
-    for attr in attrs:
-        key, _, val = attr.partition("=")
-        key, val = key.strip().lower(), val.strip()
-        if key == "domain" and val:
-            cookie.domain, cookie.host_only = val.lower().lstrip("."), False
-        elif key == "path" and val.startswith("/"):
-            cookie.path = val
-        elif key == "samesite":
-            cookie.samesite = val.capitalize() or None
-        elif key == "secure":
-            cookie.secure = True
-        elif key == "max-age" and re.fullmatch(r"-?\d+", val) and int(val) <= 0:
-            cookie.deleted = True
-        elif key == "expires" and re.search(r"\b19[0-7]\d\b", val):
-            cookie.deleted = True  # the usual "Thu, 01 Jan 1970" deletion
-    return cookie
-
-
-def _sent_cookies(req: dict) -> set[str]:
-    names = {str(c.get("name")) for c in req.get("cookies") or () if isinstance(c, dict) and c.get("name")}
-    for value in hf.headers(req, "cookie"):
-        for part in value.split(";"):
-            name = part.split("=", 1)[0].strip()
-            if name:
-                names.add(name)
-    return names
 
 
 class SamlFlow:
@@ -248,8 +153,8 @@ class SamlFlow:
 
     def entry_done(self, index: int, req: dict, resp: dict, url: str, shown: str) -> None:
         """Cookies set by this entry's response (after its own request was judged)."""
-        self.cookies_recorded = self.cookies_recorded or bool(_sent_cookies(req))
-        for cookie in _set_cookies(resp, url, index, shown):
+        self.cookies_recorded = self.cookies_recorded or bool(sent_cookies(req))
+        for cookie in set_cookies(resp, url, index, shown):
             key = (cookie.domain, cookie.path, cookie.name)
             if cookie.deleted:
                 self.cookies.pop(key, None)
@@ -310,21 +215,20 @@ class SamlFlow:
     def _cookies_lost(self, acs: Acs, req: dict, url: str) -> None:
         request = acs.request
         assert request is not None
-        parts = urlsplit(url)
-        host, path = (parts.hostname or "").lower(), parts.path or "/"
-        sent = _sent_cookies(req)
+        scheme, host, path = url_parts(url)
+        sent = sent_cookies(req)
         acs.lost = sorted((c for c in self.cookies.values()
                            if c.entry < request.entry and c.applies_to(host, path) and c.name not in sent
-                           and not (c.secure and parts.scheme == "http")),
+                           and not (c.secure and scheme == "http")),
                           key=lambda c: c.entry)
         origin = hf.header(req, "origin")
         referer = hf.header(req, "referer")
         source = origin if origin and origin != "null" else referer
-        source_host = urlsplit(source).hostname if source else None
+        source_host = url_parts(source)[1] if source else None
         if origin == "null":
             acs.cross_site = True  # an opaque origin: the form came from a cross-site redirect chain
         elif source_host:
-            acs.cross_site = _site(source_host) != _site(host)
+            acs.cross_site = site(source_host) != site(host)
 
     # ---------------------------------------------------------------- findings
 
