@@ -165,6 +165,7 @@ def test_healthy_flow_has_no_fail(invoke, tmp_path, browser, binding):
     assert "har.ok" in ids(doc)
     flow = doc["facts"]["saml_flow"]
     assert flow == {"authn_requests": 1, "responses": 1}
+    assert doc["facts"]["expectations"]["saml_responses_checked"] == 1
     assert "s3cr3tstate" not in result.stdout
 
 

@@ -235,6 +235,12 @@ class FlowChecks:
         """The flow-wide SAML checks; then each distinct JWT once, at its last use."""
         if self.saml:
             self.report.facts["saml_flow"] = self.state.finish(self.report)
+        if self.expect:
+            # What the expectations were applied to: none at all is worth knowing (a HAR without the login).
+            self.report.facts["expectations"] = {
+                **self.expect, "saml_responses_checked": sum(1 for r in self.saml if r["message"] == "SAMLResponse"
+                                                             and r.get("decoded")),
+                "id_tokens_checked": 0}
         if not self.tokens:
             return
         try:
@@ -250,6 +256,8 @@ class FlowChecks:
             checked += 1
             # Only an ID token's iss/aud are the IdP and the client (OIDC Core §2); an access token's aud is an API.
             id_token = item.where.startswith("id_token") or jwt.is_id_token(decoded)
+            if id_token and self.expect:
+                self.report.facts["expectations"]["id_tokens_checked"] += 1
             found = Report()
             jwt.check_claims(found, decoded, item.when, server_date=item.server_date, where=item.where,
                              expect_issuer=_issuer(self.expect.get("issuer")) if id_token else None,
