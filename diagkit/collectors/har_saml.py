@@ -3,7 +3,7 @@
 Three checks need the whole flow, not one message: the response's InResponseTo against the ID of the
 AuthnRequest the SP sent (Redirect binding: DEFLATE in the query; POST binding: the form), the RelayState
 length (80 bytes, SAML Bindings §3.4.3/§3.5.3), and the SP's cookies: one set before the redirect to
-the IdP and missing from the ACS POST is the SameSite case (RFC 6265bis §5.4.7). Severities that depend
+the IdP and missing from the ACS POST is the SameSite case (RFC 6265bis §4.1.2.7, §8.8). Severities that depend
 on how the flow ended are settled in `finish`, when every entry has been seen.
 
 Cookies are read by har_cookies (Chrome, Firefox and Safari keep them in different places). Cookie and
