@@ -173,7 +173,8 @@ class FlowChecks:
 
         try:
             xml = saml_xml.decode_saml_message(value, f"{name} in HAR entry {index}")
-            root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}")
+            # A response that does not parse is analyse_response's saml.response.invalid (fail), below.
+            root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}") if name != "SAMLResponse" else None
         except DiagkitError as exc:
             row["decoded"] = False
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be decoded",
@@ -181,11 +182,15 @@ class FlowChecks:
                                                                        "binding": binding})
             return None
         row["decoded"] = True
-        if name != "SAMLResponse":
+        if root is not None:
             row["type"] = saml_xml.local_name(root)
             if root.get("ID"):
                 row["id"] = root.get("ID")
             return root
+        try:
+            root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}")
+        except DiagkitError:
+            root = None
         try:
             from diagkit.collectors import saml_response
         except ImportError:
