@@ -218,6 +218,7 @@ def test_issuer_not_the_metadata_entity_is_noted(invoke, tmp_path):
 @pytest.mark.parametrize("expected, exit_code", [
     ("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", 0),
     ("emailAddress", 0),
+    ("email", 0),
     ("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent", 3),
     ("persistent", 3),
     ("urn:oasis:names:tc:SAML:2.0:nameid-format:emailAddress", 3),
@@ -231,3 +232,12 @@ def test_expect_nameid_format(invoke, tmp_path, expected, exit_code):
                                        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
                                        "where": "SAMLResponse"}
     assert "alice.secret@example.org" not in result.stdout
+
+
+def test_idp_cert_given_inline(invoke, tmp_path):
+    pem = NEW[1].public_bytes(serialization.Encoding.PEM).decode()
+    result, doc = run(invoke, tmp_path, signed_by(OLD), "--idp-cert", pem)
+    assert result.exit_code == 3
+    assert ids(doc, "fail") == {"saml.signature.untrusted_cert"}
+    result, doc = run(invoke, tmp_path, signed_by(OLD), "--idp-cert", b.cert_b64(OLD[1]))
+    assert result.exit_code == 0, doc["findings"]

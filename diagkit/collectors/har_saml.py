@@ -104,6 +104,8 @@ class SamlFlow:
             self._relay(index, name, relay, shown)
         if name == "SAMLRequest":
             if root is not None and root.tag == qn(NS_SAMLP, "AuthnRequest"):
+                if root.get("ID") and any(r.id == root.get("ID") for r in self.requests):
+                    return  # the IdP passing the same request along (its own redirects): one request
                 request = AuthnRequest(index, root.get("ID"), binding, shown,
                                        root.get("AssertionConsumerServiceURL"), relay,
                                        text_of(root.find(qn(NS_SAML, "Issuer"))))

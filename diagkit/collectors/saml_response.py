@@ -251,10 +251,11 @@ _UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 
 
 def _format_matches(expected: str, found: str) -> bool:
-    """Exact URN match; a short name ("emailAddress", "persistent") matches the URN's last part."""
+    """Exact URN match; a short name ("emailAddress", "email", "persistent") matches the URN's last part."""
     if ":" in expected:
         return expected == found
-    return expected.lower() == found.rsplit(":", 1)[-1].lower()
+    short, last = expected.lower(), found.rsplit(":", 1)[-1].lower()
+    return short == last or (len(short) >= 5 and last.startswith(short))
 
 
 _STATUS_HINTS = {

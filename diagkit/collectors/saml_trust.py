@@ -79,10 +79,17 @@ def load(ctx: Context, report: Report, idp_metadata: str | None, idp_cert: str |
 
 
 def _from_cert_file(report: Report, anchors: Anchors, path: str) -> None:
+    import os
+    import re
+
     from diagkit.collectors import certs
     from diagkit.errors import read_input_bytes
 
-    data = read_input_bytes(path, "IdP certificate file", limit=MAX_CERT_FILE_BYTES)  # missing: exit 1
+    if not os.path.exists(path) and ("-----BEGIN CERTIFICATE-----" in path
+                                     or re.fullmatch(r"[A-Za-z0-9+/=\s]{200,20000}", path)):
+        data, path = path.encode(), "(the certificate given inline)"  # pasted PEM or base64 DER
+    else:
+        data = read_input_bytes(path, "IdP certificate file", limit=MAX_CERT_FILE_BYTES)  # missing: exit 1
     found = []
     for block in certs._PEM_RE.finditer(data):
         try:
