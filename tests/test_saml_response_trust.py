@@ -241,3 +241,11 @@ def test_idp_cert_given_inline(invoke, tmp_path):
     assert ids(doc, "fail") == {"saml.signature.untrusted_cert"}
     result, doc = run(invoke, tmp_path, signed_by(OLD), "--idp-cert", b.cert_b64(OLD[1]))
     assert result.exit_code == 0, doc["findings"]
+
+
+def test_response_and_assertion_signed_by_the_same_old_certificate_is_one_finding(invoke, tmp_path):
+    xml = b.sign(b.response(b.sign(b.assertion(), *OLD).decode()), *OLD)
+    result, doc = run(invoke, tmp_path, xml, "--idp-metadata", write(tmp_path, "idp.xml", metadata(NEW[1])))
+    assert result.exit_code == 3
+    assert [f["id"] for f in doc["findings"]] == ["saml.signature.untrusted_cert"]
+    assert doc["facts"]["SAMLResponse"]["signed"] == {"response": True, "assertion": True}

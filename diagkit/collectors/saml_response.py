@@ -283,6 +283,8 @@ def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any], 
     from diagkit.collectors import saml_trust
     from diagkit.collectors.saml_xml import signature_info, verify_signature
 
+    untrusted_signers: set[str] = set()
+
     ids: dict[str, int] = {}
     for el in root.iter():
         if isinstance(el.tag, str) and el.get("ID"):
@@ -302,7 +304,8 @@ def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any], 
             response_signed |= over_response
             assertion_signed |= over_assertion
             if anchors is not None and anchors.usable:
-                saml_trust.judge(an.add, info, "response" if over_response else "assertion", anchors, issuer)
+                saml_trust.judge(an.add, info, "response" if over_response else "assertion", anchors, issuer,
+                                 untrusted_signers)
                 summaries.append(info.summary())
                 continue
             verify_signature(info)

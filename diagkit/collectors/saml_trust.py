@@ -201,10 +201,13 @@ def _hex(fingerprint: str | None) -> str | None:
     return fingerprint.replace(":", "").lower() if fingerprint else None
 
 
-def judge(report_add: Any, info: SignatureInfo, what: str, anchors: Anchors, issuer: str | None) -> None:
+def judge(report_add: Any, info: SignatureInfo, what: str, anchors: Anchors, issuer: str | None,
+          reported: set[str] | None = None) -> None:
     """Set info.valid/info.trusted from the published certificates; add the finding when it does not hold.
 
     `report_add` is the analysis's add (it prefixes the place in a HAR). Integrity alone is never trust.
+    `reported` holds the signers already named for this message: a Response and its Assertion signed by
+    the same unpublished certificate are one finding.
     """
     from diagkit.collectors.certs import fingerprints
     from diagkit.collectors.saml_xml import verify_with
@@ -228,6 +231,10 @@ def judge(report_add: Any, info: SignatureInfo, what: str, anchors: Anchors, iss
         ok, reason = verify_with(info, embedded)
         info.valid = ok
         if ok:
+            if reported is not None:
+                if signer in reported:
+                    return
+                reported.add(str(signer))
             evidence["signer_subject"] = embedded.subject.rfc4514_string()
             evidence["signer_not_before"] = embedded.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
             report_add("saml.signature.untrusted_cert",
