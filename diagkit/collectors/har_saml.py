@@ -188,8 +188,8 @@ class SamlFlow:
         on_subject = [d.get("InResponseTo") for d in root.iter(qn(NS_SAML, "SubjectConfirmationData"))
                       if d.get("InResponseTo")]
         values = ([on_response] if on_response else []) + on_subject
-        if request.id and values and all(v == request.id for v in values):
-            return
+        if not request.id or (values and all(v == request.id for v in values)):
+            return  # answers the request (or the request has no ID to compare: its own problem)
         earlier = next((r for r in reversed(self.requests) if r is not request and r.id and r.id in values), None)
         found = on_response or (on_subject[0] if on_subject else None)
         if not values:
