@@ -364,3 +364,18 @@ def test_acs_post_without_recorded_body_is_still_checked_for_cookies(invoke, tmp
     finding = find(doc, "har.saml.session_cookie_lost")
     assert finding["evidence"]["cookies"][0]["samesite"] is None
     assert "no SameSite attribute" in finding["title"]
+
+
+@pytest.mark.parametrize("browser", BROWSERS)
+def test_redirect_folded_into_one_entry_still_gives_the_authnrequest(invoke, tmp_path, browser):
+    """Some exports keep the SP's 302 but not the request it leads to (the IdP GET): the AuthnRequest and
+    the state cookie of that redirect are read from the redirect itself."""
+    har = login_flow(browser, samesite="Lax", cookie_sent=False, request_id="_req7", acs_status=400,
+                     relay="w" * 90)
+    del har.entries[1]  # the GET to the IdP with the SAMLRequest
+    result, doc = probe(invoke, har.write(tmp_path / "folded.har"))
+    assert result.exit_code == 3
+    assert {"har.saml.session_cookie_lost", "har.saml.inresponseto_mismatch",
+            "har.saml.relaystate_too_long"} <= ids(doc, "fail")
+    assert find(doc, "har.saml.inresponseto_mismatch")["evidence"]["request_id"] == "_req7"
+    assert find(doc, "har.saml.relaystate_too_long")["evidence"]["entries"] == [0, 2]

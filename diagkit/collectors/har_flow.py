@@ -64,6 +64,8 @@ class FlowChecks:
                                        self.report)
         if not seen:
             self.state.bodiless_acs_post(index, req, resp, url, shown, status, self.expect.get("destination"))
+        if 300 <= status < 400:
+            self._redirected_request(index, resp, shown)
         self.state.entry_done(index, req, resp, url, shown)
         if status != 0:
             self.oauth_in_url(url, f"request URL of HAR entry {index}")
@@ -78,6 +80,29 @@ class FlowChecks:
         # Token endpoint responses and OAuth error bodies.
         if status:
             self._token_response(index, resp, shown, status, when, server_date)
+
+    def _redirected_request(self, index: int, resp: dict, shown: str) -> None:
+        """An AuthnRequest in a redirect's Location: some exports (Safari) fold the redirect into one entry,
+        so the request to the IdP may never appear on its own. The same request seen again is one request."""
+        from urllib.parse import parse_qsl, urlsplit
+
+        from diagkit.collectors import saml_xml
+        from diagkit.errors import DiagkitError
+
+        location = hf.header(resp, "location") or resp.get("redirectURL")
+        if not isinstance(location, str) or "SAMLRequest=" not in location:
+            return
+        try:
+            params = parse_qsl(urlsplit(location).query, keep_blank_values=True)
+        except ValueError:
+            return
+        value = next((v for n, v in params if n == "SAMLRequest"), None)
+        try:
+            root = saml_xml.parse_xml(saml_xml.decode_saml_message(value or "", "SAMLRequest in a Location"),
+                                      "SAMLRequest in a Location")
+        except DiagkitError:
+            return  # reported where the browser sends it, if it does
+        self.state.redirect_request(index, root, next((v for n, v in params if n == "RelayState"), None), shown)
 
     def _token_response(self, index: int, resp: dict, shown: str, status: int, when: _dt.datetime,
                         server_date: _dt.datetime | None) -> None:
@@ -238,7 +263,7 @@ class FlowChecks:
 
     def finish(self) -> None:
         """The flow-wide SAML checks; then each distinct JWT once, at its last use."""
-        if self.saml:
+        if self.saml or self.state.requests:
             self.report.facts["saml_flow"] = self.state.finish(self.report)
         if self.expect:
             # What the expectations were applied to: none at all is worth knowing (a HAR without the login).

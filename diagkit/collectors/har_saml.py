@@ -37,6 +37,13 @@ class AuthnRequest:
     acs_url: str | None
     relay_state: str | None
     issuer: str | None = None  # the SP's entityID
+    # Cookies set by entries before this one were set "before the redirect"; for a request read from a
+    # redirect's Location that includes the redirect itself (SPs set their state cookie there).
+    cookie_boundary: int = -1
+
+    def __post_init__(self) -> None:
+        if self.cookie_boundary < 0:
+            self.cookie_boundary = self.entry
 
     def same_sp(self, post_url: str, audiences: set[str], destination: str | None) -> bool | None:
         """Whether a response POSTed to post_url answers this SP; None when the request does not say."""
@@ -106,14 +113,9 @@ class SamlFlow:
             if root is not None and root.tag == qn(NS_SAMLP, "AuthnRequest"):
                 if root.get("ID") and any(r.id == root.get("ID") for r in self.requests):
                     return  # the IdP passing the same request along (its own redirects): one request
-                request = AuthnRequest(index, root.get("ID"), binding, shown,
-                                       root.get("AssertionConsumerServiceURL"), relay,
-                                       text_of(root.find(qn(NS_SAML, "Issuer"))))
-                self.requests.append(request)
-                # The same SP sending the user back to the IdP after an ACS POST: that login did not stick.
-                for acs in self.acs:
-                    if acs.request is None or request.same_sp(acs.post_url, set(), None) is not False:
-                        acs.later_request = True
+                self._add_request(AuthnRequest(index, root.get("ID"), binding, shown,
+                                               root.get("AssertionConsumerServiceURL"), relay,
+                                               text_of(root.find(qn(NS_SAML, "Issuer")))))
             return
         request = self._request_for(url, root)
         acs = Acs(index, shown, status, hf.header(resp, "location"), self._error_page(resp, status), relay, request,
@@ -123,6 +125,26 @@ class SamlFlow:
             self._in_response_to(acs, root, report)
         if binding == "HTTP-POST" and request is not None:
             self._cookies_lost(acs, req, url)
+
+    def redirect_request(self, index: int, root: Any, relay_state: str | None, shown: str) -> None:
+        """An AuthnRequest found in the Location of the redirect at entry `index` (shown: that entry's URL)."""
+        from diagkit.collectors.saml_xml import NS_SAML, NS_SAMLP, qn, text_of
+
+        if root.tag != qn(NS_SAMLP, "AuthnRequest") or any(r.id == root.get("ID") for r in self.requests if r.id):
+            return
+        relay = _decoded(relay_state, False) if relay_state else None
+        if relay is not None:
+            self._relay(index, "SAMLRequest", relay, shown)
+        self._add_request(AuthnRequest(index, root.get("ID"), "HTTP-Redirect", shown,
+                                       root.get("AssertionConsumerServiceURL"), relay,
+                                       text_of(root.find(qn(NS_SAML, "Issuer"))), cookie_boundary=index + 1))
+
+    def _add_request(self, request: AuthnRequest) -> None:
+        self.requests.append(request)
+        # The same SP sending the user back to the IdP after an ACS POST: that login did not stick.
+        for acs in self.acs:
+            if acs.request is None or request.same_sp(acs.post_url, set(), None) is not False:
+                acs.later_request = True
 
     def bodiless_acs_post(self, index: int, req: dict, resp: dict, url: str, shown: str, status: int,
                           expected_acs: str | None) -> None:
@@ -220,7 +242,7 @@ class SamlFlow:
         scheme, host, path = url_parts(url)
         sent = sent_cookies(req)
         acs.lost = sorted((c for c in self.cookies.values()
-                           if c.entry < request.entry and c.applies_to(host, path) and c.name not in sent
+                           if c.entry < request.cookie_boundary and c.applies_to(host, path) and c.name not in sent
                            and not (c.secure and scheme == "http")),
                           key=lambda c: c.entry)
         origin = hf.header(req, "origin")
