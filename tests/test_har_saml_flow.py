@@ -379,3 +379,12 @@ def test_redirect_folded_into_one_entry_still_gives_the_authnrequest(invoke, tmp
             "har.saml.relaystate_too_long"} <= ids(doc, "fail")
     assert find(doc, "har.saml.inresponseto_mismatch")["evidence"]["request_id"] == "_req7"
     assert find(doc, "har.saml.relaystate_too_long")["evidence"]["entries"] == [0, 2]
+
+
+def test_provisional_headers_of_the_acs_post_make_no_cookie_claim(invoke, tmp_path):
+    har = login_flow("chrome", samesite="Lax", cookie_sent=False, acs_status=400)
+    acs = har.entries[3]["request"]
+    acs["headers"] = [h for h in acs["headers"] if h["name"] in ("origin", "referer", "content-type")]
+    result, doc = probe(invoke, har.write(tmp_path / "provisional.har"))
+    assert "har.saml.session_cookie_lost" not in ids(doc)
+    assert "provisional" in doc["facts"]["saml_flow"]["provisional_headers"]

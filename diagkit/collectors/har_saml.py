@@ -98,6 +98,7 @@ class SamlFlow:
         self.acs: list[Acs] = []
         self.relay_states: dict[str, dict[str, Any]] = {}
         self.cookies_recorded = False  # any request cookie at all (sanitised exports strip every one)
+        self.provisional: list[int] = []  # ACS POSTs recorded without their real request headers
 
     # ---------------------------------------------------------------- per entry
 
@@ -241,6 +242,12 @@ class SamlFlow:
         assert request is not None
         scheme, host, path = url_parts(url)
         sent = sent_cookies(req)
+        headers = req.get("headers") if isinstance(req.get("headers"), list) else []
+        names = {str(h.get("name", "")).lower() for h in headers if isinstance(h, dict)}
+        if not sent and not names & {"host", ":authority", "accept-encoding", "accept-language", "content-length"}:
+            # Chrome's "provisional headers": what was really sent, cookies included, is not in the recording.
+            self.provisional.append(acs.entry)
+            return
         acs.lost = sorted((c for c in self.cookies.values()
                            if c.entry < request.cookie_boundary and c.applies_to(host, path) and c.name not in sent
                            and not (c.secure and scheme == "http")),
@@ -268,6 +275,9 @@ class SamlFlow:
         if any(a.lost for a in self.acs) and not self.cookies_recorded:
             facts["cookies_note"] = "no request in the recording carries a cookie (exported without cookies?): " \
                                     "the SP cookie check was not made"
+        if self.provisional:
+            facts["provisional_headers"] = (f"ACS POST entries {self.provisional[:5]} were recorded with provisional "
+                                            "headers only: their cookies could not be checked")
         if self.acs and not self.requests:
             facts["note"] = ("no AuthnRequest recorded: IdP-initiated login, or the recording started at the IdP; "
                              "InResponseTo and cookie checks need the SP's redirect")
