@@ -218,7 +218,7 @@ def test_relaystate_of_80_bytes_is_fine(invoke, tmp_path):
 
 
 @pytest.mark.parametrize("browser", BROWSERS)
-@pytest.mark.parametrize("samesite, shown", [("Lax", "SameSite=Lax"), (None, "no SameSite attribute")])
+@pytest.mark.parametrize("samesite, shown", [("Lax", "SameSite=Lax"), (None, "no SameSite attribute, so SameSite=Lax")])
 def test_session_cookie_lost_on_acs_post(invoke, tmp_path, browser, samesite, shown):
     path = login_flow(browser, samesite=samesite, cookie_sent=False, acs_status=302,
                       acs_location=SP + "/login?error=state").write(tmp_path / "cookie.har")

@@ -48,7 +48,7 @@ class Cookie:
 
     def describe(self) -> str:
         if self.samesite is None:
-            return "no SameSite attribute (browsers treat it as SameSite=Lax)"
+            return "no SameSite attribute, so SameSite=Lax in browsers"
         text = f"SameSite={self.samesite}"
         return text + ("" if self.secure or self.samesite.lower() != "none" else " without Secure")
 

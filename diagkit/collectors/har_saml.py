@@ -40,6 +40,7 @@ class AuthnRequest:
     # Cookies set by entries before this one were set "before the redirect"; for a request read from a
     # redirect's Location that includes the redirect itself (SPs set their state cookie there).
     cookie_boundary: int = -1
+    from_location: bool = False
 
     def __post_init__(self) -> None:
         if self.cookie_boundary < 0:
@@ -112,8 +113,13 @@ class SamlFlow:
             self._relay(index, name, relay, shown)
         if name == "SAMLRequest":
             if root is not None and root.tag == qn(NS_SAMLP, "AuthnRequest"):
-                if root.get("ID") and any(r.id == root.get("ID") for r in self.requests):
-                    return  # the IdP passing the same request along (its own redirects): one request
+                same = next((r for r in self.requests if root.get("ID") and r.id == root.get("ID")), None)
+                if same is not None:
+                    # The request a redirect's Location announced, now sent (or the IdP passing it along):
+                    # one request, named where the browser sent it; its cookie boundary stays.
+                    if same.from_location:
+                        same.entry, same.url, same.binding, same.from_location = index, shown, binding, False
+                    return
                 self._add_request(AuthnRequest(index, root.get("ID"), binding, shown,
                                                root.get("AssertionConsumerServiceURL"), relay,
                                                text_of(root.find(qn(NS_SAML, "Issuer")))))
@@ -138,7 +144,8 @@ class SamlFlow:
             self._relay(index, "SAMLRequest", relay, shown)
         self._add_request(AuthnRequest(index, root.get("ID"), "HTTP-Redirect", shown,
                                        root.get("AssertionConsumerServiceURL"), relay,
-                                       text_of(root.find(qn(NS_SAML, "Issuer"))), cookie_boundary=index + 1))
+                                       text_of(root.find(qn(NS_SAML, "Issuer"))), cookie_boundary=index + 1,
+                                       from_location=True))
 
     def _add_request(self, request: AuthnRequest) -> None:
         self.requests.append(request)
