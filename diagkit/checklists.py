@@ -60,6 +60,9 @@ class EvidenceItem:
     patterns: tuple[str, ...] = ()
     required: bool = False
     instructions: str = ""
+    # Options of the probe that analyses files given as this evidence (the har probe on --har files),
+    # templated like a probe step's options.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def accepts(self, filename: str, from_har_option: bool) -> bool:
         """--har files count as HAR evidence; --attach files count where their name matches the patterns."""
@@ -265,6 +268,7 @@ def _semantic_problems(data: dict[str, Any], node: Any, check_probes: bool) -> l
         from diagkit import plugins
 
         installed = dict(plugins.registered())
+    problems.extend(_evidence_option_problems(data, node, names, installed if check_probes else None))
     for i, step in enumerate(data.get("probes") or []):
         where = ["probes", i]
         templates = [(["target"], step["target"])]
@@ -285,6 +289,50 @@ def _semantic_problems(data: dict[str, Any], node: Any, check_probes: bool) -> l
         if check_probes:
             problems.extend(_probe_problems(step, installed, _line(node, where)))
     return problems
+
+
+def _evidence_option_problems(data: dict[str, Any], node: Any, names: set[str],
+                               installed: dict[str, Any] | None) -> list[Problem]:
+    """Evidence options: only on `har` items (the har probe reads those files), placeholders naming questions."""
+    problems: list[Problem] = []
+    for i, e in enumerate(data.get("evidence") or []):
+        options = e.get("options") or {}
+        where = ["evidence", i, "options"]
+        if options and e.get("kind", "file") != "har":
+            problems.append(Problem(_line(node, where), f"evidence '{e['name']}': options are only taken by "
+                                                        "kind: har (they go to the har probe)"))
+            continue
+        for key, value in options.items():
+            for v in value if isinstance(value, list) else [value]:
+                try:
+                    used = placeholders(v) if isinstance(v, str) else []
+                except ValueError as exc:
+                    problems.append(Problem(_line(node, [*where, key]), str(exc)))
+                    continue
+                problems.extend(Problem(_line(node, [*where, key]), f"placeholder names an unknown question '{n}'")
+                                for n in used if n not in names)
+        if options and installed is not None:
+            problems.extend(_probe_problems({"probe": "har", "options": options}, installed, _line(node, where)))
+    return problems
+
+
+def evidence_options(checklist: Checklist | None, answers: Mapping[str, Any], kind: str = "har") -> dict[str, Any]:
+    """Options for the probe run on files given as `kind` evidence, filled from the answers.
+
+    As for a probe step's options, an option whose answer is missing (or empty) is left out, so the
+    probe runs without that expectation rather than with an empty one.
+    """
+    options: dict[str, Any] = {}
+    for item in checklist.evidence if checklist else ():
+        if item.kind != kind:
+            continue
+        for key, value in item.options.items():
+            values = value if isinstance(value, list) else [value]
+            filled = [fill(v, answers) if isinstance(v, str) else (v, []) for v in values]
+            if all(not gaps for _, gaps in filled):
+                texts = [text for text, _ in filled]
+                options.setdefault(key.replace("-", "_"), texts if isinstance(value, list) else texts[0])
+    return options
 
 
 def _probe_problems(step: dict[str, Any], installed: dict[str, Any], line: int | None) -> list[Problem]:
@@ -332,7 +380,8 @@ def _build(data: dict[str, Any], source: str) -> Checklist:
                                title=str(p.get("title") or "")) for p in data.get("probes") or []),
         evidence=tuple(EvidenceItem(name=e["name"], title=e["title"].strip(), kind=e.get("kind", "file"),
                                     patterns=tuple(e.get("patterns") or ()), required=bool(e.get("required", False)),
-                                    instructions=str(e.get("instructions") or "").strip())
+                                    instructions=str(e.get("instructions") or "").strip(),
+                                    options=dict(e.get("options") or {}))
                        for e in data.get("evidence") or []),
         recipient_key=(data.get("recipient_key") or "").strip() or None,
         source=source,

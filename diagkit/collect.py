@@ -422,7 +422,9 @@ def prepare(
     from diagkit import checklists
     from diagkit.packet.build import Evidence, guess_media_type
 
-    all_runs = list(runs) + [Run("har", f.path, {}, f"analysis of {os.path.basename(f.path)}", "--har")
+    # The checklist says which answers are the HAR analysis's expectations (evidence options).
+    har_options = checklists.evidence_options(checklist, answers, "har")
+    all_runs = list(runs) + [Run("har", f.path, dict(har_options), f"analysis of {os.path.basename(f.path)}", "--har")
                              for f in files if f.is_har]
     if all_runs:
         progress(f"running {len(all_runs)} probe(s), at most {MAX_WORKERS} at a time...")

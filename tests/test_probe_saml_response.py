@@ -57,7 +57,9 @@ def test_healthy_signed_response(invoke, tmp_path):
 def test_signed_response_envelope_counts(invoke):
     xml = b.sign(b.response(b.assertion()), *b.make_cert("idp.test signing"))
     result, doc = run(invoke, b.b64(xml), *AT)
-    assert result.exit_code == 0, doc
+    # Signed, but only the Response: a warning (CONTRACT.md saml.assertion.not_signed), not "unsigned".
+    assert result.exit_code == 4, doc
+    assert ids(doc) == {"saml.assertion.not_signed"}
     assert doc["facts"]["SAMLResponse"]["signed"] == {"response": True, "assertion": False}
 
 

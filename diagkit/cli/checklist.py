@@ -78,6 +78,9 @@ def render(item: object) -> str:
     for e in item.evidence:
         lines.append(f" {'*' if e.required else ' '} {e.name} ({e.kind}): {e.title}")
         lines.extend("      " + line for line in e.instructions.splitlines())
+        if e.options:
+            opts = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in e.options.items())
+            lines.append(f"      analysed with: har FILE {opts}   (an unanswered option is left out)")
     if item.recipient_key:
         lines += ["", bold("Packets are encrypted to: ") + item.recipient_key]
     lines += ["", f"Run: diagkit collect --checklist {item.id} -o packet.zip"]

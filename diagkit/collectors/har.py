@@ -44,7 +44,7 @@ class Analysis:
     """Accumulates what one pass over the entries saw; `finish` turns it into findings and facts."""
 
     def __init__(self, ctx: Context, report: Report, *, slow_ms: float, slow_wait_ms: float,
-                 max_skew_s: float, timeline_limit: int) -> None:
+                 max_skew_s: float, timeline_limit: int, expect: dict[str, str | None] | None = None) -> None:
         self.ctx, self.report = ctx, report
         self.timeline_limit = timeline_limit
         self.count = 0
@@ -64,7 +64,7 @@ class Analysis:
         self.slow = SlowRequests(slow_ms, slow_wait_ms)
         self.skew = ClockSkew(max_skew_s)
         self.redirects = RedirectLoops()
-        self.flow = FlowChecks(ctx, report, self.skipped)
+        self.flow = FlowChecks(ctx, report, self.skipped, expect)
 
     # ------------------------------------------------------------------ per entry
 
@@ -312,7 +312,11 @@ class Analysis:
 
 
 def run(ctx: Context, report: Report, target: str, slow_ms: int = 3000, slow_wait_ms: int = 2000,
-        max_skew: int = 300, timeline_limit: int = TIMELINE_LIMIT) -> None:
+        max_skew: int = 300, timeline_limit: int = TIMELINE_LIMIT, expect_audience: str | None = None,
+        expect_issuer: str | None = None, expect_destination: str | None = None, idp_metadata: str | None = None,
+        idp_cert: str | None = None, ca_file: str | None = None) -> None:
+    del ca_file  # already in ctx (the CLI passes --ca-file to the Context)
+    from diagkit.collectors import saml_trust
     from diagkit.errors import InputFormatError
 
     try:
@@ -321,8 +325,12 @@ def run(ctx: Context, report: Report, target: str, slow_ms: int = 3000, slow_wai
         report.add("har.invalid", detail=exc.message,
                    evidence={"file": target})
         return
+    expect = {"audience": expect_audience, "issuer": expect_issuer, "destination": expect_destination}
+    # The IdP's signing certificates, when given, judge every SAMLResponse's signature (saml_trust).
+    anchors = saml_trust.load(ctx, report, idp_metadata, idp_cert)
     analysis = Analysis(ctx, report, slow_ms=slow_ms, slow_wait_ms=slow_wait_ms, max_skew_s=max_skew,
-                        timeline_limit=max(0, timeline_limit))
+                        timeline_limit=max(0, timeline_limit), expect=expect)
+    analysis.flow.anchors = anchors
     try:
         for index, entry in enumerate(source.entries()):
             analysis.entry(index, entry)
@@ -356,15 +364,28 @@ probe = Probe(
                type=int, default=300, metavar="SECONDS"),
         Option("timeline_limit", "How many entries the timeline in the facts lists.", type=int,
                default=TIMELINE_LIMIT, metavar="N"),
+        Option("expect_audience", "The SP entityID (SAML Audience) or OIDC client id (ID token aud) expected.",
+               metavar="A"),
+        Option("expect_issuer", "The IdP entityID (SAML Issuer) or OIDC issuer (ID token iss) expected.",
+               metavar="I"),
+        Option("expect_destination", "The SP's ACS URL: each SAMLResponse's Destination/Recipient must equal it.",
+               metavar="URL"),
+        Option("idp_metadata", "The IdP's metadata (URL or file): SAMLResponse signatures must verify with a "
+               "signing certificate it publishes.", metavar="URL|FILE"),
+        Option("idp_cert", "The IdP signing certificate(s) the SP trusts (PEM/DER file).", metavar="PEM"),
+        Option("ca_file", "Extra trusted CA certificates (PEM) for an https --idp-metadata URL.", metavar="PEM"),
     ),
     default_timeout=60.0,
     max_calls=10,
-    example="diagkit probe har session.har --json",
+    example="diagkit probe har login.har --expect-audience https://app.example.com/saml "
+            "--expect-destination https://app.example.com/saml/acs --expect-issuer http://www.okta.com/exk1",
     description="Analyse HAR 1.2 files exported by a browser or proxy. Reports failed requests (with the class "
                 "of browser error), 4xx/5xx with their error codes, 401/403 with the parsed challenge, CORS "
                 "blocks, redirect loops and HTTPS->HTTP hops, slow requests with their dominant phase, client "
-                "clock skew, and SAML/OAuth/JWT problems inside the flow. Evidence never holds cookie, token, "
-                "query or body values.",
+                "clock skew, and SAML/OAuth/JWT problems inside the flow: each SAMLResponse checked as by "
+                "probe saml-response (against the --expect-* values), InResponseTo against the AuthnRequest "
+                "sent, RelayState over 80 bytes, and SP cookies lost on the ACS POST (SameSite). Evidence "
+                "never holds cookie, token, query or body values.",
     network=False,
 )
 

@@ -25,7 +25,11 @@ def is_cors_mode(req: dict, entry_type: str) -> bool:
     mode = (hf.header(req, "sec-fetch-mode") or "").lower()
     if mode:
         return mode == "cors"
-    return entry_type in ("xhr", "fetch", "eventsource") or bool(hf.header(req, "origin"))
+    if entry_type in ("xhr", "fetch", "eventsource"):
+        return True
+    # A page navigation (an IdP's auto-submitted SAML form) sends Origin too but asks for HTML: not CORS.
+    navigation = entry_type == "document" or (hf.header(req, "accept") or "").lower().startswith("text/html")
+    return bool(hf.header(req, "origin")) and not navigation
 
 
 def preflight_problem(req: dict, resp: dict, page: str, status: int) -> str | None:

@@ -4,6 +4,10 @@ SAMLResponses posted or redirected through the browser go to saml_response.analy
 errors in redirect URLs and JSON bodies get the oauth.* ids; bearer tokens and tokens returned by token
 endpoints are checked as JWTs at their last use. RFC 6750 errors in a Bearer challenge carry the HTTP
 probe's ids (the same ids in a flow). Token values never leave this module.
+
+Expectations (`--expect-audience/-issuer/-destination`, from `collect` the checklist's answers) apply to
+every SAMLResponse and to ID tokens; access tokens are left alone, since their audience is an API, not
+the client. The state carried across the flow (InResponseTo, RelayState, SP cookies) is har_saml's.
 """
 
 from __future__ import annotations
@@ -30,12 +34,18 @@ class _Token:
 class FlowChecks:
     """Per-entry auth material of a HAR; findings about SAML and OAuth as they are seen, JWTs at the end."""
 
-    def __init__(self, ctx: Context, report: Report, skipped: set[str]) -> None:
+    def __init__(self, ctx: Context, report: Report, skipped: set[str],
+                 expect: dict[str, str | None] | None = None) -> None:
+        from diagkit.collectors.har_saml import SamlFlow
+
         self.ctx, self.report = ctx, report
         self.skipped = skipped  # shared with the analysis: checks that could not run, listed in the facts
         self.oauth_seen: set[tuple[str, str]] = set()
         self.tokens: dict[str, _Token] = {}
         self.saml: list[dict[str, Any]] = []
+        self.expect = {k: v for k, v in (expect or {}).items() if v}
+        self.state = SamlFlow()
+        self.anchors: Any = None  # saml_trust.Anchors from --idp-metadata/--idp-cert, else None
 
     def entry(self, index: int, req: dict, resp: dict, url: str, shown: str, status: int,
               started: _dt.datetime | None) -> None:
@@ -43,10 +53,20 @@ class FlowChecks:
         when = started or self.ctx.now()
         server_date = parse_http_date(hf.header(resp, "date"))
         # SAML messages: HTTP-POST binding in the form, HTTP-Redirect binding in the query string.
+        seen = False
         for binding, params in (("HTTP-POST", hf.form_params(req)), ("HTTP-Redirect", hf.query_params(req))):
+            relay = next((v for n, v in params if n == "RelayState"), None)
             for name, value in params:
                 if name in ("SAMLResponse", "SAMLRequest") and value:
-                    self._saml(index, name, binding, value, shown, when)
+                    seen = True
+                    root = self._saml(index, name, binding, value, shown, when)
+                    self.state.message(index, name, binding, root, relay, req, resp, url, shown, status,
+                                       self.report)
+        if not seen:
+            self.state.bodiless_acs_post(index, req, resp, url, shown, status, self.expect.get("destination"))
+        if 300 <= status < 400:
+            self._redirected_request(index, resp, shown)
+        self.state.entry_done(index, req, resp, url, shown)
         if status != 0:
             self.oauth_in_url(url, f"request URL of HAR entry {index}")
         # Bearer tokens sent by the client.
@@ -60,6 +80,29 @@ class FlowChecks:
         # Token endpoint responses and OAuth error bodies.
         if status:
             self._token_response(index, resp, shown, status, when, server_date)
+
+    def _redirected_request(self, index: int, resp: dict, shown: str) -> None:
+        """An AuthnRequest in a redirect's Location: some exports (Safari) fold the redirect into one entry,
+        so the request to the IdP may never appear on its own. The same request seen again is one request."""
+        from urllib.parse import parse_qsl, urlsplit
+
+        from diagkit.collectors import saml_xml
+        from diagkit.errors import DiagkitError
+
+        location = hf.header(resp, "location") or resp.get("redirectURL")
+        if not isinstance(location, str) or "SAMLRequest=" not in location:
+            return
+        try:
+            params = parse_qsl(urlsplit(location).query, keep_blank_values=True)
+        except ValueError:
+            return
+        value = next((v for n, v in params if n == "SAMLRequest"), None)
+        try:
+            root = saml_xml.parse_xml(saml_xml.decode_saml_message(value or "", "SAMLRequest in a Location"),
+                                      "SAMLRequest in a Location")
+        except DiagkitError:
+            return  # reported where the browser sends it, if it does
+        self.state.redirect_request(index, root, next((v for n, v in params if n == "RelayState"), None), shown)
 
     def _token_response(self, index: int, resp: dict, shown: str, status: int, when: _dt.datetime,
                         server_date: _dt.datetime | None) -> None:
@@ -142,35 +185,48 @@ class FlowChecks:
         if seen is None or when >= seen.when:
             self.tokens[key] = _Token(token, when, server_date, where if seen is None else seen.where)
 
-    def _saml(self, index: int, name: str, binding: str, value: str, shown: str, when: _dt.datetime) -> None:
+    def _saml(self, index: int, name: str, binding: str, value: str, shown: str, when: _dt.datetime) -> Any:
+        """Check one SAML message; its parsed root for the flow state (None when it cannot be read)."""
         row: dict[str, Any] = {"i": index, "message": name, "binding": binding, "url": shown}
         self.saml.append(row)
         try:
             from diagkit.collectors import saml_xml
         except ImportError:
             self.skipped.add("SAML decoder unavailable")
-            return
+            return None
         from diagkit.errors import DiagkitError
 
         try:
             xml = saml_xml.decode_saml_message(value, f"{name} in HAR entry {index}")
+            # A response that does not parse is analyse_response's saml.response.invalid (fail), below.
+            root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}") if name != "SAMLResponse" else None
         except DiagkitError as exc:
             row["decoded"] = False
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be decoded",
                             detail=short(exc.message, 300), evidence={"entry": index, "url": shown,
                                                                        "binding": binding})
-            return
+            return None
         row["decoded"] = True
-        if name != "SAMLResponse":
-            return
+        if root is not None:
+            row["type"] = saml_xml.local_name(root)
+            if root.get("ID"):
+                row["id"] = root.get("ID")
+            return root
+        try:
+            root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}")
+        except DiagkitError:
+            root = None
         try:
             from diagkit.collectors import saml_response
         except ImportError:
             self.skipped.add("SAML response checks unavailable")
-            return
+            return root
         where = f"{name} in HAR entry {index} ({shown})"
         try:
-            saml_response.analyse_response(self.report, xml, when, where=where)
+            saml_response.analyse_response(self.report, xml, when, where=where,
+                                           expect_audience=self.expect.get("audience"),
+                                           expect_destination=self.expect.get("destination"),
+                                           expect_issuer=self.expect.get("issuer"), anchors=self.anchors)
         except DiagkitError as exc:
             self.report.add("har.saml.unreadable", f"A {name} in the HAR could not be analysed",
                             detail=short(exc.message, 300), evidence={"entry": index, "url": shown,
@@ -181,6 +237,7 @@ class FlowChecks:
             analysed = self.report.facts.pop(where, None)
             if analysed is not None:
                 row["analysis"] = analysed
+        return root
 
     def bearer_error(self, status: int, group: Group, challenge: list[dict[str, Any]]) -> None:
         """An RFC 6750 error in a Bearer challenge gets the HTTP probe's id too (CONTRACT.md: same ids in the flow)."""
@@ -205,7 +262,15 @@ class FlowChecks:
             return
 
     def finish(self) -> None:
-        """Checks each distinct JWT once, at its last use."""
+        """The flow-wide SAML checks; then each distinct JWT once, at its last use."""
+        if self.saml or self.state.requests:
+            self.report.facts["saml_flow"] = self.state.finish(self.report)
+        if self.expect:
+            # What the expectations were applied to: none at all is worth knowing (a HAR without the login).
+            self.report.facts["expectations"] = {
+                **self.expect, "saml_responses_checked": sum(1 for r in self.saml if r["message"] == "SAMLResponse"
+                                                             and r.get("decoded")),
+                "id_tokens_checked": 0}
         if not self.tokens:
             return
         try:
@@ -219,5 +284,22 @@ class FlowChecks:
             if decoded is None:
                 continue
             checked += 1
-            jwt.check_claims(self.report, decoded, item.when, server_date=item.server_date, where=item.where)
+            # Only an ID token's iss/aud are the IdP and the client (OIDC Core §2); an access token's aud is an API.
+            id_token = item.where.startswith("id_token") or jwt.is_id_token(decoded)
+            if id_token and self.expect:
+                self.report.facts["expectations"]["id_tokens_checked"] += 1
+            found = Report()
+            jwt.check_claims(found, decoded, item.when, server_date=item.server_date, where=item.where,
+                             expect_issuer=_issuer(self.expect.get("issuer")) if id_token else None,
+                             expect_audience=self.expect.get("audience") if id_token else None)
+            # "An ID token used as an access token" is only true of a token sent as a bearer; an id_token
+            # in a redirect or a token endpoint's answer is where ID tokens belong.
+            self.report.extend([f for f in found.findings
+                                if f.id != "jwt.token.id_token" or item.where.startswith("bearer token")])
         self.report.facts["jwts_checked"] = checked
+
+
+def _issuer(value: str | None) -> str | None:
+    """An issuer given as its discovery URL means the issuer itself (OIDC Discovery §4)."""
+    suffix = "/.well-known/openid-configuration"
+    return value[: -len(suffix)] if value and value.endswith(suffix) else value

@@ -61,6 +61,11 @@ def _fetch(ctx: Context, report: Report, url: str) -> bytes | None:
         return None
 
 
+# Public names for the response probe, which reads IdP metadata for its trust anchors (saml_trust).
+is_url = _is_url
+fetch = _fetch
+
+
 def _entity_id_note(expected: str, found: str) -> str:
     if expected.rstrip("/") == found.rstrip("/"):
         return " They differ only by a trailing slash, which still counts: entityIDs are compared exactly."

@@ -172,6 +172,52 @@ class _Analysis:
             self.facts["audience_note"] = "no AudienceRestriction: any audience is accepted"
         return recipients
 
+    def name_id_format(self, assertion: Any, expected: str | None) -> None:
+        """saml.nameid.format_mismatch when the NameID's Format is not the one the SP expects (value never shown)."""
+        subject = assertion.find(qn(NS_SAML, "Subject"))
+        name_id = subject.find(qn(NS_SAML, "NameID")) if subject is not None else None
+        if not expected or name_id is None:
+            return  # no expectation, or an EncryptedID / no subject: nothing comparable
+        found = name_id.get("Format") or _UNSPECIFIED  # Core §8.3.1: no Format means unspecified
+        if _format_matches(expected.strip(), found):
+            return
+        note = ""
+        if expected.rsplit(":", 1)[-1].lower() == found.rsplit(":", 1)[-1].lower():
+            note = (" They differ only in the URN prefix: emailAddress and unspecified are SAML:1.1 formats, "
+                    "persistent and transient SAML:2.0 (Core §8.3); SPs compare the whole URN.")
+        self.add("saml.nameid.format_mismatch",
+                 f"The NameID format is {found.rsplit(':', 1)[-1]}, not the expected {expected.rsplit(':', 1)[-1]}",
+                 detail=f"Expected Format '{expected}'; the assertion's NameID has Format '{found}'." + note,
+                 evidence={"expected": expected, "found": found})
+
+    def issuers(self, expected: str | None, anchors: Any) -> str | None:
+        """Compare the Response and Assertion Issuers with --expect-issuer (else the metadata's entityIDs).
+
+        Returns the issuer that names the IdP, used to pick its certificates from an aggregate.
+        """
+        found = [("Response", self.facts.get("issuer"))] if self.facts.get("issuer") else []
+        found += [("Assertion", a["issuer"]) for a in self.facts.get("assertions", []) if a.get("issuer")]
+        wanted = [expected] if expected else list(anchors.entity_ids) if anchors is not None else []
+        if wanted:
+            wrong = [(name, value) for name, value in found if value not in wanted]
+            if wrong:
+                name, value = wrong[0]
+                whose = "expected IdP" if expected else "IdP entityID in the metadata"
+                self.add("saml.issuer.mismatch", f"The {name} Issuer is not the {whose}",
+                         detail=f"Expected '{wanted[0]}'" + (f" (or one of {len(wanted)} entities)" if len(wanted) > 1
+                                                            else "") + f"; the {name} Issuer is '{value}'."
+                                + _url_note(wanted[0], value) + " SPs match the Issuer exactly against the IdP "
+                                "entityID they are configured with.",
+                         evidence={"expected": wanted[0] if len(wanted) == 1 else wanted,
+                                   **{n.lower(): v for n, v in found}},
+                         # What the SP was told (--expect-issuer) decides; metadata given only for its
+                         # certificates may carry another spelling of the entityID, so that is only noted.
+                         severity=Severity.FAIL if expected else Severity.INFO)
+        elif len({v for _, v in found}) > 1:
+            self.add("saml.issuer.mismatch", "The response and assertion issuers differ",
+                     evidence={"issuers": sorted({v for _, v in found})})
+        return found[0][1] if found else None
+
     def _times(self, windows: list[tuple[str, str | None, str | None]]) -> None:
         from diagkit.collectors.saml_xml import parse_saml_time
 
@@ -201,6 +247,17 @@ class _Analysis:
                      evidence={"not_before": format_time(moment), "checked_at": at, "field": label})
 
 
+_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+
+
+def _format_matches(expected: str, found: str) -> bool:
+    """Exact URN match; a short name ("emailAddress", "email", "persistent") matches the URN's last part."""
+    if ":" in expected:
+        return expected == found
+    short, last = expected.lower(), found.rsplit(":", 1)[-1].lower()
+    return short == last or (len(short) >= 5 and last.startswith(short))
+
+
 _STATUS_HINTS = {
     "AuthnFailed": "The IdP could not authenticate the user (wrong credentials, MFA failure, or locked account).",
     "InvalidNameIDPolicy": "The NameID format the SP requested is not supported or not configured for this SP at "
@@ -216,9 +273,17 @@ _STATUS_HINTS = {
 }
 
 
-def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any]) -> tuple[bool, bool]:
-    """(response signed, assertion signed) counting only signatures enveloping exactly what they reference."""
+def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any], anchors: Any = None,
+                issuer: str | None = None) -> tuple[bool, bool]:
+    """(response signed, assertion signed) counting only signatures enveloping exactly what they reference.
+
+    With usable trust anchors (saml_trust) a signature holds only when it verifies with a published IdP
+    certificate; without them, only integrity with the embedded certificate is checked and said so.
+    """
+    from diagkit.collectors import saml_trust
     from diagkit.collectors.saml_xml import signature_info, verify_signature
+
+    untrusted_signers: set[str] = set()
 
     ids: dict[str, int] = {}
     for el in root.iter():
@@ -234,11 +299,16 @@ def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any]) 
         over_response = response is not None and parent is response
         over_assertion = parent is not None and parent.tag == qn(NS_SAML, "Assertion") and id(parent) in top_assertions
         if info.covers_parent and (over_response or over_assertion) and not duplicated:
-            verify_signature(info)
             # A signature in the right place counts as "signed" even when it fails to verify: that is
             # reported as saml.signature.invalid, not as a missing signature.
             response_signed |= over_response
             assertion_signed |= over_assertion
+            if anchors is not None and anchors.usable:
+                saml_trust.judge(an.add, info, "response" if over_response else "assertion", anchors, issuer,
+                                 untrusted_signers)
+                summaries.append(info.summary())
+                continue
+            verify_signature(info)
             if info.valid is False:
                 an.add("saml.signature.invalid", f"The {'response' if over_response else 'assertion'} signature "
                        "does not verify", detail=f"{info.reason}. Checked with the certificate embedded in the "
@@ -260,8 +330,13 @@ def _signatures(an: _Analysis, response: Any, root: Any, assertions: list[Any]) 
 
 
 def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_audience: str | None = None,
-                     expect_destination: str | None = None, where: str = "SAMLResponse") -> None:
-    """Add saml.* findings for one SAML response (XML bytes) to `report`; facts go to report.facts[where]."""
+                     expect_destination: str | None = None, expect_issuer: str | None = None,
+                     expect_nameid_format: str | None = None, anchors: Any = None,
+                     where: str = "SAMLResponse") -> None:
+    """Add saml.* findings for one SAML response (XML bytes) to `report`; facts go to report.facts[where].
+
+    `anchors` (saml_trust.Anchors) are the IdP's published signing certificates; None when not given.
+    """
     from diagkit.collectors.saml_xml import parse_xml
     from diagkit.errors import InputFormatError
 
@@ -325,24 +400,29 @@ def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_au
     recipients: list[str] = []
     for assertion in assertions:
         recipients.extend(an.assertion(assertion, expect_audience))
+        an.name_id_format(assertion, expect_nameid_format)
     if response is not None:
         an.destination(response, recipients, expect_destination)
-        issuers = {i for i in [an.facts.get("issuer")] + [a.get("issuer") for a in an.facts.get("assertions", [])] if i}
-        if len(issuers) > 1:
-            an.add("saml.issuer.mismatch", "The response and assertion issuers differ",
-                   evidence={"issuers": sorted(issuers)})
     elif expect_destination is not None:
         an.destination(root, recipients, expect_destination)
+    issuer = an.issuers(expect_issuer, anchors)
 
-    signed_response, signed_assertion = _signatures(an, response, root, assertions)
+    signed_response, signed_assertion = _signatures(an, response, root, assertions, anchors, issuer)
     if assertions and not (signed_response or signed_assertion):
         an.add("saml.assertion.unsigned", "Neither the response nor the assertion is signed",
                detail="No XML signature covers the Response or the Assertion by ID reference. A correct SP "
                       "rejects it; an SP that accepts it accepts forged logins.")
+    elif assertions and signed_response and not signed_assertion:
+        an.add("saml.assertion.not_signed", "Only the Response is signed, not the Assertion",
+               detail="The signature covers the Response, which protects the assertion inside it in transit, but "
+                      "SPs that require signed assertions (WantAssertionsSigned, Entra/ADFS 'sign assertion', "
+                      "Spring/Shibboleth defaults) reject it. Enable assertion signing (or 'sign response and "
+                      "assertion') at the IdP.", evidence={"signed": {"response": True, "assertion": False}})
     # Encrypted assertion in an unsigned response: the signature, if any, is inside the encryption, so we
     # cannot tell; reported as info above rather than claiming "unsigned".
 
-    if not an.problems():
+    # IdP certificates asked for but unreadable: their finding says so, and no pass may suggest trust.
+    if not an.problems() and (anchors is None or anchors.usable):
         checked = ["status Success" if response is not None else "bare assertion"]
         if assertions:
             checked.append(f"time window at {format_time(now)} (±{int(CLOCK_SKEW.total_seconds())} s)")
@@ -350,11 +430,22 @@ def analyse_response(report: Report, xml: bytes, now: _dt.datetime, *, expect_au
             checked.append("audience")
         if expect_destination:
             checked.append("destination")
+        if expect_issuer or (anchors is not None and anchors.entity_ids):
+            checked.append("issuer")
+        if expect_nameid_format:
+            checked.append("NameID format")
         signed = [n for n, s in (("response", signed_response), ("assertion", signed_assertion)) if s]
         if signed:
-            verified = all(sig.get("valid") for sig in an.facts.get("signatures", []))
-            how = ("integrity verified with the embedded certificate; compare its fingerprint with the IdP's"
-                   if verified else "no embedded certificate: verify with the IdP's certificate")
+            sigs = an.facts.get("signatures", [])
+            trusted = sorted({str(sig.get("verified_with_published_sha256")) for sig in sigs
+                              if sig.get("verified_with_published_sha256")})
+            if anchors is not None and anchors.usable and trusted:
+                how = "verified with the IdP's published certificate SHA-256 " + ", ".join(trusted)
+            elif all(sig.get("valid") for sig in sigs):
+                how = ("integrity verified with the embedded certificate only, NOT against the IdP's: give "
+                       "--idp-metadata or --idp-cert to check it is the IdP's")
+            else:
+                how = "no embedded certificate: verify with the IdP's certificate (--idp-metadata/--idp-cert)"
             checked.append(f"signed ({' + '.join(signed)}; {how})")
         an.add("saml.response.ok", "The SAML response passed the checks made", detail="; ".join(checked) + ".")
 
@@ -376,7 +467,11 @@ def _load(target: str) -> tuple[bytes | str, str]:
 
 
 def run(ctx: Context, report: Report, target: str, expect_audience: str | None = None,
-        expect_destination: str | None = None, at: str | None = None) -> None:
+        expect_destination: str | None = None, at: str | None = None, idp_metadata: str | None = None,
+        idp_cert: str | None = None, expect_issuer: str | None = None, expect_nameid_format: str | None = None,
+        ca_file: str | None = None) -> None:
+    del ca_file  # already in ctx (the CLI passes --ca-file to the Context)
+    from diagkit.collectors import saml_trust
     from diagkit.collectors.saml_xml import decode_saml_message
     from diagkit.context import parse_time
     from diagkit.errors import InputError, InputFormatError
@@ -389,12 +484,15 @@ def run(ctx: Context, report: Report, target: str, expect_audience: str | None =
     else:
         now = ctx.now()
     raw, source = _load(target)
+    # Missing files (response, certificate, metadata) exit 1 before anything is fetched or judged.
+    anchors = saml_trust.load(ctx, report, idp_metadata, idp_cert)
     try:
         xml = decode_saml_message(raw, source)
     except InputFormatError as exc:
         report.add("saml.response.invalid", "Not a SAML message", detail=exc.message)
         return
-    analyse_response(report, xml, now, expect_audience=expect_audience, expect_destination=expect_destination)
+    analyse_response(report, xml, now, expect_audience=expect_audience, expect_destination=expect_destination,
+                     expect_issuer=expect_issuer, expect_nameid_format=expect_nameid_format, anchors=anchors)
 
 
 probe = Probe(
@@ -406,13 +504,24 @@ probe = Probe(
         Option("expect_audience", "The SP entityID the assertion must be for.", metavar="A"),
         Option("expect_destination", "The SP's ACS URL (Destination/Recipient must equal it).", metavar="URL"),
         Option("at", "Check the time window at this ISO 8601 time instead of now.", metavar="TIME"),
+        Option("idp_metadata", "The IdP's metadata (URL or file): the signature must verify with a signing "
+               "certificate it publishes.", metavar="URL|FILE"),
+        Option("idp_cert", "The IdP signing certificate(s) the SP trusts (PEM/DER file).", metavar="PEM"),
+        Option("expect_issuer", "The IdP entityID the SP expects as Issuer (exact match).", metavar="I"),
+        Option("expect_nameid_format", "The NameID Format the SP expects (URN, or e.g. emailAddress, persistent).",
+               metavar="F"),
+        Option("ca_file", "Extra trusted CA certificates (PEM) for an https metadata URL.", metavar="PEM"),
     ),
     network=False,
-    max_calls=1,
-    example="diagkit probe saml-response response.b64 --expect-audience https://sp.example.com "
-            "--expect-destination https://sp.example.com/acs",
+    default_timeout=10.0,
+    max_calls=3,
+    example="diagkit probe saml-response response.b64 --idp-metadata https://idp.example.com/metadata "
+            "--expect-audience https://sp.example.com --expect-destination https://sp.example.com/acs",
     description="Check a SAML 2.0 response given as a file, '-' (stdin), or the value itself: base64 as in a "
                 "SAMLResponse form field, raw XML, or DEFLATE+base64 (HTTP-Redirect). Reports status codes, "
                 "issuer, destination, audience, time window (300 s allowance), signature placement and "
-                "encrypted assertions. NameID and attribute values are never shown.",
+                "encrypted assertions. With --idp-metadata or --idp-cert the signature must verify with a "
+                "certificate the IdP publishes (a rotated certificate names both fingerprints); without them only "
+                "integrity is checked, with the certificate the response carries. NameID and attribute values are "
+                "never shown.",
 )

@@ -168,6 +168,7 @@ class SignatureInfo:
     certificate_error: str | None = None
     valid: bool | None = None
     reason: str | None = None
+    trusted: str | None = None  # SHA-256 of the published certificate it verified with (saml_trust)
 
     @property
     def parent_id(self) -> str | None:
@@ -196,6 +197,8 @@ class SignatureInfo:
         if self.certificate is not None:
             data["certificate_subject"] = self.certificate.subject.rfc4514_string()
             data["certificate_sha256"] = fingerprints(self.certificate)["sha256"]
+        if self.trusted:
+            data["verified_with_published_sha256"] = self.trusted
         if self.reason:
             data["reason"] = self.reason
         return data
@@ -242,22 +245,32 @@ def verify_signature(info: SignatureInfo) -> SignatureInfo:
     """Verify an enveloped signature over its parent with the certificate embedded in it.
 
     This proves integrity (nothing changed since signing, by the holder of that key); whether the
-    certificate is the one the relying party trusts is a separate question (compare fingerprints).
+    certificate is the one the relying party trusts is a separate question (saml_trust answers it).
     """
-    import copy
-
-    from signxml import SignatureConfiguration, XMLVerifier
-    from signxml.algorithms import DigestAlgorithm, SignatureMethod
-    from signxml.exceptions import InvalidInput, SignXMLException
-
     if info.certificate is None:
         info.valid = None
         info.reason = info.certificate_error or "no X509Certificate in the signature's KeyInfo: cannot verify " \
                                                "without the signer's certificate"
         return info
+    info.valid, info.reason = verify_with(info, info.certificate)
+    return info
+
+
+def verify_with(info: SignatureInfo, cert: x509.Certificate) -> tuple[bool, str | None]:
+    """(verifies, why not) for the signature over its parent, checked with `cert` whatever KeyInfo says.
+
+    signxml's `x509_cert` overrides the certificate in the signature, so a certificate from the IdP's
+    metadata is what decides, never the one the message brings along.
+    """
+    import copy
+    import warnings
+
+    from signxml import SignatureConfiguration, XMLVerifier
+    from signxml.algorithms import DigestAlgorithm, SignatureMethod
+    from signxml.exceptions import SignXMLException
+
     # Verify the enveloping element on its own, so the expected location is unambiguous.
     target = copy.deepcopy(info.parent)
-    cert = info.certificate
     config = SignatureConfiguration(
         location="./",
         expect_references=1,
@@ -267,25 +280,16 @@ def verify_signature(info: SignatureInfo) -> SignatureInfo:
         # Certificate dates are judged separately; verify at a moment the certificate was valid.
         verification_time=cert.not_valid_before_utc + (cert.not_valid_after_utc - cert.not_valid_before_utc) / 2,
     )
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # negative serials of old IdP certificates
             XMLVerifier().verify(target, x509_cert=cert, expect_config=config, validate_schema=False,
                                  id_attribute="ID")
-    except InvalidInput as exc:
-        info.valid = False
-        info.reason = _short(exc)
-    except SignXMLException as exc:
-        info.valid = False
-        info.reason = _short(exc)
+    except SignXMLException as exc:  # InvalidInput, InvalidSignature, InvalidDigest...
+        return False, _short(exc)
     except (ValueError, TypeError, KeyError) as exc:
-        info.valid = False
-        info.reason = f"cannot verify: {type(exc).__name__}"
-    else:
-        info.valid = True
-    return info
+        return False, f"cannot verify: {type(exc).__name__}"
+    return True, None
 
 
 def _short(exc: Exception) -> str:
