@@ -494,3 +494,42 @@ def test_delivery_and_offline_check_agree(invoke, web, tmp_path):
         result, doc = check(invoke, tmp_path, req.body, headers, secret)
         assert ids(doc) == {"webhook.signature.valid"}, (scheme, doc["findings"])
         assert doc["facts"]["scheme"] == scheme
+
+
+# ---------------------------------------------------------------- the checklist uses both probes
+
+
+def test_webhook_checklist_runs_both_probes_and_keeps_the_secret_out(invoke, http_server, ca, tmp_path,
+                                                                     monkeypatch):
+    import zipfile
+
+    import yaml
+
+    bundle = tmp_path / "trust.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # checklist probes take no --ca-file: trust it process-wide
+    srv = http_server({"/hook": receiver("stripe", STRIPE_SECRET)},
+                      ssl_context=server_context(ca.issue_cert("127.0.0.1")))
+    body = b'{\n  "id": "evt_1",\n  "type": "invoice.paid"\n}'
+    ts = int(time.time())
+    (tmp_path / "delivery.json").write_bytes(b'{"id":"evt_1","type":"invoice.paid"}')  # as a receiver logged it
+    headers = f"Content-Type: application/json\nStripe-Signature: t={ts},v1={_hex(STRIPE_SECRET.encode(), f'{ts}.'.encode() + body)}"
+    answers = {"summary": "signature failures", "expected_result": "2xx", "actual_result": "400 from our receiver",
+               "first_seen": "2026-11-23 09:40 +01:00", "impact": "all-events", "tenant": "acme",
+               "webhook_url": srv.url("/hook"), "delivery_ids": "evt_1", "signing_scheme": "stripe",
+               "signing_secret": STRIPE_SECRET, "delivery_body_file": str(tmp_path / "delivery.json"),
+               "delivery_headers": headers}
+    (tmp_path / "answers.yaml").write_text(yaml.safe_dump(answers))
+    out = tmp_path / "p.zip"
+    result = invoke("collect", "--checklist", "webhook-delivery-failure", "--answers", tmp_path / "answers.yaml",
+                    "--yes", "--timeout", "5", "-o", out)
+    assert out.exists(), result.stderr
+    with zipfile.ZipFile(out) as zf:
+        packet = {name: zf.read(name) for name in zf.namelist()}
+    results = json.loads(packet["findings.json"])["results"]
+    by_probe = {r["probe"]: {f["id"] for f in r["findings"]} for r in results}
+    assert by_probe["webhook"] == {"webhook.delivered"}
+    mismatch = by_probe["webhook-signature"]
+    assert mismatch == {"webhook.signature.mismatch"}
+    for data in packet.values():
+        assert STRIPE_SECRET.encode() not in data
