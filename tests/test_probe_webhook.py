@@ -454,9 +454,13 @@ def test_missing_signature(invoke, tmp_path):
     assert result.exit_code == 3 and ids(doc) == {"webhook.signature.missing"}
 
 
-def test_scheme_given_but_another_present(invoke, tmp_path):
+def test_scheme_given_but_the_request_is_signed_per_another(invoke, tmp_path):
     header = "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     result, doc = check(invoke, tmp_path, b"Hello, World!", [header], GITHUB_SECRET, "--scheme", "stripe")
+    assert result.exit_code == 3 and ids(doc) == {"webhook.signature.mismatch"}
+    assert "--scheme github" in find(doc, "webhook.signature.mismatch")["title"]
+    # The same header with a signature that does not verify either: the Stripe signature is simply missing.
+    result, doc = check(invoke, tmp_path, b"Hello, World?", [header], GITHUB_SECRET, "--scheme", "stripe")
     assert result.exit_code == 3 and ids(doc) == {"webhook.signature.missing"}
     assert "--scheme github" in find(doc, "webhook.signature.missing")["detail"]
 

@@ -63,7 +63,8 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
     report.facts["schemes_present"] = [p.scheme for p in found]
     parsed = next((p for p in found if p.scheme == scheme), None) if scheme else (found[0] if found else None)
     if parsed is None:
-        _missing(report, scheme, found)
+        if not (scheme and _signed_otherwise(report, scheme, found, body, secret_text)):
+            _missing(report, scheme, found)
         return
     chosen = SCHEMES[parsed.scheme]
     variants = webhook_schemes.key_variants(secret_text)
@@ -103,6 +104,28 @@ def _vendor_key(chosen: Scheme, secret: str, variants: dict[str, bytes]) -> byte
         return chosen.key(secret)
     except InputError:
         return None if chosen.key_kind != "text" else variants["text"]
+
+
+def _signed_otherwise(report: Report, scheme: str, found: list[Parsed], body: bytes, secret: str) -> bool:
+    """--scheme names one scheme, but the request is validly signed per another one: say which."""
+    for other in found:
+        own = SCHEMES[other.scheme]
+        key = _vendor_key(own, secret, webhook_schemes.key_variants(secret))
+        if other.problem or key is None or not matches(
+                own.mac(key, body, other.timestamp, other.msg_id, other.digest), other.signatures):
+            continue
+        wanted = SCHEMES[scheme]
+        report.add("webhook.signature.mismatch",
+                   f"No {wanted.label} signature, but the request is validly signed per the {own.label} scheme "
+                   f"(--scheme {own.name})",
+                   detail=(f"The request carries {other.header}, which matches this body and secret per the "
+                           f"{own.label} scheme; a receiver set up for {wanted.label} looks for "
+                           f"{', '.join(wanted.headers) or webhook_schemes.PLAIN_HEADER} and rejects it. Configure "
+                           f"the receiver for the {own.label} scheme (or the sender for {wanted.label})."),
+                   evidence={"scheme": wanted.name, "header": other.header, "key_id": key_id(key),
+                             "would_match": [{"scheme": own.label, "scheme_id": own.name}]})
+        return True
+    return False
 
 
 def _missing(report: Report, scheme: str | None, found: list[Parsed]) -> None:
@@ -189,7 +212,7 @@ def _search(chosen: Scheme, parsed: Parsed, bodies: list[tuple[str | None, bytes
                 if matches(mac, parsed.signatures):
                     found.setdefault(changed, []).append({
                         "body": label,
-                        "scheme": scheme.label if scheme.name != chosen.name else None,
+                        "scheme": f"{scheme.label} (--scheme {scheme.name})" if scheme.name != chosen.name else None,
                         "secret": KEY_LABELS[kind] if kind != scheme.key_kind else None,
                     })
     return [m for level in sorted(found) for m in found[level]]
