@@ -537,3 +537,17 @@ def test_webhook_checklist_runs_both_probes_and_keeps_the_secret_out(invoke, htt
     assert mismatch == {"webhook.signature.mismatch"}
     for data in packet.values():
         assert STRIPE_SECRET.encode() not in data
+
+
+def test_plain_signature_is_found_beside_its_timestamp_header(invoke, tmp_path):
+    body = b'{"a":1}'
+    headers = ["X-Signature-Timestamp: 1700000000", f"X-Signature: {_hex(PLAIN_SECRET.encode(), body)}"]
+    result, doc = check(invoke, tmp_path, body, headers, PLAIN_SECRET)
+    assert result.exit_code == 0 and ids(doc) == {"webhook.signature.valid"}
+    assert doc["facts"]["signature_header"] == "X-Signature"
+
+
+def test_scheme_from_a_checklist_answer_in_any_case(invoke, tmp_path):
+    header = "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    result, doc = check(invoke, tmp_path, b"Hello, World!", [header], GITHUB_SECRET, "--scheme", "GitHub")
+    assert result.exit_code == 0 and ids(doc) == {"webhook.signature.valid"}

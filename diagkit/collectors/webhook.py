@@ -65,7 +65,7 @@ def read_body(value: str) -> bytes:
 
 
 def content_type(body: bytes) -> str:
-    if webhook_bodies.load_json(body) is not None:
+    if webhook_bodies.load_json(body, limit=BODY_LIMIT) is not None:
         return "application/json"
     if re.fullmatch(rb"[\w.~%+-]+=[\w.~%+*-]*(&[\w.~%+-]+=[\w.~%+*-]*)*", body.strip()):
         return "application/x-www-form-urlencoded"  # Slack's slash commands and interactivity
@@ -99,7 +99,10 @@ def run(ctx: Context, report: Report, target: str, scheme: str = "standard", sec
     from diagkit import __version__
 
     url = normalise_url(target)
-    chosen = webhook_schemes.SCHEMES[(scheme or "standard").lower()]
+    name = (scheme or "standard").strip().lower()
+    if name not in webhook_schemes.SCHEMES:
+        raise InputError(f"--scheme '{scheme}' is not one of {', '.join(webhook_schemes.NAMES)}")
+    chosen = webhook_schemes.SCHEMES[name]
     extra = parse_headers(header or ())
     plain_header = signature_header or webhook_schemes.PLAIN_HEADER
     if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", plain_header):

@@ -12,12 +12,12 @@ import secrets
 from typing import Any
 
 UTF8_BOM = b"\xef\xbb\xbf"
-_MAX_JSON = 8 * 1024 * 1024  # re-serialising a larger body many times costs more than it can tell
+_MAX_JSON = 1024 * 1024  # re-serialising a larger body (and HMAC-ing each form) costs more than it can tell
 
 
-def load_json(body: bytes) -> Any:
-    """The body as JSON (an object or array), or None."""
-    if len(body) > _MAX_JSON:
+def load_json(body: bytes, limit: int = _MAX_JSON) -> Any:
+    """The body as JSON (an object or array), or None (also when larger than `limit`)."""
+    if len(body) > limit:
         return None
     text = body[len(UTF8_BOM):] if body.startswith(UTF8_BOM) else body
     if text.strip()[:1] not in (b"{", b"["):

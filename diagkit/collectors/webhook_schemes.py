@@ -30,6 +30,7 @@ from diagkit.errors import InputError
 DEFAULT_TOLERANCE_S = 300  # Stripe, Slack and the Standard Webhooks libraries all allow five minutes
 PLAIN_HEADER = "X-Signature"
 # Header names that carry a bare HMAC in the wild (plain scheme), looked for when none is named.
+_NOT_A_SIGNATURE = re.compile(r"time|nonce|-id$|version|alg|input|key")
 _PLAIN_NAMES = re.compile(r"(?i)^(x-[a-z0-9-]*)?(signature|hmac)[a-z0-9-]*$|^x-[a-z0-9-]*-(signature|hmac)[a-z0-9-]*$")
 
 
@@ -104,7 +105,7 @@ class Scheme:
         secret = secret.strip()
         if not secret:
             raise InputError("--secret is empty")
-        _refuse_credentials(self.name, secret)
+        refuse_credentials(self.name, secret)
         if self.key_kind == "base64":
             if secret.startswith(("whsk_", "whpk_")):
                 raise InputError("--secret is a Standard Webhooks asymmetric (ed25519, v1a) key; only the "
@@ -124,7 +125,7 @@ class Scheme:
         return hmac.new(key, content, digest or self.digest).digest()
 
 
-def _refuse_credentials(scheme: str, secret: str) -> None:
+def refuse_credentials(scheme: str, secret: str) -> None:
     """A vendor's API key or bot token pasted instead of the webhook signing secret: a common mistake."""
     kind = None
     if re.match(r"(sk|rk|pk)_(live|test)_", secret):
@@ -269,9 +270,7 @@ def parse(scheme: Scheme, headers: Mapping[str, str], names: Mapping[str, str],
                 problem = None if sig else f"{names[name]} is not {algo}=<hex>"
                 return Parsed("github", names[name], (sig,) if sig else (), 1, None, None, problem, algo)
         return None
-    vendor = {n for s in SCHEMES.values() for n in s.headers}
-    header = (plain_header or "").lower() or next(
-        (n for n in headers if _PLAIN_NAMES.match(n) and n not in vendor), None)
+    header = (plain_header or "").lower() or _plain_header(headers)
     if not header or header not in headers:
         return None
     value = headers[header].strip()
@@ -279,6 +278,19 @@ def parse(scheme: Scheme, headers: Mapping[str, str], names: Mapping[str, str],
     sig = _decode_sig(value, "hex")
     return Parsed("hmac-sha256", names.get(header, header), (sig,) if sig else (), 1, None, None,
                   None if sig else f"{names.get(header, header)} holds neither hex nor base64")
+
+
+def _plain_header(headers: Mapping[str, str]) -> str | None:
+    """The header most likely to hold a bare HMAC-SHA256: a signature-like name, not a vendor's, not a
+    timestamp or id beside it, preferring one whose value decodes to 32 bytes."""
+    vendor = {n for s in SCHEMES.values() for n in s.headers}
+    names = [n for n in headers if _PLAIN_NAMES.match(n) and n not in vendor and not _NOT_A_SIGNATURE.search(n)]
+    for name in names:
+        value = re.sub(r"(?i)^sha256=", "", headers[name].strip())
+        sig = _decode_sig(value, "hex")
+        if sig is not None and len(sig) == 32:
+            return name
+    return names[0] if names else None
 
 
 def detect(headers: Mapping[str, str], names: Mapping[str, str], plain_header: str | None = None) -> list[Parsed]:

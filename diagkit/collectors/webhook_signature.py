@@ -48,7 +48,8 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
     secret_text = read_secret(secret).strip()
     if not secret_text:
         raise InputError("--secret is empty")
-    webhook_schemes._refuse_credentials(scheme or "sender's", secret_text)
+    scheme = _scheme_name(scheme)
+    webhook_schemes.refuse_credentials(scheme or "sender's", secret_text)
     try:
         now = parse_time(at) if at else ctx.now()
     except ValueError:
@@ -96,6 +97,16 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
                        evidence={"scheme": chosen.name, "header": parsed.header, "key_id": report.facts["key_id"]})
         return
     _mismatch(report, chosen, parsed, body, secret_text, variants, vendor_key, lower)
+
+
+def _scheme_name(scheme: str | None) -> str | None:
+    """--scheme as given on the command line or by a checklist answer (any case; empty means detect)."""
+    if not scheme or not scheme.strip():
+        return None
+    name = scheme.strip().lower()
+    if name not in SCHEMES:
+        raise InputError(f"--scheme '{scheme}' is not one of {', '.join(SCHEMES)}")
+    return name
 
 
 def _vendor_key(chosen: Scheme, secret: str, variants: dict[str, bytes]) -> bytes | None:
