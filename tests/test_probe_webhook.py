@@ -551,3 +551,9 @@ def test_scheme_from_a_checklist_answer_in_any_case(invoke, tmp_path):
     header = "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     result, doc = check(invoke, tmp_path, b"Hello, World!", [header], GITHUB_SECRET, "--scheme", "GitHub")
     assert result.exit_code == 0 and ids(doc) == {"webhook.signature.valid"}
+
+
+def test_a_header_block_copied_from_a_log(invoke, tmp_path):
+    block = "\n".join(["POST /hook HTTP/1.1", ":authority: hooks.example.com", *sw_headers(), ""])
+    result, doc = check(invoke, tmp_path, SW_BODY, [block], SW_SECRET, now=iso(SW_TS))
+    assert result.exit_code == 0 and ids(doc) == {"webhook.signature.valid"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import re
 from typing import TYPE_CHECKING, Any
 
 from diagkit.collectors import webhook_bodies, webhook_schemes
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from diagkit.context import Context
 
 MAX_REPORTED = 5
+_REQUEST_LINE = re.compile(r"^[A-Z]+ \S+ HTTP/\d")
 _TIMESTAMP_HEADERS = ("webhook-timestamp", "svix-timestamp", "x-slack-request-timestamp")
 _ID_HEADERS = ("webhook-id", "svix-id")
 
@@ -38,8 +40,7 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
         raise InputError("--secret is required: the signing secret the receiver verifies with",
                          hint="--secret VALUE or --secret @FILE")
     body = read_input_bytes(target, "body file", limit=BODY_LIMIT)
-    lines = [line for value in header or () for line in value.splitlines() if line.strip()]
-    pairs = parse_headers(lines)  # -H may hold several "Name: value" lines, as copied from a log
+    pairs = parse_headers(_header_lines(header or ()))
     lower: dict[str, str] = {}
     names: dict[str, str] = {}
     for name, value in pairs:
@@ -97,6 +98,19 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
                        evidence={"scheme": chosen.name, "header": parsed.header, "key_id": report.facts["key_id"]})
         return
     _mismatch(report, chosen, parsed, body, secret_text, variants, vendor_key, lower)
+
+
+def _header_lines(values: tuple[str, ...]) -> list[str]:
+    """-H values; one may hold a block of lines as copied from a log, whose request line and HTTP/2
+    pseudo-headers (:method, :path) are not headers and are skipped."""
+    lines = []
+    for value in values:
+        block = value.splitlines()
+        for line in block:
+            if not line.strip() or len(block) > 1 and (line.startswith(":") or _REQUEST_LINE.match(line)):
+                continue
+            lines.append(line)
+    return lines
 
 
 def _scheme_name(scheme: str | None) -> str | None:
