@@ -89,13 +89,15 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
         chosen.mac(vendor_key, body, parsed.timestamp, parsed.msg_id, parsed.digest), parsed.signatures)
     stale = _check_time(report, parsed, now, tolerance, valid)
     if valid:
-        if not stale:
-            report.add("webhook.signature.valid", f"The {chosen.label} signature matches the body and secret",
-                       detail=(f"{parsed.header} verifies over the raw body ({len(body)} bytes) with key "
-                               f"{report.facts['key_id']}"
-                               + (f", and its timestamp is within {tolerance:g} s" if parsed.timestamp is not None
-                                  else "") + "."),
-                       evidence={"scheme": chosen.name, "header": parsed.header, "key_id": report.facts["key_id"]})
+        # The HMAC and the timestamp are two checks: a stale but authentic request gets both findings.
+        when = ("" if parsed.timestamp is None else
+                f"; its timestamp is outside the {tolerance:g} s tolerance (see webhook.signature.timestamp)" if stale
+                else f", and its timestamp is within {tolerance:g} s")
+        report.add("webhook.signature.valid", f"The {chosen.label} signature matches the body and secret",
+                   detail=(f"{parsed.header} verifies over the raw body ({len(body)} bytes) with key "
+                           f"{report.facts['key_id']}{when}."),
+                   evidence={"scheme": chosen.name, "header": parsed.header, "key_id": report.facts["key_id"],
+                             **({"timestamp_ok": not stale} if parsed.timestamp is not None else {})})
         return
     _mismatch(report, chosen, parsed, body, secret_text, variants, vendor_key, lower)
 
