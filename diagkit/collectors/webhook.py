@@ -239,6 +239,9 @@ def _judge(report: Report, ex: Exchange, scheme: webhook_schemes.Scheme, signed:
 def _client_error_meaning(status: int) -> str:
     meaning = {
         400: "The receiver could not use the request (body format, content type, or a signature it could not parse).",
+        401: "The receiver wants credentials: usually a signature (give --secret and --scheme), or a token.",
+        403: "The receiver refuses this sender: a signature it does not accept, or an IP allow-list or WAF rule "
+             "(senders publish the addresses they deliver from).",
         404: "Nothing is routed at this path: check the URL registered with the sender (path, trailing slash).",
         405: "The endpoint does not accept POST at this path: senders always POST.",
         410: "410 Gone tells a sender to disable the endpoint and stop sending to it.",
