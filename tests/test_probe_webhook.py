@@ -266,6 +266,14 @@ def test_silent_server_times_out(invoke, silent_server):
     assert ids(doc) == {"webhook.timeout"}
 
 
+def test_tls_handshake_that_never_completes_times_out(invoke, silent_server):
+    srv = silent_server()
+    result, doc = deliver(invoke, f"https://127.0.0.1:{srv.port}/hook", "--timeout", "0.3")
+    assert result.exit_code == 3
+    assert ids(doc) == {"webhook.timeout"}
+    assert find(doc, "webhook.timeout")["evidence"]["layer"] != "http"
+
+
 def test_connection_refused_uses_the_http_probe_finding(invoke):
     import socket
 

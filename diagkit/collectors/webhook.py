@@ -146,8 +146,8 @@ def run(ctx: Context, report: Report, target: str, scheme: str = "standard", sec
         try:
             ex = send(client, ctx, "POST", url, headers, content=payload)
         except ConnectFailure as failure:
-            if failure.timed_out and failure.layer == "http":
-                _timeout(report, url, ctx.timeout, None)
+            if failure.timed_out:
+                _timeout(report, url, ctx.timeout, None, failure)
             else:
                 report_connect_failure(report, url, failure, "delivery")
             return
@@ -180,14 +180,21 @@ def _body_facts(payload: bytes, generated: bool) -> dict[str, Any]:
     return facts
 
 
-def _timeout(report: Report, url: str, timeout: float, elapsed_ms: int | None) -> None:
+def _timeout(report: Report, url: str, timeout: float, elapsed_ms: int | None, failure: ConnectFailure | None = None) -> None:
+    """Any timeout, connect or answer: a sender's delivery log says "timeout" for both, and both fail it."""
+    if failure is not None and failure.layer != "http":
+        what = (f"no connection was made within {timeout:g} s ({failure.reason}): a firewall or IP allow-list "
+                "that drops the sender's packets, or a host that is down")
+    elif elapsed_ms:
+        what = f"the receiver accepted the delivery but took {elapsed_ms / 1000:.1f} s to answer"
+    else:
+        what = f"the receiver accepted the connection but did not answer within {timeout:g} s"
     report.add("webhook.timeout", f"No answer within the sender's {timeout:g} s timeout",
-               detail=(f"The receiver at {safe_url(url)} accepted the connection but "
-                       + (f"took {elapsed_ms / 1000:.1f} s to answer" if elapsed_ms else
-                          f"did not answer within {timeout:g} s")
-                       + ". A sender counts this as a failed delivery and retries it (often disabling the "
-                         "endpoint after repeated failures), even if the receiver processes it later."),
-               evidence={"timeout_s": timeout, **({"elapsed_ms": elapsed_ms} if elapsed_ms else {})})
+               detail=(f"At {safe_url(url)}, {what}. A sender counts this as a failed delivery and retries it "
+                       "(often disabling the endpoint after repeated failures), even if the receiver processes "
+                       "it later."),
+               evidence={"timeout_s": timeout, "layer": failure.layer if failure else "http",
+                         **({"elapsed_ms": elapsed_ms} if elapsed_ms else {})})
 
 
 def _judge(report: Report, ex: Exchange, scheme: webhook_schemes.Scheme, signed: bool, payload: bytes) -> None:
