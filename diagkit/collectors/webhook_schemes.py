@@ -23,15 +23,16 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from diagkit.errors import InputError
 
 DEFAULT_TOLERANCE_S = 300  # Stripe, Slack and the Standard Webhooks libraries all allow five minutes
 PLAIN_HEADER = "X-Signature"
-# Header names that carry a bare HMAC in the wild (plain scheme), looked for when none is named.
-_NOT_A_SIGNATURE = re.compile(r"time|nonce|-id$|version|alg|input|key")
+# Header names that carry a bare HMAC in the wild (plain scheme), looked for when none is named; the
+# timestamps, ids and key names that often sit beside them are not signatures.
 _PLAIN_NAMES = re.compile(r"(?i)^(x-[a-z0-9-]*)?(signature|hmac)[a-z0-9-]*$|^x-[a-z0-9-]*-(signature|hmac)[a-z0-9-]*$")
+_NOT_A_SIGNATURE = re.compile(r"time|nonce|-id$|version|alg|input|key")
 
 
 def key_id(key: bytes) -> str:
@@ -97,8 +98,6 @@ class Scheme:
     content: Callable[[bytes, int | None, str | None], bytes | None]  # None when a needed field is missing
     digest: str = "sha256"
     headers: tuple[str, ...] = ()  # lower-case header names that identify the scheme
-    needs: tuple[str, ...] = ()  # "timestamp", "msg_id"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def key(self, secret: str) -> bytes:
         """The HMAC key the vendor derives from the secret; InputError (never echoing it) when unusable."""
@@ -148,11 +147,11 @@ SCHEMES: dict[str, Scheme] = {
         "standard", "Standard Webhooks", "Standard Webhooks 1.0, Signature scheme (https://www.standardwebhooks.com/)",
         "base64",
         lambda b, t, i: f"{i}.{t}.".encode() + b if t is not None and _valid_field(i) else None,
-        headers=("webhook-signature", "svix-signature"), needs=("timestamp", "msg_id")),
+        headers=("webhook-signature", "svix-signature")),
     "stripe": Scheme(
         "stripe", "Stripe", "Stripe docs, Check the webhook signatures (https://docs.stripe.com/webhooks#verify-manually)",
         "text", lambda b, t, i: f"{t}.".encode() + b if t is not None else None,
-        headers=("stripe-signature",), needs=("timestamp",)),
+        headers=("stripe-signature",)),
     "github": Scheme(
         "github", "GitHub", "GitHub docs, Validating webhook deliveries "
         "(https://docs.github.com/webhooks/using-webhooks/validating-webhook-deliveries)",
@@ -161,7 +160,7 @@ SCHEMES: dict[str, Scheme] = {
         "slack", "Slack", "Slack docs, Verifying requests from Slack "
         "(https://api.slack.com/authentication/verifying-requests-from-slack)",
         "text", lambda b, t, i: f"v0:{t}:".encode() + b if t is not None else None,
-        headers=("x-slack-signature",), needs=("timestamp",)),
+        headers=("x-slack-signature",)),
     "hmac-sha256": Scheme(
         "hmac-sha256", "plain HMAC-SHA256", "RFC 2104 (HMAC) with SHA-256 over the raw body", "text",
         lambda b, t, i: b),
