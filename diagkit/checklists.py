@@ -601,14 +601,31 @@ class PlannedRun:
     dropped_options: list[str] = field(default_factory=list)
 
 
+# How a customer reads a probe's name ("skipped the HTTP check"); a probe not listed shows its own name.
+PROBE_LABELS = {"dns": "DNS", "tls": "TLS", "http": "HTTP", "oidc": "OpenID Connect", "har": "HAR",
+                "saml-metadata": "SAML metadata", "saml-response": "SAML response", "webhook": "webhook",
+                "webhook-signature": "webhook signature"}
+
+
 @dataclass
 class SkippedRun:
+    """A checklist probe left out for want of answers. Said in the customer's words (the step's title and
+    the questions' prompts), never as the template it was planned from."""
+
     probe: str
-    target: str  # the template, so the reader sees what was meant
-    missing: list[str]
+    missing: list[str]  # question names
+    title: str = ""
+    missing_prompts: list[str] = field(default_factory=list)
+
+    def reason(self) -> str:
+        check = f"the {PROBE_LABELS.get(self.probe, self.probe)} check"
+        if self.title:
+            check += f" ({self.title})"
+        asked = "; ".join(f'"{p}"' for p in self.missing_prompts or self.missing)
+        return f"skipped {check}: no answer to {asked}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe, "target": self.target, "missing_answers": self.missing}
+        return {"probe": self.probe, "title": self.title, "missing_answers": self.missing, "reason": self.reason()}
 
 
 def plan(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[PlannedRun], list[SkippedRun]]:
@@ -619,7 +636,8 @@ def plan(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[Planned
     for step in checklist.probes:
         target, missing = fill(step.target, answers)
         if target is None:
-            skipped.append(SkippedRun(step.probe, step.target, missing))
+            prompts = [q.prompt for name in missing if (q := checklist.question(name)) is not None]
+            skipped.append(SkippedRun(step.probe, missing, step.title, prompts))
             continue
         options: dict[str, Any] = {}
         dropped: list[str] = []

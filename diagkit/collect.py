@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from diagkit.errors import DiagkitError, InputError, PluginError, read_input_bytes
+from diagkit.errors import DiagkitError, InputError, PluginError, UsageError, read_input_bytes
 
 if TYPE_CHECKING:
     from diagkit.checklists import Checklist, SkippedRun
@@ -56,8 +56,8 @@ def parse_probe_spec(spec: str) -> Run:
     name, sep, rest = spec.partition("=")
     name = name.strip()
     if not sep or not name or not rest.strip():
-        raise InputError(f"--probe '{_short(spec)}': expected NAME=TARGET, e.g. tls=api.example.com:443 "
-                         f"or http=https://api.example.com/v1;method=POST")
+        raise UsageError(f"--probe '{_short(spec)}': expected NAME=TARGET",
+                         hint="e.g. tls=api.example.com:443 or http=https://api.example.com/v1;method=POST")
     probe = plugins.get(name)
     declared = {o.name for o in probe.options}
     parts = rest.split(";")
@@ -73,15 +73,21 @@ def parse_probe_spec(spec: str) -> Run:
             target += ";" + part
         else:
             known = ", ".join(sorted(o.replace("_", "-") for o in declared)) or "none"
-            raise InputError(f"--probe '{_short(spec)}': the {name} probe has no option "
+            raise UsageError(f"--probe '{_short(spec)}': the {name} probe has no option "
                              f"'{match.group(1) if match else part.strip()}' (options: {known})")
     if not target:
-        raise InputError(f"--probe '{_short(spec)}': the target is empty")
+        raise UsageError(f"--probe '{_short(spec)}': the target is empty")
+    if probe.check_target is not None:
+        probe.check_target(target)
     options: dict[str, Any] = {}
     for key, values in raw.items():
         option = next(o for o in probe.options if o.name == key)
         options[key] = values if option.multiple else values[-1]
-    return Run(name, target, coerce_options(probe, options, f"--probe '{_short(spec)}'"), source="--probe")
+    try:
+        coerced = coerce_options(probe, options, f"--probe '{_short(spec)}'")
+    except InputError as exc:  # on the command line, a wrong option value is a usage error
+        raise UsageError(exc.message, hint=exc.hint) from None
+    return Run(name, target, coerced, source="--probe")
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -150,8 +156,10 @@ def _error_result(run: Run, finding_id: str, detail: str) -> ProbeResult:
                        findings=[catalogue.make(finding_id, detail=detail)])
 
 
-def run_one(run: Run, timeout: float | None, debug: bool = False) -> ProbeResult:
-    """Never raises for the probe's own problems: those become `error` findings, so the packet is still written."""
+def run_one(run: Run, timeout: float | None, debug: bool = False, ca_file: str | None = None) -> ProbeResult:
+    """Never raises for the probe's own problems: those become `error` findings, so the packet is still written.
+
+    `ca_file` (collect --ca-file) goes to every probe that takes --ca-file, unless the run names its own."""
     from diagkit import plugins
     from diagkit.context import Context
     from diagkit.runner import run_probe
@@ -161,8 +169,11 @@ def run_one(run: Run, timeout: float | None, debug: bool = False) -> ProbeResult
         probe = plugins.get(run.probe)
     except PluginError as exc:
         return _error_result(run, "probe.run.crashed", exc.message)
+    given = dict(run.options)
+    if ca_file and "ca_file" not in given and any(o.name == "ca_file" for o in probe.options):
+        given["ca_file"] = ca_file
     try:
-        options = coerce_options(probe, run.options, f"{run.source} {run.probe}")
+        options = coerce_options(probe, given, f"{run.source} {run.probe}")
     except InputError as exc:
         return _error_result(run, "probe.input.missing", exc.message)
     ctx = Context(timeout=timeout or probe.default_timeout, ca_file=options.get("ca_file"), debug=debug,
@@ -175,7 +186,8 @@ def run_one(run: Run, timeout: float | None, debug: bool = False) -> ProbeResult
         return _error_result(run, "probe.run.crashed", scrub(f"{type(exc).__name__}: {exc}"))
 
 
-def run_all(runs: Sequence[Run], timeout: float | None, progress: Progress, debug: bool = False) -> list[ProbeResult]:
+def run_all(runs: Sequence[Run], timeout: float | None, progress: Progress, debug: bool = False,
+            ca_file: str | None = None) -> list[ProbeResult]:
     """Runs concurrently in a thread pool; each run is bounded by the runner's deadline. Results keep the
     order of `runs` so the packet's findings are in a stable order."""
     if not runs:
@@ -184,7 +196,7 @@ def run_all(runs: Sequence[Run], timeout: float | None, progress: Progress, debu
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(runs)),
                                                  thread_name_prefix="collect")
     try:
-        futures = {pool.submit(run_one, run, timeout, debug): i for i, run in enumerate(runs)}
+        futures = {pool.submit(run_one, run, timeout, debug, ca_file): i for i, run in enumerate(runs)}
         done = 0
         for future in concurrent.futures.as_completed(futures):
             index = futures[future]
@@ -245,6 +257,7 @@ class Redaction:
 
         self.redactor = Redactor(key=key)
         self.per_member: dict[str, int] = {}
+        self.kinds: dict[str, dict[str, int]] = {}  # member -> {rule: count}, for the preview
 
     def _count(self) -> int:
         return int(self.redactor.report.total)
@@ -297,7 +310,13 @@ class Redaction:
         before = self._count()
         result = self.redactor.redact_bytes(data, name=name, fmt=fmt)
         self._track("evidence/" + name, before)
+        self.kinds["evidence/" + name] = dict(result.report.by_rule)
         return result.data, result.format, self.per_member["evidence/" + name]
+
+    def forget(self, member: str) -> None:
+        """A member that was not packed after all is not counted in the packet's summary."""
+        self.per_member.pop(member, None)
+        self.kinds.pop(member, None)
 
     def summary(self) -> dict[str, Any]:
         summary = dict(self.redactor.report.to_dict())
@@ -329,21 +348,39 @@ class Prepared:
     redaction: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     recipient_key: str | None = None
+    redacted_kinds: dict[str, dict[str, int]] = field(default_factory=dict)  # member -> {rule: count}
+    names_detected: bool = False  # the [ner] model ran: people's names and places were looked for
 
 
-def read_inputs(har_files: Sequence[str], attachments: Sequence[str]) -> list[InputFile]:
-    """Read every file first: a missing or unreadable one stops collect before anything runs."""
+def read_inputs(har_files: Sequence[str], attachments: Sequence[str]) -> tuple[list[InputFile], list[ProbeResult]]:
+    """Read every evidence file before anything runs. A file that is missing, unreadable, too large or
+    binary becomes a `collect.evidence.unreadable` result instead: the customer's other work is kept."""
     files: list[InputFile] = []
+    problems: list[ProbeResult] = []
     used: set[str] = set()
     for path, is_har in [*((p, True) for p in har_files), *((p, False) for p in attachments)]:
         what = "HAR file" if is_har else "attachment"
-        data = read_input_bytes(path, what, limit=MAX_EVIDENCE_BYTES)
-        if _looks_binary(data):
-            raise InputError(f"{what} '{path}' is a binary file; diagkit packs only files it can redact "
-                             f"(text, logs, JSON, HAR, XML, YAML)",
-                             hint="send images or archives to your support contact separately")
+        try:
+            data = read_input_bytes(path, what, limit=MAX_EVIDENCE_BYTES, stdin=False)
+            if _looks_binary(data):
+                raise InputError(f"{what} '{path}' is a binary file; diagkit packs only files it can redact "
+                                 f"(text, logs, JSON, HAR, XML, YAML)",
+                                 hint="send images or archives to your support contact separately")
+        except DiagkitError as exc:
+            problems.append(evidence_problem("collect.evidence.unreadable", os.path.basename(path), exc))
+            continue
         files.append(InputFile(path, is_har, data, _member_name(path, used)))
-    return files
+    return files, problems
+
+
+def evidence_problem(finding_id: str, name: str, exc: DiagkitError) -> ProbeResult:
+    """An `evidence` result for one file that could not be packed; the message names the file, never its content."""
+    from diagkit import catalogue
+    from diagkit.findings import ProbeResult, utc_now
+
+    detail = exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return ProbeResult(probe="evidence", target=name, started_at=utc_now(), duration_ms=0,
+                       findings=[catalogue.make(finding_id, detail=detail, evidence={"file": name, "ref": exc.ref})])
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -379,6 +416,8 @@ def prepare(
     progress: Progress,
     debug: bool = False,
     redaction_key: bytes | None = None,
+    ca_file: str | None = None,
+    file_problems: Sequence[ProbeResult] = (),
 ) -> Prepared:
     from diagkit import checklists
     from diagkit.packet.build import Evidence, guess_media_type
@@ -387,7 +426,7 @@ def prepare(
                              for f in files if f.is_har]
     if all_runs:
         progress(f"running {len(all_runs)} probe(s), at most {MAX_WORKERS} at a time...")
-    results = run_all(all_runs, timeout, progress, debug)
+    results = run_all(all_runs, timeout, progress, debug, ca_file)
     members = {f.path: "evidence/" + f.member for f in files if f.is_har}
     for run, result in zip(all_runs, results, strict=True):
         if run.source == "--har":
@@ -399,11 +438,21 @@ def prepare(
     progress("redacting...")
     redaction = Redaction(redaction_key)
     evidence: list[Evidence] = []
+    packed: list[InputFile] = []
+    results.extend(file_problems)
     for item in files:
-        data, fmt, count = redaction.file(item.data, item.member, "har" if item.is_har else "auto")
+        try:
+            data, fmt, count = redaction.file(item.data, item.member, "har" if item.is_har else "auto")
+        except (DiagkitError, RecursionError) as exc:
+            # A file that cannot be redacted never leaves this computer; the rest of the packet still does.
+            problem = exc if isinstance(exc, DiagkitError) else InputError(f"'{item.path}' is nested too deeply")
+            results.append(evidence_problem("collect.evidence.not_redacted", item.member, problem))
+            redaction.forget("evidence/" + item.member)
+            continue
         media = "application/har+json" if item.is_har else guess_media_type(item.member)
         evidence.append(Evidence(name="evidence/" + item.member, data=data, media_type=media,
                                  note=f"redacted {fmt} ({count} value{'s' if count != 1 else ''} replaced)"))
+        packed.append(item)
     redacted_results = redaction.results(results)
     case: dict[str, Any] = {}
     if case_id:
@@ -412,7 +461,7 @@ def prepare(
         question = checklist.question(name) if checklist else None
         case[name] = redaction.answer(value, sensitive=bool(question and question.sensitive))
     environment = redaction.obj(environment, "manifest.json")
-    ready = checklists.readiness(checklist, answers, [(f.path, f.is_har) for f in files], list(skipped))
+    ready = checklists.readiness(checklist, answers, [(f.path, f.is_har) for f in packed], list(skipped))
     return Prepared(
         results=redacted_results,
         evidence=evidence,
@@ -422,6 +471,8 @@ def prepare(
         environment=environment,
         redaction=redaction.summary(),
         recipient_key=checklist.recipient_key if checklist else None,
+        redacted_kinds=dict(redaction.kinds),
+        names_detected=redaction.redactor.ner,
     )
 
 

@@ -6,6 +6,8 @@ target and the problem, not the content.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class DiagkitError(Exception):
     """Base class: anything diagkit reports to the user as `error: ...` with exit status 1."""
@@ -20,12 +22,23 @@ class DiagkitError(Exception):
         if ref:
             self.ref = ref
 
-    def one_line(self) -> str:
+    def one_line(self, mask: Callable[[str], str] | None = None) -> str:
+        """`error[REF]: message (hint: ...)`. `mask` is applied to the message only: a hint is diagkit's
+        own text (often an example command), never user data, so it is shown as written."""
         text = " ".join(self.message.split())
+        if mask is not None:
+            text = mask(text)
         line = f"error[{self.ref}]: {text}"
         if self.hint:
             line += f" (hint: {' '.join(self.hint.split())})"
         return line
+
+
+class UsageError(DiagkitError):
+    """The command line itself is wrong (an impossible port, an unknown answer name): exit status 2,
+    as click's own usage errors."""
+
+    ref = "DK010"
 
 
 class InputError(DiagkitError):

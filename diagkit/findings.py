@@ -1,6 +1,6 @@
 """The finding model: severities, findings, probe results, the exit-code rule and JSON shape.
 
-This is the one data shape every probe, the packet and the renderers agree on (see CONTRACT.md).
+This is the one data shape every probe, the packet and the renderers agree on (see docs/commands.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _RANK = {Severity.PASS: 0, Severity.INFO: 1, Severity.WARN: 2, Severity.ERROR: 3
 
 
 class ExitStatus(enum.IntEnum):
-    """Process exit codes of every command that reports findings (CONTRACT.md)."""
+    """Process exit codes of every command that reports findings (docs/commands.md)."""
 
     OK = 0
     ERROR = 1  # diagkit could not do what was asked
@@ -48,6 +48,7 @@ class ExitStatus(enum.IntEnum):
     FAIL = 3
     WARN = 4
     CHECK_ERROR = 5
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 
 @dataclass
@@ -104,6 +105,9 @@ class ProbeResult:
     findings: list[Finding] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     diagkit_version: str = __version__
+    # The run's options as probe.recorded_options keeps them (secrets never), so `packet replay` can
+    # re-run it; None for results that are not a probe run (environment) or predate the field.
+    options: dict[str, Any] | None = None
 
     @property
     def worst(self) -> Severity:
@@ -122,6 +126,7 @@ class ProbeResult:
             "duration_ms": int(self.duration_ms),
             "findings": [f.to_dict() for f in self.findings],
             "facts": self.facts,
+            **({"options": self.options} if self.options is not None else {}),
         }
 
     @classmethod
@@ -135,6 +140,7 @@ class ProbeResult:
             findings=[Finding.from_dict(f) for f in data.get("findings") or []],
             facts=dict(data.get("facts") or {}),
             diagkit_version=str(data.get("diagkit_version", __version__)),
+            options=dict(data["options"]) if isinstance(data.get("options"), dict) else None,
         )
 
 
@@ -147,7 +153,7 @@ def worst_severity(findings: Iterable[Finding]) -> Severity:
 
 
 def exit_status(results: Iterable[ProbeResult]) -> ExitStatus:
-    """fail beats error beats warn (CONTRACT.md exit codes 3, 5, 4)."""
+    """fail beats error beats warn (exit codes 3, 5, 4 in docs/commands.md)."""
     seen = {f.severity for r in results for f in r.findings}
     if Severity.FAIL in seen:
         return ExitStatus.FAIL
@@ -159,7 +165,7 @@ def exit_status(results: Iterable[ProbeResult]) -> ExitStatus:
 
 
 def results_document(results: list[ProbeResult]) -> dict[str, Any]:
-    """One result prints as itself; several as {"results": [...]} (CONTRACT.md)."""
+    """One result prints as itself; several as {"results": [...]} (docs/commands.md)."""
     if len(results) == 1:
         return results[0].to_dict()
     return {"results": [r.to_dict() for r in results]}

@@ -1,25 +1,50 @@
-"""Atomic file output: write to a temporary file beside the target, then rename.
+"""Output files: checked before any work starts, written to a temporary file beside the target, then renamed.
 
-Nothing diagkit writes is ever left half-written (CONTRACT.md), including on Ctrl-C.
+Nothing diagkit writes is ever left half-written, including on Ctrl-C. An output that exists and is not a
+regular file (a device, a FIFO, a symlink, a folder) is refused, never replaced. `-` is standard output.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO
 
 from diagkit.errors import DiagkitError
 
+STDOUT = "-"
+
+
+def check_output(target: str | os.PathLike[str], what: str = "output") -> None:
+    """Refuse an output path diagkit must not write: called before any work starts, and again just
+    before the rename. `-` (standard output) always passes."""
+    target = os.fspath(target)
+    if target == STDOUT:
+        return
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise DiagkitError(f"cannot write {what} '{target}': {exc.strerror or exc}", ref="DK102") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode)
+                else "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file")
+        raise DiagkitError(f"cannot write {what} '{target}': it is {kind}, and diagkit only replaces regular files",
+                           ref="DK102", hint="give a new file name, or '-' for standard output")
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        raise DiagkitError(f"cannot write {what} '{target}': folder '{directory}' does not exist", ref="DK102")
+
 
 def _temp_beside(target: str) -> tuple[int, str]:
+    check_output(target)
     directory = os.path.dirname(os.path.abspath(target))
-    if os.path.isdir(target):
-        raise DiagkitError(f"cannot write '{target}': it is a folder; give a file name", ref="DK102")
-    if not os.path.isdir(directory):
-        raise DiagkitError(f"cannot write '{target}': folder '{directory}' does not exist", ref="DK102")
     try:
         return tempfile.mkstemp(prefix=".diagkit-", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -52,6 +77,8 @@ def atomic_files() -> Iterator[Callable[..., IO[bytes]]]:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
+        for _, target, _ in opened:
+            check_output(target)  # nothing turned it into a device or a link while we worked
         for tmp, target, _ in opened:
             os.replace(tmp, target)
     except BaseException:
@@ -71,7 +98,12 @@ def atomic_writer(path: str | os.PathLike[str], mode: int = 0o644) -> Iterator[I
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str, mode: int = 0o644) -> None:
+    """Write `data` to `path` atomically, or to standard output when `path` is `-`."""
     if isinstance(data, str):
         data = data.encode("utf-8")
+    if os.fspath(path) == STDOUT:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
     with atomic_writer(path, mode) as handle:
         handle.write(data)

@@ -7,6 +7,7 @@ modules light to import: load heavy libraries inside `run`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +29,42 @@ class Option:
     flags: tuple[str, ...] = ()  # e.g. ("-H", "--header"); default is (--name,)
     choices: tuple[str, ...] | None = None
     metavar: str | None = None
+    # How results record the value (findings.json keeps each run's options so `packet replay` can re-run it):
+    # True: a credential, recorded only as given (SECRET); a function: maps one value to what may be
+    # recorded (e.g. a header keeps its name and loses a secret value). False: recorded as given.
+    secret: bool | Callable[[str], str] = False
 
     def cli_flags(self) -> tuple[str, ...]:
         return self.flags or ("--" + self.name.replace("_", "-"),)
+
+
+SECRET = "<redacted-secret>"
+"""Stands for a secret option value in recorded options; the redactor leaves `<redacted-...>` alone."""
+
+
+def recorded_options(probe: Probe, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of one run as results record them: declared options whose value differs from the
+    default, as JSON values, with secret values replaced by SECRET. Never holds a secret."""
+    recorded: dict[str, Any] = {}
+    for option in probe.options:
+        value = options.get(option.name)
+        if value is None or value == option.default or (option.multiple and not value):
+            continue
+        if option.is_flag:
+            if bool(value) != bool(option.default):
+                recorded[option.name] = bool(value)
+            continue
+        values = list(value) if option.multiple and isinstance(value, list | tuple) else [value]
+        if option.secret is True:
+            shown = [SECRET for _ in values]
+        elif callable(option.secret):
+            shown = [option.secret(str(v)) for v in values]
+        else:
+            # JSON values only; a non-finite float would make findings.json unwritable (no NaN in JSON)
+            shown = [v if isinstance(v, str | int | bool) or (isinstance(v, float) and math.isfinite(v))
+                     else str(v) for v in values]
+        recorded[option.name] = shown if option.multiple else shown[0]
+    return recorded
 
 
 class Report:
@@ -91,3 +125,6 @@ class Probe:
     # Built-in probes keep theirs in diagkit/catalogue.yaml.
     findings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Raises errors.UsageError for a target that can never work (e.g. port 99999), so `collect --probe`
+    # says so before anything runs.
+    check_target: Callable[[str], Any] | None = None

@@ -12,7 +12,7 @@ from diagkit import catalogue
 from diagkit.context import Context
 from diagkit.errors import DiagkitError
 from diagkit.findings import ProbeResult, Severity
-from diagkit.probe import Probe, Report
+from diagkit.probe import Probe, Report, recorded_options
 from diagkit.scrub import scrub, scrub_traceback, scrub_url
 
 
@@ -98,4 +98,5 @@ def run_probe(probe: Probe, target: str, options: Mapping[str, Any] | None = Non
         duration_ms=elapsed_ms,
         findings=findings,
         facts=dict(report.facts),
+        options=recorded_options(probe, options),
     )

@@ -229,8 +229,10 @@ def test_plan_skips_runs_and_drops_options() -> None:
     assert http.options == {"method": "POST"}
     assert set(http.dropped_options) == {"bearer", "expect_issuer", "expect_audience", "expect_scope"}
     assert any(r.probe == "tls" and r.target == "api.example.com:443" for r in runs)
-    assert [s.to_dict() for s in skipped] == [{"probe": "oidc", "target": "{{ answers.issuer }}",
-                                               "missing_answers": ["issuer"]}]
+    assert [s.reason() for s in skipped] == [
+        'skipped the OpenID Connect check (The issuer\'s discovery document and keys): no answer to '
+        '"Expected token issuer (iss) / authorization server URL"']
+    assert skipped[0].to_dict()["missing_answers"] == ["issuer"]
 
 
 def test_readiness() -> None:

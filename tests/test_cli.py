@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -100,7 +102,7 @@ def test_missing_target_is_a_usage_error(invoke):
 
 def test_bad_input_is_one_line_without_traceback(invoke):
     result = invoke("probe", "tls", "example.invalid:notaport")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # an impossible port is a usage error
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "notaport" in lines[0] and lines[0].startswith("diagkit: error[")
@@ -111,7 +113,7 @@ def test_bad_input_is_one_line_without_traceback(invoke):
 def test_debug_shows_the_traceback():
     out = subprocess.run([sys.executable, "-m", "diagkit", "--debug", "probe", "tls", "x:notaport"],
                          capture_output=True, text=True, timeout=60)
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert "Traceback" in out.stderr
     assert "notaport" in out.stderr
 
@@ -120,7 +122,7 @@ def test_debug_shows_the_traceback():
 def test_json_output_is_one_document_and_exit_code_follows_worst(invoke, args):
     result = invoke(*args, "--json")
     data = json.loads(result.stdout)
-    assert set(data) == {"diagkit_version", "probe", "target", "started_at", "duration_ms", "findings", "facts"}
+    assert set(data) - {"options", "diagnosis"} == {"diagkit_version", "probe", "target", "started_at", "duration_ms", "findings", "facts"}
     assert data["started_at"].endswith("Z")
     assert isinstance(data["duration_ms"], int)
     worst = {f["severity"] for f in data["findings"]}
@@ -172,3 +174,26 @@ def test_generated_catalogue_doc_is_current(invoke):
     assert result.exit_code == 0
     assert doc.read_text(encoding="utf-8") == result.stdout, \
         "docs/findings.md is stale: run `diagkit findings list --markdown > docs/findings.md`"
+
+
+def test_no_color_is_honoured_even_when_colour_is_forced(runner, tmp_path):
+    from diagkit.cli import cli
+
+    har = Path(__file__).resolve().parents[1] / "examples" / "slow-page.har"
+    coloured = runner.invoke(cli, ["probe", "har", str(har)], color=True, env={"NO_COLOR": None})
+    plain = runner.invoke(cli, ["probe", "har", str(har)], color=True, env={"NO_COLOR": "1"})
+    assert "\x1b[" in coloured.stdout
+    assert plain.exit_code == coloured.exit_code == 3
+    assert "\x1b[" not in plain.stdout and "[har.auth.unauthorized]" in plain.stdout
+
+
+def test_keys_dir_prints_the_config_folder(invoke, tmp_path):
+    result = invoke("keys", "dir", env={"DIAGKIT_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert result.exit_code == 0 and result.stdout == f"{tmp_path / 'cfg'}\n"
+
+
+def test_shell_completion_lists_commands_and_probes():
+    env = {**os.environ, "_DIAGKIT_COMPLETE": "bash_complete", "COMP_WORDS": "diagkit probe sa", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-c", "from diagkit.cli import main; main()"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["plain,saml-metadata", "plain,saml-response"]

@@ -87,7 +87,7 @@ def test_healthy_request_exits_0_with_contract_json_shape(invoke, web):
     result, doc = probe(invoke, srv.url("/v1/me"), "--bearer", GOOD, "--expect-issuer", "https://idp.test/",
                         "--expect-audience", "api://orders", "--expect-scope", "orders.read")
     assert result.exit_code == 0, doc
-    assert set(doc) == {"diagkit_version", "probe", "target", "started_at", "duration_ms", "findings", "facts"}
+    assert set(doc) - {"options", "diagnosis"} == {"diagkit_version", "probe", "target", "started_at", "duration_ms", "findings", "facts"}
     assert doc["probe"] == "http" and doc["target"] == srv.url("/v1/me")
     assert doc["started_at"] == PINNED
     assert isinstance(doc["duration_ms"], int)
@@ -452,8 +452,14 @@ def test_bad_header_is_one_line_error_without_echo(invoke):
     assert "sekrit-token-xyz" not in result.stderr
 
 
+def test_a_url_that_can_never_work_is_a_usage_error(invoke):
+    for url, needle in (("ftp://example.test/x", "not an http(s) URL"),
+                        ("http://127.0.0.1:99999/", "Port out of range")):
+        result = invoke("probe", "http", url)
+        assert result.exit_code == 2 and needle in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("args,needle", [
-    (["ftp://example.test/x"], "not an http(s) URL"),
     (["http://127.0.0.1:9/", "--bearer", ""], "--bearer"),
     (["http://127.0.0.1:9/", "--bearer", "@/nonexistent/token.txt"], "does not exist"),
     (["http://127.0.0.1:9/", "--origin", "app.test/path"], "--origin"),

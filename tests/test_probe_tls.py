@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from diagkit.collectors.tls import hostname_matches, split_host_port
-from diagkit.errors import InputError
 from tests import servers
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -24,7 +23,7 @@ RESULT_KEYS = {"diagkit_version", "probe", "target", "started_at", "duration_ms"
 def probe(invoke, port: int, *args: str, env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
     result = invoke("probe", "tls", f"127.0.0.1:{port}", *args, "--json", env=env)
     doc = json.loads(result.stdout)
-    assert set(doc) == RESULT_KEYS and doc["probe"] == "tls"
+    assert set(doc) - {"options", "diagnosis"} == RESULT_KEYS and doc["probe"] == "tls"
     for finding in doc["findings"]:
         assert set(finding) == FINDING_KEYS
     return result, doc
@@ -508,5 +507,10 @@ def test_split_host_port(target, expected):
 
 
 def test_split_host_port_rejects_bad_port():
-    with pytest.raises(InputError):
-        split_host_port("example.com:https")
+    from diagkit.errors import UsageError
+
+    for target in ("example.com:https", "example.com:0", "example.com:65536", "[::1]:99999", ":443"):
+        with pytest.raises(UsageError):
+            split_host_port(target)
+    assert split_host_port("[::1]:65535") == ("::1", 65535)
+    assert split_host_port("https://example.com/x") == ("example.com", 443)

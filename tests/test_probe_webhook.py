@@ -134,6 +134,7 @@ def test_each_scheme_is_signed_as_the_vendor_documents(invoke, web, scheme):
     assert [r.method for r in srv.requests] == ["POST"]
     assert VERIFIERS[scheme](srv.requests[0], SECRETS[scheme])
     assert doc["facts"]["signed"] is True and doc["facts"]["key_id"].startswith("sha256:")
+    assert doc["options"]["secret"] == "<redacted-secret>"  # recorded for replay, never the value
     assert_no_secret(result, SECRETS[scheme])
 
 

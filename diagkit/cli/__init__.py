@@ -6,6 +6,7 @@ Subcommand modules are imported only when used, so `diagkit --help` stays instan
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -17,7 +18,7 @@ _SUBCOMMANDS = {
     "probe": ("diagkit.cli.probe", "probe", "Run one diagnostic probe (dns, tls, http, saml, oidc, har...)."),
     "collect": ("diagkit.cli.collect", "collect", "Run a checklist's probes, redact, and write a signed packet."),
     "redact": ("diagkit.cli.redact", "redact", "Write a redacted copy of a HAR, JSON, XML or text file."),
-    "packet": ("diagkit.cli.packet", "packet", "Build, verify, show and extract escalation packets."),
+    "packet": ("diagkit.cli.packet", "packet", "Build, verify, show, extract, replay and diff escalation packets."),
     "keys": ("diagkit.cli.keys", "keys", "Generate signing and encryption keys."),
     "checklist": ("diagkit.cli.checklist", "checklist", "List, show and validate checklists."),
     "findings": ("diagkit.cli.findings", "findings", "Show the finding catalogue."),
@@ -69,6 +70,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    if os.environ.get("NO_COLOR"):  # no-color.org: present and not empty means no colour, even on a terminal
+        ctx.color = False
 
 
 def main() -> None:

@@ -53,27 +53,33 @@ def _say(message: str) -> None:
 @click.option("--yes", "-y", "assume_yes", is_flag=True, help="Ask nothing: no questions, no confirmation.")
 @click.option("--timeout", type=click.FloatRange(min=0.01), default=None, metavar="S",
               help="Seconds each network operation may take [default: each probe's own].")
+@click.option("--ca-file", metavar="PEM",
+              help="Also trust these CA certificates (a private CA or an inspecting proxy) in every network probe.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (results, readiness, packet).")
-@click.option("-o", "--output", required=True, metavar="PACKET", help="Where to write the packet (e.g. packet.zip).")
+@click.option("-o", "--output", required=True, metavar="PACKET",
+              help="Where to write the packet (e.g. packet.zip); '-' writes it to standard output.")
 @debug_option
 def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files: tuple[str, ...],
             attachments: tuple[str, ...], case_id: str | None, answers_file: str | None,
             set_values: tuple[str, ...], sign_key: str | None, encrypt_to: tuple[str, ...], assume_yes: bool,
-            timeout: float | None, as_json: bool, output: str) -> None:
+            timeout: float | None, ca_file: str | None, as_json: bool, output: str) -> None:
     """Run a checklist's probes (and --probe runs), redact everything, and write one signed packet.
 
     Answers come from the terminal, --answers FILE or --set NAME=VALUE. A probe that cannot run is
-    recorded as an `error` finding and the packet is still written. Nothing leaves this computer:
-    send the packet file to your support contact.
+    recorded as an `error` finding and the packet is still written; so is a HAR or attachment that
+    cannot be read or redacted. Nothing leaves this computer: send the packet file to your support contact.
     """
     from diagkit import checklists
     from diagkit import collect as job
-    from diagkit.errors import InputError
-    from diagkit.findings import exit_status
+    from diagkit.findings import ExitStatus, exit_status
 
     if not (checklist_name or probe_specs or har_files or attachments):
         raise click.UsageError("nothing to collect: give --checklist NAME, --probe SPEC, --har FILE or --attach FILE")
-    _check_output(output)
+    _check_output(output, as_json)
+    if ca_file:
+        from diagkit.errors import read_input_bytes
+
+        read_input_bytes(ca_file, "--ca-file", limit=10 * 1024 * 1024, stdin=False)  # missing: stop before any probe
     debug = bool((click.get_current_context().find_root().obj or {}).get("debug"))
     interactive = is_interactive() and not assume_yes
 
@@ -84,9 +90,8 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
         answers, unknown = checklists.normalise_answers(checklist, raw_file, f"answers file '{answers_file}'")
         from_set, unknown_set = checklists.normalise_answers(checklist, raw_set, "--set")
         answers.update(from_set)
-        for name in unknown + unknown_set:
-            _say(f"warning: '{name}' is not a question of checklist '{checklist.id}'; ignored "
-                 f"(see 'diagkit checklist show {checklist.id}')")
+        if unknown + unknown_set:
+            raise click.UsageError(_unknown_answers(checklist, unknown + unknown_set))
     else:
         # Without a checklist, answers are free-form case fields.
         answers = {k: str(v) for k, v in {**raw_file, **raw_set}.items() if v not in (None, "")}
@@ -101,28 +106,27 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
                 answers[q.name] = checklists.check_answer(q, q.default)
     skipped: list[Any] = []
     if checklist is not None:
-        from diagkit.runner import shown_target
-
         planned, skipped, notes = job.checklist_runs(checklist, answers)
         runs = planned + runs
         for note in notes:
             _say(note)
         for skip in skipped:
-            _say(f"skipped {skip.probe} {shown_target(skip.target)}: no answer for {', '.join(skip.missing)}")
-    files = job.read_inputs(har_list, attach_list)
+            _say(skip.reason())
+    files, file_problems = job.read_inputs(har_list, attach_list)
+    for problem in file_problems:
+        _say(f"warning: {problem.findings[0].detail}; the packet is written without it")
     from diagkit.packet.keys import pseudonym_key
 
     # Keyed by the signing key (checked here, before any probe runs): the same inputs, the same pseudonyms.
     redaction_key = pseudonym_key(sign_key)
     prepared = job.prepare(checklist=checklist, answers=answers, case_id=case_id, runs=runs, skipped=skipped,
-                           files=files, timeout=timeout, progress=_say, debug=debug, redaction_key=redaction_key)
+                           files=files, timeout=timeout, progress=_say, debug=debug, redaction_key=redaction_key,
+                           ca_file=ca_file, file_problems=file_problems)
     _preview(prepared, output, encrypt_to)
-    if interactive:
-        click.confirm("Write the packet?", default=True, abort=True, err=True)
-    try:
-        info = job.write_packet(prepared, output, sign_key=sign_key, encrypt_to=encrypt_to)
-    except InputError:
-        raise
+    if interactive and not click.confirm("Write the packet?", default=True, err=True):
+        _say("not written: nothing was saved")
+        sys.exit(int(ExitStatus.ERROR))
+    info = job.write_packet(prepared, output, sign_key=sign_key, encrypt_to=encrypt_to)
 
     if as_json:
         click.echo(dumps({
@@ -132,18 +136,34 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
                        "encrypted": info.encrypted, "members": info.members},
         }))
     else:
-        _report(prepared, info)
+        _report(prepared, info, to_stderr=output == "-")
     sys.exit(int(exit_status(prepared.results)))
 
 
-def _check_output(output: str) -> None:
-    from diagkit.errors import InputError
+def _check_output(output: str, as_json: bool) -> None:
+    """Before anything runs: a packet path diagkit may write, and standard output only when it is free."""
+    from diagkit.fsutil import STDOUT, check_output
 
-    folder = os.path.dirname(os.path.abspath(output))
-    if os.path.isdir(output):
-        raise InputError(f"output '{output}' is a directory; give a file name such as packet.zip")
-    if not os.path.isdir(folder):
-        raise InputError(f"cannot write '{output}': folder '{folder}' does not exist")
+    check_output(output, "packet")
+    if output == STDOUT:
+        if as_json:
+            raise click.UsageError("-o - writes the packet to standard output; it cannot also take --json")
+        if sys.stdout.isatty():
+            raise click.UsageError("-o - would write a binary packet to the terminal; redirect it to a file "
+                                   "(> packet.zip) or give a file name")
+
+
+def _unknown_answers(checklist: Any, names: list[str]) -> str:
+    """Names the questions the checklist does have, and the closest one to each name given."""
+    import difflib
+
+    questions = [q.name for q in checklist.questions]
+    parts = []
+    for name in names:
+        close = difflib.get_close_matches(name, questions, n=1, cutoff=0.5)
+        parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return (f"checklist '{checklist.id}' has no question {', '.join(parts)}; "
+            f"its questions are: {', '.join(questions)}")
 
 
 def _ask_questions(checklist: Any, answers: dict[str, Any]) -> None:
@@ -159,6 +179,15 @@ def _ask_questions(checklist: Any, answers: dict[str, Any]) -> None:
         hint = f" (e.g. {q.example})" if q.example not in (None, "") and q.type != "choice" else ""
         if q.choices:
             hint = f" [{'/'.join(q.choices)}]"
+        label = f"{'*' if q.required else ' '} {q.prompt}{hint}"
+        if q.type == "text" and not q.sensitive:
+            value: Any = _ask_lines(label)
+            if value:
+                try:
+                    answers[q.name] = checklists.check_answer(q, value)
+                except ValueError as exc:
+                    raise click.UsageError(f"answer '{q.name}' {exc}") from None
+            continue
 
         def convert(value: str, question: Any = q) -> Any:
             if value in ("", None):
@@ -169,10 +198,26 @@ def _ask_questions(checklist: Any, answers: dict[str, Any]) -> None:
                 raise click.UsageError(str(exc)) from None
 
         default = "" if q.default in (None, "") else str(q.default).lower() if isinstance(q.default, bool) else str(q.default)
-        value = click.prompt(f"{'*' if q.required else ' '} {q.prompt}{hint}", default=default,
-                             show_default=bool(default), hide_input=q.sensitive, value_proc=convert, err=True)
+        value = click.prompt(label, default=default, show_default=bool(default), hide_input=q.sensitive,
+                             value_proc=convert, err=True)
         if value not in ("", None):
             answers[q.name] = value
+
+
+def _ask_lines(label: str) -> str:
+    """A multi-line answer: in $VISUAL/$EDITOR when one is set, else line by line until an empty line."""
+    if os.environ.get("VISUAL") or os.environ.get("EDITOR"):
+        click.echo(f"{label}\n  (opening your editor; save and close it to go on)", err=True)
+        header = f"# {label.strip()}\n# Lines starting with # are left out. Save and close to go on.\n"
+        text = click.edit(header, require_save=False) or ""
+        return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+    click.echo(f"{label}\n  (one or more lines; an empty line ends the answer)", err=True)
+    lines: list[str] = []
+    while True:
+        line = click.prompt(" ", default="", show_default=False, prompt_suffix="", err=True)
+        if not line.strip():
+            return "\n".join(lines).strip()
+        lines.append(line.rstrip())
 
 
 def _ask_evidence(checklist: Any, har_files: list[str], attachments: list[str]) -> None:
@@ -196,6 +241,7 @@ def _ask_evidence(checklist: Any, har_files: list[str], attachments: list[str]) 
 
 
 def _preview(prepared: Any, output: str, encrypt_to: tuple[str, ...]) -> None:
+    """What will be sent, as it will be sent: answers already redacted, and per evidence file what was replaced."""
     from diagkit.findings import Severity
 
     counts: dict[str, int] = {}
@@ -204,15 +250,28 @@ def _preview(prepared: Any, output: str, encrypt_to: tuple[str, ...]) -> None:
             counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
     order = [s.value for s in sorted(Severity, key=lambda s: -s.rank)]
     tally = ", ".join(f"{counts[s]} {s}" for s in order if s in counts) or "none"
-    ready = prepared.readiness
-    lines = [f"packet preview ({output}):",
-             f"  findings: {tally} from {len(prepared.results)} result(s)",
-             f"  case fields: {', '.join(prepared.case) or 'none'}"]
+    lines = [f"packet preview ({'standard output' if output == '-' else output}):",
+             f"  findings: {tally} from {len(prepared.results)} result(s)"]
+    if prepared.case:
+        lines.append("  answers, as they will be sent:")
+        for name, value in prepared.case.items():
+            text = str(value).splitlines() or [""]
+            lines.append(f"    {name}: {text[0]}")
+            lines.extend(f"    {' ' * len(name)}  {more}" for more in text[1:])
+    else:
+        lines.append("  answers: none")
     for item in prepared.evidence:
-        lines.append(f"  {item.name}: {len(item.data)} bytes, {item.note}")
+        kinds = prepared.redacted_kinds.get(item.name) or {}
+        replaced = ", ".join(f"{n} {rule}" for rule, n in sorted(kinds.items(), key=lambda x: (-x[1], x[0])))
+        lines.append(f"  {item.name}: {len(item.data)} bytes, {sum(kinds.values())} value(s) replaced"
+                     + (f" ({replaced})" if replaced else ""))
     total = prepared.redaction.get("total", 0)
-    lines.append(f"  redaction: {total} value(s) replaced in total; the mapping stays on this computer")
-    lines.append("  " + readiness_line(ready))
+    lines.append(f"  redaction: {total} value(s) replaced in total; which original is behind each replacement "
+                 f"is kept only on this computer")
+    if not prepared.names_detected:
+        lines.append("  note: people's names and postal addresses in free text are NOT detected without the "
+                     "optional [ner] extra; check the answers and files above for them")
+    lines.append("  " + readiness_line(prepared.readiness))
     if encrypt_to or prepared.recipient_key:
         lines.append("  encrypted to: " + (", ".join(encrypt_to) or "the checklist's vendor key"))
     click.echo("\n".join(lines), err=True)
@@ -229,16 +288,23 @@ def readiness_line(ready: dict[str, Any]) -> str:
     return f"readiness: NOT READY ({ready.get('score', 0)}%), missing {'; '.join(parts)}"
 
 
-def _report(prepared: Any, info: Any) -> None:
+def _report(prepared: Any, info: Any, to_stderr: bool = False) -> None:
+    """The outcome for the person who ran collect; on stderr when the packet itself went to stdout."""
     from diagkit.render import render_result
+
+    def say(text: str) -> None:
+        click.echo(text, err=to_stderr)
 
     blocks = [render_result(r, facts=False) for r in prepared.results]
     if blocks:
-        click.echo("\n\n".join(blocks) + "\n")
+        say("\n\n".join(blocks) + "\n")
     ready = prepared.readiness
-    click.echo(readiness_line(ready))
+    say(readiness_line(ready))
     for skip in ready.get("skipped_probes") or []:
-        click.echo(f"  skipped: {skip['probe']} {skip['target']} (no answer for {', '.join(skip['missing_answers'])})")
+        say(f"  {skip['reason']}")
     lock = " (encrypted)" if info.encrypted else ""
-    click.echo(f"\nPacket written{lock}: {info.path}")
-    click.echo(f"Attach {os.path.abspath(info.path)} to your support case; it is signed by key {info.key_id}.")
+    if to_stderr:
+        say(f"\nPacket written{lock} to standard output; it is signed by key {info.key_id}.")
+        return
+    say(f"\nPacket written{lock}: {info.path}")
+    say(f"Attach {os.path.abspath(info.path)} to your support case; it is signed by key {info.key_id}.")

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from diagkit.errors import DiagkitError
+from diagkit.errors import DiagkitError, UsageError
 from diagkit.findings import ExitStatus, ProbeResult, exit_status, results_document
 from diagkit.scrub import scrub, scrub_message, scrub_traceback
 
@@ -36,12 +36,17 @@ def handle_errors(debug: bool) -> Iterator[None]:
     """One line on stderr and exit 1 for every failure; the traceback only with --debug."""
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
+    except UsageError as exc:
+        if debug:
+            _print_traceback()
+        error_line(exc.one_line(scrub_message))
+        sys.exit(ExitStatus.USAGE)
     except DiagkitError as exc:
         if debug:
             _print_traceback()
-        error_line(scrub_message(exc.one_line()))  # last line of defence; messages should not carry secrets
+        error_line(exc.one_line(scrub_message))  # last line of defence; messages should not carry secrets
         sys.exit(ExitStatus.ERROR)
     except BrokenPipeError:
         # `diagkit ... | head`: the reader left; not an error (Python docs, "Note on SIGPIPE").
@@ -49,15 +54,24 @@ def handle_errors(debug: bool) -> Iterator[None]:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except click.exceptions.Abort:
+        # Ctrl-C or Ctrl-D at a prompt (click turns both into Abort): the same answer as Ctrl-C elsewhere,
+        # on a line of its own rather than after the prompt.
+        click.echo(err=True)
+        interrupted()
     except KeyboardInterrupt:
-        error_line("error[DK002]: interrupted; nothing was written")
-        sys.exit(130)
+        interrupted()
     except Exception as exc:  # noqa: BLE001 - the user gets one line, the traceback with --debug
         if debug:
             _print_traceback()
         error_line(f"error[DK999]: internal error: {type(exc).__name__}: {scrub(str(exc))} "
                    "(hint: run again with --debug and report the traceback)")
         sys.exit(ExitStatus.ERROR)
+
+
+def interrupted() -> None:
+    error_line("error[DK002]: interrupted; nothing was written")
+    sys.exit(ExitStatus.INTERRUPTED)
 
 
 def key_values(items: tuple[str, ...], param_hint: str) -> dict[str, str]:

@@ -9,7 +9,7 @@ import click
 from diagkit.cli.common import debug_option
 
 
-@click.group(epilog="Example:\n\n  diagkit keys generate\n\n  diagkit keys id signing.pub")
+@click.group(epilog="Example:\n\n  diagkit keys generate\n\n  diagkit keys id signing.pub\n\n  diagkit keys dir")
 def keys() -> None:
     """Signing and encryption keys for escalation packets."""
 
@@ -49,3 +49,12 @@ def key_id_command(public_key: str) -> None:
     except KeyFileError:
         public = load_public_key(public_key, X25519)
     click.echo(public.key_id)
+
+
+@keys.command("dir", epilog="Example:\n\n  diagkit keys dir\n\n  ls \"$(diagkit keys dir)\"")
+@debug_option
+def dir_command() -> None:
+    """Print the folder that holds your keys and trusted keys (DIAGKIT_CONFIG_DIR overrides it)."""
+    from diagkit.config import config_dir
+
+    click.echo(str(config_dir()))

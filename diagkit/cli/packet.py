@@ -21,7 +21,7 @@ _trusted = click.option("--trusted-key", "trusted_keys", multiple=True, metavar=
 @click.group(epilog="Example:\n\n\b\n  diagkit packet build --results tls.json --case-field case=CS-1234 -o case.zip\n"
                     "  diagkit packet verify case.zip --trusted-key customer-signing.pub")
 def packet() -> None:
-    """Build, verify, show and extract signed escalation packets."""
+    """Build, verify, show, extract, replay and diff signed escalation packets."""
 
 
 def _load_results(paths: tuple[str, ...]) -> list[Any]:
@@ -87,16 +87,18 @@ def _replaced_count(report: dict[str, Any]) -> int | None:
               help="Ed25519 signing.key [default: the one in the config folder, created on first use].")
 @click.option("--encrypt-to", multiple=True, metavar="PUBKEY",
               help="Recipient encryption.pub to encrypt the packet to; repeatable (at most 16).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), metavar="PACKET",
-              help="Where to write the packet.")
+@click.option("-o", "--output", required=True, metavar="PACKET",
+              help="Where to write the packet; '-' writes it to standard output.")
 @debug_option
 def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fields: tuple[str, ...],
           sign_key: str | None, encrypt_to: tuple[str, ...], output: str) -> None:
     """Make a signed packet from saved probe results and (redacted) files."""
     from diagkit.config import config_dir
+    from diagkit.fsutil import STDOUT, check_output
     from diagkit.packet.build import build_packet
     from diagkit.packet.keys import SIGNING_KEY, pseudonym_key
 
+    check_output(output, "packet")
     case = key_values(case_fields, "--case-field")
     results = _load_results(results_files)
     default_key = config_dir() / SIGNING_KEY
@@ -109,7 +111,8 @@ def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fie
         click.echo(f"diagkit: created a signing key at {default_key} (tell whoever verifies your packets "
                    f"its key id, {info.key_id})", err=True)
     state = "signed and encrypted" if info.encrypted else "signed"
-    click.echo(f"wrote {info.path} ({len(info.members)} members, {state} by {info.key_id}, packet id {info.packet_id})")
+    click.echo(f"wrote {info.path} ({len(info.members)} members, {state} by {info.key_id}, packet id {info.packet_id})",
+               err=output == STDOUT)  # the packet itself is on stdout
 
 
 @packet.command("verify", epilog="Example:\n\n  diagkit packet verify case-1234.zip --trusted-key customer-signing.pub")
@@ -155,12 +158,14 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
     Exit status follows the packet's findings (0, 3 fail, 4 warn, 5 error) once it verifies; 1 for a bad packet.
     """
     from diagkit.findings import exit_status
-    from diagkit.fsutil import write_atomic
+    from diagkit.fsutil import STDOUT, check_output, write_atomic
     from diagkit.packet import show as render
     from diagkit.packet.verify import verify_packet
 
     if sum(bool(x) for x in (as_json, markdown, html_file)) > 1:
         raise click.UsageError("choose one of --json, --markdown and --html")
+    if html_file:
+        check_output(html_file, "--html")
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     view = render.view_of(vp)
     if as_json:
@@ -169,7 +174,8 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
         click.echo(render.render_markdown(view), nl=False)
     elif html_file:
         write_atomic(html_file, render.render_html(view, packet_path))
-        click.echo(f"wrote {html_file}")
+        if html_file != STDOUT:
+            click.echo(f"wrote {html_file}")
     else:
         click.echo(render.render_terminal(view, packet_path))
     sys.exit(int(exit_status(view.results)))
@@ -189,3 +195,86 @@ def extract(packet_path: str, directory: str, force: bool, trusted_keys: tuple[s
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     written = extract_packet(vp, directory, force=force)
     click.echo(f"extracted {len(written)} files to {directory} (signer {vp.signer.key_id}, {vp.signer_status()})")
+
+
+@packet.command("replay", epilog="Example:\n\n\b\n  diagkit packet replay case-1234.zip -o here.json\n"
+                                 "  diagkit packet diff case-1234.zip here.json")
+@click.argument("packet_path", metavar="PACKET")
+@click.option("--json", "as_json", is_flag=True, help='Print the results document {"results": [...]}.')
+@click.option("-o", "--output", default=None, metavar="RESULTS.json",
+              help="Also write the results document to this file ('-' for standard output).")
+@click.option("--timeout", type=click.FloatRange(min=0.01), default=None,
+              help="Seconds each network operation may take [default: each probe's own].")
+@click.option("--ca-file", type=click.Path(dir_okay=False), default=None, metavar="PEM",
+              help="Extra trusted CA certificates (PEM) for every probe that takes one, instead of the customer's.")
+@click.option("--secret", "secrets", multiple=True, metavar="OPTION=VALUE",
+              help="A secret the packet does not hold, for runs that used it, e.g. bearer=@token.txt or "
+                   "'header=Authorization: Basic ...'; repeatable.")
+@_trusted
+@_identity
+@debug_option
+def replay(packet_path: str, as_json: bool, output: str | None, timeout: float | None, ca_file: str | None,
+           secrets: tuple[str, ...], trusted_keys: tuple[str, ...], identity: str | None) -> None:
+    """Verify, then run the packet's network probes again from here with the same targets and options.
+
+    File probes (har) are not re-run. Exit status follows the new findings (0, 3, 4, 5); 1 for a bad packet.
+    """
+    from diagkit.findings import exit_status
+    from diagkit.packet.replay import check_output, replay_packet
+
+    given: dict[str, list[str]] = {}
+    for item in secrets:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter("expected OPTION=VALUE, e.g. bearer=@token.txt", param_hint="--secret")
+        given.setdefault(name.strip(), []).append(value)
+    if output not in (None, "-"):
+        check_output(output, packet_path)
+    document, results, notes = replay_packet(packet_path, trusted_keys=trusted_keys, identity=identity,
+                                             timeout=timeout, ca_file=ca_file, secrets=given,
+                                             progress=lambda line: click.echo(line, err=True))
+    for note in notes:
+        click.echo(f"diagkit: {note}", err=True)
+    if output not in (None, "-"):
+        from diagkit.fsutil import write_atomic
+
+        write_atomic(output, dumps(document) + "\n")
+        click.echo(f"wrote {output}", err=True)
+    if as_json or output == "-":
+        click.echo(dumps(document))
+    else:
+        from diagkit.render import render_results
+
+        click.echo(render_results(results) if results else "nothing replayed")
+    sys.exit(int(exit_status(results)))
+
+
+@packet.command("diff", epilog="Example:\n\n\b\n  diagkit packet replay case-1234.zip -o here.json\n"
+                               "  diagkit packet diff case-1234.zip here.json --markdown")
+@click.argument("a_path", metavar="A")
+@click.argument("b_path", metavar="B")
+@click.option("--json", "as_json", is_flag=True, help='Print {"same": ..., "differences": [...]}.')
+@click.option("--markdown", is_flag=True, help="Print Markdown ready to paste into a ticket.")
+@_trusted
+@_identity
+@debug_option
+def diff(a_path: str, b_path: str, as_json: bool, markdown: bool, trusted_keys: tuple[str, ...],
+         identity: str | None) -> None:
+    """Compare two packets or saved results: findings, severities and facts that differ, and what that means.
+
+    Packets are verified first. Exit 0 when nothing differs, 4 when something does, 1 when they cannot be compared.
+    """
+    from diagkit.packet import diff as d
+
+    if as_json and markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    (a, a_note), (b, b_note) = (d.load(p, trusted_keys=trusted_keys, identity=identity) for p in (a_path, b_path))
+    comparison = d.compare(a, b, (a_path, b_path))
+    click.echo(f"A = {a_note}\nB = {b_note}", err=True)
+    if as_json:
+        click.echo(dumps(comparison.to_json()))
+    elif markdown:
+        click.echo(d.render_markdown(comparison, a_path, b_path), nl=False)
+    else:
+        click.echo(d.render_terminal(comparison, a_path, b_path))
+    sys.exit(0 if comparison.same else 4)

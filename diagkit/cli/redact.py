@@ -49,6 +49,7 @@ def load_key(path: str) -> bytes:
 def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
     """Every output checked before anything is written: a bad --report must not leave a lone output behind."""
     from diagkit.errors import InputError
+    from diagkit.fsutil import check_output
 
     seen: dict[str, str] = {}
     for what, path in outputs.items():
@@ -56,11 +57,7 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
             continue
         if input_path != "-" and os.path.exists(path) and os.path.samefile(path, input_path):
             raise InputError(f"{what} '{path}' is the input file; diagkit never overwrites its input")
-        if os.path.isdir(path):
-            raise InputError(f"{what} '{path}' is a folder; give a file name")
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise InputError(f"cannot write {what} '{path}': folder '{folder}' does not exist")
+        check_output(path, what)
         key = os.path.abspath(path)
         if key in seen:
             raise InputError(f"{what} and {seen[key]} are the same file '{path}'")

@@ -3,7 +3,7 @@
 SAMLResponses posted or redirected through the browser go to saml_response.analyse_response; OAuth
 errors in redirect URLs and JSON bodies get the oauth.* ids; bearer tokens and tokens returned by token
 endpoints are checked as JWTs at their last use. RFC 6750 errors in a Bearer challenge carry the HTTP
-probe's ids (CONTRACT.md: the same ids in a flow). Token values never leave this module.
+probe's ids (the same ids in a flow). Token values never leave this module.
 """
 
 from __future__ import annotations

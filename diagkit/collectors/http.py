@@ -35,6 +35,7 @@ from diagkit.collectors.http_request import (
     normalise_url,
     parse_headers,
     read_bearer,
+    recorded_header,
 )
 from diagkit.collectors.http_response import (
     judge_status,
@@ -298,11 +299,12 @@ probe = Probe(
     summary="Call an HTTP API like the customer's integration and explain auth, redirect, CORS and token problems.",
     target="URL",
     run=run,
+    check_target=normalise_url,
     options=(
         Option("header", "Request header 'Name: value' (repeatable). Secret values are never shown.",
-               multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'"),
+               multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'", secret=recorded_header),
         Option("bearer", "Bearer token to send (or @FILE to read it from a file). Decoded, never shown.",
-               metavar="TOKEN"),
+               metavar="TOKEN", secret=True),
         Option("method", "HTTP method.", default="GET", metavar="M"),
         Option("origin", "Also send the browser's CORS preflight from this origin.", metavar="ORIGIN"),
         Option("expect_issuer", "Issuer (iss) the API expects in the token.", metavar="I"),

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from diagkit.errors import InputError
+from diagkit.errors import InputError, UsageError
 from diagkit.scrub import scrub
 
 # Headers whose values are credentials: never echoed, dropped on cross-origin redirects where marked.
@@ -47,10 +47,10 @@ def normalise_url(target: str) -> str:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError as exc:
-        raise InputError(f"target '{scrub(target)}' is not a valid URL ({exc})",
+        raise UsageError(f"target '{scrub(target)}' is not a valid URL ({exc})",
                          hint="give the full API URL, e.g. https://api.example.com/v1/me") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise InputError(f"target '{scrub(target)}' is not an http(s) URL",
+        raise UsageError(f"target '{scrub(target)}' is not an http(s) URL",
                          hint="give the full API URL, e.g. https://api.example.com/v1/me")
     return text
 
@@ -86,6 +86,20 @@ def parse_headers(raw: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
 def is_secret_header(name: str) -> bool:
     lower = name.lower()
     return lower in SECRET_HEADERS or bool(_CREDENTIAL_HEADER.search(lower))
+
+
+def recorded_header(item: str) -> str:
+    """One -H value as results may record it: a credential header keeps its name, never its value
+    (nor does a value that looks like a token under a harmless name); a malformed item is all secret."""
+    from diagkit.probe import SECRET
+
+    name, sep, value = item.partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not _HEADER_NAME.match(name):
+        return SECRET
+    if is_secret_header(name) or scrub(value) != value:
+        return f"{name}: {SECRET}"
+    return f"{name}: {value}"
 
 
 def credentials_of(headers: list[tuple[str, str]]) -> Credentials:

@@ -204,7 +204,7 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
         report.facts["discovery_attempts"] = attempts
         if doc is None:
             last = "; ".join(f"{a['url']}: {a.get('error')}" for a in attempts)
-            # Every attempt cut short by the timeout: the check could not run (CONTRACT.md `error`).
+            # Every attempt cut short by the timeout: the check could not run (an `error` finding).
             timed_out = all(a.get("timed_out") for a in attempts)
             report.add("oidc.discovery.unreachable", "No discovery document could be fetched", detail=last + ".",
                        evidence={"attempts": attempts}, severity=Severity.ERROR if timed_out else None)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diagkit.context import Context, parse_http_date
-from diagkit.errors import InputError
+from diagkit.errors import InputError, UsageError
 from diagkit.findings import format_time, utc_now
 from diagkit.probe import Option, Probe, Report
 
@@ -35,21 +35,25 @@ _VERSION_REASONS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_
 
 
 def split_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]:port` or a URL's authority; an impossible port is a usage error."""
     text = target.strip()
     if "://" in text:
         text = text.split("://", 1)[1].split("/", 1)[0]
     if text.startswith("["):  # [IPv6]:port
         host, _, rest = text[1:].partition("]")
         port = rest.lstrip(":")
-        if port and not port.isdigit():
-            raise InputError(f"target '{target}': port '{port}' is not a number")
-        return host, int(port) if port else default_port
-    if text.count(":") == 1:
+    elif text.count(":") == 1:
         host, port = text.split(":")
-        if not port.isdigit():
-            raise InputError(f"target '{target}': port '{port}' is not a number")
-        return host, int(port)
-    return text, default_port
+    else:
+        host, port = text, ""
+    if not host:
+        raise UsageError(f"target '{target}': no host name", hint="give HOST[:PORT], e.g. api.example.com:443")
+    if not port:
+        return host, default_port
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UsageError(f"target '{target}': port '{port}' is not a port number (1-65535)",
+                         hint="give HOST[:PORT], e.g. api.example.com:443")
+    return host, int(port)
 
 
 # ---------------------------------------------------------------- the handshake
@@ -685,6 +689,7 @@ probe = Probe(
     summary="Check a TLS endpoint's certificate, chain, host name and protocol.",
     target="HOST[:PORT]",
     run=run,
+    check_target=split_host_port,
     options=(
         Option("servername", "SNI name to send and to match the certificate against (default: the host).",
                metavar="NAME"),

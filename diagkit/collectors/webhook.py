@@ -22,7 +22,7 @@ from diagkit.collectors.http_exchange import (
     response_facts,
     send,
 )
-from diagkit.collectors.http_request import is_secret_header, normalise_url, parse_headers
+from diagkit.collectors.http_request import is_secret_header, normalise_url, parse_headers, recorded_header
 from diagkit.collectors.http_urls import is_loopback, origin_of, safe_url
 from diagkit.errors import InputError, read_input_bytes
 from diagkit.probe import Option, Probe, Report
@@ -62,6 +62,14 @@ def read_body(value: str) -> bytes:
     if value.startswith("@"):
         return read_input_bytes(value[1:], "body file", limit=BODY_LIMIT)
     return value.encode("utf-8")
+
+
+def recorded_body(value: str) -> str:
+    """--body as results may record it: a file name is kept (replay reads the same file); inline text may
+    hold anything, so it is not."""
+    from diagkit.probe import SECRET
+
+    return value if value.startswith("@") else SECRET
 
 
 def content_type(body: bytes) -> str:
@@ -287,11 +295,11 @@ probe = Probe(
     options=(
         Option("scheme", "Signature scheme of the sender.", default="standard", choices=webhook_schemes.NAMES),
         Option("secret", "Signing secret in the vendor's own format (or @FILE). Never shown; its key id is.",
-               metavar="VALUE|@FILE"),
+               metavar="VALUE|@FILE", secret=True),
         Option("body", "Body to send byte for byte (@FILE, or inline text) instead of diagkit's test event.",
-               metavar="@FILE"),
+               metavar="@FILE", secret=recorded_body),
         Option("header", "Extra request header 'Name: value' (repeatable; replaces diagkit's own of that name).",
-               multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'"),
+               multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'", secret=recorded_header),
         Option("ca_file", "Extra trusted CA certificates (PEM).", metavar="PEM"),
         Option("signature_header", f"Header for the hmac-sha256 scheme's hex signature [default: "
                f"{webhook_schemes.PLAIN_HEADER}].", metavar="NAME"),

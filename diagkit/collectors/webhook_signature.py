@@ -16,7 +16,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from diagkit.collectors import webhook_bodies, webhook_schemes
-from diagkit.collectors.http_request import parse_headers
+from diagkit.collectors.http_request import parse_headers, recorded_header
 from diagkit.collectors.webhook import BODY_LIMIT, read_secret
 from diagkit.collectors.webhook_schemes import KEY_LABELS, SCHEMES, Parsed, Scheme, key_id, matches
 from diagkit.errors import InputError, read_input_bytes
@@ -256,9 +256,10 @@ probe = Probe(
     run=run,
     options=(
         Option("header", "A header of the delivered request, 'Name: value' (repeatable; a value may hold several "
-               "lines of them).", multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'"),
+               "lines of them).", multiple=True, flags=("-H", "--header"), metavar="'NAME: VALUE'",
+               secret=recorded_header),
         Option("secret", "The signing secret the receiver verifies with (or @FILE). Never shown; its key id is.",
-               metavar="VALUE|@FILE"),
+               metavar="VALUE|@FILE", secret=True),
         Option("scheme", "Signature scheme [default: detected from the headers].", choices=webhook_schemes.NAMES),
         Option("tolerance", "Seconds a signature's timestamp may be away from now (or --at).", type=float,
                default=webhook_schemes.DEFAULT_TOLERANCE_S, metavar="S"),
