@@ -309,6 +309,12 @@ def test_a_secret_in_the_wrong_format_is_one_line_without_the_secret(invoke, sch
     assert_no_secret(result, secret)
 
 
+def test_a_url_that_can_never_work_is_a_usage_error(invoke):
+    for url in ("ftp://example.test/hook", "http://127.0.0.1:99999/hook"):
+        result = invoke("probe", "webhook", url, "--secret", STANDARD_SECRET)
+        assert result.exit_code == 2 and "Traceback" not in result.stderr
+
+
 def test_missing_secret_or_body_file(invoke, tmp_path):
     result, _ = run_json(invoke, "probe", "webhook", "http://127.0.0.1:9/", "--secret", f"@{tmp_path}/nope.txt")
     assert_one_error_line(result, "nope.txt")

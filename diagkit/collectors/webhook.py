@@ -308,6 +308,7 @@ probe = Probe(
     ),
     default_timeout=10.0,
     max_calls=2,  # one POST: connect and read may each take the timeout, never more
+    check_target=normalise_url,
     example="diagkit probe webhook https://hooks.example.com/orders --scheme stripe --secret @whsec.txt",
     description=(
         "Send one test delivery to a webhook receiver the way senders do: a POST, signed per --scheme when "
