@@ -562,6 +562,12 @@ def test_plain_signature_is_found_beside_its_timestamp_header(invoke, tmp_path):
     assert doc["facts"]["signature_header"] == "X-Signature"
 
 
+def test_plain_scheme_reads_githubs_header(invoke, tmp_path):
+    header = "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    result, doc = check(invoke, tmp_path, b"Hello, World!", [header], GITHUB_SECRET, "--scheme", "hmac-sha256")
+    assert result.exit_code == 0 and ids(doc) == {"webhook.signature.valid"}
+
+
 def test_scheme_from_a_checklist_answer_in_any_case(invoke, tmp_path):
     header = "X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     result, doc = check(invoke, tmp_path, b"Hello, World!", [header], GITHUB_SECRET, "--scheme", "GitHub")

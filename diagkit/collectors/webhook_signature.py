@@ -64,6 +64,9 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
     report.facts["header_names"] = [n for n, _ in pairs]
     report.facts["schemes_present"] = [p.scheme for p in found]
     parsed = next((p for p in found if p.scheme == scheme), None) if scheme else (found[0] if found else None)
+    if parsed is None and scheme == "hmac-sha256" and "x-hub-signature-256" in lower:
+        # GitHub's header is a plain HMAC-SHA256 of the body: asked for plainly, it is read plainly.
+        parsed = webhook_schemes.parse(SCHEMES[scheme], lower, names, "x-hub-signature-256")
     if parsed is None:
         if not (scheme and _signed_otherwise(report, scheme, found, body, secret_text)):
             _missing(report, scheme, found)
