@@ -12,7 +12,7 @@ import yaml
 from diagkit import catalogue
 
 PACKAGE = Path(__file__).resolve().parents[1] / "diagkit"
-AREAS = "dns|tls|http|jwt|oauth|saml|oidc|har|probe|redact|packet|collect|checklist"
+AREAS = "dns|tls|http|jwt|oauth|saml|oidc|har|webhook|probe|redact|packet|collect|checklist"
 ID_SHAPE = re.compile(rf"^({AREAS})(\.[a-z0-9_]+)+$")
 
 
@@ -63,7 +63,7 @@ def test_catalogue_has_every_contract_id():
         import pytest
 
         pytest.skip("../shared/CONTRACT.md not present")
-    ids = set(re.findall(r"`((?:dns|tls|http|jwt|oauth|saml|oidc|har)\.[a-z_.]+)`", contract.read_text()))
+    ids = set(re.findall(r"`((?:dns|tls|http|jwt|oauth|saml|oidc|har|webhook)\.[a-z_.]+)`", contract.read_text()))
     assert len(ids) > 50
     missing = sorted(ids - set(catalogue.load()))
     assert not missing, missing

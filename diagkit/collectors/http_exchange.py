@@ -125,14 +125,15 @@ def classify(exc: BaseException, url: str, timeout: float) -> ConnectFailure:
     return ConnectFailure("http", f"{type(exc).__name__}: {text}")
 
 
-def send(client: httpx.Client, ctx: Context, method: str, url: str, headers: list[tuple[str, str]]) -> Exchange:
+def send(client: httpx.Client, ctx: Context, method: str, url: str, headers: list[tuple[str, str]],
+         content: bytes | None = None) -> Exchange:
     import httpx
 
     from diagkit.findings import utc_now
 
     started = time.monotonic()
     try:
-        request = client.build_request(method, url, headers=headers)
+        request = client.build_request(method, url, headers=headers, content=content)
         response = client.send(request, stream=True)
         try:
             chunks, size = [], 0
