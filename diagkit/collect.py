@@ -436,6 +436,9 @@ def prepare(
     environment, env_result = environment_facts(all_runs, timeout)
     if env_result is not None:
         results.append(env_result)
+    from diagkit.diagnosis import apply
+
+    apply(results)  # one cause across probes of the same host (an expired certificate seen by tls and http)
 
     progress("redacting...")
     redaction = Redaction(redaction_key)

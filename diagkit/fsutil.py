@@ -11,35 +11,43 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO
 
 from diagkit.errors import DiagkitError
+from diagkit.visible import visible
 
 STDOUT = "-"
 
 
-def check_output(target: str | os.PathLike[str], what: str = "output") -> None:
+def check_output(target: str | os.PathLike[str], what: str = "output", inputs: Sequence[str] = ()) -> None:
     """Refuse an output path diagkit must not write: called before any work starts, and again just
-    before the rename. `-` (standard output) always passes."""
+    before the rename. `-` (standard output) always passes. An output that is one of `inputs` is refused:
+    diagkit never overwrites what it reads."""
     target = os.fspath(target)
     if target == STDOUT:
         return
+    for source in inputs:
+        if source != STDOUT and os.path.exists(target) and os.path.exists(source) and os.path.samefile(target, source):
+            raise DiagkitError(f"{what} '{visible(target)}' is the input file '{visible(source)}'; diagkit never "
+                               f"overwrites its input", ref="DK102")
     try:
         mode = os.lstat(target).st_mode
     except FileNotFoundError:
         mode = None
     except OSError as exc:
-        raise DiagkitError(f"cannot write {what} '{target}': {exc.strerror or exc}", ref="DK102") from None
+        raise DiagkitError(f"cannot write {what} '{visible(target)}': {exc.strerror or exc}", ref="DK102") from None
     if mode is not None and not stat.S_ISREG(mode):
         kind = ("a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode)
                 else "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
                 else "not a regular file")
-        raise DiagkitError(f"cannot write {what} '{target}': it is {kind}, and diagkit only replaces regular files",
+        raise DiagkitError(f"cannot write {what} '{visible(target)}': it is {kind}, and diagkit only replaces "
+                           "regular files",
                            ref="DK102", hint="give a new file name, or '-' for standard output")
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
-        raise DiagkitError(f"cannot write {what} '{target}': folder '{directory}' does not exist", ref="DK102")
+        raise DiagkitError(f"cannot write {what} '{visible(target)}': folder '{visible(directory)}' does not exist",
+                           ref="DK102")
 
 
 def _temp_beside(target: str) -> tuple[int, str]:

@@ -1,38 +1,69 @@
-"""Untrusted text made safe to print: control, bidi and other invisible characters shown escaped.
+"""Untrusted text made safe to show: control, bidi and other invisible characters become visible escapes.
 
-CONTRACT.md: text from outside (a packet, a server's answer) is shown with such characters made
-visible (`\\x1b`, `\\u202e`), in the terminal, in Markdown and in error messages, so it can neither
-drive the terminal nor reorder what a reader sees.
+Text from outside (a packet, a HAR, a server's answer) is passed through `visible` before it reaches a
+terminal, Markdown, HTML or an error message, so it cannot move the cursor, recolour or erase a line, or
+reorder text (e.g. to draw a fake "pinned" signer line). A packet is attacker-controlled until proven
+otherwise, and even a validly signed packet from an unpinned signer is only as honest as its builder.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
-# Control, format (bidi overrides such as U+202E), separators, surrogates, private use, unassigned.
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+# Cc control (ESC, CR, DEL, C1), Cf format (bidi overrides and isolates, zero-width), Zl/Zp line and
+# paragraph separators, Cs lone surrogates, Co private use, Cn unassigned (could become format later).
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 
 
-def _escape(ch: str) -> str:
-    code = ord(ch)
+def _escape(char: str) -> str:
+    code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
-def visible(text: object, *, keep_newlines: bool = False) -> str:
-    """`text` as a string with every invisible character escaped (newlines kept only when asked)."""
+def visible(text: Any, *, multiline: bool = False) -> str:
+    """`text` (made a string) with every invisible or control character written as `\\x1b`, `\\u202e`...
+
+    With `multiline`, newlines are kept (the caller indents each line); all else is escaped the same.
+    """
     value = text if isinstance(text, str) else str(text)
-    return "".join(ch if (ch == "\n" and keep_newlines) or unicodedata.category(ch) not in _INVISIBLE
-                   else _escape(ch) for ch in value)
+    out = []
+    for char in value:
+        if char == "\n" and multiline:
+            out.append(char)
+        elif unicodedata.category(char) in _ESCAPED_CATEGORIES:
+            out.append(_escape(char))
+        else:
+            out.append(char)
+    return "".join(out)
 
 
-def visible_obj(value: object) -> object:
-    """A JSON-like value with `visible` applied to every string in it, keys included."""
+def visible_tree(value: Any, *, multiline_keys: frozenset[str] = frozenset()) -> Any:
+    """A copy of a JSON-like value with every string (keys too) passed through `visible`.
+
+    Strings held under a key in `multiline_keys` keep their newlines.
+    """
     if isinstance(value, str):
-        return visible(value, keep_newlines=True)
+        return visible(value)
     if isinstance(value, dict):
-        return {visible(k) if isinstance(k, str) else k: visible_obj(v) for k, v in value.items()}
+        return {visible(k): (visible(v, multiline=True) if isinstance(v, str) and k in multiline_keys
+                             else visible_tree(v, multiline_keys=multiline_keys))
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [visible_obj(v) for v in value]
+        return [visible_tree(v, multiline_keys=multiline_keys) for v in value]
+    return value
+
+
+def visible_all(value: Any) -> Any:
+    """A copy of a JSON-like value with every string made visible, newlines kept (keys made visible too)."""
+    if isinstance(value, str):
+        return visible(value, multiline=True)
+    if isinstance(value, dict):
+        return {visible(k): visible_all(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible_all(v) for v in value]
     return value

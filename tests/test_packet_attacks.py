@@ -347,7 +347,7 @@ def test_non_ascii_name_without_utf8_flag(invoke, tmp_path: Path, genuine: dict[
 def test_names_unsafe_on_windows_or_macos(invoke, tmp_path: Path, genuine: dict[str, bytes], name: str,
                                           reason: str) -> None:
     entries = sorted(entries_of(genuine) + [Entry(name.encode(), b"x")], key=lambda e: e.name)
-    from diagkit.packet.text import visible
+    from diagkit.visible import visible
 
     refused(invoke, tmp_path, zip_bytes(entries), U + "has member '" + re.escape(visible(name)[:60]) + r"[^']*' \("
             + reason)

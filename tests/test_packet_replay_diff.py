@@ -213,7 +213,8 @@ def test_bad_inputs_are_one_line_errors(invoke, tmp_path: Path) -> None:
     fake = tmp_path / "fake.zip"
     fake.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
     assert_one_error_line(invoke("packet", "diff", fake, junk), r"fake\.zip")
-    assert_one_error_line(invoke("packet", "replay", fake, "-o", tmp_path), r"not a regular file")
+    assert_one_error_line(invoke("packet", "replay", fake, "-o", tmp_path), r"it is a folder")
+    assert_one_error_line(invoke("packet", "replay", fake, "-o", fake), r"is the input file")
     a = tmp_path / "a.json"
     a.write_text(json.dumps({"results": [{"probe": "dns", "target": "a.test", "started_at": "2026-01-01T00:00:00Z",
                                           "findings": []}]}))

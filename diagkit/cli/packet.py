@@ -123,8 +123,8 @@ def build(results_files: tuple[str, ...], attachments: tuple[str, ...], case_fie
 @debug_option
 def verify(packet_path: str, trusted_keys: tuple[str, ...], identity: str | None, as_json: bool) -> None:
     """Check the signature and every member; exit 0 only when all is well, 1 otherwise."""
-    from diagkit.packet.text import visible
     from diagkit.packet.verify import verify_packet
+    from diagkit.visible import visible
 
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     shown = visible(packet_path)  # the packet's fields are checked (UUID, timestamp); its path is not
@@ -192,8 +192,8 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
 @debug_option
 def extract(packet_path: str, directory: str, force: bool, trusted_keys: tuple[str, ...], identity: str | None) -> None:
     """Verify, then write every member under DIR (never outside it). Nothing is written if verification fails."""
-    from diagkit.packet.text import visible
     from diagkit.packet.verify import extract_packet, verify_packet
+    from diagkit.visible import visible
 
     vp = verify_packet(packet_path, trusted_keys=trusted_keys, identity=identity)
     written = extract_packet(vp, directory, force=force)
@@ -223,7 +223,8 @@ def replay(packet_path: str, as_json: bool, output: str | None, timeout: float |
     File probes (har) are not re-run. Exit status follows the new findings (0, 3, 4, 5); 1 for a bad packet.
     """
     from diagkit.findings import exit_status
-    from diagkit.packet.replay import check_output, replay_packet
+    from diagkit.fsutil import check_output
+    from diagkit.packet.replay import replay_packet
 
     given: dict[str, list[str]] = {}
     for item in secrets:
@@ -231,8 +232,8 @@ def replay(packet_path: str, as_json: bool, output: str | None, timeout: float |
         if not sep or not name.strip():
             raise click.BadParameter("expected OPTION=VALUE, e.g. bearer=@token.txt", param_hint="--secret")
         given.setdefault(name.strip(), []).append(value)
-    if output not in (None, "-"):
-        check_output(output, packet_path)
+    if output is not None:
+        check_output(output, "-o", inputs=[packet_path])
     document, results, notes = replay_packet(packet_path, trusted_keys=trusted_keys, identity=identity,
                                              timeout=timeout, ca_file=ca_file, secrets=given,
                                              progress=lambda line: click.echo(line, err=True))

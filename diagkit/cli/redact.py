@@ -55,9 +55,7 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
     for what, path in outputs.items():
         if not path or path == "-":
             continue
-        if input_path != "-" and os.path.exists(path) and os.path.samefile(path, input_path):
-            raise InputError(f"{what} '{path}' is the input file; diagkit never overwrites its input")
-        check_output(path, what)
+        check_output(path, what, inputs=[input_path])
         key = os.path.abspath(path)
         if key in seen:
             raise InputError(f"{what} and {seen[key]} are the same file '{path}'")

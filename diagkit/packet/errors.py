@@ -9,7 +9,7 @@ class PacketError(_DiagkitPacketError):
     """A packet problem whose message may quote the packet: made visible (no control or bidi characters)."""
 
     def __init__(self, message: str, **kwargs: object) -> None:
-        from diagkit.packet.text import visible
+        from diagkit.visible import visible
 
         # The last line of defence: callers already escape what they quote from the packet.
         super().__init__(visible(message), **kwargs)  # type: ignore[arg-type]

@@ -180,7 +180,7 @@ def parse_public_text(text: str, source: str) -> PublicKey:
 
 
 def _shown(text: str) -> str:
-    from diagkit.packet.text import visible
+    from diagkit.visible import visible
 
     return "'" + visible(text[:60]) + "'"
 

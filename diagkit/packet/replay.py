@@ -183,25 +183,10 @@ def replay(packet_results: Sequence[ProbeResult], *, timeout: float | None = Non
         _, clock = environment_facts(todo.runs, timeout)
         if clock is not None:
             results.append(clock)
+    from diagkit.diagnosis import apply
+
+    apply(results)
     return results, todo.notes
-
-
-def check_output(path: str, packet_path: str) -> None:
-    """Refuse, before any work, an -o that is not a regular file (never replaced) or is the packet itself."""
-    import os
-    import stat
-
-    from diagkit.errors import InputError
-
-    if os.path.exists(path):
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise InputError(f"output '{visible(path)}' is not a regular file (a folder, device or pipe); "
-                             "give a file name")
-        if os.path.exists(packet_path) and os.path.samefile(path, packet_path):
-            raise InputError(f"output '{visible(path)}' is the packet; diagkit never overwrites its input")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"cannot write '{visible(path)}': folder '{visible(folder)}' does not exist")
 
 
 def replay_packet(packet_path: str, *, trusted_keys: Sequence[str] = (), identity: str | None = None,
@@ -213,7 +198,7 @@ def replay_packet(packet_path: str, *, trusted_keys: Sequence[str] = (), identit
     (every string from the packet with invisible characters escaped)."""
     from diagkit.errors import read_input_bytes
     from diagkit.packet.verify import verify_packet
-    from diagkit.visible import visible_obj
+    from diagkit.visible import visible_all
 
     if ca_file:
         read_input_bytes(ca_file, "CA file", limit=16 << 20)  # a bad --ca-file is bad input (exit 1), not 5
@@ -221,7 +206,7 @@ def replay_packet(packet_path: str, *, trusted_keys: Sequence[str] = (), identit
     results, notes = replay(packet.results(), timeout=timeout, ca_file=ca_file, secrets=secrets,
                             progress=lambda line: progress(visible(line)))
     document = {"results": [r.to_dict() for r in results]}
-    shown = [ProbeResult.from_dict(visible_obj(r.to_dict())) for r in results]  # type: ignore[arg-type]
+    shown = [ProbeResult.from_dict(visible_all(r.to_dict())) for r in results]  # type: ignore[arg-type]
     for original, safe in zip(results, shown, strict=True):
         for finding, safe_finding in zip(original.findings, safe.findings, strict=True):
             safe_finding.id = finding.id

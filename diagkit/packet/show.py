@@ -2,7 +2,7 @@
 
 Also renders summary.md at build time, so the summary inside a packet and `packet show --markdown`
 read the same. Everything shown comes from a verified packet, and even so every string in it is made
-visible first (control, bidi and format characters as `\x1b`, `\u202e`; see packet/text.py): a signed
+visible first (control, bidi and format characters as `\x1b`, `\u202e`; see diagkit/visible.py): a signed
 packet is only as honest as its signer. HTML escapes every value on top of that.
 """
 
@@ -76,7 +76,7 @@ def visible_view(view: PacketView) -> PacketView:
     from dataclasses import replace
 
     from diagkit.findings import parse_results_document
-    from diagkit.packet.text import visible, visible_tree
+    from diagkit.visible import visible, visible_tree
 
     def opt(value: Any) -> Any:
         return None if value is None else visible(value)
@@ -213,8 +213,8 @@ def render_markdown(view: PacketView, *, summary: bool = False) -> str:
 def render_terminal(view: PacketView, source: str) -> str:
     import click
 
-    from diagkit.packet.text import visible
     from diagkit.render import render_finding
+    from diagkit.visible import visible
 
     view, source = visible_view(view), visible(source)
 
@@ -276,7 +276,7 @@ th{background:#f5f6fa}code{font:12px ui-monospace,Menlo,monospace;word-break:bre
 
 
 def render_html(view: PacketView, source: str) -> str:
-    from diagkit.packet.text import visible
+    from diagkit.visible import visible
 
     view, source = visible_view(view), visible(source)
     e = html.escape

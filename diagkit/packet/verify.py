@@ -33,7 +33,7 @@ from diagkit.packet.errors import (
     UntrustedSigner,
 )
 from diagkit.packet.keys import ED25519, PublicKey
-from diagkit.packet.text import visible
+from diagkit.visible import visible
 
 
 @dataclass

@@ -101,7 +101,7 @@ def _bad(source: str, problem: str) -> MalformedArchive:
 
 
 def _shown(raw_name: bytes) -> str:
-    from diagkit.packet.text import visible
+    from diagkit.visible import visible
 
     return "'" + visible(raw_name[:120].decode("utf-8", "backslashreplace")) + "'"
 
