@@ -12,7 +12,7 @@ import concurrent.futures
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -269,9 +269,15 @@ class Redaction:
         from diagkit.findings import ProbeResult
 
         before = self._count()
+        servers = server_addresses(results)
         redacted = []
         for result in results:
             doc = self.redactor.redact_obj(result.to_dict())
+            # Addresses of the servers the probes asked or reached are what an engineer compares (split
+            # DNS, a VPN), not personal data: they are put back. A client's own address is not among them.
+            restore = {p: o for p, o in self.redactor.mapping.items() if o in servers}
+            if restore:
+                doc = _put_back(doc, restore)
             # Ids, severities and refs come from the catalogue, never from user data; redacting them
             # only mangled them (a section number such as "RFC 5280 §4.1.2.5" looks like an IP address).
             for original, finding in zip(result.findings, doc["findings"], strict=True):
@@ -322,6 +328,54 @@ class Redaction:
         summary = dict(self.redactor.report.to_dict())
         summary["by_member"] = dict(sorted(self.per_member.items()))
         return summary
+
+
+def server_addresses(results: Sequence[ProbeResult]) -> set[str]:
+    """IP addresses that name servers in these results: every address a DNS probe recorded (answers,
+    resolvers, the OS lookup) and every target given as an IP address."""
+    import ipaddress
+
+    def address(text: str) -> str | None:
+        host = text.strip()
+        if host.startswith("[") and "]" in host:
+            host = host[1:host.index("]")]
+        elif host.count(":") == 1:
+            host = host.split(":")[0]
+        try:
+            return str(ipaddress.ip_address(host))
+        except ValueError:
+            return None
+
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                yield from strings(item)
+
+    found: set[str] = set()
+    for result in results:
+        texts = [result.target.split("://")[-1].split("/")[0]]
+        if result.probe == "dns":
+            texts += list(strings(result.facts)) + list(strings(result.options or {}))
+        found.update(a for a in map(address, texts) if a)
+    return found
+
+
+def _put_back(value: Any, originals: Mapping[str, str]) -> Any:
+    """`value` with each pseudonym in `originals` replaced by its original, in every string."""
+    if isinstance(value, str):
+        for pseudonym, original in originals.items():
+            value = value.replace(pseudonym, original)
+        return value
+    if isinstance(value, dict):
+        return {k: _put_back(v, originals) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_put_back(v, originals) for v in value]
+    return value
 
 
 # ---------------------------------------------------------------- the job

@@ -232,3 +232,23 @@ def test_collect_ca_file_reaches_every_network_probe(invoke, tmp_path: Path, ca:
     results = json.loads(with_ca.stdout)["results"]
     assert {r["probe"] for r in results} >= {"tls", "http"}
     assert not [f for r in results for f in r["findings"] if f["severity"] in ("fail", "error")]
+
+
+# ---------------------------------------------------------------- what stays
+
+
+def test_server_addresses_stay_in_the_packet_and_client_addresses_do_not(invoke, tmp_path: Path,
+                                                                         dns_server: Any) -> None:
+    srv = dns_server("app.test. 60 IN A 93.184.216.34\napp.test. 60 IN A 10.20.30.40\n")
+    out = tmp_path / "p.zip"
+    result = invoke("collect", "--probe", f"dns=app.test;resolver={srv.address}", "--case",
+                    "user at 198.51.100.7 cannot log in", "--yes", "-o", out)
+    assert result.exit_code == 4, result.stderr  # 10.20.30.40 is a private answer: dns.answer.private
+    with zipfile.ZipFile(out) as zf:
+        findings = zf.read("findings.json").decode()
+        case = zf.read("case.yaml").decode()
+    assert "93.184.216.34" in findings and "10.20.30.40" in findings  # DNS answers an engineer compares
+    assert "198.51.100.7" not in case and "<IP:" in case  # the person's own address is personal data
+    doc = json.loads(findings)
+    dns = next(r for r in doc["results"] if r["probe"] == "dns")
+    assert dns["options"]["resolver"] == [srv.address]
