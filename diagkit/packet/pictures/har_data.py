@@ -33,9 +33,9 @@ def entries_of(har: Any) -> list[dict]:
     return [e if isinstance(e, dict) else {} for e in entries] if isinstance(entries, list) else []
 
 
-def entry_findings(result: ProbeResult) -> dict[int, list[tuple[str, str]]]:
-    """HAR entry index -> (severity, "id: title") of the findings worse than pass that name that entry."""
-    out: dict[int, list[tuple[str, str]]] = {}
+def entry_findings(result: ProbeResult) -> dict[int, list[tuple[str, str, str]]]:
+    """HAR entry index -> (severity, id, title) of the findings worse than pass that name that entry."""
+    out: dict[int, list[tuple[str, str, str]]] = {}
     for finding in sorted(result.findings, key=lambda f: -f.severity.rank):
         if finding.severity is Severity.PASS:
             continue
@@ -49,7 +49,7 @@ def entry_findings(result: ProbeResult) -> dict[int, list[tuple[str, str]]]:
             texts = [finding.title, finding.detail] + [v for v in finding.evidence.values() if isinstance(v, str)]
             where = {int(m) for t in texts for m in _ENTRY_IN_TEXT.findall(t) if len(m) < 9}
         for index in where:
-            out.setdefault(index, []).append((finding.severity.value, f"{finding.id}: {finding.title}"))
+            out.setdefault(index, []).append((finding.severity.value, finding.id, finding.title))
     return out
 
 

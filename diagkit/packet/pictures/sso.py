@@ -29,7 +29,7 @@ class Hop:
     message: str = ""               # e.g. "SAMLRequest (HTTP-Redirect)", "OIDC authorization request"
     status: int = 0
     answer: str = ""                # e.g. "302 to idp.example.net"
-    findings: list[tuple[str, str]] = field(default_factory=list)   # (severity, "id: title")
+    findings: list[tuple[str, str, str]] = field(default_factory=list)   # (severity, id, title)
 
 
 def sso_svg(lanes: list[Lane], hops: list[Hop], *, total_hops: int | None = None) -> str:
@@ -49,11 +49,14 @@ def sso_svg(lanes: list[Lane], hops: list[Hop], *, total_hops: int | None = None
     chars = max(8, int(width_each / 7))
     for lane in lanes:
         x = xs[lane.key]
-        name = "Browser" if lane.key == BROWSER else lane.key
+        name = lane.key
         body.append(f'<rect x="{x - width_each / 2:.1f}" y="24" width="{width_each:.1f}" height="34" rx="5" '
                     f'fill="#eef1f8" stroke="#90a4ae"/>')
-        body.append(text(x, 38, lane.role, size=10, anchor="middle", fill="#556", weight="600"))
-        body.append(text(x, 52, shorten(name, chars), size=11, anchor="middle", tip=name))
+        if lane.key == BROWSER:
+            body.append(text(x, 46, "Browser", size=12, anchor="middle", weight="600"))
+        else:
+            body.append(text(x, 38, lane.role, size=10, anchor="middle", fill="#556", weight="600"))
+            body.append(text(x, 52, shorten(name, chars), size=11, anchor="middle", tip=name))
         body.append(f'<line x1="{x:.1f}" y1="58" x2="{x:.1f}" y2="{height - 8}" stroke="#b0bec5" '
                     'stroke-dasharray="4 4"/>')
     body.append('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
@@ -64,14 +67,14 @@ def sso_svg(lanes: list[Lane], hops: list[Hop], *, total_hops: int | None = None
     for n, hop in enumerate(hops):
         y = TOP + n * HOP_H + 14
         x = xs.get(hop.lane, browser)
-        worst = max((s for s, _ in hop.findings), key=lambda s: SEVERITY_RANK.get(s, 0), default="")
+        worst = max((f[0] for f in hop.findings), key=lambda s: SEVERITY_RANK.get(s, 0), default="")
         colour = SEVERITY_COLOUR.get(worst, "#37474f") if worst in ("fail", "error", "warn") else "#37474f"
         left, right = min(browser, x), max(browser, x)
         label_x = (left + right) / 2 if right - left > 40 else right + 8
         anchor = "middle" if right - left > 40 else "start"
         room = max(16, int(max(right - left, 200) / 6.6))
         tip = "\n".join([f"entry {hop.index}: {hop.request}", hop.message, hop.answer]
-                        + [f"{s.upper()} {t}" for s, t in hop.findings])
+                        + [f"{s.upper()} {i}: {t}" for s, i, t in hop.findings])
         body.append(f"<g><title>{esc(tip)}</title>")
         body.append(text(label_x, y - 4, shorten(f"{hop.index}: {hop.request}", room), size=11, anchor=anchor))
         body.append(f'<line x1="{browser:.1f}" y1="{y:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="{colour}" '
@@ -85,7 +88,7 @@ def sso_svg(lanes: list[Lane], hops: list[Hop], *, total_hops: int | None = None
         body.append(text(label_x, ay + 12, shorten(hop.answer or str(hop.status or "no response"), room), size=10,
                          anchor=anchor, fill=colour if colour != "#37474f" else "#556"))
         if hop.findings:  # the finding this hop caused, worst first, on its own line under the answer
-            sev, what = max(hop.findings, key=lambda st: SEVERITY_RANK.get(st[0], 0))
+            sev, what, _title = max(hop.findings, key=lambda f: SEVERITY_RANK.get(f[0], 0))
             more = f" (+{len(hop.findings) - 1} more)" if len(hop.findings) > 1 else ""
             body.append(text(label_x, ay + 26, shorten(f"{sev.upper()} {what}", room - len(more)) + more, size=11,
                              anchor=anchor, weight="600", fill=SEVERITY_COLOUR.get(sev, "#37474f")))

@@ -34,7 +34,7 @@ class Request:
     error: str = ""
     slow_phases: set[str] = field(default_factory=set)
     request_ids: list[str] = field(default_factory=list)
-    findings: list[tuple[str, str]] = field(default_factory=list)   # (severity, finding id)
+    findings: list[tuple[str, str, str]] = field(default_factory=list)   # (severity, finding id, title)
 
 
 def _row_tip(r: Request) -> str:
@@ -44,7 +44,7 @@ def _row_tip(r: Request) -> str:
     if timed:
         parts.append(", ".join(timed))
     parts += [f"request id {rid}" for rid in r.request_ids]
-    parts += [f"{sev.upper()} {fid}" for sev, fid in r.findings]
+    parts += [f"{sev.upper()} {fid}: {title}" for sev, fid, title in r.findings]
     return "\n".join(parts)
 
 
@@ -72,10 +72,10 @@ def waterfall_svg(requests: list[Request], *, total_entries: int | None = None) 
     for n, r in enumerate(rows):
         y = TOP + n * ROW_H
         colour = SEVERITY_COLOUR["fail"] if r.failed else "#1d2330"
-        label = f"{r.index} {r.status or 'ERR'} {r.label}"
+        label = f"#{r.index} {r.status or 'ERR'} {r.label}"
         body.append(f'<g class="req"><title>{esc(_row_tip(r))}</title>')
-        if n % 2:
-            body.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_H}" fill="#f7f8fb"/>')
+        if r.failed or n % 2:  # failed requests get a red row as well as a red label
+            body.append(f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_H}" fill="{"#fdecea" if r.failed else "#f7f8fb"}"/>')
         body.append(text(8, y + 14, shorten(label, 52), size=11, fill=colour, weight="600" if r.failed else "normal"))
         x = BAR_X + finite(r.start_ms) * scale
         drawn = 0.0
@@ -95,20 +95,24 @@ def waterfall_svg(requests: list[Request], *, total_entries: int | None = None) 
             body.append(f'<rect x="{x:.1f}" y="{y + 6}" width="{max(rest, 2):.1f}" height="{ROW_H - 12}" '
                         f'fill="#cfd8dc"/>')
             x += max(rest, 2)
-        if r.failed:
-            body.append(f'<rect x="{BAR_X + finite(r.start_ms) * scale - 1:.1f}" y="{y + 2}" '
-                        f'width="{x - BAR_X - finite(r.start_ms) * scale + 2:.1f}" height="{ROW_H - 4}" '
-                        f'fill="none" stroke="{SEVERITY_COLOUR["fail"]}" stroke-width="1.5"/>')
         note = ms_label(finite(r.total_ms))
         if r.slow_phases:
             note += " slow: " + ", ".join(p for p in PHASES if p in r.slow_phases)
         if r.error:
             note += f" {r.error}"
-        anchor, nx = ("end", x - 4) if x > WIDTH - 170 else ("start", x + 4)
+        start = BAR_X + finite(r.start_ms) * scale
+        plate = 0.0
+        if x <= WIDTH - 170:  # the label after the bar
+            anchor, nx = "start", x + 4
+        elif start - BAR_X > 6.2 * len(shorten(note, 40)) + 8:  # else before it, when there is room
+            anchor, nx = "end", start - 4
+        else:  # else inside the bar's end, on a light plate so it stays readable
+            anchor, nx = "end", x - 4
+            plate = 6.2 * len(shorten(note, 40)) + 4
         fill = SEVERITY_COLOUR["fail"] if r.failed or r.slow_phases else "#556"
-        if anchor == "end":  # inside the bar's end: a light plate keeps the label readable
-            body.append(f'<rect x="{nx - 7 * len(shorten(note, 40)) - 2:.1f}" y="{y + 3}" '
-                        f'width="{7 * len(shorten(note, 40)) + 4:.1f}" height="{ROW_H - 6}" fill="#fff" opacity=".85"/>')
+        if plate:
+            body.append(f'<rect x="{nx - plate + 2:.1f}" y="{y + 3}" width="{plate:.1f}" height="{ROW_H - 6}" '
+                        'fill="#fff" opacity=".85"/>')
         body.append(text(nx, y + 14, shorten(note, 40), size=10, anchor=anchor, fill=fill))
         body.append("</g>")
     legend_y = TOP + max(1, len(rows)) * ROW_H + 26
@@ -121,5 +125,6 @@ def waterfall_svg(requests: list[Request], *, total_entries: int | None = None) 
                 'stroke-width="2"/>')
     body.append(text(lx + 16, legend_y, "slow phase", size=11))
     lx += 100
-    body.append(text(lx, legend_y, "red label: failed (status 0 or ≥ 400)", size=11, fill=SEVERITY_COLOUR["fail"]))
+    body.append(f'<rect x="{lx}" y="{legend_y - 10}" width="12" height="12" fill="#fdecea"/>')
+    body.append(text(lx + 16, legend_y, "failed request (status 0 or ≥ 400)", size=11, fill=SEVERITY_COLOUR["fail"]))
     return document(WIDTH, height, "HAR waterfall: each request's timing phases", body)
