@@ -106,10 +106,10 @@ def render(view: PacketView, *, summary: bool = False) -> str:
 
     out += ["", "### Likely causes (worst first)", ""]
     for n, cause in enumerate(causes, 1):
-        out.append(f"{n}. {BADGE[cause.severity]} **{inline(cause.cause)}**  ")
+        out.append(f"{n}. {BADGE[cause.severity]} **{inline(cause.cause)}**")
         if cause.next_step:
-            out.append(f"   Next step: {inline(cause.next_step)}  ")
-        out.append("   Findings: " + ", ".join(code(i) for i in cause.findings))
+            out.append(f"   - Next step: {inline(cause.next_step)}")
+        out.append("   - Findings: " + ", ".join(code(i) for i in cause.findings))
     if not causes:
         worst = worst_problem(view)
         if worst is None:
