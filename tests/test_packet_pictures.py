@@ -137,8 +137,10 @@ def test_chain_picture_marks_order_and_missing_root() -> None:
 def test_certs_of_tls_facts_tolerates_junk() -> None:
     assert chain.certs_of({}) is None and chain.certs_of({"chain": "x"}) is None
     certs = chain.certs_of({"chain": [{"subject": "CN=a", "issuer": "CN=b", "not_before": "2026-01-01T00:00:00Z",
-                                       "not_after": "garbage", "self_signed": "yes"}, 7]})
-    assert certs == [chain.Cert("CN=a", "CN=b", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None),
+                                       "not_after": "garbage", "self_signed": "yes", "key_type": "EC secp256r1",
+                                       "key_size": 256, "sha256": "AB:CD"}, 7]})
+    assert certs == [chain.Cert("CN=a", "CN=b", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None, "EC secp256r1 256",
+                                "AB:CD"),
                      chain.Cert("?", "?", None, None)]
     parsed(chain.chain_svg(certs, T0))
 

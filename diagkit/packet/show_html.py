@@ -28,7 +28,7 @@ from diagkit.packet.show import (
 )
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
-MAX_LIST, MAX_TABLE_ROWS, MAX_DEPTH = 50, 100, 4
+MAX_LIST, MAX_TABLE_ROWS, MAX_TABLE_COLUMNS, MAX_DEPTH = 50, 100, 6, 6
 
 _CSS = """
 *{box-sizing:border-box}
@@ -50,7 +50,7 @@ nav{margin:.8rem 0;font-size:13px}nav a{margin-right:1rem;color:#1a4fa0}
 .cause.warn{border-left-color:#b7791f;background:#fffbf2}.cause.info{border-left-color:#1565c0;background:#f5f9ff}
 .cause .what{font-size:1.05rem;font-weight:600;margin-left:.3rem}.cause .next{margin:.35rem 0 .2rem}
 .cause .ids{font-size:12px;color:#556}
-col.sevcol{width:6.5rem}col.wherecol{width:15rem}
+col.sevcol{width:6.5rem}col.wherecol{width:15rem}table.two th:first-child{width:14rem}
 dl.kv{display:grid;grid-template-columns:minmax(6rem,max-content) 1fr;gap:.1rem .8rem;margin:.35rem 0;font-size:12.5px}
 dl.kv dt{color:#556;overflow-wrap:anywhere}dl.kv dd{margin:0;overflow-wrap:anywhere}
 .fix{margin-top:.3rem}.detail{margin:.2rem 0}
@@ -59,7 +59,7 @@ figcaption{font-weight:600;margin-bottom:.4rem;overflow-wrap:anywhere}
 figure svg{display:block;width:100%;height:auto;max-width:100%}
 details{margin:.4rem 0;border:1px solid #e6e9f2;border-radius:4px;padding:.3rem .6rem}
 summary{cursor:pointer;font-weight:600;overflow-wrap:anywhere}
-table.facts{font-size:12.5px;table-layout:auto}table.facts td,table.facts th{padding:.2rem .4rem}
+table.facts{font-size:12.5px;table-layout:auto}ol.records{padding-left:1.4rem;margin:.3rem 0}ol.records>li{border-bottom:1px solid #eef}table.facts td,table.facts th{padding:.2rem .4rem}
 @page{margin:1.5cm}
 @media print{
  body{margin:0;max-width:none;font-size:11pt}nav{display:none}
@@ -105,12 +105,17 @@ def value_html(value: Any, depth: int = 0) -> str:
             keys: list[str] = []
             for item in items[:MAX_TABLE_ROWS]:
                 keys += [k for k in item if k not in keys]
-            head = "".join(f"<th>{e(k)}</th>" for k in keys)
-            body = "".join("<tr>" + "".join(f"<td>{value_html(item.get(k), depth + 1) if k in item else ''}</td>"
-                                            for k in keys) + "</tr>" for item in items[:MAX_TABLE_ROWS])
-            extra = (f'<p class="muted">… {len(items) - MAX_TABLE_ROWS} more rows</p>'
-                     if len(items) > MAX_TABLE_ROWS else "")
-            return f'<table class="facts"><tr>{head}</tr>{body}</table>{extra}'
+            flat = all(not isinstance(v, dict | list) or not v for item in items for v in item.values())
+            if len(keys) <= MAX_TABLE_COLUMNS and flat:  # records of a few plain fields read best as a table
+                head = "".join(f"<th>{e(k)}</th>" for k in keys)
+                body = "".join("<tr>" + "".join(f"<td>{value_html(item.get(k), depth + 1) if k in item else ''}</td>"
+                                                for k in keys) + "</tr>" for item in items[:MAX_TABLE_ROWS])
+                extra = (f'<p class="muted">… {len(items) - MAX_TABLE_ROWS} more rows</p>'
+                         if len(items) > MAX_TABLE_ROWS else "")
+                return f'<table class="facts"><tr>{head}</tr>{body}</table>{extra}'
+            # wide or nested records (a certificate, a SAML message) as one key/value list each
+            return ('<ol class="records">' + "".join(f"<li>{value_html(v, depth + 1)}</li>" for v in items[:MAX_LIST])
+                    + "</ol>" + more)
         return "<ul>" + "".join(f"<li>{value_html(v, depth + 1)}</li>" for v in items[:MAX_LIST]) + "</ul>" + more
     return e(value)
 
@@ -241,12 +246,12 @@ def render(view: PacketView, source: str) -> str:
 
     p.append('<section id="readiness"><h2>Readiness and case</h2>')
     if view.readiness:
-        p.append("<h3>Readiness</h3><table><tr><th>Item</th><th>Value</th></tr>")
+        p.append('<h3>Readiness</h3><table class="two"><tr><th>Item</th><th>Value</th></tr>')
         p += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _readiness_items(view.readiness)]
         p.append("</table>")
     p.append("<h3>Case</h3>")
     if view.case:
-        p.append("<table><tr><th>Field</th><th>Value</th></tr>")
+        p.append('<table class="two"><tr><th>Field</th><th>Value</th></tr>')
         p += [f'<tr><td>{e(k)}</td><td class="multi">{e(v)}</td></tr>' for k, v in sorted(view.case.items())]
         p.append("</table>")
     else:

@@ -154,8 +154,10 @@ def certs_of(facts: dict) -> list[Cert] | None:
     out = []
     for item in chain:
         item = item if isinstance(item, dict) else {}
+        # The tls probe writes key_type/key_size/sha256; certs.describe (SSO probes) key/fingerprint_sha256.
+        key = item.get("key") or " ".join(str(item[k]) for k in ("key_type", "key_size") if item.get(k))
         out.append(Cert(subject=str(item.get("subject") or "?"), issuer=str(item.get("issuer") or "?"),
                         not_before=parse_time(item.get("not_before")), not_after=parse_time(item.get("not_after")),
-                        key=str(item.get("key") or ""), fingerprint=str(item.get("fingerprint_sha256") or ""),
+                        key=str(key or ""), fingerprint=str(item.get("sha256") or item.get("fingerprint_sha256") or ""),
                         self_signed=item.get("self_signed") is True))
     return out
