@@ -82,7 +82,9 @@ def test_tls_and_saml_packet_in_chromium(invoke, tmp_path: Path, ca: Any, tls_se
     server = tls_server(intermediate.issue_cert("127.0.0.1", not_after=soon))
     ca_pem = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_pem))
-    har = login_flow("chrome", request_id="_req2", acs_status=400).write(tmp_path / "login.har")
+    # A long unbroken name: the target must wrap in the page, never widen it.
+    long_name = "login-" + "x" * 120 + ".har"
+    har = login_flow("chrome", request_id="_req2", acs_status=400).write(tmp_path / long_name)
     packet, page = tmp_path / "sso.zip", tmp_path / "sso.html"
     result = invoke("collect", "--probe", f"tls=127.0.0.1:{server.port}", "--ca-file", ca_pem, "--har", har,
                     "--yes", "-o", packet)
@@ -92,5 +94,5 @@ def test_tls_and_saml_packet_in_chromium(invoke, tmp_path: Path, ca: Any, tls_se
     assert "har.saml.inresponseto_mismatch" in text
     assert re.search(r"valid at capture, expires (9|10) days later", text)  # seconds cut either way
     seen = render_in_browser(page, tmp_path / "tls-saml.png")
-    assert_clean(seen, page, [f"Certificate chain: 127.0.0.1:{server.port}", "HAR waterfall: evidence/login.har",
-                              "SSO flow: evidence/login.har"])
+    assert_clean(seen, page, [f"Certificate chain: 127.0.0.1:{server.port}", f"HAR waterfall: evidence/{long_name}",
+                              f"SSO flow: evidence/{long_name}"])
