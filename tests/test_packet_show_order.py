@@ -248,3 +248,10 @@ def test_odd_but_valid_packets_always_show(invoke, tmp_path: Path, signer: str, 
     readable = har != b"not json at all" and har != b"\xff\xfe\x00"
     assert figures == ((["HAR waterfall: evidence/odd.har"] if readable else []) +
                        (["SSO flow: evidence/odd.har"] if har == ODD_HAR else []) + ["Certificate chain: t.test:443"])
+
+
+def test_a_stale_wording_of_a_known_cause_is_not_repeated(invoke, tmp_path: Path, signer: str) -> None:
+    stale = results()
+    stale[1].diagnosis = [Cause("Token expired (older wording)", Severity.FAIL, ["jwt.expired"], "Refresh", "old")]
+    doc = json.loads(invoke("packet", "show", packet(tmp_path, signer, results=stale), "--json").stdout)
+    assert [c["rule"] for c in doc["causes"]] == ["token-expired"]

@@ -2,8 +2,8 @@
 
 One home for that order, shared by the terminal, Markdown, HTML and JSON views of `packet show`.
 Causes are the run's (`diagkit.diagnosis`, computed again from the results with the rules this diagkit
-has) plus any a result carries that those rules do not give (a plugin's rule, an older or newer table):
-each cause once, worst first. Every finding worse than `pass` that a cause names is shown under the
+has) plus any a result carries that those rules do not give (a plugin's rule; a cause worded by another
+version of the table over findings already tied is not repeated): each cause once, worst first. Every finding worse than `pass` that a cause names is shown under the
 first (worst) cause that names it and only there; the rest go to "other findings", worst first.
 """
 
@@ -49,8 +49,11 @@ def causes_with_scope(results: list[ProbeResult]) -> list[tuple[Cause, set[int]]
     for indices in _host_groups(results):
         for cause in diagnose([results[i] for i in indices]):
             found.setdefault(_key(cause), (cause, set()))[1].update(indices)
+    tied = {(i, f) for cause, scope in found.values() for i in scope for f in cause.findings}
     for index, result in enumerate(results):
         for cause in result.diagnosis:  # what the packet itself says, when this diagkit's rules do not
+            if _key(cause) not in found and all((index, f) in tied for f in cause.findings):
+                continue  # the same evidence, worded by another version of the rules: shown once
             found.setdefault(_key(cause), (cause, set()))[1].add(index)
     # sorted() is stable: the diagnosis' own order stays within a severity.
     return sorted(found.values(), key=lambda cs: -cs[0].severity.rank)
