@@ -370,10 +370,12 @@ def test_show_markdown_is_a_ticket_table(invoke, good: Path) -> None:
     result = invoke("packet", "show", good, "--markdown")
     assert result.exit_code == 3
     md = result.stdout
-    assert "| Severity | Finding | Id | Probe | Target |" in md
+    assert "| Severity | Finding | Id | Probe and target |" in md
     assert "| case_id | CS-1234 |" in md
-    assert "API \\| gateway" in md  # a pipe in a value cannot break the table
-    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "| product | API \\| gateway |" in md  # a pipe in a value cannot break the table
+    # Plain-text safe: no HTML entity; still safe: the tag is backslash-escaped, never raw HTML.
+    assert re.search(r"(?<!\\)<[A-Za-z/!?]", md) is None and "&lt;" not in md
+    assert "Token rejected \\<script>alert('x')\\</script>" in md
     rows = [ln for ln in md.splitlines() if ln.startswith("| ") and "`" in ln and "evidence/" not in ln]
     assert "FAIL" in rows[0] and "PASS" in rows[-1]
 

@@ -1,19 +1,20 @@
-"""Rendering a packet for people: terminal, Markdown (ticket-ready tables), self-contained HTML, JSON.
+"""Rendering a packet for people: terminal, Markdown (show_markdown), self-contained HTML (show_html), JSON.
 
-Also renders summary.md at build time, so the summary inside a packet and `packet show --markdown`
-read the same. Everything shown comes from a verified packet, and even so every string in it is made
+Every view reads in the engineer's order (diagkit/packet/causes.py): likely causes with their next steps,
+the findings grouped under them, then readiness and case, then the evidence. Also renders summary.md at
+build time, so the summary inside a packet and `packet show --markdown` read the same. Everything shown comes from a verified packet, and even so every string in it is made
 visible first (control, bidi and format characters as `\x1b`, `\u202e`; see diagkit/visible.py): a signed
 packet is only as honest as its signer. HTML escapes every value on top of that.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from diagkit.findings import Finding, ProbeResult, Severity
+from diagkit.packet.causes import Group, group_findings
 
 _BADGE = {Severity.FAIL: "🔴 FAIL", Severity.ERROR: "🟣 ERROR", Severity.WARN: "🟡 WARN",
           Severity.INFO: "🔵 INFO", Severity.PASS: "🟢 PASS"}
@@ -36,6 +37,8 @@ class PacketView:
     environment: dict[str, Any] | None = None
     redaction: dict[str, Any] | None = None
     findings_summary: dict[str, Any] | None = None
+    # Evidence members' bytes (name -> data) for the HTML pictures; never printed as they are.
+    evidence_data: dict[str, bytes] = field(default_factory=dict)
 
     def findings(self) -> list[tuple[ProbeResult, Finding]]:
         """Every finding with its result, worst first, stable within a severity."""
@@ -68,6 +71,7 @@ def view_of(packet: Any) -> PacketView:
         environment=pred.get("environment"),
         redaction=pred.get("redaction"),
         findings_summary=pred.get("findings"),
+        evidence_data={n: packet.members[n] for n in digests if n.startswith(fmt.EVIDENCE_DIR)},
     )
 
 
@@ -76,14 +80,15 @@ def visible_view(view: PacketView) -> PacketView:
     from dataclasses import replace
 
     from diagkit.findings import parse_results_document
-    from diagkit.visible import visible, visible_tree
+    from diagkit.visible import visible, visible_all, visible_tree
 
     def opt(value: Any) -> Any:
         return None if value is None else visible(value)
 
     results = parse_results_document(
         {"results": [visible_tree(r.to_dict(), multiline_keys=frozenset({"detail"})) for r in view.results]})
-    return replace(view, case=visible_tree(view.case), results=results, evidence=visible_tree(view.evidence),
+    # Case fields are the customer's answers: multi-line answers keep their lines (each view lays them out).
+    return replace(view, case=visible_all(view.case), results=results, evidence=visible_tree(view.evidence),
                    checklist=opt(view.checklist), readiness=visible_tree(view.readiness), packet_id=opt(view.packet_id),
                    created_at=opt(view.created_at), tool_version=opt(view.tool_version),
                    signer=visible_tree(view.signer), encrypted_to=visible_tree(view.encrypted_to),
@@ -145,78 +150,52 @@ def _readiness_items(readiness: dict[str, Any] | None) -> list[tuple[str, str]]:
     return [(_READINESS_LABELS.get(k, str(k)), _readiness_value(k, v)) for k, v in items]
 
 
-# ---------------------------------------------------------------- markdown
-def _md(value: Any) -> str:
-    """One table cell: no pipes, no newlines, no raw HTML (GitHub and Jira render both)."""
-    text = " ".join(_text(value).split())
-    return (html.escape(text, quote=False).replace("|", "\\|").replace("`", "\\`")
-            .replace("[", "\\[").replace("]", "\\]")) or " "
+def counts_text(rows: list[tuple[ProbeResult, Finding]]) -> str:
+    """e.g. "4 fail, 1 warn", worst first; "none" without findings."""
+    counts = {s: sum(1 for _, f in rows if f.severity is s) for s in Severity}
+    return ", ".join(f"{counts[s]} {s.value}" for s in sorted(Severity, key=lambda s: -s.rank) if counts[s]) or "none"
+
+
+def groups_of(view: PacketView) -> list[Group]:
+    """The findings in reading order (causes worst first, then other findings); see causes.py."""
+    return group_findings(view.results)
+
+
+def worst_problem(view: PacketView) -> tuple[ProbeResult, Finding] | None:
+    """The worst finding above info, for the "what to do" line when no diagnosis rule names a cause."""
+    rows = [rf for rf in view.findings() if rf[1].severity in (Severity.FAIL, Severity.ERROR, Severity.WARN)]
+    return rows[0] if rows else None
 
 
 def render_markdown(view: PacketView, *, summary: bool = False) -> str:
-    """Ticket-ready Markdown; `summary=True` leaves out what changes per build (id, time, signer)."""
-    view = visible_view(view)
-    out = ["## Escalation packet" if summary else f"## Escalation packet {_md(view.packet_id or '')}", ""]
-    if not summary:
-        if view.signer:
-            out.append(f"- **Signature:** valid, signer `{view.signer['key_id']}` "
-                       f"({'pinned' if view.signer.get('pinned') else 'not pinned'})")
-        if view.created_at:
-            out.append(f"- **Created:** {_md(view.created_at)} by diagkit {_md(view.tool_version or '?')}")
-        if view.encrypted_to:
-            out.append(f"- **Encrypted to:** {_md(', '.join(view.encrypted_to))}")
-    if view.checklist:
-        out.append(f"- **Checklist:** {_md(view.checklist)}")
-    rows = view.findings()
-    counts = {s: sum(1 for _, f in rows if f.severity is s) for s in Severity}
-    out.append("- **Findings:** " + (", ".join(f"{counts[s]} {s.value}" for s in sorted(Severity, key=lambda s: -s.rank)
-                                               if counts[s]) or "none"))
-    out.append("")
-    out += ["### Case", ""]
-    if view.case:
-        out += ["| Field | Value |", "|---|---|"]
-        out += [f"| {_md(k)} | {_md(v)} |" for k, v in sorted(view.case.items())]
-    else:
-        out.append("_No case fields._")
-    if view.readiness:
-        out += ["", "### Readiness", "", "| Item | Value |", "|---|---|"]
-        out += [f"| {_md(k)} | {_md(v)} |" for k, v in _readiness_items(view.readiness)]
-    out += ["", "### Findings (worst first)", ""]
-    if rows:
-        out += ["| Severity | Finding | Id | Probe | Target |", "|---|---|---|---|---|"]
-        out += [f"| {_BADGE[f.severity]} | {_md(f.title)} | `{_md(f.id)}` | {_md(r.probe)} | {_md(r.target)} |"
-                for r, f in rows]
-        details = [(r, f) for r, f in rows if f.severity in (Severity.FAIL, Severity.ERROR, Severity.WARN)
-                   and (f.detail or f.remediation)]
-        if details:
-            out += ["", "#### What to do", ""]
-            for _r, f in details:
-                line = f"- **{_md(f.title)}** (`{_md(f.id)}`)"
-                if f.detail:
-                    line += f": {_md(f.detail)}"
-                if f.remediation:
-                    line += f" Fix: {_md(f.remediation)}"
-                out.append(line)
-    else:
-        out.append("_No findings._")
-    out += ["", "### Evidence", ""]
-    if view.evidence:
-        out += ["| File | Size | SHA-256 | Note |", "|---|---|---|---|"]
-        out += [f"| `{_md(e['name'])}` | {_size(int(e['size']))} | `{e['sha256'][:16]}…` | {_md(e.get('note') or '')} |"
-                for e in view.evidence]
-    else:
-        out.append("_No evidence files._")
-    return "\n".join(out) + "\n"
+    """Ticket-ready Markdown (show_markdown.py); `summary=True` leaves out what changes per build."""
+    from diagkit.packet.show_markdown import render
+
+    return render(view, summary=summary)
+
+
+def render_html(view: PacketView, source: str) -> str:
+    """One self-contained HTML page with pictures (show_html.py)."""
+    from diagkit.packet.show_html import render
+
+    return render(view, source)
 
 
 # ---------------------------------------------------------------- terminal
+def _lines(value: Any, indent: str) -> str:
+    """A value on one line, or its lines with the continuation lines indented (multi-line answers)."""
+    return ("\n" + indent).join(_text(value).splitlines() or [""])
+
+
 def render_terminal(view: PacketView, source: str) -> str:
     import click
 
-    from diagkit.render import render_finding
+    from diagkit.render import render_finding, severity_label
     from diagkit.visible import visible
 
     view, source = visible_view(view), visible(source)
+    groups = groups_of(view)
+    causes = [g.cause for g in groups if g.cause is not None]
 
     out = [click.style("packet ", bold=True) + f"{source}  {view.packet_id or ''}"]
     if view.signer:
@@ -227,19 +206,42 @@ def render_terminal(view: PacketView, source: str) -> str:
         out.append(f"  encrypted  to {', '.join(view.encrypted_to)}")
     if view.checklist:
         out.append(f"  checklist  {view.checklist}")
-    out.append(click.style("case", bold=True))
-    out += [f"  {k}: {_text(v)}" for k, v in sorted(view.case.items())] or ["  (no case fields)"]
+    out.append(f"  findings   {counts_text(view.findings())}")
+    # First screen: what is most likely wrong and what to do next.
+    out.append(click.style("likely causes (worst first)", bold=True))
+    for n, cause in enumerate(causes, 1):
+        out.append(f"  {n}. {severity_label(cause.severity)} {cause.cause}"
+                   + (click.style(f"  [{cause.rule}]", dim=True) if cause.rule else ""))
+        if cause.next_step:
+            out.append("        " + click.style("next step: ", bold=True) + cause.next_step)
+        out.append(click.style("        findings: " + ", ".join(cause.findings), dim=True))
+    if not causes:
+        worst = worst_problem(view)
+        if worst is None:
+            out.append("  none: no finding is worse than info")
+        else:
+            out.append("  no diagnosis rule ties these findings; the worst one:")
+            out.append(f"  {severity_label(worst[1].severity)} {worst[1].title}  [{worst[1].id}]")
+            if worst[1].remediation:
+                out.append("        " + click.style("next step: ", bold=True) + worst[1].remediation)
+    out.append(click.style("findings by cause (worst first)", bold=True))
+    number = {id(c): n for n, c in enumerate(causes, 1)}
+    for group in groups:
+        if group.cause is not None:
+            out.append(click.style(f"  cause {number[id(group.cause)]}: {group.cause.cause}", bold=True))
+        elif causes:
+            out.append(click.style("  other findings", bold=True))
+        for result, finding in group.rows:
+            lines = render_finding(finding, indent="  " if causes else "")
+            lines[0] += click.style(f"  {result.probe} {result.target}", dim=True)
+            out += lines
+    if not view.findings():
+        out.append("  (no findings)")
     if view.readiness:
         out.append(click.style("readiness", bold=True))
         out += [f"  {k}: {v}" for k, v in _readiness_items(view.readiness)]
-    out.append(click.style("findings (worst first)", bold=True))
-    rows = view.findings()
-    for result, finding in rows:
-        lines = render_finding(finding)
-        lines[0] += click.style(f"  {result.probe} {result.target}", dim=True)
-        out += lines
-    if not rows:
-        out.append("  (no findings)")
+    out.append(click.style("case", bold=True))
+    out += [f"  {k}: {_lines(v, '    ')}" for k, v in sorted(view.case.items())] or ["  (no case fields)"]
     out.append(click.style("evidence", bold=True))
     out += [f"  {e['name']}  {_size(int(e['size']))}  sha256:{e['sha256']}" + (f"  ({e['note']})" if e.get("note") else "")
             for e in view.evidence] or ["  (no evidence files)"]
@@ -248,6 +250,9 @@ def render_terminal(view: PacketView, source: str) -> str:
 
 # ---------------------------------------------------------------- json
 def to_json(view: PacketView, source: str) -> dict[str, Any]:
+    """The packet as data: `causes` and `findings_by_cause` in reading order, `findings` worst first."""
+    groups = groups_of(view)
+    causes = [g.cause for g in groups if g.cause is not None]
     return {
         "packet": {"path": source, "packet_id": view.packet_id, "created_at": view.created_at,
                    "tool_version": view.tool_version, "signer": view.signer, "encrypted_to": view.encrypted_to,
@@ -257,86 +262,11 @@ def to_json(view: PacketView, source: str) -> dict[str, Any]:
         "environment": view.environment,
         "redaction": view.redaction,
         "findings_summary": view.findings_summary,
+        "causes": [c.to_dict() for c in causes],
+        "findings_by_cause": [{"cause": None if g.cause is None else causes.index(g.cause),
+                               "findings": [{"probe": r.probe, "target": r.target, **f.to_dict()} for r, f in g.rows]}
+                              for g in groups],
         "results": [r.to_dict() for r in view.results],
         "findings": [{"probe": r.probe, "target": r.target, **f.to_dict()} for r, f in view.findings()],
         "evidence": view.evidence,
     }
-
-
-# ---------------------------------------------------------------- html
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;color:#1d2330;padding:0 1rem}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #dde}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #eef;vertical-align:top}
-th{background:#f5f6fa}code{font:12px ui-monospace,Menlo,monospace;word-break:break-all}
-.sev{font-weight:600;border-radius:3px;padding:0 .4rem;color:#fff;white-space:nowrap}
-.fail{background:#c62828}.error{background:#7b1fa2}.warn{background:#b7791f}.info{background:#1565c0}.pass{background:#2e7d32}
-.meta td:first-child{width:10rem;color:#556}.muted{color:#667}
-"""
-
-
-def render_html(view: PacketView, source: str) -> str:
-    from diagkit.visible import visible
-
-    view, source = visible_view(view), visible(source)
-    e = html.escape
-
-    def cell(value: Any) -> str:
-        return e(_text(value))
-
-    meta = [("Packet", view.packet_id or ""), ("File", source)]
-    if view.signer:
-        meta.append(("Signature", f"valid, signer {_signer_text(view.signer)}"))
-    if view.created_at:
-        meta.append(("Created", f"{view.created_at} by diagkit {view.tool_version or '?'}"))
-    if view.encrypted_to:
-        meta.append(("Encrypted to", ", ".join(view.encrypted_to)))
-    if view.checklist:
-        meta.append(("Checklist", view.checklist))
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             # No scripts, no remote content: the page is only ever a document.
-             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-             f"<title>Escalation packet {e(view.packet_id or '')}</title><style>{_CSS}</style></head><body>",
-             f"<h1>Escalation packet <code>{e(view.packet_id or '')}</code></h1>", '<table class="meta">']
-    parts += [f"<tr><td>{e(k)}</td><td>{cell(v)}</td></tr>" for k, v in meta]
-    parts += ["</table>", "<h2>Case</h2>"]
-    if view.case:
-        parts.append("<table><tr><th>Field</th><th>Value</th></tr>")
-        parts += [f"<tr><td>{cell(k)}</td><td>{cell(v)}</td></tr>" for k, v in sorted(view.case.items())]
-        parts.append("</table>")
-    else:
-        parts.append('<p class="muted">No case fields.</p>')
-    if view.readiness:
-        parts.append("<h2>Readiness</h2><table><tr><th>Item</th><th>Value</th></tr>")
-        parts += [f"<tr><td>{cell(k)}</td><td>{cell(v)}</td></tr>" for k, v in _readiness_items(view.readiness)]
-        parts.append("</table>")
-    parts.append("<h2>Findings (worst first)</h2>")
-    rows = view.findings()
-    if rows:
-        parts.append("<table><tr><th>Severity</th><th>Finding</th><th>Probe</th><th>Target</th></tr>")
-        for r, f in rows:
-            sev = f.severity.value
-            body = f"<strong>{cell(f.title)}</strong><br><code>{cell(f.id)}</code>"
-            if f.detail:
-                body += f"<br>{cell(f.detail)}"
-            if f.evidence:
-                body += f'<br><span class="muted">{cell(f.evidence)}</span>'
-            if f.remediation and f.severity in (Severity.FAIL, Severity.ERROR, Severity.WARN):
-                body += f"<br><em>Fix:</em> {cell(f.remediation)}"
-            parts.append(f'<tr><td><span class="sev {sev}">{e(sev.upper())}</span></td><td>{body}</td>'
-                         f"<td>{cell(r.probe)}</td><td>{cell(r.target)}</td></tr>")
-        parts.append("</table>")
-    else:
-        parts.append('<p class="muted">No findings.</p>')
-    parts.append("<h2>Evidence</h2>")
-    if view.evidence:
-        parts.append("<table><tr><th>File</th><th>Size</th><th>SHA-256</th><th>Note</th></tr>")
-        parts += [f"<tr><td><code>{cell(x['name'])}</code></td><td>{e(_size(int(x['size'])))}</td>"
-                  f"<td><code>{cell(x['sha256'])}</code></td><td>{cell(x.get('note') or '')}</td></tr>"
-                  for x in view.evidence]
-        parts.append("</table>")
-    else:
-        parts.append('<p class="muted">No evidence files.</p>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
