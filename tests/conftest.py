@@ -118,7 +118,45 @@ def dns_server() -> Iterator[Any]:
         srv.stop()
 
 
+def corpus_required() -> bool:
+    """The shared corpus must be complete when ../shared is there, and always in CI (CI set): only a
+    checkout without ../shared at all may skip the corpus tests."""
+    return SHARED.is_dir() or bool(os.environ.get("CI"))
+
+
+def require_corpus(relative: str) -> Path:
+    """CORPUS/relative (a file or folder): fails the test when it is missing and the corpus is required,
+    skips it only when ../shared is absent outside CI."""
+    path = CORPUS / relative
+    if not path.exists():
+        if corpus_required():
+            pytest.fail(f"{path} is missing from the shared corpus ({SHARED} present or CI set)", pytrace=False)
+        pytest.skip(f"{SHARED} is absent")
+    return path
+
+
+def corpus_outcomes(kind: str) -> dict[str, int]:
+    """The exit code each corpus file under `kind` gives (tests/fixtures/corpus_outcomes.json), by path
+    relative to the corpus."""
+    import json
+
+    table = json.loads((Path(__file__).parent / "fixtures" / "corpus_outcomes.json").read_text())
+    return {rel: code for rel, code in table.items() if rel.startswith(kind.rstrip("/") + "/")}
+
+
+def check_corpus_complete(kind: str) -> None:
+    """Every file the outcome table names is in the corpus, and every corpus file has an outcome."""
+    require_corpus(kind)
+    expected = set(corpus_outcomes(kind))
+    present = {p.relative_to(CORPUS).as_posix() for p in corpus_files(kind)}
+    missing = sorted(expected - present)
+    assert not missing, f"missing from {CORPUS}: {missing}"
+    unrecorded = sorted(present - expected)
+    assert not unrecorded, f"no outcome recorded in tests/fixtures/corpus_outcomes.json for: {unrecorded}"
+
+
 def corpus_files(kind: str) -> list[Path]:
+    """Files under CORPUS/kind, for parametrizing; an absent folder gives none (require_corpus fails then)."""
     base = CORPUS / kind
     if not base.is_dir():
         return []

@@ -10,6 +10,7 @@ import pytest
 from tests.cli_results import find, ids, run_json
 from tests.fixtures.sso import builders as b
 from tests.servers import Response, server_context
+from tests.work import assert_linear
 
 ENV = {"DIAGKIT_NOW": b.NOW_ISO}
 
@@ -161,6 +162,19 @@ def test_aggregate_summarised_and_picked_by_entity_id(invoke, tmp_path):
     assert result.exit_code == 3
     finding = find(doc, "saml.entity_id.mismatch")
     assert finding["evidence"]["closest"] == "https://good.test/idp" and "trailing slash" in finding["detail"]
+
+
+def test_aggregate_work_grows_linearly_with_its_entities(invoke, tmp_path):
+    """A federation aggregate of n entities: twice the entities, at most about twice the work (counted)."""
+    cert = b.key_descriptor(b.make_cert()[1])
+
+    def run_aggregate(n: int) -> None:
+        entities = [b.idp_entity(f"https://idp{i}.test/", key_descriptors=[cert], declare_ns=False,
+                                 role="IDPSSODescriptor" if i % 8 == 0 else "SPSSODescriptor") for i in range(n)]
+        result, doc = run(invoke, write(tmp_path, b.aggregate(*entities), f"agg{n}.xml"))
+        assert doc["facts"]["aggregate"] == {"entities": n, "idps": (n + 7) // 8, "sps": n - (n + 7) // 8}
+
+    assert_linear(run_aggregate, 40)
 
 
 def test_aggregate_without_idp(invoke, tmp_path):
