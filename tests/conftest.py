@@ -124,15 +124,20 @@ def corpus_required() -> bool:
     return SHARED.is_dir() or bool(os.environ.get("CI"))
 
 
-def require_corpus(relative: str) -> Path:
-    """CORPUS/relative (a file or folder): fails the test when it is missing and the corpus is required,
+def require_shared(relative: str) -> Path:
+    """SHARED/relative (a file or folder): fails the test when it is missing and ../shared is required,
     skips it only when ../shared is absent outside CI."""
-    path = CORPUS / relative
+    path = SHARED / relative
     if not path.exists():
         if corpus_required():
-            pytest.fail(f"{path} is missing from the shared corpus ({SHARED} present or CI set)", pytrace=False)
+            pytest.fail(f"{path} is missing ({SHARED} is present or CI is set)", pytrace=False)
         pytest.skip(f"{SHARED} is absent")
     return path
+
+
+def require_corpus(relative: str) -> Path:
+    """CORPUS/relative, under the rule of require_shared."""
+    return require_shared(f"corpus/{relative}")
 
 
 def corpus_outcomes(kind: str) -> dict[str, int]:
