@@ -16,10 +16,23 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"
 
 
+@pytest.fixture(scope="session")
+def system_resolver() -> Iterator[servers.DNSServer]:
+    """The "system" resolver every test's dns probe sees: a loopback server with an empty zone, so a
+    probe a checklist runs on a name or an IP gets NXDOMAIN from 127.0.0.1, never an answer (or a
+    wait) from the machine's own resolver."""
+    srv = servers.DNSServer("").start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keys and config written by commands go to a temp dir, never the developer's real config."""
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                   system_resolver: servers.DNSServer) -> None:
+    """Keys and config written by commands go to a temp dir, never the developer's real config; the
+    system resolvers are the loopback `system_resolver` (a test may set DIAGKIT_SYSTEM_RESOLVERS itself)."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DIAGKIT_SYSTEM_RESOLVERS", system_resolver.address)
     monkeypatch.setenv("DIAGKIT_CONFIG_DIR", str(home / "config"))
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
