@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from diagkit import checklists
+from diagkit.packet.keys import generate_keys
 from tests import servers
+from tests.fixtures import secret_har as sh
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_HAR = ROOT / "examples" / "slow-page.har"
@@ -481,3 +483,64 @@ questions:
     assert not zipfile.is_zipfile(out)
     assert invoke("packet", "verify", out, "--identity", keydir / "encryption.key").exit_code == 0
     assert invoke("packet", "verify", out).exit_code == 1
+
+
+# ---------------------------------------------------------------- reproducible evidence, key checked first, what findings keep
+
+
+def test_collect_twice_gives_same_evidence_bytes(invoke: Any, tmp_path: Path) -> None:
+    keys = generate_keys(tmp_path / "k")
+    har = sh.secret_har(tmp_path)
+    packets = []
+    for name in ("a.zip", "b.zip"):
+        result = invoke("collect", "--har", har, "--case", "CS-2", "--yes",
+                        "--sign-key", keys["signing"]["private_path"], "-o", tmp_path / name)
+        assert result.exit_code == 0, result.stderr
+        packets.append(zipfile.ZipFile(tmp_path / name))
+    assert packets[0].read("evidence/session.har") == packets[1].read("evidence/session.har")
+    assert packets[0].read("case.yaml") == packets[1].read("case.yaml")
+
+
+def test_collect_checks_the_sign_key_before_running_probes(invoke: Any, tmp_path: Path) -> None:
+    result = invoke("collect", "--har", sh.secret_har(tmp_path), "--sign-key", tmp_path / "missing.key",
+                    "-o", tmp_path / "p.zip")
+    assert result.exit_code == 1
+    assert "missing.key" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "running" not in result.stderr and not (tmp_path / "p.zip").exists()
+
+
+SAML_RESPONSE = (
+    '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+    'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" '
+    'IssueInstant="2026-01-01T10:00:00Z" Destination="https://sp.example.com/acs">'
+    '<saml:Issuer>https://idp.example.com</saml:Issuer><samlp:Status>'
+    '<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>'
+    '<saml:Assertion ID="_a1" Version="2.0" IssueInstant="2026-01-01T10:00:00Z">'
+    '<saml:Issuer>https://idp.example.com</saml:Issuer><saml:Subject>'
+    f'<saml:NameID>{sh.PLANTED["email"]}</saml:NameID></saml:Subject></saml:Assertion></samlp:Response>'
+)
+
+
+def test_collect_keeps_saml_urls_and_catalogue_refs_in_findings(invoke: Any, tmp_path: Path) -> None:
+    """findings.json in a packet had IdP/SP URLs turned into <TOKEN:..> and "§4.1.3.5" refs into <IP:..>."""
+    import base64
+
+    acs = sh.entry("https://sp.example.com/acs", 302)
+    acs["request"]["method"] = "POST"
+    acs["request"]["postData"] = {"mimeType": "application/x-www-form-urlencoded", "params": [
+        {"name": "SAMLResponse", "value": base64.b64encode(SAML_RESPONSE.encode()).decode()}]}
+    har = tmp_path / "sso.har"
+    har.write_text(json.dumps(sh.har_doc([acs])))
+    plain = invoke("probe", "har", har, "--json")
+    expected_refs = {f["id"]: f["refs"] for f in json.loads(plain.stdout)["findings"]}
+    assert expected_refs.get("saml.assertion.unsigned")
+
+    result = invoke("collect", "--har", har, "--yes", "-o", tmp_path / "p.zip")
+    assert result.exit_code == 3, result.stderr
+    findings = json.loads(zipfile.ZipFile(tmp_path / "p.zip").read("findings.json"))
+    har_result = next(r for r in findings["results"] if r["probe"] == "har")
+    assert {f["id"]: f["refs"] for f in har_result["findings"]} == expected_refs
+    analysis = har_result["facts"]["saml_messages"][0]["analysis"]
+    assert analysis["issuer"] == "https://idp.example.com"
+    assert analysis["destination"] == "https://sp.example.com/acs"
+    assert sh.PLANTED["email"] not in json.dumps(findings)

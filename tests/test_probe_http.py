@@ -132,6 +132,7 @@ def test_connection_refused(invoke):
     f = finding(doc, "http.connect.failed")
     assert f["evidence"]["layer"] == "tcp"
     assert "refused" in f["evidence"]["reason"]
+    assert f["severity"] == "fail"  # a refused connection is an answer about the endpoint, not a timeout
 
 
 def test_silent_server_ends_within_timeout(invoke, silent_server):
