@@ -215,7 +215,7 @@ class _EDEServer:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(servers.POLL)
         self.port = self.sock.getsockname()[1]
         self.saw_edns = False
         self._stop = threading.Event()
