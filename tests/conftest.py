@@ -106,8 +106,8 @@ def tls_server() -> Iterator[Any]:
 def silent_server() -> Iterator[Any]:
     started: list[Any] = []
 
-    def make(udp: bool = False) -> servers.SilentServer:
-        srv = servers.SilentServer(udp).start()
+    def make(udp: bool = False, host: str = "127.0.0.1") -> servers.SilentServer:
+        srv = servers.SilentServer(udp, host).start()
         started.append(srv)
         return srv
 

@@ -196,10 +196,12 @@ class SilentServer:
     `wait_closed` blocks until that is seen (its limit is a safety net, never the check).
     """
 
-    def __init__(self, udp: bool = False) -> None:
+    def __init__(self, udp: bool = False, host: str = "127.0.0.1") -> None:
         kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-        self.sock = socket.socket(socket.AF_INET, kind)
-        self.sock.bind(("127.0.0.1", 0))
+        self.host = host
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(self.family, kind)
+        self.sock.bind((host, 0))
         if not udp:
             self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
@@ -265,8 +267,8 @@ class SilentServer:
         """Every datagram sent to this server before the call, none missed: a marker sent now arrives after
         them (one loopback receive queue is first in, first out), so once it is seen they all have been."""
         marker = b"diagkit-test-marker-" + str(id(self)).encode()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.sendto(marker, ("127.0.0.1", self.port))
+        with socket.socket(self.family, socket.SOCK_DGRAM) as sock:
+            sock.sendto(marker, (self.host, self.port))
         with self._changed:
             self._changed.wait_for(lambda: marker in self.datagrams, 10.0)
             seen = list(self.datagrams)
