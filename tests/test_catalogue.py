@@ -8,6 +8,7 @@ A new probe's ids are therefore checked without editing this file.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import re
 from pathlib import Path
@@ -57,6 +58,7 @@ def _is_module_name(text: str) -> bool:
         return False
 
 
+@functools.cache  # two tests read it; parsing every module once is enough
 def _id_literals() -> dict[str, list[str]]:
     shape = id_shape()
     found: dict[str, list[str]] = {}
