@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from diagkit import checklists
-from diagkit.packet.keys import generate_keys
 from tests import servers
 from tests.fixtures import secret_har as sh
 
@@ -485,20 +484,7 @@ questions:
     assert invoke("packet", "verify", out).exit_code == 1
 
 
-# ---------------------------------------------------------------- reproducible evidence, key checked first, what findings keep
-
-
-def test_collect_twice_gives_same_evidence_bytes(invoke: Any, tmp_path: Path) -> None:
-    keys = generate_keys(tmp_path / "k")
-    har = sh.secret_har(tmp_path)
-    packets = []
-    for name in ("a.zip", "b.zip"):
-        result = invoke("collect", "--har", har, "--case", "CS-2", "--yes",
-                        "--sign-key", keys["signing"]["private_path"], "-o", tmp_path / name)
-        assert result.exit_code == 0, result.stderr
-        packets.append(zipfile.ZipFile(tmp_path / name))
-    assert packets[0].read("evidence/session.har") == packets[1].read("evidence/session.har")
-    assert packets[0].read("case.yaml") == packets[1].read("case.yaml")
+# ---------------------------------------------------------------- the signing key checked first; what findings keep
 
 
 def test_collect_checks_the_sign_key_before_running_probes(invoke: Any, tmp_path: Path) -> None:

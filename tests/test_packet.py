@@ -20,7 +20,6 @@ from diagkit.findings import ProbeResult
 from diagkit.packet.build import Evidence, build_packet
 from diagkit.packet.keys import generate_keys
 from tests.cli_results import assert_one_error_line
-from tests.fixtures import secret_har as sh
 
 STARTED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 CREATED = dt.datetime(2026, 1, 3, 0, 0, 0, tzinfo=dt.UTC)
@@ -526,26 +525,3 @@ def test_packet_help_and_subprocess_verify(good: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "not pinned" in proc.stdout
-
-
-# ---------------------------------------------------------------- reproducible packets
-
-
-def test_packet_build_twice_gives_same_member_bytes(invoke: Any, tmp_path: Path) -> None:
-    """Reproducible packets: redacted evidence used to differ because pseudonyms had a random key per run."""
-    keys = generate_keys(tmp_path / "k")
-    har = sh.secret_har(tmp_path)
-    notes = tmp_path / "notes.txt"
-    notes.write_text(f"customer {sh.PLANTED['email']} said password={sh.PLANTED['password']}\n")
-    packets = []
-    for name in ("a.zip", "b.zip"):
-        result = invoke("packet", "build", "--attach", har, "--attach", notes, "--case-field", "case=CS-1",
-                        "--sign-key", keys["signing"]["private_path"], "-o", tmp_path / name)
-        assert result.exit_code == 0, result.stderr
-        packets.append(zipfile.ZipFile(tmp_path / name))
-    first, second = packets
-    assert first.namelist() == second.namelist()
-    differing = [n for n in first.namelist() if first.read(n) != second.read(n)]
-    assert differing == ["manifest.json", "manifest.sig"]  # packet id, created_at and the signature
-    evidence = first.read("evidence/session.har").decode()
-    assert not any(value in evidence for value in sh.PLANTED.values())
