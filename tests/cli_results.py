@@ -20,6 +20,11 @@ def ids(doc: dict[str, Any], severity: str | None = None) -> set[str]:
     return {f["id"] for f in doc["findings"] if severity is None or f["severity"] == severity}
 
 
+def severities(result: Any) -> dict[str, str]:
+    """{finding id: severity} of a --json result with one probe run."""
+    return {f["id"]: f["severity"] for f in json.loads(result.stdout)["findings"]}
+
+
 def find(doc: dict[str, Any], finding_id: str) -> dict[str, Any]:
     return next(f for f in doc["findings"] if f["id"] == finding_id)
 

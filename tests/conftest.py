@@ -16,10 +16,23 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "corpus"
 
 
+@pytest.fixture(scope="session")
+def system_resolver() -> Iterator[servers.DNSServer]:
+    """The "system" resolver every test's dns probe sees: a loopback server with an empty zone, so a
+    probe a checklist runs on a name or an IP gets NXDOMAIN from 127.0.0.1, never an answer (or a
+    wait) from the machine's own resolver."""
+    srv = servers.DNSServer("").start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keys and config written by commands go to a temp dir, never the developer's real config."""
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                   system_resolver: servers.DNSServer) -> None:
+    """Keys and config written by commands go to a temp dir, never the developer's real config; the
+    system resolvers are the loopback `system_resolver` (a test may set DIAGKIT_SYSTEM_RESOLVERS itself)."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DIAGKIT_SYSTEM_RESOLVERS", system_resolver.address)
     monkeypatch.setenv("DIAGKIT_CONFIG_DIR", str(home / "config"))
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
@@ -93,8 +106,8 @@ def tls_server() -> Iterator[Any]:
 def silent_server() -> Iterator[Any]:
     started: list[Any] = []
 
-    def make(udp: bool = False) -> servers.SilentServer:
-        srv = servers.SilentServer(udp).start()
+    def make(udp: bool = False, host: str = "127.0.0.1") -> servers.SilentServer:
+        srv = servers.SilentServer(udp, host).start()
         started.append(srv)
         return srv
 
@@ -118,7 +131,50 @@ def dns_server() -> Iterator[Any]:
         srv.stop()
 
 
+def corpus_required() -> bool:
+    """The shared corpus must be complete when ../shared is there, and always in CI (CI set): only a
+    checkout without ../shared at all may skip the corpus tests."""
+    return SHARED.is_dir() or bool(os.environ.get("CI"))
+
+
+def require_shared(relative: str) -> Path:
+    """SHARED/relative (a file or folder): fails the test when it is missing and ../shared is required,
+    skips it only when ../shared is absent outside CI."""
+    path = SHARED / relative
+    if not path.exists():
+        if corpus_required():
+            pytest.fail(f"{path} is missing ({SHARED} is present or CI is set)", pytrace=False)
+        pytest.skip(f"{SHARED} is absent")
+    return path
+
+
+def require_corpus(relative: str) -> Path:
+    """CORPUS/relative, under the rule of require_shared."""
+    return require_shared(f"corpus/{relative}")
+
+
+def corpus_outcomes(kind: str) -> dict[str, int]:
+    """The exit code each corpus file under `kind` gives (tests/fixtures/corpus_outcomes.json), by path
+    relative to the corpus."""
+    import json
+
+    table = json.loads((Path(__file__).parent / "fixtures" / "corpus_outcomes.json").read_text())
+    return {rel: code for rel, code in table.items() if rel.startswith(kind.rstrip("/") + "/")}
+
+
+def check_corpus_complete(kind: str) -> None:
+    """Every file the outcome table names is in the corpus, and every corpus file has an outcome."""
+    require_corpus(kind)
+    expected = set(corpus_outcomes(kind))
+    present = {p.relative_to(CORPUS).as_posix() for p in corpus_files(kind)}
+    missing = sorted(expected - present)
+    assert not missing, f"missing from {CORPUS}: {missing}"
+    unrecorded = sorted(present - expected)
+    assert not unrecorded, f"no outcome recorded in tests/fixtures/corpus_outcomes.json for: {unrecorded}"
+
+
 def corpus_files(kind: str) -> list[Path]:
+    """Files under CORPUS/kind, for parametrizing; an absent folder gives none (require_corpus fails then)."""
     base = CORPUS / kind
     if not base.is_dir():
         return []

@@ -1,6 +1,8 @@
 """Real loopback servers for tests: HTTP(S) with programmable routes, raw TLS, silent sockets, DNS.
 
-Every server binds 127.0.0.1 port 0, runs in a daemon thread and is shut down by its fixture.
+Every server binds 127.0.0.1 port 0, runs in a daemon thread and is shut down by its fixture. Their
+loops poll for the stop request every POLL seconds, so stopping one takes at most that long: the suite
+must not spend its time waiting on teardowns.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+POLL = 0.02  # seconds between two checks for a stop request in every server loop
 
 # ---------------------------------------------------------------- HTTP(S)
 
@@ -105,7 +109,7 @@ class HTTPServer:
             self._httpd.socket = ssl_context.wrap_socket(self._httpd.socket, server_side=True)
         self.scheme = "https" if ssl_context is not None else "http"
         self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(POLL,), daemon=True)
 
     @property
     def base_url(self) -> str:
@@ -152,7 +156,7 @@ class TLSServer:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(POLL)
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()
@@ -184,30 +188,92 @@ class TLSServer:
 
 
 class SilentServer:
-    """Accepts TCP connections (or UDP datagrams) and never answers: proves timeouts are enforced."""
+    """Accepts TCP connections (or UDP datagrams) and never answers: proves timeouts are enforced.
 
-    def __init__(self, udp: bool = False) -> None:
+    It records what the client did instead of how long it took: `datagrams` (UDP payloads received),
+    `connections` (TCP connections accepted) and `closed` (connections the client itself closed, seen
+    as end of stream). A client that gave up on its own timeout has closed every connection it opened;
+    `wait_closed` blocks until that is seen (its limit is a safety net, never the check).
+    """
+
+    def __init__(self, udp: bool = False, host: str = "127.0.0.1") -> None:
         kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-        self.sock = socket.socket(socket.AF_INET, kind)
-        self.sock.bind(("127.0.0.1", 0))
+        self.host = host
+        self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(self.family, kind)
+        self.sock.bind((host, 0))
         if not udp:
             self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
+        self.datagrams: list[bytes] = []
+        self.connections = 0
+        self.closed = 0
+        self.received: list[bytes] = []  # bytes sent on each connection, in accept order
         self._held: list[socket.socket] = []
+        self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, args=(udp,), daemon=True)
 
     def _loop(self, udp: bool) -> None:
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(POLL)
         while not self._stop.is_set():
             try:
                 if udp:
-                    self.sock.recvfrom(4096)
+                    data, _ = self.sock.recvfrom(65535)
+                    with self._changed:
+                        self.datagrams.append(data)
+                        self._changed.notify_all()
                 else:
                     conn, _ = self.sock.accept()
-                    self._held.append(conn)
+                    with self._changed:
+                        index = self.connections
+                        self.connections += 1
+                        self.received.append(b"")
+                        self._held.append(conn)
+                    threading.Thread(target=self._watch, args=(conn, index), daemon=True).start()
             except (TimeoutError, OSError):
                 continue
+
+    def _watch(self, conn: socket.socket, index: int) -> None:
+        """Reads (never answers) until the client closes the connection or the server stops."""
+        conn.settimeout(POLL)
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                data = b""
+            with self._changed:
+                if data:
+                    self.received[index] += data
+                else:
+                    self.closed += 1
+                self._changed.notify_all()
+            if not data:
+                return
+
+    def wait_closed(self, limit: float = 10.0) -> bool:
+        """True once every accepted connection has been closed by the client."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.connections and self.closed == self.connections, limit)
+
+    def wait_datagrams(self, count: int, limit: float = 10.0) -> bool:
+        """True once at least `count` UDP datagrams have arrived."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.datagrams) >= count, limit)
+
+    def datagrams_so_far(self) -> list[bytes]:
+        """Every datagram sent to this server before the call, none missed: a marker sent now arrives after
+        them (one loopback receive queue is first in, first out), so once it is seen they all have been."""
+        marker = b"diagkit-test-marker-" + str(id(self)).encode()
+        with socket.socket(self.family, socket.SOCK_DGRAM) as sock:
+            sock.sendto(marker, (self.host, self.port))
+        with self._changed:
+            self._changed.wait_for(lambda: marker in self.datagrams, 10.0)
+            seen = list(self.datagrams)
+        assert marker in seen, "the silent UDP server stopped reading"
+        return seen[:seen.index(marker)]
 
     def start(self) -> SilentServer:
         self._thread.start()
@@ -281,8 +347,11 @@ class DNSServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> DNSServer:
-        self._udp.start_thread()
-        self._tcp.start_thread()
+        # dnslib's start_thread() polls at socketserver's default 0.5 s; every stop would wait that long.
+        self._threads = [threading.Thread(target=srv.server.serve_forever, args=(POLL,), daemon=True)
+                         for srv in (self._udp, self._tcp)]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:

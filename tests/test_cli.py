@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from diagkit import __version__
+from tests.cli_results import severities
 
 
 def test_version(invoke):
@@ -197,3 +199,34 @@ def test_shell_completion_lists_commands_and_probes():
     out = subprocess.run([sys.executable, "-c", "from diagkit.cli import main; main()"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["plain,saml-metadata", "plain,saml-response"]
+
+
+# ---------------------------------------------------------------- timeouts are `error` in every network probe; help text
+
+
+def test_network_timeouts_are_errors_not_verdicts(invoke: Any, silent_server: Any) -> None:
+    """CONTRACT.md: `error` means the check could not run (timeout), in every network probe."""
+    cases = [("http", "/v1", "http.connect.failed", [b"GET /v1 "]),
+             ("oidc", "/tenant", "oidc.discovery.unreachable",
+              [b"GET /tenant/.well-known/openid-configuration ", b"GET /.well-known/oauth-authorization-server/tenant ",
+               b"GET /tenant/.well-known/oauth-authorization-server "]),
+             ("saml-metadata", "/md", "saml.metadata.unreachable", [b"GET /md "])]
+    for probe, path, finding_id, requests in cases:
+        srv = silent_server()
+        result = invoke("probe", probe, f"http://127.0.0.1:{srv.port}{path}", "--timeout", "0.2", "--json")
+        assert result.exit_code == 5, (probe, result.stdout)
+        assert severities(result)[finding_id] == "error"
+        assert finding_id in result.stderr  # the check that could not run is also said on stderr
+        # Each request was sent whole and then abandoned by the client itself: no retry beyond them.
+        assert srv.wait_closed(), probe
+        assert [sent[:len(start)] for sent, start in zip(srv.received, requests, strict=True)] == requests, srv.received
+
+
+def test_packet_help_examples_are_not_rewrapped(invoke: Any) -> None:
+    """`packet build --help` printed its example command broken over two lines (`-o` / `case-1234.zip`)."""
+    build = invoke("packet", "build", "--help")
+    assert build.exit_code == 0
+    assert ("  diagkit packet build --results tls.json --attach session.har --case-field case=CS-1234 "
+            "-o case-1234.zip\n") in build.stdout
+    group = invoke("packet", "--help")
+    assert "  diagkit packet build --results tls.json --case-field case=CS-1234 -o case.zip\n" in group.stdout

@@ -51,7 +51,7 @@ def test_multi_line_answers_end_with_an_empty_line(invoke, tmp_path: Path, at_te
     out = tmp_path / "p.zip"
     result = invoke("collect", "--checklist", "slow-page-load", "--timeout", "1", "-o", out,
                     input="\n".join(answers) + "\n", env=NO_EDITOR)
-    assert result.exit_code in (3, 5), result.stderr  # the page cannot be reached: tls/http fail or error
+    assert result.exit_code == 3, result.stderr  # the page's port refuses connections: tls/http `fail`
     case = case_of(out)
     assert case["steps_to_reproduce"] == "1. Sign in\n2. Open Orders"
     assert case["request_ids"] == "req-1 at 09:41\nreq-2 at 09:42"
@@ -228,7 +228,7 @@ def test_collect_ca_file_reaches_every_network_probe(invoke, tmp_path: Path, ca:
     assert without.exit_code == 3
     ids_without = {f["id"] for r in json.loads(without.stdout)["results"] for f in r["findings"]}
     assert "tls.chain.untrusted" in ids_without
-    assert with_ca.exit_code in (0, 4), with_ca.stdout
+    assert with_ca.exit_code == 0, with_ca.stdout
     results = json.loads(with_ca.stdout)["results"]
     assert {r["probe"] for r in results} >= {"tls", "http"}
     assert not [f for r in results for f in r["findings"] if f["severity"] in ("fail", "error")]

@@ -11,7 +11,6 @@ import functools
 import gzip
 import io
 import json
-import time
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -55,8 +54,8 @@ def attacks(secret: Path) -> dict[str, str]:
 REFUSED = {"xxe", "parameter_entity", "billion_laughs", "quadratic", "external_dtd", "deep"}
 
 
-def _clean(result: Any, codes: tuple[int, ...] = (1, 3)) -> None:
-    assert result.exit_code in codes, (result.exit_code, result.stdout[-2000:], result.stderr)
+def _clean(result: Any, code: int) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout[-2000:], result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     assert LOCAL_SECRET not in result.stdout + result.stderr
     assert len(result.stderr.strip().splitlines()) <= 1, result.stderr
@@ -71,11 +70,16 @@ def _ids(result: Any) -> set[str]:
 def test_saml_metadata_file_attacks(invoke, tmp_path: Path, local_secret: Path, name: str) -> None:
     path = tmp_path / f"{name}.xml"
     path.write_text(attacks(local_secret)[name])
-    t0 = time.monotonic()
     result = invoke("probe", "saml-metadata", path, "--json")
-    assert time.monotonic() - t0 < 10
-    _clean(result, (3,))
+    _clean(result, 3)
     ids = _ids(result)
+    # Refused before any work proportional to the attack: at the DOCTYPE (nothing declared, nothing
+    # expanded or fetched), or at the parser's depth limit for deep nesting.
+    details = " ".join(f["detail"] for f in json.loads(result.stdout)["findings"])
+    if name == "deep":
+        assert "Excessive depth in document: 256" in details, details
+    elif name in REFUSED:
+        assert "(DTDForbidden)" in details, details
     # Refused outright, or parsed with XInclude/PI inert (then the entity simply is not an IdP).
     assert ids == {"saml.metadata.invalid"} if name in REFUSED else "saml.metadata.no_idp" in ids, ids
 
@@ -85,7 +89,7 @@ def test_saml_metadata_url_attacks(invoke, http_server, local_secret: Path, name
     body = attacks(local_secret)[name]
     srv = http_server({"/md": Response(200, [("Content-Type", "application/samlmetadata+xml")], body)})
     result = invoke("probe", "saml-metadata", srv.url("/md"), "--json", "--timeout", "5")
-    _clean(result, (3,))
+    _clean(result, 3)
     assert ("saml.metadata.invalid" in _ids(result)) == (name in REFUSED)
     assert [r.route for r in srv.requests] == ["/md"]  # no DTD or stylesheet fetched anywhere
 
@@ -97,7 +101,7 @@ def test_metadata_50mb_attribute_refused_by_size(invoke, tmp_path: Path) -> None
         handle.write("A" * (50 << 20))
         handle.write('"/>')
     result = invoke("probe", "saml-metadata", path)
-    _clean(result, (1,))
+    _clean(result, 1)
     assert "larger than" in result.stderr and "big.xml" in result.stderr
 
 
@@ -121,7 +125,7 @@ def test_saml_response_attacks(invoke, tmp_path: Path, local_secret: Path, name:
     path = tmp_path / "resp.b64"
     path.write_bytes(data)
     result = invoke("probe", "saml-response", path, "--json")
-    _clean(result, (3,))
+    _clean(result, 3)
     doc = json.loads(result.stdout)
     assert [f["id"] for f in doc["findings"]] == ["saml.response.invalid"]
     assert "refused" in doc["findings"][0]["detail"]
@@ -136,14 +140,14 @@ def test_saml_response_deflate_bomb_is_capped(invoke, tmp_path: Path) -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    _clean(result, (3,))
+    _clean(result, 3)
     assert "inflates beyond" in result.stdout
     assert peak < 100 << 20, peak  # the bomb would be 256 MiB
 
 
 def test_saml_response_stdin_is_bounded(invoke) -> None:
     result = invoke("probe", "saml-response", "-", input="A" * (21 << 20))
-    _clean(result, (1,))
+    _clean(result, 1)
     assert "larger than" in result.stderr
 
 
@@ -193,14 +197,12 @@ def test_har_with_xxe_saml_deflate_bomb_and_gzip_bomb(invoke, tmp_path: Path, lo
     path = tmp_path / "bombs.har"
     path.write_text(har)
     tracemalloc.start()
-    t0 = time.monotonic()
     try:
         result = invoke("probe", "har", path, "--json")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - t0 < 20
-    _clean(result, (3,))
+    _clean(result, 3)
     doc = json.loads(result.stdout)
     by_id = {f["id"]: f for f in doc["findings"]}
     assert "saml.response.invalid" in by_id and "DTD" in by_id["saml.response.invalid"]["detail"]

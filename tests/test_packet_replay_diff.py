@@ -157,7 +157,7 @@ def test_replay_when_the_targets_are_gone_is_error_findings(invoke, tmp_path: Pa
     packet = customer_packet(invoke, tmp_path, world)
     world["tls"].stop()
     world["customer_dns"].stop()
-    result, doc = run_json(invoke, "packet", "replay", packet, "--timeout", "1", "--json")
+    result, doc = run_json(invoke, "packet", "replay", packet, "--timeout", "0.2", "--json")
     assert result.exit_code == 5, result.stderr
     worst = {r["probe"]: {f["severity"] for f in r["findings"]} for r in doc["results"]}
     assert worst == {"dns": {"error"}, "tls": {"error"}}

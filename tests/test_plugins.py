@@ -15,9 +15,11 @@ from diagkit import catalogue, plugins
 
 TOY = textwrap.dedent('''
     """A toy third-party probe: checks that a word is lower case."""
-    import time
+    import threading
 
     from diagkit.probe import Option, Probe
+
+    RELEASE = threading.Event()  # "hang" waits on it: a test releases the thread once it has its answer
 
 
     def run(ctx, report, target, shout=False, repeat=1):
@@ -25,7 +27,7 @@ TOY = textwrap.dedent('''
         if target == "crash":
             raise RuntimeError("boom with password=hunter2 in it")
         if target == "hang":
-            time.sleep(60)
+            RELEASE.wait(60)
         if target.islower() and not shout:
             report.add("toy.word.lowercase", f"{target!r} is lower case")
         else:
@@ -99,9 +101,23 @@ def test_a_probe_that_raises_is_an_error_finding_without_the_secret(invoke, toy_
 
 
 def test_a_probe_that_hangs_is_stopped_by_the_runner(invoke, toy_dist):
-    result = invoke("probe", "toy", "hang", "--json")
+    import threading
+
+    import toy_probe
+
+    try:
+        result = invoke("probe", "toy", "hang", "--json")
+        # The runner gave up while the probe's thread was still inside run(): it is released only now.
+        hung = [t for t in threading.enumerate() if t.name == "probe-toy"]
+        assert len(hung) == 1 and hung[0].is_alive()
+    finally:
+        toy_probe.RELEASE.set()
+    hung[0].join(10)
+    assert not hung[0].is_alive()  # nothing left running behind the next test
     assert result.exit_code == 5
-    assert json.loads(result.stdout)["findings"][-1]["id"] == "probe.run.timeout"
+    finding = json.loads(result.stdout)["findings"][-1]
+    # The deadline is the probe's own timeout (0.2 s, one call) plus the runner's 2 s grace.
+    assert finding["id"] == "probe.run.timeout" and finding["evidence"] == {"deadline_s": 2}
 
 
 def test_third_party_findings_join_the_catalogue(invoke, toy_dist):

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from diagkit.collectors import har, har_file
+from tests.cli_results import severities
+from tests.fixtures import secret_har as sh
 
 T0 = "2026-03-01T10:00:00.000Z"
 DATE_OK = "Sun, 01 Mar 2026 10:00:00 GMT"
@@ -517,3 +519,47 @@ def test_classify_error():
     assert har.classify_error("Multiple exceptions: [Errno 60] Connect call failed")[0] == "connection"
     assert har.classify_error("something odd")[0] == "other"
     assert har.classify_error(None)[0] == "no_response"
+
+
+# ---------------------------------------------------------------- empty recordings, OAuth challenges inside a flow
+
+
+def test_har_without_entries_is_an_error_not_a_pass(invoke: Any, tmp_path: Path) -> None:
+    """An empty recording used to report `har.ok` "No problems found in 0 HAR entries" and exit 0."""
+    empty = tmp_path / "empty-log.har"
+    empty.write_text(json.dumps(sh.har_doc([])))
+    junk = tmp_path / "junk-entries.har"
+    junk.write_text(json.dumps(sh.har_doc([5, "x", None])))
+    for path in (empty, junk):
+        result = invoke("probe", "har", path, "--json")
+        assert result.exit_code == 5, result.stdout
+        assert severities(result) == {"har.entries.empty": "error"}
+        assert path.name in result.stderr
+    both = invoke("probe", "har", empty, sh.secret_har(tmp_path), "--json")
+    assert both.exit_code == 5 and [r["probe"] for r in json.loads(both.stdout)["results"]] == ["har", "har"]
+
+
+def test_har_bearer_challenge_errors_use_the_http_probe_ids(invoke: Any, tmp_path: Path) -> None:
+    """CONTRACT.md: OAuth problems inside a HAR flow carry the HTTP probe's ids, next to har.auth.unauthorized."""
+    def challenged(url: str, status: int, value: str) -> dict[str, Any]:
+        item = sh.entry(url, status)
+        item["response"]["headers"] = [{"name": "WWW-Authenticate", "value": value}]
+        return item
+
+    har = tmp_path / "api.har"
+    har.write_text(json.dumps(sh.har_doc([
+        challenged("https://api.example.com/v1/me", 401, 'Bearer realm="api", error="invalid_token", '
+                                                         'error_description="The access token expired"'),
+        challenged("https://api.example.com/v1/orders", 403, 'Bearer error="insufficient_scope", scope="orders.write"'),
+        challenged("https://api.example.com/v1/plain", 401, 'Bearer realm="api"'),
+    ])))
+    result = invoke("probe", "har", har, "--json")
+    assert result.exit_code == 3
+    doc = json.loads(result.stdout)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for finding in doc["findings"]:
+        by_id.setdefault(finding["id"], []).append(finding)
+    assert len(by_id["har.auth.unauthorized"]) == 3
+    assert [f["evidence"]["url"] for f in by_id["http.auth.invalid_token"]] == ["https://api.example.com/v1/me"]
+    assert by_id["http.auth.insufficient_scope"][0]["evidence"]["scope"] == "orders.write"
+    assert all(f["severity"] == "fail" for f in by_id["http.auth.invalid_token"] + by_id["http.auth.insufficient_scope"])

@@ -8,7 +8,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -133,16 +132,17 @@ def test_connection_refused(invoke):
     f = finding(doc, "http.connect.failed")
     assert f["evidence"]["layer"] == "tcp"
     assert "refused" in f["evidence"]["reason"]
+    assert f["severity"] == "fail"  # a refused connection is an answer about the endpoint, not a timeout
 
 
 def test_silent_server_ends_within_timeout(invoke, silent_server):
     srv = silent_server()
-    started = time.monotonic()
-    result, doc = probe(invoke, f"http://127.0.0.1:{srv.port}/", "--timeout", "0.5")
-    elapsed = time.monotonic() - started
+    result, doc = probe(invoke, f"http://127.0.0.1:{srv.port}/", "--timeout", "0.2")
     assert result.exit_code == 5  # a timeout: the check could not run (CONTRACT.md `error`)
     assert finding(doc, "http.connect.failed")["evidence"]["layer"] == "http"
-    assert elapsed < 3.0
+    # The request went out whole and the client, not the server, ended the wait.
+    assert srv.wait_closed()  # seen end of stream: everything sent before it was read
+    assert srv.connections == 1 and srv.received[0].startswith(b"GET / HTTP/1.1\r\n")
 
 
 def test_untrusted_tls_then_trusted_with_ca_file(invoke, http_server, ca, ca_file):
@@ -420,7 +420,9 @@ def test_token_never_appears_in_any_output(invoke, web):
             for fmt in ([], ["--json"]):
                 result = invoke("--debug", "probe", "http", srv.url(path), *args, *fmt, env=ENV)
                 out = result.stdout + result.stderr
-                assert result.exit_code in (3, 0, 4), out
+                # The planted token is expired and "/" answers 401: both fail (3); the API key on /ok passes.
+                expected = 3 if path == "/" or any(planted in a for a in args) else 0
+                assert result.exit_code == expected, (args, path, out)
                 for secret in (planted, signature, "k3y-SECRET-value", "c00kie-SECRET", "alice@example.com"):
                     assert secret not in out
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests import servers
 from tests.servers import HTTPServer, Response, json_response, server_context
 from tests.test_probe_http import ENV, T, b64, probe
 
@@ -61,7 +62,7 @@ class ConnectProxy:
         return f"http://{auth}127.0.0.1:{self.port}"
 
     def _loop(self) -> None:
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(servers.POLL)
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()

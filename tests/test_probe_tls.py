@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -156,7 +155,7 @@ def test_healthy_endpoint_passes(invoke, ca, ca_file, tls_server):
     assert result.exit_code == 0, result.stdout
     assert "tls.connect.ok" in ids(doc, "pass") and not problems(doc)
     facts = doc["facts"]
-    assert facts["protocol"] in ("TLSv1.2", "TLSv1.3") and facts["cipher"]
+    assert facts["protocol"] == "TLSv1.3" and facts["cipher"]  # both ends allow it: the newest is agreed
     assert facts["trusted"] is True
     leaf = facts["chain"][0]
     assert "IP:127.0.0.1" in leaf["sans"] and "DNS:localhost" in leaf["sans"]
@@ -430,7 +429,7 @@ def test_tls_1_1_only_server(invoke, issuer, custom_server):
     result, doc = probe(invoke, custom_server(cert, key, legacy_only=True).port, "--ca-file", root_file)
     assert result.exit_code == 3
     assert problems(doc) == {"tls.protocol.outdated"}
-    assert doc["facts"]["protocol"] in ("TLSv1", "TLSv1.1")
+    assert doc["facts"]["protocol"] == "TLSv1.1"  # the newest the server allows
 
 
 def test_clock_skew(invoke, ca, ca_file, tls_server):
@@ -453,14 +452,14 @@ def test_connection_refused(invoke, silent_server):
 
 def test_silent_server_times_out(invoke, silent_server):
     srv = silent_server()
-    started = time.monotonic()
-    result, doc = probe(invoke, srv.port, "--timeout", "1")
-    elapsed = time.monotonic() - started
+    result, doc = probe(invoke, srv.port, "--timeout", "0.2")
     assert ids(doc) == {"tls.connect.failed"}
     finding = doc["findings"][0]
     assert finding["severity"] == "error" and finding["evidence"]["timed_out"] is True
     assert result.exit_code == 5
-    assert elapsed < 3, f"took {elapsed:.1f} s with --timeout 1"
+    # One connection, a ClientHello sent on it, then the client gave up by itself.
+    assert srv.wait_closed()  # seen end of stream: everything sent before it was read
+    assert srv.connections == 1 and srv.received[0][:1] == b"\x16"
     assert "tls.connect.failed" in result.stderr
 
 

@@ -46,7 +46,7 @@ class NonHTTPServer:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        self.sock.settimeout(0.2)
+        self.sock.settimeout(servers.POLL)
         while not self._stop.is_set():
             try:
                 conn, _ = self.sock.accept()

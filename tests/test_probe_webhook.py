@@ -240,7 +240,7 @@ def test_other_client_errors_are_rejections(invoke, web):
 
 def test_slow_answer_is_a_warning(invoke, web):
     def slow(req: Request) -> Response:
-        time.sleep(0.3)
+        time.sleep(0.1)  # at least twice --slow-after: slow on any machine (a sleep is never shorter)
         return Response(204)
 
     srv = web({"/hook": slow})
@@ -250,29 +250,40 @@ def test_slow_answer_is_a_warning(invoke, web):
 
 
 def test_no_answer_within_the_timeout(invoke, web):
+    import threading
+
+    release = threading.Event()
+
     def stuck(req: Request) -> Response:
-        time.sleep(3)
+        release.wait(30)  # answers only once the probe has given up (or never, within the probe's life)
         return Response(200)
 
     srv = web({"/hook": stuck})
-    result, doc = deliver(invoke, srv.url("/hook"), "--timeout", "0.3")
+    try:
+        result, doc = deliver(invoke, srv.url("/hook"), "--timeout", "0.2")
+    finally:
+        release.set()
     assert result.exit_code == 3
     assert ids(doc) == {"webhook.timeout"}
+    # The delivery reached the handler (the wait was for the answer, not the connection), exactly once.
+    assert [(r.method, r.route) for r in srv.requests] == [("POST", "/hook")]
 
 
 def test_silent_server_times_out(invoke, silent_server):
     srv = silent_server()
-    result, doc = deliver(invoke, f"http://127.0.0.1:{srv.port}/hook", "--timeout", "0.3")
+    result, doc = deliver(invoke, f"http://127.0.0.1:{srv.port}/hook", "--timeout", "0.2")
     assert result.exit_code == 3
     assert ids(doc) == {"webhook.timeout"}
+    assert srv.wait_closed() and srv.connections == 1 and srv.received[0].startswith(b"POST /hook HTTP/1.1\r\n")
 
 
 def test_tls_handshake_that_never_completes_times_out(invoke, silent_server):
     srv = silent_server()
-    result, doc = deliver(invoke, f"https://127.0.0.1:{srv.port}/hook", "--timeout", "0.3")
+    result, doc = deliver(invoke, f"https://127.0.0.1:{srv.port}/hook", "--timeout", "0.2")
     assert result.exit_code == 3
     assert ids(doc) == {"webhook.timeout"}
     assert find(doc, "webhook.timeout")["evidence"]["layer"] != "http"
+    assert srv.wait_closed() and srv.connections == 1 and srv.received[0][:1] == b"\x16"  # a ClientHello only
 
 
 def test_connection_refused_uses_the_http_probe_finding(invoke):
