@@ -45,7 +45,8 @@ def q(value: str) -> str:
 EMAIL = "marguerite.fennimore@corp-example.test"
 EMAIL2 = "theo.quartermain@corp-example.test"
 IDN_EMAIL = "jürgen.weiß@bücher-example.test"
-GIVEN, FAMILY = "Marguerite", "Fennimore"
+GIVEN, FAMILY = "Marguerite", "Fennimore"  # rare names: found through the SAML/JWT claims they come in
+OTHER_PERSON = "Robert Miller"  # only ever in prose: found by the NER model
 PHONE_E164 = "+447911123456"
 PHONE_US = "(415) 555-0173"
 EMPLOYEE_NO = "EMP-88231907"
@@ -339,7 +340,7 @@ def safari_har() -> Case:
     settings = {"settings": [{"name": "SMTP_PASS", "value": SMTP_PASS}, {"name": "timeout", "value": "30"},
                              {"key": "AccountKey", "value": ACCOUNT_KEY}],
                 "device": {"mac": MAC, "src_ip": CLIENT_IP},
-                "Notes": f"Customer {GIVEN} {FAMILY} lives at {ADDRESS}, Springfield; born {DOB}."}
+                "Notes": f"Customer {OTHER_PERSON} lives at {ADDRESS}, Springfield; born {DOB}."}
     entries = [
         _entry("POST", "https://shop.app-example.test/checkout", 200, shape="safari",
                req_headers=[("Content-Type", f"multipart/form-data; boundary={boundary}")],
@@ -357,7 +358,7 @@ def safari_har() -> Case:
                                 f"<script>window.__CONFIG__ = {{\"apiKey\": \"{GOOGLE_API_KEY}\", "
                                 f"\"idp\": \"{ISSUER}\"}};</script></body></html>"}),
     ]
-    secrets = [CVC + "\r", PASSWORD, CARD, SMTP_PASS, ACCOUNT_KEY, MAC, CLIENT_IP, GIVEN, FAMILY, ADDRESS, DOB,
+    secrets = [CVC + "\r", PASSWORD, CARD, SMTP_PASS, ACCOUNT_KEY, MAC, CLIENT_IP, "Robert", "Miller", ADDRESS, DOB,
                EMAIL, CSRF_META, CSRF, PHONE_US, GOOGLE_API_KEY]
     keep = ["timeout", "please hurry", "E1042", "comment", ISSUER, "SMTP_PASS", "AccountKey", "card_cvc"]
     return Case("safari-shop.har", _har(entries, "WebKit Web Inspector", "Checkout"), secrets, keep)

@@ -20,7 +20,6 @@ def _redact(invoke, tmp_path: Path, case: redact_corpus.Case) -> tuple[int, str]
     return result.exit_code, out.read_text("utf-8") if out.exists() else ""
 
 
-@pytest.mark.xfail(reason="redaction v2 in progress", strict=False)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_corpus_case_has_no_leak_and_loses_nothing(invoke, tmp_path: Path, case: redact_corpus.Case) -> None:
     code, out = _redact(invoke, tmp_path, case)
