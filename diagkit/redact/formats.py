@@ -285,7 +285,8 @@ def _element(r: Redaction, el: Any, ctx: Ctx, name: str | None = None) -> None:
     here = ctx.at(local)
     for short, full in attrs.items():
         value = el.attrib[full]
-        if short in ("key", "name", "Name", "Format", "Method"):
+        if short in ("key", "name", "Name", "Format", "Method"):  # names, not values: still scanned
+            el.attrib[full] = r.value(None, value, here.at("@" + short))
             continue
         attr_name = pair if pair is not None and short in ("value", "Value") else short
         el.attrib[full] = r.value(attr_name, value, here.at("@" + short))
@@ -343,8 +344,11 @@ def _tag(r: Redaction, tag: str, ctx: Ctx) -> str:
         attr, raw = a.group(1), a.group(3)
         quote = raw[0] if raw[:1] in "\"'" else ""
         value = html.unescape(raw[1:-1] if quote else raw)
-        if attr.lower() in ("name", "type", "id", "class", "method", "property", "http-equiv", "rel", "charset"):
+        if attr.lower() in ("type", "class", "method", "rel", "charset"):
             return a.group(0)
+        if attr.lower() in ("name", "id", "property", "http-equiv"):  # names, not values: still scanned
+            new = r.value(None, value, ctx.at(f"{element}[{attr}]"))
+            return a.group(0) if new == value else f"{attr}{a.group(2)}{quote or chr(34)}{html.escape(new)}{quote or chr(34)}"
         name = field if element in _NAMED_TAGS and attr.lower() in ("value", "content") and field else attr
         new = r.value(name, value, ctx.at(f"{element}[{field or attr}]"))
         if new == value:

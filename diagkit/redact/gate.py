@@ -20,12 +20,15 @@ from diagkit.redact import decode, rules
 from diagkit.redact.pseudonym import PSEUDONYM_RE, PSEUDONYM_URL_RE
 
 GATE_RULES = tuple(rule for rule in rules.VALUE_RULES if rule.gate)
+_SCANNER = rules.Table(GATE_RULES)
 _REALM = re.compile(r'realm="[^"]*"')
 _RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 
 
 def forms(text: str) -> Iterator[str]:
     yield text
+    if len(text) < 24 and "%" not in text and "&" not in text:
+        return
     if "%" in text:
         yield urllib.parse.unquote(text)
     if "&" in text:
@@ -52,17 +55,19 @@ def first_leak(text: str, terms: re.Pattern[str] | None = None) -> str | None:
         text = _REALM.sub(" ", text)
     for form in forms(text):
         form = PSEUDONYM_RE.sub(" ", form) if "<" in form else form
-        for rule in GATE_RULES:
-            for m in rule.regex.finditer(form):
-                if rule.check is None or rule.check(m.group(rule.group)):
-                    return rule.id
+        for rule, _, _ in _SCANNER.hits(form):
+            return rule.id
         if terms is not None and terms.search(form):
             return "term"
     return None
 
 
 def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] | None = None) -> None:
+    seen: set[str] = set()
     for where, text in strings:
+        if text in seen:
+            continue
+        seen.add(text)
         rule = first_leak(text, terms)
         if rule is not None:
             raise LeakDetected(f"'{name}': a value matching '{rule}' is still present at {where or '/'} after "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -217,6 +217,9 @@ def _nets() -> tuple:
 _LOCAL_NETS = _nets()
 
 
+HAS_DIGITS = re.compile(r"\d")
+
+
 @dataclass(frozen=True)
 class ValueRule:
     id: str
@@ -227,6 +230,8 @@ class ValueRule:
     check: Callable[[str], bool] | None = None
     group: int = 0     # the part of the match that is the value (0: all of it)
     gate: bool = True  # the leak gate refuses output where this still matches
+    needs: tuple[str, ...] = ()  # a text holding none of these cannot match (the regex is not run); () = digits
+
 
     @functools.cached_property
     def regex(self) -> re.Pattern[str]:
@@ -242,28 +247,28 @@ _STREET = (r"Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Co
 VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("pem_private_key", "PRIVATE_KEY",
               r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)",
-              yes=("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",),
+              needs=("PRIVATE KEY",), yes=("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",),
               no=("-----BEGIN CERTIFICATE-----",)),
     ValueRule("jwe", "JWE", r"\beyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+",
-              yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
-    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
+              needs=("eyJ",), yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
+    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
               no=("eyJhbGciOiJIUzI1NiJ9",), gate=False),  # rewritten with its claims redacted, never passed whole
     ValueRule("url_password", "SECRET", r"\b[a-zA-Z][\w+.-]{1,20}://[^/\s:@'\"<>]+:([^/\s@'\"<>]+)@",
-              yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
+              needs=("://",), yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
     ValueRule("aws_access_key", "KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
-              yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
+              needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
     ValueRule("github_token", "TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{40,})",
-              yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",), no=("ghp_short",)),
-    ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", yes=("glpat-abcdefghij0123456789",)),
-    ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", yes=("xoxb-1234567890-abcdefghij",)),
-    ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
-    ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
+              needs=("gh",), yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",), no=("ghp_short",)),
+    ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", needs=("glpat-",), yes=("glpat-abcdefghij0123456789",)),
+    ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", needs=("xox",), yes=("xoxb-1234567890-abcdefghij",)),
+    ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", needs=("AIza",), yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
+    ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", needs=("k_live_", "k_test_"), yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
               no=("pk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",)),
-    ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
+    ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", needs=("SG.",), yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
     ValueRule("package_token", "TOKEN", r"\b(?:npm_[A-Za-z0-9]{36}|pypi-[\w-]{50,})",
-              yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
+              needs=("npm_", "pypi-"), yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
     ValueRule("email", "EMAIL", r"(?<![\w.+%-])[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
-              yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b")),
+              needs=("@",), yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b")),
     ValueRule("credit_card", "CARD", r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])", yes=("4111 1111 1111 1111",),
               no=("4111 1111 1111 1112", "1893456000000"), check=luhn),
     ValueRule("iban_code", "IBAN", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
@@ -274,9 +279,10 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("uk_nino", "NINO", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
               yes=("AB123456C", "AB 12 34 56 C"), no=("DA123456C",)),
     ValueRule("uk_nhs", "NHS", r"(?i:\bnhs)(?: number| no\.?)?[\s:#]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b",
+              needs=("nhs", "NHS", "Nhs"),
               yes=("NHS number 943 476 5919",), no=("NHS number 943 476 5918", "order 9434765919"), check=nhs_ok,
               group=1),
-    ValueRule("mac_address", "MAC", r"\b[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}\b",
+    ValueRule("mac_address", "MAC", r"\b[0-9A-Fa-f]{2}(?:(?::[0-9A-Fa-f]{2}){5}|(?:-[0-9A-Fa-f]{2}){5})\b",
               yes=("3C:22:FB:7A:19:E4", "3c-22-fb-7a-19-e4"), no=("12:30:45",)),
     ValueRule("phone_number", "PHONE", r"(?<![\w+/.-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,5}){1,4}|"
               r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![\w.-])",
@@ -286,6 +292,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               r"(?!\.?\d)(?![A-Za-z_])",
               yes=("198.51.100.7", "2001:db8::7"), no=("127.0.0.1", "120.0.0.0.1", "12:30:45", "4.1.2.5"), check=ip_ok, gate=False),
     ValueRule("birth_date", "DATE", rf"(?i:\b(?:dob|d\.o\.b\.?|born(?: on)?|birth ?date|date of birth|birthday))[\s:=]*({_DATE})",
+              needs=("dob", "DOB", "Dob", "D.O.B", "d.o.b", "born", "Born", "BORN", "birth", "Birth", "BIRTH"),
               yes=("born 1984-03-17", "DOB: 17/03/1984", "date of birth March 17, 1984"), no=("created 1984-03-17",),
               group=1, gate=False),
     ValueRule("street_address", "ADDRESS", rf"\b\d{{1,5}} (?:[A-Z][a-z]+ ){{1,3}}(?:{_STREET})\b\.?",
@@ -294,6 +301,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False),
 )
 
+SECRET_WORDS = ("token", "pass", "secret", "api", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
                                   r"\s+[\"']?([^\s\"',;()]{8,})")
@@ -312,3 +320,54 @@ def opaque_path_segment(segment: str) -> bool:
     return (len(segment) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", segment) is not None
             and re.search(r"[a-z]", segment) is not None and re.search(r"[A-Z]", segment) is not None
             and re.search(r"\d", segment) is not None)
+
+
+class Table:
+    """A list of value rules run one after the other over a text, each only where it can match: the
+    rules that need digits where there are two in a row, the others where one of their `needs` is."""
+
+    def __init__(self, table: tuple[ValueRule, ...]) -> None:
+        self.rules = table
+        needs = sorted({n for rule in table for n in rule.needs}, key=len, reverse=True)
+        self._literals = re.compile("|".join(re.escape(n) for n in needs)) if needs else None
+
+    def hits(self, text: str) -> Iterator[tuple[ValueRule, re.Match[str], int]]:
+        """(rule, match, group of the value) for each match whose rule's check accepts it, rule by rule.
+
+        Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
+        DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
+        literal = self._literals is not None and self._literals.search(text) is not None
+        windows = _windows(text) if HAS_DIGITS.search(text) is not None else []
+        if not literal and not windows:
+            return
+        for rule in self.rules:
+            if rule.needs:
+                if literal and any(n in text for n in rule.needs):
+                    spans = [(0, len(text))]
+                else:
+                    continue
+            else:
+                spans = windows
+            for start, end in spans:
+                for m in rule.regex.finditer(text, start, end):
+                    if rule.check is None or rule.check(m.group(rule.group)):
+                        yield rule, m, rule.group
+
+
+# Where a number-shaped value may be: a run of digits and separators, hex pairs with colons, a house
+# number before a capitalised word, a postcode; each starts with a digit. Every VALUE_RULE without `needs` matches
+# only around one of these (each rule's `yes` samples are checked against it).
+DIGIT_CANDIDATE = re.compile(r"\d(?:[\d .:()/-]{4,}\d|[0-9A-Fa-f]{0,3}::?[0-9A-Fa-f]{0,4}:?|[0-9A-Fa-f]?-[0-9A-Fa-f]{2}-|"
+                             r" [A-Z][a-z]|[A-Z\d]? \d[A-Z]{2})")
+_MARGIN = 48
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for m in DIGIT_CANDIDATE.finditer(text):
+        start, end = max(0, m.start() - _MARGIN), min(len(text), m.end() + _MARGIN)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out

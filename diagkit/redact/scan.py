@@ -41,6 +41,9 @@ _FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]{1,40})(?:=|[ \t]+)(?!-)(\"[^\"\r\n]
 _USER_PASS_FLAG = re.compile(r"(?<!\S)(?:-u|--user)[ \t=]+([^\s:'\"]+):([^\s'\"]+)")
 _P_ATTACHED = re.compile(r"(?<!\S)-p(?![\s\d]*:)(\S+)")     # mysql -pSECRET (not docker's -p 8080:80)
 _P_SEPARATE = re.compile(r"(?<!\S)(?:-p|--password-stdin=?)[ \t]+(\S+)")
+_FIRST = rules.Table(rules.VALUE_RULES[:3])
+_VALUES = rules.Table(rules.VALUE_RULES[3:])
+_FLAG_START = re.compile(r"(?<!\S)-")
 _BASE64_RUN = re.compile(r"(?<![\w+/=])[A-Za-z0-9+/]{40,}={0,2}(?![\w+/=])")
 
 
@@ -80,9 +83,8 @@ def _value_kind(rule: rules.NameRule | None, value: str, sep: str) -> str | None
 
 def find(text: str) -> list[Hit]:
     claims = _Claims(text)
-    for rule in rules.VALUE_RULES[:3]:  # private keys, JWE, JWT: before URLs that may carry them
-        for m in rule.regex.finditer(text):
-            claims.add(*m.span(rule.group), rule.kind, rule.id)
+    for rule, m, group in _FIRST.hits(text):  # private keys, JWE, JWT: before URLs that may carry them
+        claims.add(*m.span(group), rule.kind, rule.id)
     if "://" in text:
         for m in _URL.finditer(text):
             url = m.group(0).rstrip(".,;:!?)]}")
@@ -96,15 +98,11 @@ def find(text: str) -> list[Hit]:
             claims.add(*m.span(2), rules.COOKIE, "set_cookie" if m.group(1) else "cookie")
     for m in _BARE_SCHEME.finditer(text):
         claims.add(*m.span(1), "TOKEN", "authorization")
-    for rule in rules.VALUE_RULES[3:]:
-        for m in rule.regex.finditer(text):
-            value = m.group(rule.group)
-            if rule.check is not None and not rule.check(value):
-                continue
-            if rule.kind == "IP" and rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
-                continue
-            claims.add(*m.span(rule.group), rule.kind, rule.id)
-    pos = 0
+    for rule, m, group in _VALUES.hits(text):
+        if rule.kind == "IP" and rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+            continue
+        claims.add(*m.span(group), rule.kind, rule.id)
+    pos = 0 if "=" in text or ":" in text else len(text)
     while (m := _NAME_VALUE.search(text, pos)) is not None:
         group = 3 if m.group(3) is not None else 4 if m.group(4) is not None else 5
         kind = _value_kind(rules.name_rule(m.group(1)), m.group(group), m.group(2))
@@ -117,11 +115,13 @@ def find(text: str) -> list[Hit]:
             kind = _value_kind(rules.name_rule(m.group(1).rsplit(":", 1)[-1]), m.group(2), "=")
             if kind is not None:
                 claims.add(*m.span(2), kind, "name_value")
-    if "-" in text:
+    if "-" in text and _FLAG_START.search(text):
         _command_lines(text, claims)
-    for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
-        if rules.looks_secret(m.group(1)):
-            claims.add(*m.span(1), "SECRET", "secret_word")
+    lower = text.lower()
+    if any(word in lower for word in rules.SECRET_WORDS):
+        for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
+            if rules.looks_secret(m.group(1)):
+                claims.add(*m.span(1), "SECRET", "secret_word")
     for m in _BASE64_RUN.finditer(text):
         claims.add(*m.span(), "B64", "base64")
     return sorted(claims.hits)
