@@ -42,13 +42,11 @@ _URL_SAFE = "/@!$'()*,;~"
 class Ctx(NamedTuple):
     """Where a string is: its location (for the report) and whether OAuth parameters are around it."""
 
-    where: str
+    where: Any  # a string, or (parent's where, key): made a string only when a report asks (report.where_str)
     oauth: bool = False
 
     def at(self, key: Any) -> Ctx:
-        if isinstance(key, int):
-            return Ctx(f"{self.where}[{key}]", self.oauth)
-        return Ctx(f"{self.where}.{key}" if self.where else str(key), self.oauth)
+        return Ctx((self.where, key), self.oauth)
 
 
 class Redaction:
@@ -85,7 +83,10 @@ class Redaction:
     # ------------------------------------------------------------ one string with its context
 
     def value(self, name: str | None, text: str, ctx: Ctx) -> str:
-        key = (name, text, ctx.oauth)
+        return self.memo((name, text, ctx.oauth), ctx, lambda: self._value(name, text, ctx))
+
+    def memo(self, key: tuple, ctx: Ctx, compute: Any) -> str:
+        """compute() once per distinct key in a run; a repeat gets the same answer and the same report lines."""
         cached = self._cache.get(key)
         if cached is not None:
             for rule in cached[1]:
@@ -94,13 +95,12 @@ class Redaction:
         start = len(self._trail)
         self._depth += 1
         try:
-            out = self._value(name, text, ctx)
+            out = compute()
             if self.terms is not None:
                 out = self.hide_terms(out, ctx)
         finally:
             self._depth -= 1
-        if len(text) < 4096:
-            self._cache[key] = (out, tuple(self._trail[start:]))
+        self._cache[key] = (out, tuple(self._trail[start:]))
         if not self._depth:
             self._trail.clear()
         return out

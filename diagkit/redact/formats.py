@@ -137,7 +137,7 @@ def _body(r: Redaction, node: dict, ctx: Ctx) -> dict:
     if decode.readable(text[:65536].encode("utf-8", "surrogatepass")) is None:
         out["text"] = r.placeholder(text.encode("utf-8", "surrogatepass"), where)
         return out
-    out["text"] = body_text(r, text, mime, where)
+    out["text"] = r.memo(("body", mime, text), where, lambda: body_text(r, text, mime, where))
     return out
 
 

@@ -9,6 +9,18 @@ NOT_DETECTED = ("names and places are not detected: the optional NER model is no
                 "(pip install 'diagkit[ner]')")
 
 
+def where_str(where: Any) -> str:
+    """`log.entries[3].request.headers[0].Authorization` from the (parent, key) chain the redactor builds."""
+    keys = []
+    while isinstance(where, tuple):
+        where, key = where
+        keys.append(key)
+    out = str(where or "")
+    for key in reversed(keys):
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
 class RedactionReport:
     """Counts per rule and per (location, rule); merging keeps the order locations were first seen.
 
@@ -37,7 +49,7 @@ class RedactionReport:
         """(location string, rule) -> count, in first-seen order."""
         out: dict[tuple[str, str], int] = {}
         for (location, rule), count in self.by_location.items():
-            key = (str(location) or "/", rule)
+            key = (where_str(location) or "/", rule)
             out[key] = out.get(key, 0) + count
         return out
 
