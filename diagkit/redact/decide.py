@@ -61,6 +61,7 @@ class Redaction:
         self.ner = ner.Finder() if use_ner else None
         self.learned: dict[str, str] = {}  # personal words met under a name (given_name...): swept everywhere
         self._cache: dict[tuple[str | None, str, bool], tuple[str, tuple[str, ...]]] = {}
+        self.changes = 0  # pseudonyms and placeholders handed out: a tree redacted in place changed if it grew
         self._trail: list[str] = []  # rules applied, so that a cached answer is counted again where it is reused
         self._depth = 0
 
@@ -78,6 +79,7 @@ class Redaction:
                     self.learned.setdefault(word.lower(), word)
         self.report.add(rule, ctx.where)
         self._trail.append(rule)
+        self.changes += 1
         return self.pseudonymizer(kind, value)
 
     # ------------------------------------------------------------ one string with its context
@@ -91,6 +93,9 @@ class Redaction:
         if cached is not None:
             for rule in cached[1]:
                 self.report.add(rule, ctx.where)
+            if self._depth:
+                self._trail.extend(cached[1])
+            self.changes += len(cached[1])
             return cached[0]
         start = len(self._trail)
         self._depth += 1
@@ -154,6 +159,8 @@ class Redaction:
 
     def placeholder(self, raw: bytes, ctx: Ctx) -> str:
         self.report.add("unreadable_content", ctx.where)
+        self._trail.append("unreadable_content")
+        self.changes += 1
         return decode.placeholder(raw)
 
     # ------------------------------------------------------------ free text
@@ -318,7 +325,7 @@ class Redaction:
         parts = decode.jwt_parts(token)
         if parts is None:
             return self.pseudo("JWT", token, "jwt", ctx)
-        header, payload = parts[0], dict(parts[1])
+        header, payload = decode.jwt_parts(token) or parts  # a second copy, redacted in place
         if isinstance(payload.get("name"), str):  # OpenID Connect's `name` claim: the person's full name
             payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt.name"))
         claims = formats.walk(self, payload, None, ctx.at("jwt"))
@@ -326,6 +333,8 @@ class Redaction:
         if _REDACTED_SIGNATURE.fullmatch(token.rsplit(".", 1)[-1]) and (head, claims) == parts:
             return token  # redacted already (by diagkit): nothing left to do
         self.report.add("jwt_signature", ctx.where)
+        self._trail.append("jwt_signature")
+        self.changes += 1
         tag = self.pseudonymizer("JWT", token)[5:-1]
         return f"{decode.b64url_json(head)}.{decode.b64url_json(claims)}.redacted{tag}"
 

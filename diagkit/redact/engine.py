@@ -21,6 +21,7 @@ import os
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
+from diagkit.gcpause import gc_paused
 from diagkit.redact import formats, gate, jsonout, ner
 from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
@@ -128,10 +129,12 @@ class Redactor:
     def _document(self, data: bytes, name: str, fmt: str) -> bytes:
         if fmt in ("har", "json"):
             text = _decode(data, name, har=fmt == "har")
-            tree = _parse_json(text, name, har=fmt == "har")
-            out = self._tree(tree, name)
-            return jsonout.encode(out, jsonout.indented(text[:2000]), jsonout.has_nonfinite(text)) + (
-                b"\n" if text.endswith("\n") else b"")
+            layout = (jsonout.indented(text[:2000]), jsonout.has_nonfinite(text), text.endswith("\n"))
+            with gc_paused():  # a parsed tree has no cycles: collecting while it grows only costs time
+                tree = _parse_json(text, name, har=fmt == "har")
+                del text
+                out = self._tree(tree, name)
+            return jsonout.encode(out, layout[0], layout[1]) + (b"\n" if layout[2] else b"")
         text = _decode(data, name)
         if fmt == "yaml":
             import yaml

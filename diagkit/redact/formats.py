@@ -36,6 +36,8 @@ def _pair_name(node: dict) -> str | None:
 
 
 def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
+    """The redacted node. Lists and dicts are redacted in place (the tree is the redactor's own copy:
+    parsed from the input, or copied by Redactor.redact_obj), so a big HAR is never held twice."""
     if isinstance(node, str):
         return r.value(name, node, ctx)
     if isinstance(node, bool) or node is None:
@@ -44,12 +46,15 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         return r.number(name, node, ctx)
     if isinstance(node, list):
         if name == "cookies":
-            return [_cookie(r, item, ctx.at(i)) for i, item in enumerate(node)]
-        if name == "_webSocketMessages":
-            return [_websocket(r, item, ctx.at(i)) for i, item in enumerate(node)]
-        names = {str(_pair_name(x)).lower() for x in node if isinstance(x, dict) and _pair_name(x)}
-        here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
-        return [walk(r, item, name, here.at(i)) for i, item in enumerate(node)]
+            node[:] = [_cookie(r, item, ctx.at(i)) for i, item in enumerate(node)]
+        elif name == "_webSocketMessages":
+            node[:] = [_websocket(r, item, ctx.at(i)) for i, item in enumerate(node)]
+        else:
+            names = {str(_pair_name(x)).lower() for x in node if isinstance(x, dict) and _pair_name(x)}
+            here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
+            for i, item in enumerate(node):
+                node[i] = walk(r, item, name, here.at(i))
+        return node
     if not isinstance(node, dict):
         return node
     if isinstance(node.get("mimeType"), str) and ("text" in node or "params" in node):
@@ -57,22 +62,30 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     pair = _pair_name(node)
     if pair is not None:
         value_key = "value" if "value" in node else "Value"
-        return {k: (walk(r, v, pair, ctx.at(pair)) if k == value_key else v) for k, v in node.items()}
+        node[value_key] = walk(r, node[value_key], pair, ctx.at(pair))
+        return node
     if node.get("kind") == "Secret":
-        return {k: (_secret_data(r, v, ctx.at(k)) if k in ("data", "stringData") else walk(r, v, k, ctx.at(k)))
-                for k, v in node.items()}
+        for key in ("data", "stringData"):
+            if isinstance(node.get(key), dict):
+                node[key] = {k: (r.pseudo("SECRET", v, "k8s_secret", ctx.at(key).at(k)) if isinstance(v, str) else v)
+                             for k, v in node[key].items()}
     oauth = ctx.oauth or any(str(k).lower() in rules.OAUTH_MARKERS for k in node)
     if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
-    out = {k: walk(r, v, str(k), here.at(k)) for k, v in node.items() if k != "variables"}
-    if "variables" in node:  # GraphQL: a variable is judged by the argument it is passed as
-        aliases = dict((var, arg) for arg, var in re.findall(r"(\w+)\s*:\s*\$(\w+)", str(node.get("query", ""))))
-        variables = node["variables"]
-        out["variables"] = ({k: walk(r, v, aliases.get(k, k), here.at(f"variables.{k}")) for k, v in variables.items()}
-                            if isinstance(variables, dict) else walk(r, variables, "variables", here.at("variables")))
-        out = {k: out[k] for k in node}
-    return out
+    aliases = {}
+    if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
+        aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
+    for key, value in node.items():
+        if key == "variables" and aliases:
+            for k, v in value.items():
+                value[k] = walk(r, v, aliases.get(k, k), here.at(key).at(k))
+        elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
+            node[key] = walk(r, value, str(key), here.at(key))
+    return node
+
+
+_GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")
 
 
 def _request_is_oauth(request: dict) -> bool:
@@ -84,12 +97,6 @@ def _request_is_oauth(request: dict) -> bool:
         if isinstance(post.get("text"), str) and "=" in post["text"][:4096]:
             names |= decode.param_names(post["text"][:4096])
     return bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(split[3]) is not None
-
-
-def _secret_data(r: Redaction, data: Any, ctx: Ctx) -> Any:
-    if not isinstance(data, dict):
-        return walk(r, data, "data", ctx)
-    return {k: (r.pseudo("SECRET", v, "k8s_secret", ctx.at(k)) if isinstance(v, str) else v) for k, v in data.items()}
 
 
 def _cookie(r: Redaction, item: Any, ctx: Ctx) -> Any:
@@ -115,7 +122,7 @@ def _websocket(r: Redaction, item: Any, ctx: Ctx) -> Any:
 
 
 def _body(r: Redaction, node: dict, ctx: Ctx) -> dict:
-    out = dict(node)
+    out = node
     mime = str(node.get("mimeType", ""))
     if isinstance(node.get("params"), list):
         out["params"] = walk(r, node["params"], "params", ctx.at("params"))
@@ -208,8 +215,9 @@ def document(r: Redaction, text: str, sniffed: str, ctx: Ctx) -> str:
             tree = json.loads(text)
         except ValueError:
             return r.text(text, ctx)
+        before = r.changes
         new = walk(r, tree, None, ctx)
-        if new == tree:
+        if r.changes == before:
             return text
         if "\n" in text.strip():
             return json.dumps(new, indent=2, ensure_ascii=False)
