@@ -165,19 +165,23 @@ class Redaction:
 
     # ------------------------------------------------------------ free text
 
-    def text(self, text: str, ctx: Ctx, prose: bool = True) -> str:
+    def text(self, text: str, ctx: Ctx, prose: bool = True,
+             names: list[tuple[int, int, str]] | None = None, where: Any = None) -> str:
+        """names: NER's spans when the caller looked them up itself (a text file's lines, in one batch);
+        where(offset) -> the place to report (a line of a text file) instead of ctx."""
         hits: list[tuple[int, int, str, str]] = list(scan.find(text))
-        if prose and self.ner is not None and ner.worth_a_look(text):
-            taken = [(h[0], h[1]) for h in hits]
-            hits += [(s, e, kind, "ner") for s, e, kind in self.ner.find(text)
-                     if not any(a < e and s < b for a, b in taken)]
+        if names is None and prose and self.ner is not None and ner.worth_a_look(text):
+            names = self.ner.find(text)
+        if names:
+            taken = scan.Spans([(h[0], h[1]) for h in hits])
+            hits += [(s, e, kind, "ner") for s, e, kind in names if taken.free(s, e)]
             hits.sort()
         if not hits:
             return text
         out, last = [], 0
         for start, end, kind, rule in hits:
             out.append(text[last:start])
-            out.append(self._hit(kind, text[start:end], rule, ctx))
+            out.append(self._hit(kind, text[start:end], rule, ctx if where is None else Ctx(where(start), ctx.oauth)))
             last = end
         out.append(text[last:])
         return "".join(out)

@@ -15,7 +15,9 @@ One Redactor per run: the same value gets the same pseudonym in every file, plac
 
 from __future__ import annotations
 
+import bisect
 import copy
+import itertools
 import json
 import os
 from typing import IO, Any
@@ -174,14 +176,40 @@ class Redactor:
             pem = rules.VALUE_RULES[0]
             text = pem.regex.sub(lambda m: self._run.pseudo(pem.kind, m.group(0), pem.id, Ctx("text")), text)
         lines = text.split("\n")
-        if self._run.ner is not None:
-            self._run.ner.find_many([line for line in lines if ner.worth_a_look(line)])
-        out = [self._run.value(None, line, Ctx(f"line {i + 1}")) if line.strip() else line
-               for i, line in enumerate(lines)]
+        # Lines that are a document of their own (JSON, markup, base64, a URL) go one by one through the
+        # decode stage; the others are scanned as one text (one pass of each rule, not one a line).
+        own = [i for i, line in enumerate(lines) if line.strip() and _document_line(line)]
+        for i in own:
+            lines[i] = self._run.value(None, lines[i], Ctx(f"line {i + 1}"))
+        plain = [i for i, line in enumerate(lines) if line.strip() and i not in set(own)]
+        if plain:
+            joined = "\n".join(lines[i] for i in plain)
+            starts = list(itertools.accumulate((len(lines[i]) + 1 for i in plain[:-1]), initial=0))
+            names = None
+            if self._run.ner is not None:
+                found = self._run.ner.find_many([lines[i] for i in plain])
+                names = [(s + starts[j], e + starts[j], kind) for j, spans in enumerate(found) for s, e, kind in spans]
+            out = self._run.text(joined, Ctx("text"), names=names,
+                                 where=lambda at: f"line {plain[bisect.bisect_right(starts, at) - 1] + 1}")
+            if self._run.terms is not None:
+                out = self._run.hide_terms(out, Ctx("text"))
+            pieces = out.split("\n")
+            if len(pieces) != len(plain):  # a replacement took a line break with it: one line at a time
+                pieces = [self._run.value(None, lines[i], Ctx(f"line {i + 1}")) for i in plain]
+            for i, piece in zip(plain, pieces, strict=True):
+                lines[i] = piece
+        out_text = "\n".join(lines)
         if self._run.learned:
-            out = [self._run.sweep(line, Ctx(f"line {i + 1}")) for i, line in enumerate(out)]
-        gate.check(((f"line {i + 1}", line) for i, line in enumerate(out)), name, self._run.terms)
-        return "\n".join(out)
+            out_text = self._run.sweep(out_text, Ctx("text"))
+        gate.check([("", out_text)], name, self._run.terms, lines=True)
+        return out_text
+
+
+def _document_line(line: str) -> bool:
+    from diagkit.redact import decode
+
+    stripped = line.strip()
+    return stripped[:1] in "{[<" or (" " not in stripped and len(stripped) >= 16 and decode.unwrap(stripped) is not None)
 
 
 def _lines(text: str) -> list[tuple[str, str]]:

@@ -62,13 +62,17 @@ def first_leak(text: str, terms: re.Pattern[str] | None = None) -> str | None:
     return None
 
 
-def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] | None = None) -> None:
+def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] | None = None,
+          lines: bool = False) -> None:
+    """lines: each string is a text whose line is named when a leak is found in it."""
     seen: set[str] = set()
     for where, text in strings:
         if text in seen:
             continue
         seen.add(text)
         rule = first_leak(text, terms)
+        if rule is not None and lines:
+            where = next((f"line {i + 1}" for i, line in enumerate(text.split("\n")) if first_leak(line, terms)), "/")
         if rule is not None:
             raise LeakDetected(f"'{name}': a value matching '{rule}' is still present at {where or '/'} after "
                                f"redaction and cannot be redacted there; no output was written",

@@ -337,7 +337,10 @@ class Table:
         Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
         DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
         literal = self._literals is not None and self._literals.search(text) is not None
-        windows = _windows(text) if HAS_DIGITS.search(text) is not None else []
+        if HAS_DIGITS.search(text) is None:
+            windows = []
+        else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
+            windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
         if not literal and not windows:
             return
         for rule in self.rules:

@@ -16,6 +16,7 @@ Hits are claimed in that order; a later hit that overlaps an earlier one is drop
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import NamedTuple
 
@@ -53,18 +54,34 @@ def _line(text: str, pos: int) -> str:
     return text[start:end if end >= 0 else len(text)]
 
 
+class Spans:
+    """Non-overlapping spans, sorted: `add` takes a span only if it overlaps none already taken."""
+
+    def __init__(self, spans: list[tuple[int, int]] | None = None) -> None:
+        self.spans: list[tuple[int, int]] = sorted(spans or [])
+
+    def free(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.spans, (start, end))
+        return ((i == 0 or self.spans[i - 1][1] <= start) and
+                (i == len(self.spans) or self.spans[i][0] >= end))
+
+    def add(self, start: int, end: int) -> bool:
+        if start >= end or not self.free(start, end):
+            return False
+        bisect.insort(self.spans, (start, end))
+        return True
+
+
 class _Claims:
-    """Spans already taken (pseudonyms in the input count as taken)."""
+    """Hits whose spans do not overlap (pseudonyms already in the input count as taken)."""
 
     def __init__(self, text: str) -> None:
         self.hits: list[Hit] = []
-        self.taken: list[tuple[int, int]] = [m.span() for m in PSEUDONYM_RE.finditer(text)] if "<" in text else []
+        self.taken = Spans([m.span() for m in PSEUDONYM_RE.finditer(text)] if "<" in text else [])
 
     def add(self, start: int, end: int, kind: str, rule: str) -> None:
-        if start >= end or any(s < end and start < e for s, e in self.taken):
-            return
-        self.taken.append((start, end))
-        self.hits.append(Hit(start, end, kind, rule))
+        if self.taken.add(start, end):
+            self.hits.append(Hit(start, end, kind, rule))
 
 
 def _value_kind(rule: rules.NameRule | None, value: str, sep: str) -> str | None:
