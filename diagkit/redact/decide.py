@@ -26,6 +26,8 @@ from diagkit.redact.pseudonym import PSEUDONYM_RE, Pseudonymizer, is_pseudonym
 from diagkit.redact.report import RedactionReport
 
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+_HUMAN_NAME = re.compile(r"[A-Z][^\W\d_]+(?:[ '-][A-Z]?[^\W\d_]+){0,3}")
+_NAME_PARTS = re.compile(r"given|family|first|last|surname|middle")
 _IP = re.compile(r"\[?[0-9A-Fa-f.:]+\]?")
 _EMAIL = next(rule.regex for rule in rules.VALUE_RULES if rule.id == "email")
 _AWS_SCOPE = re.compile(r"^(A[A-Z0-9]{3}[A-Z0-9]{16})(/\d{8}/[\w-]+/[\w-]+/aws4_request)$")
@@ -67,16 +69,19 @@ class Redaction:
 
     # ------------------------------------------------------------ the pseudonym
 
-    def pseudo(self, kind: str, value: str, rule: str, ctx: Ctx) -> str:
+    def pseudo(self, kind: str, value: str, rule: str, ctx: Ctx, learn: bool = False) -> str:
+        """learn: the value is a person's name for certain (a given_name, a SAML surname, an OIDC `name`
+        claim): its words are also hidden wherever else they appear in the run (sweep)."""
         if is_pseudonym(value) or not value.strip():
             return value
         if kind in rules.PERSONAL_KINDS or kind == "EMAIL":
             value = urllib.parse.unquote(value) if "%" in value else value
             if kind in ("USER", "EMAIL") and _EMAIL.fullmatch(value):
                 kind = "EMAIL"
-            if kind == "PERSON":
-                for word in re.findall(r"[^\W\d_]{3,}", value):
-                    self.learned.setdefault(word.lower(), word)
+            if learn and _HUMAN_NAME.fullmatch(value.strip()):
+                for word in value.split():
+                    if len(word) >= 3:
+                        self.learned.setdefault(word, word)
         self.report.add(rule, ctx.where)
         self._trail.append(rule)
         self.changes += 1
@@ -137,7 +142,10 @@ class Redaction:
         if kind is not None and kind != rules.KEEP:
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
                 return self.jwt(text, ctx)
-            return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx)
+            if kind in ("PHONE", "MAC", "IP", "DATE") and not scan.plausible(kind, text):
+                return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is not a phone number
+            learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
+            return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
         prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3
         return self.decoded(text, ctx, prose)
 
@@ -331,7 +339,7 @@ class Redaction:
             return self.pseudo("JWT", token, "jwt", ctx)
         header, payload = decode.jwt_parts(token) or parts  # a second copy, redacted in place
         if isinstance(payload.get("name"), str):  # OpenID Connect's `name` claim: the person's full name
-            payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt.name"))
+            payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt").at("name"), learn=True)
         claims = formats.walk(self, payload, None, ctx.at("jwt"))
         head = formats.walk(self, header, None, ctx.at("jwt_header"))
         if _REDACTED_SIGNATURE.fullmatch(token.rsplit(".", 1)[-1]) and (head, claims) == parts:
@@ -362,7 +370,7 @@ class Redaction:
         def one(m: re.Match[str]) -> str:
             if any(s <= m.start() < e for s, e in taken):
                 return m.group(0)
-            return self.pseudo("PERSON", self.learned.get(m.group(0).lower(), m.group(0)), "learned_name", ctx)
+            return self.pseudo("PERSON", m.group(0), "learned_name", ctx)
         return regex.sub(one, text)
 
     def _learned_regex(self) -> re.Pattern[str] | None:
@@ -370,6 +378,6 @@ class Redaction:
             return None
         if getattr(self, "_learned_key", None) != len(self.learned):
             words = sorted(self.learned, key=len, reverse=True)
-            self._learned_re = re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, words)) + r")(?![\w])", re.I)
+            self._learned_re = re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, words)) + r")(?![\w])")
             self._learned_key = len(self.learned)
         return self._learned_re

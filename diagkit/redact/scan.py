@@ -95,7 +95,28 @@ def _value_kind(rule: rules.NameRule | None, value: str, sep: str) -> str | None
     # `password: X` in prose is a secret when X looks like one; `password=X` always is
     if sep == ":" and rule.kind not in rules.PERSONAL_KINDS and not rules.looks_secret(value):
         return None
+    if rule.kind in rules.PERSONAL_KINDS and not plausible(rule.kind, value):
+        return None  # `mac:e.platform` in minified code is not a MAC address
     return "SECRET" if rule.kind == rules.SAML else rule.kind
+
+
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}")
+_WORDS = re.compile(r"[\w .@'+,/-]{2,80}")
+
+
+def plausible(kind: str, value: str) -> bool:
+    """Whether a value after a personal name in free text has that kind's shape."""
+    if kind == "MAC":
+        return _MAC.fullmatch(value) is not None
+    if kind == "IP":
+        return rules.ip_ok(value.strip("[]"))
+    if kind == "PHONE":
+        return sum(ch.isdigit() for ch in value) >= 6
+    if kind == "EMAIL":
+        return "@" in value
+    if kind == "DATE":
+        return any(ch.isdigit() for ch in value)
+    return _WORDS.fullmatch(value) is not None
 
 
 def find(text: str) -> list[Hit]:
