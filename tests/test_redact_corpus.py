@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import leakcheck, redact_corpus
+from tests.conftest import corpus_files
 
 CASES = redact_corpus.corpus()
 
@@ -40,3 +41,20 @@ def test_checker_finds_what_is_planted() -> None:
         assert leakcheck.leaks(f"prefix {wrapped} suffix", [secret]) == [secret], wrapped
     assert leakcheck.leaks("call +44 7911 123-456 now", ["+447911123456"]) == ["+447911123456"]
     assert leakcheck.lost("iss", ["iss", "missing"]) == ["missing"]
+
+
+NOT_HARS = ("brokenfile", "single_entry", "har_extractor")  # invalid JSON, or JSON that is not a HAR log
+PUBLIC = [p for kind in ("har", "saml", "oidc") for p in corpus_files(kind) if not any(n in p.name for n in NOT_HARS)]
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", PUBLIC, ids=[p.name for p in PUBLIC])
+def test_public_corpus_redacts_without_refusal(invoke, tmp_path: Path, path: Path) -> None:
+    """Real captures and SSO files (../shared/corpus): written, never refused by the gate, no trace of an email."""
+    out = tmp_path / ("out" + path.suffix)
+    result = invoke("redact", str(path), "-o", str(out), "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    assert "still present" not in result.stderr
+    if path.suffix == ".har":
+        assert len(json.loads(out.read_text("utf-8"))["log"]["entries"]) == \
+            len(json.loads(path.read_text("utf-8-sig"))["log"]["entries"])
