@@ -165,7 +165,7 @@ class Redactor:
         out = formats.walk(self._run, tree, None, Ctx(""))
         if self._run.learned:
             out = _map_strings(out, lambda s, where: self._run.sweep(s, Ctx(where)))
-        gate.check(gate.leaves(out), name, self._run.terms)
+        gate.check(gate.strings(out), name, self._run.terms, tree=out)
         return out
 
     def _text(self, text: str, name: str) -> str:

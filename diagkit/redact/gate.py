@@ -63,8 +63,9 @@ def first_leak(text: str, terms: re.Pattern[str] | None = None) -> str | None:
 
 
 def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] | None = None,
-          lines: bool = False) -> None:
-    """lines: each string is a text whose line is named when a leak is found in it."""
+          lines: bool = False, tree: object = None) -> None:
+    """lines: each string is a text whose line is named when a leak is found in it; tree: the strings
+    are that tree's (their place is worked out only when one leaks)."""
     seen: set[str] = set()
     for where, text in strings:
         if text in seen:
@@ -73,10 +74,24 @@ def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] 
         rule = first_leak(text, terms)
         if rule is not None and lines:
             where = next((f"line {i + 1}" for i, line in enumerate(text.split("\n")) if first_leak(line, terms)), "/")
+        if rule is not None and tree is not None:
+            where = next(place for place, leaf in leaves(tree) if leaf == text)
         if rule is not None:
             raise LeakDetected(f"'{name}': a value matching '{rule}' is still present at {where or '/'} after "
                                f"redaction and cannot be redacted there; no output was written",
                                hint="redact that field by hand or report the format to the diagkit maintainers")
+
+
+def strings(node: object) -> Iterator[tuple[str, str]]:
+    """("", string) for every string of a JSON-like tree, without building its place."""
+    if isinstance(node, str):
+        yield "", node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
 
 
 def leaves(node: object, where: str = "") -> Iterator[tuple[str, str]]:

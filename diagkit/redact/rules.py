@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
+@functools.lru_cache(maxsize=65536)
 def normal_name(name: str) -> str:
     name = name.rstrip("/").rsplit("/", 1)[-1] if "://" in name or name.startswith("/") else name
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
