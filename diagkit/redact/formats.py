@@ -69,7 +69,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
             if isinstance(node.get(key), dict):
                 node[key] = {k: (r.pseudo("SECRET", v, "k8s_secret", ctx.at(key).at(k)) if isinstance(v, str) else v)
                              for k, v in node[key].items()}
-    oauth = ctx.oauth or any(str(k).lower() in rules.OAUTH_MARKERS for k in node)
+    oauth = ctx.oauth or not rules.OAUTH_MARKERS.isdisjoint(node)
     if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
@@ -80,6 +80,10 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         if key == "variables" and aliases:
             for k, v in value.items():
                 value[k] = walk(r, v, aliases.get(k, k), here.at(key).at(k))
+        elif value is None or value.__class__ is bool:
+            continue
+        elif value.__class__ in (int, float):
+            node[key] = r.number(str(key), value, here.at(key))
         elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
             node[key] = walk(r, value, str(key), here.at(key))
     return node
