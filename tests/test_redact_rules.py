@@ -174,3 +174,15 @@ def test_xml_with_a_dtd_is_refused_and_saml_inside_is_redacted(invoke: Any, tmp_
              '<add key="SmtpHost" value="smtp.example.test"/></appSettings></configuration>'
     result, out = _run(invoke, tmp_path, "web.config", config, "--no-ner")
     assert result.exit_code == 0 and "Smtp$ecret" not in out and 'value="smtp.example.test"' in out
+
+
+def test_server_addresses_in_probe_results_stay_and_client_ones_go() -> None:
+    from diagkit.redact.engine import Redactor
+
+    result = {"detail": "Answer: 93.184.215.14, 93.184.215.15", "target": "93.184.215.14:443",
+              "evidence": {"resolver": "8.8.8.8", "answers": ["93.184.215.14"], "serverIPAddress": "2001:db8::1"},
+              "note": "login from 198.51.100.7 (X-Forwarded-For 203.0.113.9)"}
+    out = Redactor(b"k" * 32, ner=False).redact_obj(result)
+    assert {k: out[k] for k in ("detail", "target")} == {k: result[k] for k in ("detail", "target")}
+    assert out["evidence"] == result["evidence"]
+    assert re.fullmatch(r"login from <IP:[0-9a-f]+> \(X-Forwarded-For <IP:[0-9a-f]+>\)", out["note"])

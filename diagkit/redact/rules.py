@@ -139,10 +139,11 @@ def name_rule(name: str) -> NameRule | None:
 PERSONAL_KINDS = frozenset({"EMAIL", "USER", "PERSON", "PHONE", "ADDRESS", "DATE", "ID", "IP", "MAC"})
 
 # Names under which an IP address is a server's (kept): HAR serverIPAddress, DNS answers, probe targets.
-SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolved|answer|addresses|nameserver|^ns$|host|peer")
+SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|addresses|nameserver|^ns$|host|peer")
 # Words just before an address in free text that say it is a server's.
 SERVER_IP_CONTEXT = re.compile(r"(?i)(?:server|dst|dest\w*|target|upstream|resolve[sd]?(?: to)?|answer|nameserver|"
-                               r"connect(?:ed|ing)? to|->|→|host|via|A record|AAAA record)\W{0,3}$")
+                               r"connect(?:ed|ing)? to|->|→|host|via|A record|AAAA record)"
+                               r"(?:\W{1,3}[0-9A-Fa-f.:]+,)*\W{0,3}$")  # "Answer: 192.0.2.1, 192.0.2.2"
 
 # Parameters whose presence beside `code`/`state` (or an OAuth-like path) makes them OAuth secrets.
 OAUTH_MARKERS = frozenset({"client_id", "redirect_uri", "response_type", "response_mode", "grant_type", "code_verifier",
