@@ -306,7 +306,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
 SECRET_WORDS = ("token", "pass", "secret", "api", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
-                                  r"\s+[\"']?([^\s\"',;()]{8,})")
+                                  r"\s+[\"']?([^\s\"',;()]{6,})")
 
 
 def looks_secret(value: str) -> bool:
