@@ -63,6 +63,10 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     if pair is not None:
         value_key = "value" if "value" in node else "Value"
         node[value_key] = walk(r, node[value_key], pair, ctx.at(pair))
+        if r.terms is not None:  # the user's words go from names too ("X-Acme-Tenant")
+            for key in _PAIR_NAMES:
+                if isinstance(node.get(key), str):
+                    node[key] = r.hide_terms(node[key], ctx)
         return node
     if node.get("kind") == "Secret":
         for key in ("data", "stringData"):
@@ -86,6 +90,10 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
             node[key] = r.number(str(key), value, here.at(key))
         elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
             node[key] = walk(r, value, str(key), here.at(key))
+    if r.terms is not None and any(isinstance(k, str) and r.terms.search(k) for k in node):
+        renamed = {(r.hide_terms(k, here) if isinstance(k, str) else k): v for k, v in node.items()}
+        node.clear()
+        node.update(renamed)
     return node
 
 
