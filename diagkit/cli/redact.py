@@ -104,7 +104,7 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
 
     The copy keeps its format (a HAR stays a valid HAR with the same entries, statuses and timings).
     Input may be UTF-8 (with or without a BOM) or UTF-16/32 (with or without a BOM); the copy is
-    written in UTF-8 (XML keeps the encoding its declaration names).
+    written in UTF-8 (an XML declaration says so).
     If anything that looks like a secret survives and cannot be redacted, nothing is written and the
     command exits 1 naming where.
     """

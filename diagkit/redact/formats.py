@@ -290,7 +290,8 @@ def xml_text(r: Redaction, text: str, ctx: Ctx) -> str | None:
             pass
     after = ET.tostring(root, encoding="unicode")
     declaration = re.match(r"\s*<\?xml[^>]*\?>\s*", text)
-    return (declaration.group(0) if declaration else "") + after
+    head = re.sub(r"""encoding=["'][^"']*["']""", 'encoding="UTF-8"', declaration.group(0)) if declaration else ""
+    return head + after
 
 
 def _local(tag: Any) -> str:
