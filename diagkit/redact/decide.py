@@ -17,6 +17,7 @@ A pseudonym is always computed from the decoded value, so one value has one pseu
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.parse
 from typing import Any, NamedTuple
@@ -49,6 +50,13 @@ class Ctx(NamedTuple):
 
     def at(self, key: Any) -> Ctx:
         return Ctx((self.where, key), self.oauth)
+
+
+def memo_key(text: str) -> str | bytes:
+    """A long text is remembered by its digest: the cache must not keep a big input alive."""
+    if len(text) <= 256:
+        return text
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 class Redaction:
@@ -90,7 +98,7 @@ class Redaction:
     # ------------------------------------------------------------ one string with its context
 
     def value(self, name: str | None, text: str, ctx: Ctx) -> str:
-        return self.memo((name, text, ctx.oauth), ctx, lambda: self._value(name, text, ctx))
+        return self.memo((name, memo_key(text), ctx.oauth), ctx, lambda: self._value(name, text, ctx))
 
     def memo(self, key: tuple, ctx: Ctx, compute: Any) -> str:
         """compute() once per distinct key in a run; a repeat gets the same answer and the same report lines."""

@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from diagkit.redact import decode, rules
-from diagkit.redact.decide import Ctx, Redaction
+from diagkit.redact.decide import Ctx, Redaction, memo_key
 
 _PAIR_NAMES = ("name", "key", "Name", "Key")
 
@@ -156,7 +156,7 @@ def _body(r: Redaction, node: dict, ctx: Ctx) -> dict:
     if decode.readable(text[:65536].encode("utf-8", "surrogatepass")) is None:
         out["text"] = r.placeholder(text.encode("utf-8", "surrogatepass"), where)
         return out
-    out["text"] = r.memo(("body", mime, text), where, lambda: body_text(r, text, mime, where))
+    out["text"] = r.memo(("body", mime, memo_key(text)), where, lambda: body_text(r, text, mime, where))
     return out
 
 
