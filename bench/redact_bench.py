@@ -216,6 +216,19 @@ def _naive_engine():  # noqa: ANN202
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp)
     return AnalyzerEngine(registry=registry, nlp_engine=nlp)
 
+def peer() -> str | None:
+    """The har-capture command, on PATH or beside this interpreter (an unactivated virtualenv)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "har-capture")
+    return shutil.which("har-capture") or (beside if os.path.exists(beside) else None)
+
+
+def run_peer(src: str, out: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([peer() or "har-capture", "sanitize", src, "--patterns", "base", "--output", out, "--max-size", "0"],
+                   capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
 def _child(kind: str, path: str) -> None:
     """Runs inside a fresh interpreter; prints seconds and peak RSS in MB."""
     start = time.perf_counter()
@@ -253,7 +266,7 @@ def run_child(kind: str, arg: str, repeat: int = 1) -> dict:
     return runs[len(runs) // 2]
 
 
-def bench_har(sizes: list[int], repeat: int, peer: bool) -> None:
+def bench_har(sizes: list[int], repeat: int, with_peer: bool) -> None:
     print(f"HAR redaction vs json.load+json.dump (fresh process each, median of {repeat})")
     with tempfile.TemporaryDirectory() as tmp:
         for mb in sizes:
@@ -264,10 +277,8 @@ def bench_har(sizes: list[int], repeat: int, peer: bool) -> None:
             print(f"  {os.path.getsize(path) / 1e6:5.1f} MB  json.load+dump {base['seconds']:6.2f}s {base['rss_mb']:5d}MB"
                   f"  diagkit {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  time x{red['seconds'] / base['seconds']:.2f}"
                   f"  memory x{red['rss_mb'] / base['rss_mb']:.2f}", flush=True)
-            if peer and shutil.which("har-capture"):
-                start = time.perf_counter()
-                subprocess.run(["har-capture", "sanitize", path, "--patterns", "base"], capture_output=True, cwd=tmp)
-                theirs = time.perf_counter() - start
+            if with_peer and peer():
+                theirs = run_peer(path, os.path.join(tmp, "peer.har"))
                 print(f"         har-capture sanitize {theirs:6.2f}s  (diagkit x{theirs / red['seconds']:.1f} faster)")
 
 
@@ -284,12 +295,12 @@ def bench_text(sample: str, fraction: int, repeat: int) -> None:
           f"diagkit {ours:6.2f}s  -> x{naive / ours:.0f}")
 
 
-def corpus_leaks(peer: bool) -> None:
+def corpus_leaks(with_peer: bool) -> None:
     """Leaks and losses on the adversarial corpus: diagkit, and har-capture when installed."""
     from diagkit.redact.engine import Redactor
     from tests import leakcheck, redact_corpus
 
-    tools = {"diagkit": None, **({"har-capture": "har-capture"} if peer and shutil.which("har-capture") else {})}
+    tools = ["diagkit"] + (["har-capture"] if with_peer and peer() else [])
     cases = redact_corpus.corpus()
     for tool in tools:
         leaked = lost = planted = kept = 0
@@ -301,9 +312,10 @@ def corpus_leaks(peer: bool) -> None:
                     src = os.path.join(tmp, case.name)
                     with open(src, "wb") as handle:
                         handle.write(case.data)
-                    subprocess.run(["har-capture", "sanitize", src, "--patterns", "base"], capture_output=True, cwd=tmp)
-                    outs = [f for f in os.listdir(tmp) if f != case.name and f.startswith(case.name.split(".")[0])]
-                    out = open(os.path.join(tmp, outs[0]), encoding="utf-8").read() if outs else case.data.decode()
+                    target = os.path.join(tmp, "peer-" + case.name)
+                    run_peer(src, target)
+                    with open(target if os.path.exists(target) else src, encoding="utf-8") as handle:
+                        out = handle.read()
                 else:
                     continue
                 leaked += len(leakcheck.leaks(out, case.secrets))
