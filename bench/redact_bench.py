@@ -1,16 +1,17 @@
-"""Redaction benchmark: prints time and peak memory against a json.load + json.dump round trip, and
-throughput against a naive presidio AnalyzerEngine.
+"""Redaction benchmark: figures, never a test. Guard rails (issue 14): a 50 MB Chrome HAR within 4x of
+json.load+json.dump in time and 3x in peak memory (without NER); 1 MB of support log at least 50x faster
+than a naive presidio AnalyzerEngine; at least 10x faster than `har-capture sanitize` when installed.
 
-    /tmp/venv/bin/python bench/redact_bench.py [--sizes 10,25,50] [--workers 1,2] [--repeat 3]
-        [--samples dense,typical] [--naive-fraction N] [--skip-har] [--skip-presidio]
+    python bench/redact_bench.py [--sizes 10,50] [--repeat 3] [--samples typical,dense]
+        [--naive-fraction 10] [--skip-har] [--skip-text] [--skip-peer]
 
-1. HARs of 10/25/50 MB (generated, with cookies, JWTs, emails, form posts, JSON/HTML/base64 bodies):
-   redaction with each pool size (and with --report locations) vs Python's own json.load + json.dump of
-   the same file. Each figure is the median of --repeat fresh processes; peak memory is the process's
-   ru_maxrss plus the private memory of its forked workers.
-2. 1 MB text samples (dense: personal data on every line; typical: an application and access log):
-   diagkit (fresh processes, cold caches, median) vs a naive presidio AnalyzerEngine (all predefined
-   recognizers, blank spaCy pipeline, line by line), with a per-type table of what each found.
+1. HARs (generated: cookies, JWTs, emails, form posts, JSON/HTML/base64 bodies): diagkit redact vs
+   Python's json.load + json.dump of the same file, each the median of --repeat fresh processes; peak
+   memory is the process's ru_maxrss.
+2. 1 MB text samples: diagkit vs a naive presidio AnalyzerEngine (all predefined recognizers, blank
+   spaCy pipeline, line by line; on every Nth line, scaled).
+3. The peer sanitizer har-capture (PyPI), when installed: its time on the same HAR, and both tools'
+   leak counts on the adversarial corpus (tests/redact_corpus.py, searched by tests/leakcheck.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,66 +89,6 @@ def make_har(path: str, megabytes: int) -> None:
                   handle, indent=1)
 
 
-def _child(kind: str, path: str, workers: str) -> None:
-    """Runs inside a fresh interpreter; prints seconds and peak RSS in MB."""
-    start = time.perf_counter()
-    if kind == "json":
-        with open(path, encoding="utf-8-sig") as handle:
-            obj = json.load(handle)
-        with open(os.devnull, "w") as out:
-            json.dump(obj, out, indent=1, ensure_ascii=False)
-    else:
-        from diagkit.redact import engine, parallel
-        from diagkit.redact.engine import Redactor
-
-        engine.PARALLEL_MIN_BYTES = 0  # the bench compares pool sizes at every file size
-        # as `diagkit redact` runs it: locations are kept only when --report asks for them ("report" kind)
-        redactor = Redactor(b"b" * 32, ner=False, workers=int(workers), locations=kind == "report")
-        result = redactor.redact_file(path, fmt="har")
-        with open(os.devnull, "wb") as out:  # ... and as it writes: streamed to the output file
-            result.write_to(out)
-    elapsed = time.perf_counter() - start
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if kind != "json" and parallel.LAST_RUN.workers:
-        # Forked workers share the parent's pages until they write to them: ru_maxrss would count those
-        # pages once per process. What a worker adds is its private memory (smaps_rollup), at its largest.
-        rss_kb += sum(parallel.LAST_RUN.worker_private_kb)
-    print(json.dumps({"seconds": round(elapsed, 3), "rss_mb": rss_kb // 1024}))
-
-
-def run_child(kind: str, path: str, workers: int = 1, repeat: int = 1) -> dict:
-    """The median run of `repeat` fresh processes (a shared VM varies by a third from run to run)."""
-    runs = []
-    for _ in range(repeat):
-        out = subprocess.run([sys.executable, __file__, "--child", kind, path, str(workers)], check=True,
-                             capture_output=True, text=True, cwd=ROOT)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    runs.sort(key=lambda r: r["seconds"])
-    return runs[len(runs) // 2]
-
-
-def bench_har(sizes: list[int], workers: list[int], repeat: int) -> None:
-    print(f"HAR redaction vs json.load+json.dump (fresh process each, median of {repeat}; time s / peak memory MB)")
-    with tempfile.TemporaryDirectory() as tmp:
-        for mb in sizes:
-            path = os.path.join(tmp, f"bench-{mb}.har")
-            make_har(path, mb)
-            real_mb = os.path.getsize(path) / 1e6
-            base = run_child("json", path, repeat=repeat)
-            print(f"  {real_mb:5.1f} MB  json.load+dump {base['seconds']:6.2f}s {base['rss_mb']:5d}MB", flush=True)
-            runs = [("redact", w) for w in workers] + [("report", max(workers))]
-            for kind, w in runs:
-                red = run_child(kind, path, w, repeat)
-                label = f"workers={w}" + (" --report" if kind == "report" else "")
-                print(f"           {label:20s} {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  = "
-                      f"{red['seconds'] / base['seconds']:.2f}x time {red['rss_mb'] / base['rss_mb']:.2f}x memory "
-                      f"({real_mb / red['seconds']:.1f} MB/s)", flush=True)
-
-
-# presidio entity -> diagkit report rule, for the types diagkit targets in free text
-TARGETED = {"EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone_number", "CREDIT_CARD": "credit_card",
-            "US_SSN": "us_ssn", "UK_NINO": "uk_nino", "IBAN_CODE": "iban_code", "IP_ADDRESS": "ip_address",
-            "US_ITIN": "us_itin", "UK_NHS": "uk_nhs"}
 NOISY = {"US_DRIVER_LICENSE", "US_BANK_NUMBER", "MEDICAL_LICENSE", "US_PASSPORT"}
 _IBANS = ["GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00", "FR14 2004 1010 0505 0001 3M02 606",
           "NL91ABNA0417164300"]
@@ -251,150 +193,158 @@ def _naive_engine():  # noqa: ANN202
     return AnalyzerEngine(registry=registry, nlp_engine=nlp)
 
 
-WARM_UP = ("warm-up: +1 212 555 0100 4111 1111 1111 1111 078-05-1120 AB123456C GB82 WEST 1234 5698 7654 32 "
-           "912-70-1234 NHS 943 476 5919")
+def _naive_engine():  # noqa: ANN202
+    """What a naive user writes: AnalyzerEngine with every predefined recognizer, blank spaCy (offline)."""
+    import logging
+
+    import spacy
+    import tldextract
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
+    class Blank(SpacyNlpEngine):
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}
+
+    # The email recognizer would fetch the public-suffix list on first use; give it the bundled snapshot.
+    tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    nlp = Blank(models=[{"lang_code": "en", "model_name": "blank"}])
+    nlp.load()
+    registry = RecognizerRegistry()
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp)
+
+def peer() -> str | None:
+    """The har-capture command, on PATH or beside this interpreter (an unactivated virtualenv)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "har-capture")
+    return shutil.which("har-capture") or (beside if os.path.exists(beside) else None)
 
 
-def _text_child(sample: str, workers: int) -> None:
-    """Runs inside a fresh interpreter (cold caches, as a real run): diagkit's time for the sample."""
-    from diagkit.redact import engine, phones
-    from diagkit.redact.engine import Redactor
+def run_peer(src: str, out: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([peer() or "har-capture", "sanitize", src, "--patterns", "base", "--output", out, "--max-size", "0"],
+                   capture_output=True, check=False)
+    return time.perf_counter() - start
 
+
+def _child(kind: str, path: str) -> None:
+    """Runs inside a fresh interpreter; prints seconds and peak RSS in MB."""
+    start = time.perf_counter()
+    if kind == "json":
+        with open(path, encoding="utf-8-sig") as handle:
+            obj = json.load(handle)
+        with open(os.devnull, "w") as out:
+            json.dump(obj, out, indent=1, ensure_ascii=False)
+    elif kind == "text":
+        from diagkit.redact.engine import Redactor
+
+        text = SAMPLES[path]()
+        Redactor(b"w" * 32, ner=False).redact_text("warm-up +1 212 555 0100 bob@example.com")  # imports
+        start = time.perf_counter()
+        Redactor(b"p" * 32, ner=False, locations=False).redact_bytes(text.encode(), name="x.log")
+    else:
+        from diagkit.redact.engine import Redactor
+
+        result = Redactor(b"b" * 32, ner=False, locations=False).redact_file(path, fmt="har")
+        with open(os.devnull, "wb") as out:
+            result.write_to(out)
+    elapsed = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(json.dumps({"seconds": round(elapsed, 3), "rss_mb": rss_mb}))
+
+
+def run_child(kind: str, arg: str, repeat: int = 1) -> dict:
+    """The median run of `repeat` fresh processes (a shared machine varies from run to run)."""
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", kind, arg], check=True, capture_output=True,
+                             text=True, cwd=ROOT)
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    runs.sort(key=lambda r: r["seconds"])
+    return runs[len(runs) // 2]
+
+
+def bench_har(sizes: list[int], repeat: int, with_peer: bool) -> None:
+    print(f"HAR redaction vs json.load+json.dump (fresh process each, median of {repeat})")
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in sizes:
+            path = os.path.join(tmp, f"bench-{mb}.har")
+            make_har(path, mb)
+            base = run_child("json", path, repeat)
+            red = run_child("redact", path, repeat)
+            print(f"  {os.path.getsize(path) / 1e6:5.1f} MB  json.load+dump {base['seconds']:6.2f}s {base['rss_mb']:5d}MB"
+                  f"  diagkit {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  time x{red['seconds'] / base['seconds']:.2f}"
+                  f"  memory x{red['rss_mb'] / base['rss_mb']:.2f}", flush=True)
+            if with_peer and peer():
+                theirs = run_peer(path, os.path.join(tmp, "peer.har"))
+                print(f"         har-capture sanitize {theirs:6.2f}s  (diagkit x{theirs / red['seconds']:.1f} faster)")
+
+
+def bench_text(sample: str, fraction: int, repeat: int) -> None:
     text = SAMPLES[sample]()
-    start = time.perf_counter()
-    Redactor(b"w" * 32, ner=False).redact_text(WARM_UP)  # setup: imports, recognizers,
-    phones.prepare()  # the phone metadata of every default region compiled (the naive engine's once a process too)
-    if workers > 1:  # and the pool's modules imported: a few lines through the pool
-        engine.TEXT_PARALLEL_MIN_BYTES, minimum = 0, engine.TEXT_PARALLEL_MIN_BYTES
-        Redactor(b"w" * 32, ner=False, workers=workers).redact_text("\n".join([WARM_UP] * 50))
-        engine.TEXT_PARALLEL_MIN_BYTES = minimum
-    setup = time.perf_counter() - start
-    redactor = Redactor(b"p" * 32, ner=False, workers=workers, locations=False)  # as `diagkit redact` runs
-    start = time.perf_counter()
-    redactor.redact_text(text)
-    print(json.dumps({"seconds": round(time.perf_counter() - start, 3), "setup": round(setup, 3)}))
-
-
-def bench_presidio(sample_name: str, fraction: int, workers: list[int], repeat: int) -> None:
-    from collections import Counter
-
-    from diagkit.redact.engine import Redactor
-    from diagkit.redact.text import SCORE_THRESHOLD
-
-    text = SAMPLES[sample_name]()
-    lines = text.split("\n")
-    # Setup (imports, model and recognizer construction) is excluded for both engines, and printed.
-    timed = {w: run_child("text", sample_name, w, repeat) for w in workers}
-    ours_setup = timed[workers[0]]["setup"]
-    redactor = Redactor(b"p" * 32, ner=False, workers=1)
-    Redactor(b"w" * 32, ner=False).redact_text(WARM_UP)
-    redacted = redactor.redact_text(text)
-
-    start = time.perf_counter()
+    ours = run_child("text", sample, repeat)["seconds"]
     engine = _naive_engine()
-    naive_setup = time.perf_counter() - start
-    sample = lines[::fraction]
-    out_lines = redacted.split("\n")[::fraction]
-    # Counts compare the very same lines: diagkit again, fresh, over the naive engine's sample.
-    counter = Redactor(b"p" * 32, ner=False)
-    counter.redact_text("\n".join(sample))
-    ours_by: Counter[str] = Counter()
-    for rule, n in counter.report.by_rule.items():
-        ours_by[rule.removeprefix("gate:")] += n
+    lines = text.split("\n")[::fraction]
     start = time.perf_counter()
-    naive_results = [engine.analyze(line, language="en", score_threshold=SCORE_THRESHOLD) for line in sample]
+    for line in lines:
+        engine.analyze(line, language="en", score_threshold=0.4)
     naive = (time.perf_counter() - start) * fraction
-    naive_by: Counter[str] = Counter()
-    missed: Counter[str] = Counter()
-    examples: dict[str, list[str]] = {}
-    for line, out, results in zip(sample, out_lines, naive_results, strict=True):
-        for r in results:
-            naive_by[r.entity_type] += 1
-            value = line[r.start:r.end]
-            if r.entity_type in TARGETED and value in out:
-                missed[r.entity_type] += 1
-                examples.setdefault(r.entity_type, []).append(
-                    (value, line[max(0, r.start - 1):r.start], line[r.end:r.end + 1]))
-    scale = f" (naive on 1/{fraction} of the lines: time x{fraction}, counts on those lines)" if fraction > 1 else ""
-    print(f"\n1 MB text, {sample_name} sample ({len(text) / 1e6:.2f} MB, {len(lines)} lines){scale}")
-    print(f"  naive presidio       {naive:7.2f}s  {len(text) / 1e6 / naive:6.3f} MB/s  (setup {naive_setup:.1f}s, "
-          "excluded)")
-    for w, run in timed.items():
-        ours = run["seconds"]
-        print(f"  diagkit workers={w}    {ours:7.2f}s  {len(text) / 1e6 / ours:6.2f} MB/s  (fresh process, median of "
-              f"{repeat}; setup {ours_setup:.1f}s, excluded)  throughput ratio: {naive / ours:.0f}x")
-    print(f"  per type (score >= {SCORE_THRESHOLD}; 'redacted' = naive's value is gone from diagkit's output, under "
-          "whatever type):")
-    print(f"    {'type':18s} {'naive':>6s} {'diagkit':>8s} {'redacted':>9s} {'kept: false positive':>21s} "
-          f"{'kept: other':>12s}")
-    ok = True
-    for entity, rule in TARGETED.items():
-        values = examples.get(entity, [])
-        false_pos = [v[0] for v in values if _false_positive(entity, *v)]
-        other = [v[0] for v in values if not _false_positive(entity, *v)]
-        ok = ok and not other
-        print(f"    {entity:18s} {naive_by[entity]:6d} {ours_by[rule]:8d} {naive_by[entity] - len(values):9d} "
-              f"{len(false_pos):21d} {len(other):12d}")
-        if false_pos:
-            print(f"      false positives kept, e.g. {sorted(set(false_pos))[:6]}: {EXPLAIN.get(entity, '')}")
-        if other:
-            print(f"      NOT redacted by diagkit: {len(other)} values (not shown: they are personal data)")
-    others = {e: n for e, n in naive_by.items() if e not in TARGETED}
-    print(f"  not compared: noisy recognizers off in diagkit {sorted(e for e in others if e in NOISY)}; "
-          f"not personal data here {sorted(e for e in others if e not in NOISY)} ({others})")
-    print("  diagkit redacts every targeted value naive presidio finds, apart from the false positives above"
-          if ok else "  diagkit MISSES values naive presidio finds")
+    print(f"1 MB text, {sample}: naive presidio {naive:7.2f}s (on 1/{fraction} of the lines, scaled)  "
+          f"diagkit {ours:6.2f}s  -> x{naive / ours:.0f}")
 
 
-def _false_positive(entity: str, value: str, before: str = "", after: str = "") -> bool:
-    """Naive finds that are not personal data: versions, epoch times, short ids, digits of a file name."""
-    import re
+def corpus_leaks(with_peer: bool) -> None:
+    """Leaks and losses on the adversarial corpus: diagkit, and har-capture when installed."""
+    from diagkit.redact.engine import Redactor
+    from tests import leakcheck, redact_corpus
 
-    if entity == "UK_NHS":  # a bare 10-digit epoch time that happens to pass the NHS checksum
-        return bool(re.fullmatch(r"1[5-7]\d{8}", value))
-    if entity != "PHONE_NUMBER":
-        return False
-    if before == "/" or (before == "." and after in ("/", ".")):  # /orders/498742, app.09224934.js: ids in paths
-        return True
-    digits = re.sub(r"\D", "", value)
-    return bool(re.fullmatch(r"\d+(?:\.\d+){2,}", value) and any(len(g) == 1 for g in value.split(".")) or
-                re.fullmatch(r"1[5-7]\d{8}", value) or len(digits) < 7 or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", value))
-
-
-EXPLAIN = {
-    "PHONE_NUMBER": "epoch times, order ids, dotted version strings, ids in URL paths and file names; phonenumbers "
-                    "accepts them, diagkit wants a "
-                    "separator, a '+' or a phone word before a bare digit run, and no version shape",
-    "IP_ADDRESS": "loopback/unspecified addresses are kept on purpose",
-    "UK_NHS": "epoch times that pass the NHS checksum; diagkit takes an NHS number only after an NHS context word",
-}
+    tools = ["diagkit"] + (["har-capture"] if with_peer and peer() else [])
+    cases = redact_corpus.corpus()
+    for tool in tools:
+        leaked = lost = planted = kept = 0
+        with tempfile.TemporaryDirectory() as tmp:
+            for case in cases:
+                if tool == "diagkit":
+                    out = Redactor(ner=None).redact_bytes(case.data, name=case.name).data.decode()
+                elif case.name.endswith(".har"):
+                    src = os.path.join(tmp, case.name)
+                    with open(src, "wb") as handle:
+                        handle.write(case.data)
+                    target = os.path.join(tmp, "peer-" + case.name)
+                    run_peer(src, target)
+                    with open(target if os.path.exists(target) else src, encoding="utf-8") as handle:
+                        out = handle.read()
+                else:
+                    continue
+                leaked += len(leakcheck.leaks(out, case.secrets))
+                lost += len(leakcheck.lost(out, case.keep))
+                planted, kept = planted + len(case.secrets), kept + len(case.keep)
+        print(f"corpus: {tool:12s} leaks {leaked}/{planted}  lost {lost}/{kept}")
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         sys.path.insert(0, ROOT)
-        if sys.argv[2] == "text":
-            _text_child(sys.argv[3], int(sys.argv[4]))
-        else:
-            _child(sys.argv[2], sys.argv[3], sys.argv[4])
+        _child(sys.argv[2], sys.argv[3])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10,25,50")
-    parser.add_argument("--workers", default="1,2", help="comma list of process-pool sizes to compare, e.g. 1,2")
+    parser.add_argument("--sizes", default="10,50")
     parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per figure; the median is shown")
-    parser.add_argument("--skip-presidio", action="store_true")
-    parser.add_argument("--samples", default="dense,typical",
-                        help="text samples: dense (personal data on every line) and typical (a support log)")
+    parser.add_argument("--samples", default="typical,dense")
+    parser.add_argument("--naive-fraction", type=int, default=10)
     parser.add_argument("--skip-har", action="store_true")
-    parser.add_argument("--naive-fraction", type=int, default=1,
-                        help="run the naive engine on every Nth line only and scale (default 1: the whole MB)")
+    parser.add_argument("--skip-text", action="store_true")
+    parser.add_argument("--skip-peer", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, ROOT)
     if not args.skip_har:
-        bench_har([int(s) for s in args.sizes.split(",")], [int(w) for w in args.workers.split(",")], args.repeat)
-    if not args.skip_presidio:
+        bench_har([int(s) for s in args.sizes.split(",")], args.repeat, not args.skip_peer)
+    if not args.skip_text:
         for name in args.samples.split(","):
-            bench_presidio(name, args.naive_fraction, [int(w) for w in args.workers.split(",")], args.repeat)
+            bench_text(name, args.naive_fraction, args.repeat)
+    corpus_leaks(not args.skip_peer)
 
 
 if __name__ == "__main__":

@@ -266,10 +266,13 @@ class Redaction:
         self.per_member[member] = self.per_member.get(member, 0) + self._count() - before
 
     def results(self, results: Sequence[ProbeResult]) -> list[ProbeResult]:
+        from diagkit import catalogue, diagnosis
         from diagkit.findings import ProbeResult
 
         before = self._count()
         servers = server_addresses(results)
+        entries = catalogue.load()
+        templates = {rule.id: rule.cause for rule in diagnosis.table()}
         redacted = []
         for result in results:
             doc = self.redactor.redact_obj(result.to_dict())
@@ -278,10 +281,20 @@ class Redaction:
             restore = {p: o for p, o in self.redactor.mapping.items() if o in servers}
             if restore:
                 doc = _put_back(doc, restore)
-            # Ids, severities and refs come from the catalogue, never from user data; redacting them
-            # only mangled them (a section number such as "RFC 5280 §4.1.2.5" looks like an IP address).
+            # Ids, severities, refs and the catalogue's and diagnosis rules' own wording are diagkit's text,
+            # never user data; redacting them only mangled them (a section number such as "RFC 5280
+            # §4.1.2.5" looks like an IP address, "SNI" like a person's name). Text filled in from what a
+            # probe saw stays redacted.
             for original, finding in zip(result.findings, doc["findings"], strict=True):
                 finding.update(id=original.id, severity=original.severity.value, refs=list(original.refs))
+                entry = entries.get(original.id)
+                if entry is not None and original.remediation == entry.remediation:
+                    finding["remediation"] = original.remediation
+            for original_cause, cause in zip(result.diagnosis, doc.get("diagnosis") or [], strict=True):
+                cause.update(severity=original_cause.severity.value, findings=list(original_cause.findings),
+                             rule=original_cause.rule, next_step=original_cause.next_step)
+                if "{" not in templates.get(original_cause.rule, "{"):
+                    cause["cause"] = original_cause.cause
             doc.update(probe=result.probe, diagkit_version=result.diagkit_version)
             redacted.append(ProbeResult.from_dict(doc))
         self._track("findings.json", before)

@@ -46,6 +46,18 @@ def load_key(path: str) -> bytes:
     return key
 
 
+def read_terms(path: str) -> list[str]:
+    """--terms FILE: one term a line; blank lines and lines starting with # are skipped."""
+    from diagkit.errors import InputError
+
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--terms file '{path}' cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
     """Every output checked before anything is written: a bad --report must not leave a lone output behind."""
     from diagkit.errors import InputError
@@ -76,22 +88,21 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
 @click.option("--key-file", metavar="FILE",
               help="HMAC key file: the same key gives the same pseudonyms across files of one case "
                    "(created, mode 0600, when missing).")
+@click.option("--redact-term", "terms", multiple=True, metavar="TEXT",
+              help="A word to hide everywhere, case-insensitively (a company, project or host name); repeatable.")
+@click.option("--terms", "terms_file", metavar="FILE", help="A file of words to hide, one a line.")
 @click.option("--no-ner", is_flag=True, help="Do not use the optional NER model for names and places.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-              help="Processes for a large input (a HAR from 8 MB, text from 256 KB); 0 = one per core, "
-                   "1 = this process only.")
 @debug_option
 def redact(input_path: str, output: str | None, fmt: str, report_path: str | None, map_path: str | None,
-           key_file: str | None, no_ner: bool, workers: int) -> None:
+           key_file: str | None, terms: tuple[str, ...], terms_file: str | None, no_ner: bool) -> None:
     """Write a redacted copy of INPUT: secrets and personal data become stable pseudonyms.
 
     The copy keeps its format (a HAR stays a valid HAR with the same entries, statuses and timings).
     Input may be UTF-8 (with or without a BOM) or UTF-16/32 (with or without a BOM); the copy is
-    written in UTF-8 (XML keeps the encoding its declaration names).
+    written in UTF-8 (an XML declaration says so).
     If anything that looks like a secret survives and cannot be redacted, nothing is written and the
     command exits 1 naming where.
     """
-    from diagkit.errors import InputFormatError
     from diagkit.fsutil import atomic_files
     from diagkit.redact import jsonout
     from diagkit.redact.engine import Redactor
@@ -99,11 +110,9 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
     _check_outputs(input_path, {"output": out_path, "--report": report_path, "--map": map_path})
     key = load_key(key_file) if key_file else None
-    redactor = Redactor(key, ner=False if no_ner else None, workers=workers or None, locations=bool(report_path))
-    try:
-        result = redactor.redact_file(input_path, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
-    except RecursionError:  # "[[[[..." 100k deep: bad input, not an internal error
-        raise InputFormatError(f"input '{input_path}' is nested too deeply to redact; nothing was written") from None
+    words = list(terms) + (read_terms(terms_file) if terms_file else [])
+    redactor = Redactor(key, ner=False if no_ner else None, terms=words, locations=bool(report_path))
+    result = redactor.redact_file(input_path, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
     # All outputs are opened (temporary files created) before any is written and renamed only when all
     # are complete: an unwritable --map folder or a Ctrl-C leaves no redacted copy without its report.
     with atomic_files() as open_output:

@@ -1,82 +1,78 @@
 """Redactor: the library entry point used by `diagkit redact`, `collect` and `packet build`.
 
-One Redactor per run: the same value gets the same pseudonym in every file, place and encoding of
-that run. Each input goes structure first (structured.py), then text (text.py), then the leak gate
-(gate.py); a RedactionResult is only returned when the gate is satisfied.
+The pipeline, top to bottom, for one input:
+
+  engine.Redactor.redact_bytes   detect the format, parse it                       (this file)
+  formats.walk / markup / ...    visit every string with its context              (formats.py)
+  decide.Redaction.value         name rule -> decode -> free text (scan, NER)     (decide.py, decode.py, scan.py, ner.py)
+  rules.NAME_RULES/VALUE_RULES   the one table every stage reads                  (rules.py)
+  pseudonym.Pseudonymizer        <KIND:hex>, HMAC of the decoded value            (pseudonym.py)
+  decide.Redaction.sweep         personal words learned under a name, hidden everywhere else
+  gate.check                     the output's every decoded form scanned again; a hit -> LeakDetected
+
+One Redactor per run: the same value gets the same pseudonym in every file, place and encoding of that run.
 """
 
 from __future__ import annotations
 
+import bisect
 import copy
-import hashlib
-import io
+import itertools
 import json
 import os
-from collections.abc import Callable
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
 from diagkit.gcpause import gc_paused
-from diagkit.redact import jsonout, phones
-from diagkit.redact.gate import Detector, Gate
+from diagkit.redact import formats, gate, jsonout, ner
+from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
-from diagkit.redact.structured import LineCounts, LineFound, LineIndex, Scrubber
-from diagkit.redact.text import TextScanner, load_ner, may_name_people, ner_available
 
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
-               ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text"}
-# HARs from this size up are redacted by a process pool, one worker a core (bench/redact_bench.py
-# --workers 1,2 compares): below it, starting the workers costs more than the second core saves.
-PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-TEXT_PARALLEL_MIN_BYTES = 256 * 1024  # text costs far more per byte than a HAR's structure
-MAX_WORKERS = 8
+               ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text",
+               ".env": "text", ".config": "xml", ".html": "xml", ".htm": "xml"}
+
+
+def ner_available() -> bool:
+    """Whether names and places can be detected (the optional `[ner]` model is installed)."""
+    return ner.available()
 
 
 class RedactionResult:
-    """The redacted copy: `write_to(handle)` streams it (a big HAR is never held twice as text and
-    bytes); `data` builds the bytes on first use for callers that want them in memory."""
+    """The redacted copy (`data`, in UTF-8; XML keeps its declaration) and what was redacted in it."""
 
-    def __init__(self, data: bytes | None, format: str, report: RedactionReport,
-                 writer: Callable[[IO[bytes]], None] | None = None) -> None:
-        self._data = data
+    def __init__(self, data: bytes, format: str, report: RedactionReport) -> None:
+        self.data = data
         self.format = format
         self.report = report
-        self._writer = writer
-
-    @property
-    def data(self) -> bytes:
-        if self._data is None:
-            buffer = io.BytesIO()
-            self.write_to(buffer)
-            self._data, self._writer = buffer.getvalue(), None
-        return self._data
 
     def write_to(self, handle: IO[bytes]) -> None:
-        if self._data is not None or self._writer is None:
-            handle.write(self.data)
-        else:
-            self._writer(handle)
+        handle.write(self.data)
 
 
 class Redactor:
-    """Redacts bytes, text and JSON-like objects with one key, one mapping and one cumulative report."""
+    """Redacts bytes, text and JSON-like objects with one key, one mapping and one cumulative report.
 
-    def __init__(self, key: bytes | None = None, *, ner: bool | None = None,
-                 detectors: list[Detector] | None = None, workers: int | None = None,
+    terms: extra words to hide everywhere, case-insensitively (`<TERM:…>`): a company, a project, a host.
+    ner: None = use the NER model when installed; False = never. `names_detected` says which it is.
+    """
+
+    def __init__(self, key: bytes | None = None, *, ner: bool | None = None, terms: tuple[str, ...] | list[str] = (),
                  locations: bool = True) -> None:
         self._pseudo = Pseudonymizer(key)
-        self.ner = ner_available() if ner is None else bool(ner and ner_available())
-        self._scanner = TextScanner(self.ner)
-        # locations=False: the report counts per rule only (what `diagkit redact` without --report needs)
+        self.names_detected = ner_available() if ner is None else bool(ner and ner_available())
         self._locations = locations
         self._report = self.new_report()
-        self._detectors = detectors  # None = gate.DETECTORS; tests inject extra ones
-        self._workers = workers
+        self._run = Redaction(self._pseudo, self._report, tuple(terms), self.names_detected)
 
     def new_report(self) -> RedactionReport:
-        return RedactionReport(self._locations)
+        return RedactionReport(self._locations, names_detected=self.names_detected)
+
+    @property
+    def ner(self) -> bool:
+        return self.names_detected
 
     @property
     def key(self) -> bytes:
@@ -90,310 +86,172 @@ class Redactor:
     def report(self) -> RedactionReport:
         return self._report
 
-    def _scrubber(self, report: RedactionReport, name: str = "<input>") -> Scrubber:
-        scrubber = Scrubber(self._pseudo, self._scanner, report)
-        scrubber.name = name
-        cache = getattr(self, "_string_cache", None)
-        if cache is None:
-            cache = self._string_cache = scrubber._cache
-        scrubber._cache = cache
-        return scrubber
-
     # ------------------------------------------------------------ API
 
     def redact_text(self, text: str) -> str:
-        report = self.new_report()
-        out = self._text(text, report, "<text>")
-        self._report.merge(report)
-        return out
+        return self._with_report(lambda: self._text(text, "<text>"))
 
     def redact_obj(self, obj: Any) -> Any:
-        report = self.new_report()
-        scrubber = self._scrubber(report)
-        # the walk shares unchanged subtrees and the gate fixes in place: never touch the caller's object
-        out = scrubber.walk(copy.deepcopy(obj), None)
-        out = Gate(self._pseudo, report, "<object>", self._detectors).tree(out)
-        self._report.merge(report)
-        return out
-
-    def redact_bytes(self, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> RedactionResult:
-        return self._redact(_Source(data), name, fmt)
+        return self._with_report(lambda: self._tree(copy.deepcopy(obj), "<object>"))
 
     def redact_file(self, path: str, *, name: str | None = None, fmt: str = "auto") -> RedactionResult:
-        """As redact_bytes on the file's content ("-": standard input), but a HAR or JSON file's bytes are
-        let go once parsed: a big HAR is never held as bytes, text and tree at once."""
         from diagkit.errors import read_input_bytes
 
-        data = read_input_bytes(path, "input")
-        source = _Source(data, None if path == "-" else path)
-        del data
-        return self._redact(source, name or path, fmt)
+        return self.redact_bytes(read_input_bytes(path, "input"), name=name or path, fmt=fmt)
 
-    def _redact(self, source: _Source, name: str, fmt: str) -> RedactionResult:
+    def redact_bytes(self, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> RedactionResult:
         if fmt not in FORMATS:
             raise InputFormatError(f"'{name}': unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
-        data = source.data
-        assert data is not None
         if fmt == "auto":
             fmt = detect_format(data, name)
-        report = self.new_report()
-        if fmt in ("har", "json"):
-            del data
-            out, writer = self._json(source, name, fmt, report)
-            report.files.append(name)
-            self._report.merge(report)
-            return RedactionResult(out, fmt, report, writer)
-        if fmt == "yaml":
-            out = self._yaml(data, name, report)
-        elif fmt == "xml":
-            out = self._xml(data, name, report)
-        else:
-            out = self._text(_decode(data, name), report, name).encode("utf-8")
+        try:
+            out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
+        except RecursionError:
+            raise InputFormatError(f"'{name}' is nested too deeply to redact; nothing was written") from None
         report.files.append(name)
         self._report.merge(report)
+        if not report.total and json.detect_encoding(data) == "utf-8" and fmt != "xml":
+            out = data  # nothing to hide: the input exactly as it was
         return RedactionResult(out, fmt, report)
 
     # ------------------------------------------------------------ formats
 
-    def _json(self, source: _Source, name: str, fmt: str,
-              report: RedactionReport) -> tuple[bytes | None, Callable[[IO[bytes]], None] | None]:
-        """(unchanged input, None) or (None, a writer that streams the redacted document, always UTF-8)."""
-        data = source.data
-        assert data is not None
-        size, encoding = len(data), json.detect_encoding(data)
-        if fmt == "har":
-            from diagkit.collectors.har_file import decode_har_bytes, parse_har_text
-
-            # The HAR reader `diagkit probe har` uses: the same encodings (UTF-8 with or without a BOM,
-            # UTF-16/32 with or without one) and the same messages for what is not a HAR.
-            text = decode_har_bytes(data, name)
-        else:
-            text = _decode(data, name)
-        del data
-        source.release()
-        layout = (text[:2000], text.endswith("\n"))
-        nonfinite = jsonout.has_nonfinite(text)
-        if fmt == "har":
-            obj = parse_har_text(text, name)
-        else:
-            try:
-                with gc_paused():
-                    obj = json.loads(text)
-            except ValueError as exc:
-                raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                                       f"{exc.colno}") from None
-        del text
-        scrubber = self._scrubber(report, name)
-        gate = Gate(self._pseudo, report, name, self._detectors)
-        indent, trailing_newline = jsonout.indented(layout[0]), layout[1]
-        entries = obj["log"]["entries"] if fmt == "har" else None
-        workers = self._pool_size()
-        if entries and workers > 1 and size >= PARALLEL_MIN_BYTES and len(entries) >= 2 * workers:
-            from diagkit.redact import parallel
-
-            # The rest of the HAR first, as one process meets it (HAR keys put the entries last), so that its
-            # pseudonyms come first in the map; its report counts only if the pool does the entries.
-            head = self.new_report()
-            skeleton = Gate(self._pseudo, head, name, self._detectors).tree(
-                self._scrubber(head, name).walk({**obj, "log": {**obj["log"], "entries": []}}, None))
-            pooled = self._pooled(lambda mine: parallel.redact_entries(self, entries, mine, workers, name, indent,
-                                                                       nonfinite))
-            if pooled is not None:
-                chunks, mine = pooled
-                report.merge(head)
-                report.merge(mine)
-                if not report.total and encoding == "utf-8":
-                    return source.original(), None
-                slot = skeleton["log"]["entries"]
-                return None, lambda handle: jsonout.write_spliced(skeleton, slot, chunks, indent, 3, handle,
-                                                                  trailing_newline, nonfinite)
-        with gc_paused():
-            out = gate.tree(scrubber.walk(obj, None))
-        if not report.total and encoding == "utf-8":
-            return source.original(), None
-
-        def write(handle: IO[bytes]) -> None:
-            handle.write(jsonout.encode(out, indent, nonfinite))
-            if trailing_newline:
-                handle.write(b"\n")
-
-        return None, write
-
-    def _pooled(self, run: Callable[[RedactionReport], Any]) -> tuple[Any, RedactionReport] | None:
-        """(result, its report) of run(report) on every core; None when the work is to be done in this
-        process: it cannot fork, or the pool gave up (this process then gives the answer, or the error,
-        that a run on one core gives)."""
-        from diagkit.redact import parallel
-
-        if not parallel.can_fork():
-            return None
-        mine = self.new_report()
+    def _with_report(self, work: Any, keep: bool = False) -> Any:
+        report = self.new_report()
+        self._run.report = report
         try:
-            return run(mine), mine
-        except parallel.Fallback:
-            return None
+            out = work()
+        finally:
+            self._run.report = self._report
+        if keep:
+            return out, report
+        self._report.merge(report)
+        return out
 
-    def _pool_size(self) -> int:
-        if self._workers is not None and self._workers > 0:
-            return self._workers
-        from diagkit.redact.parallel import available_cores
-
-        return min(available_cores(), MAX_WORKERS)
-
-    def _yaml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
-        import yaml
-
+    def _document(self, data: bytes, name: str, fmt: str) -> bytes:
+        if fmt in ("har", "json"):
+            text = _decode(data, name, har=fmt == "har")
+            layout = (jsonout.indented(text[:2000]), jsonout.has_nonfinite(text), text.endswith("\n"))
+            with gc_paused():  # a parsed tree has no cycles: collecting while it grows only costs time
+                tree = _parse_json(text, name, har=fmt == "har")
+                del text
+                out = self._tree(tree, name)
+            return jsonout.encode(out, layout[0], layout[1]) + (b"\n" if layout[2] else b"")
         text = _decode(data, name)
-        try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InputFormatError(f"'{name}' is not valid YAML{where}") from None
-        scrubber = self._scrubber(report)
-        gate = Gate(self._pseudo, report, name, self._detectors)
-        out_docs = [gate.tree(scrubber.walk(doc, (None, f"doc{i}") if len(docs) > 1 else None))
-                    for i, doc in enumerate(docs)]
-        if not report.total:
-            return data if json.detect_encoding(data) == "utf-8" else text.encode("utf-8")
-        return yaml.safe_dump_all(out_docs, sort_keys=False, allow_unicode=True).encode("utf-8")
+        if fmt == "yaml":
+            import yaml
 
-    def _xml(self, data: bytes, name: str, report: RedactionReport) -> bytes:
-        scrubber = self._scrubber(report)
-        body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-        found: list[str] = []
-        out = scrubber.xml(body, found, loc=None, name=f"'{name}'")
-        if found:  # locations not recorded inside xml() when loc is None
-            for rule in found:
-                report.add(rule, "/")
-        text = _decode(out, name)
-        gated = Gate(self._pseudo, report, name, self._detectors).text(text, escape=True)
-        return out if gated == text else gated.encode("utf-8")
+            try:
+                docs = list(yaml.safe_load_all(text))
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" at line {mark.line + 1}" if mark is not None else ""
+                raise InputFormatError(f"'{name}' is not valid YAML{where}") from None
+            out_docs = [self._tree(doc, name) for doc in docs]
+            return yaml.safe_dump_all(out_docs, sort_keys=False, allow_unicode=True).encode("utf-8")
+        if fmt == "xml":
+            ctx = Ctx("")
+            try:
+                out = formats.markup(self._run, text.lstrip("\ufeff"), ctx, whole_file=True)
+            except formats.UnsafeXml:
+                raise InputFormatError(f"'{name}' declares a DTD or entities, which diagkit never reads "
+                                       f"(XML bombs, external entities); nothing was written") from None
+            out = self._run.sweep(out, ctx)
+            gate.check(_lines(out), name, self._run.terms)
+            return out.encode("utf-8")
+        return self._text(text, name).encode("utf-8")
 
-    def _text(self, text: str, report: RedactionReport, name: str) -> str:
-        scrubber = self._scrubber(report)
-        found: list[str] = []
+    def _tree(self, tree: Any, name: str) -> Any:
+        out = formats.walk(self._run, tree, None, Ctx(""))
+        if self._run.learned:
+            out = _map_strings(out, lambda s, where: self._run.sweep(s, Ctx(where)))
+        gate.check(gate.strings(out), name, self._run.terms, tree=out)
+        return out
+
+    def _text(self, text: str, name: str) -> str:
+        """Text line by line (PEM blocks first, as they span lines); NER looks at the lines in one batch."""
+        from diagkit.redact import rules
+
         if "-----BEGIN" in text:
-            from diagkit.redact import secrets as S
-
-            text = S.PEM_PRIVATE_RE.sub(lambda m: scrubber._hit("PRIVATE_KEY", m.group(0), "pem_private_key",
-                                                                 found), text)
-            for rule in found:
-                report.add(rule, "text")
-        workers = self._pool_size()
-        if len(text) >= TEXT_PARALLEL_MIN_BYTES and workers > 1:
-            from diagkit.redact import parallel
-
-            if self.ner and may_name_people(text):
-                load_ner()  # loaded once, here, and shared with the workers: not once in each of them
-            phones.prepare()  # the same for the phone metadata
-            pooled = self._pooled(lambda mine: parallel.redact_text(self, text, mine, workers, name))
-            if pooled is not None:
-                report.merge(pooled[1])
-                return pooled[0]
-        with gc_paused():
-            return self._lines(text, report, name, 0)
-
-    def _lines(self, text: str, report: RedactionReport, name: str, first: int) -> str:
-        """Text without PEM blocks, line by line; `first`: the 0-based number of its first line in the input."""
-        from diagkit.redact import secrets as S
-
-        scrubber = self._scrubber(report)
+            pem = rules.VALUE_RULES[0]
+            text = pem.regex.sub(lambda m: self._run.pseudo(pem.kind, m.group(0), pem.id, Ctx("text")), text)
         lines = text.split("\n")
-        hits: list[tuple[int, str]] = []
-        plain: list[int] = []  # lines of prose/log text: redacted together in one pass, much faster
-        # lines that may be a secret header, found for a long text by a few passes of str.find over all of it
-        # (the index is the text pass's too when every line is prose: needles it shares are looked for once)
-        index = LineIndex(text) if len(lines) > 32 else None
-        headers = index.lines(S.SECRET_HEADER_HINTS, lower=True) if index is not None else None
-        for i, line in enumerate(lines):
-            here: list[str] = []
-            new = _header_line(scrubber, line, here) if headers is None or i in headers else None
-            if new is None:
-                stripped = line.strip()
-                if len(stripped) < 3:
-                    continue
-                if " " in stripped and stripped[:1] not in "{[<":
-                    plain.append(i)
-                    continue
-                new = scrubber.string(line, here, prose=True)  # JSON, XML, base64, JWT, URL or form lines
-            if here:
-                lines[i] = new
-                hits.extend((i, rule) for rule in here)
+        # Lines that are a document of their own (JSON, markup, base64, a URL) go one by one through the
+        # decode stage; the others are scanned as one text (one pass of each rule, not one a line).
+        own = [i for i, line in enumerate(lines) if line.strip() and _document_line(line)]
+        for i in own:
+            lines[i] = self._run.value(None, lines[i], Ctx(f"line {i + 1}"))
+        plain = [i for i, line in enumerate(lines) if line.strip() and i not in set(own)]
         if plain:
-            found = LineFound(index) if report.tracks_locations else LineCounts(index)
-            out = scrubber.text("\n".join(lines[i] for i in plain), found, prose=True).split("\n")
-            if len(out) == len(plain):
-                for j, i in enumerate(plain):
-                    lines[i] = out[j]
-                if found.tracks:
-                    hits.extend((plain[j], rule) for rule, j in zip(found, found.where, strict=True))
-                else:
-                    hits.extend((0, rule) for rule in found)
-            else:  # a replacement took a line break with it: fall back to one line at a time
-                for i in plain:
-                    here = []
-                    lines[i] = scrubber.string(lines[i], here, prose=True)
-                    hits.extend((i, rule) for rule in here)
-        if report.tracks_locations:
-            for i, rule in sorted(hits, key=lambda h: h[0]):
-                report.add(rule, f"line {first + i + 1}")
-        else:  # counts only: no location strings to build (a dense log has a hit or two on every line)
-            report.by_rule.update(rule for _, rule in hits)
-        out = "\n".join(lines)
-        return Gate(self._pseudo, report, name, self._detectors).text(out, first=first)
+            joined = "\n".join(lines[i] for i in plain)
+            starts = list(itertools.accumulate((len(lines[i]) + 1 for i in plain[:-1]), initial=0))
+            names = None
+            if self._run.ner is not None:
+                found = self._run.ner.find_many([lines[i] for i in plain])
+                names = [(s + starts[j], e + starts[j], kind) for j, spans in enumerate(found) for s, e, kind in spans]
+            out = self._run.text(joined, Ctx("text"), names=names,
+                                 where=lambda at: f"line {plain[bisect.bisect_right(starts, at) - 1] + 1}")
+            if self._run.terms is not None:
+                out = self._run.hide_terms(out, Ctx("text"))
+            pieces = out.split("\n")
+            if len(pieces) != len(plain):  # a replacement took a line break with it: one line at a time
+                pieces = [self._run.value(None, lines[i], Ctx(f"line {i + 1}")) for i in plain]
+            for i, piece in zip(plain, pieces, strict=True):
+                lines[i] = piece
+        out_text = "\n".join(lines)
+        if self._run.learned:
+            out_text = self._run.sweep(out_text, Ctx("text"))
+        gate.check([("", out_text)], name, self._run.terms, lines=True)
+        return out_text
 
 
-class _Source:
-    """The input's bytes, which redact_file lets go of once they are parsed. An unchanged input is
-    written back as it was: read again, and only if it is still what was redacted."""
+def _document_line(line: str) -> bool:
+    from diagkit.redact import decode
 
-    def __init__(self, data: bytes, path: str | None = None) -> None:
-        self.data: bytes | None = data
-        self.path = path
-        self._digest = b""
-
-    def release(self) -> None:
-        if self.path is not None and self.data is not None:
-            self._digest = hashlib.sha256(self.data).digest()
-            self.data = None
-
-    def original(self) -> bytes:
-        if self.data is not None:
-            return self.data
-        from diagkit.errors import RedactionError, read_input_bytes
-
-        assert self.path is not None
-        data = read_input_bytes(self.path, "input")
-        if hashlib.sha256(data).digest() != self._digest:
-            raise RedactionError(f"input '{self.path}' changed while it was being redacted; nothing was written")
-        return data
+    stripped = line.strip()
+    return stripped[:1] in "{[<" or (" " not in stripped and len(stripped) >= 16 and decode.unwrap(stripped) is not None)
 
 
-def _header_line(scrubber: Scrubber, line: str, found: list[str]) -> str | None:
-    """`Name: value` lines of an HTTP header block, redacted by header meaning."""
-    from diagkit.redact import secrets as S
-
-    head, sep, value = line.partition(":")
-    name = head.strip().lstrip("<>").strip()
-    if not sep or not name or " " in name or len(name) > 64 or not name.replace("-", "").isalnum():
-        return None
-    if S.header_kind(name) not in ("auth", "cookie", "set-cookie", "secret"):
-        return None
-    lead = value[: len(value) - len(value.lstrip())]
-    return f"{head}{sep}{lead}{scrubber.header(name, value.strip(), found)}"
+def _lines(text: str) -> list[tuple[str, str]]:
+    return [(f"line {i + 1}", line) for i, line in enumerate(text.split("\n"))]
 
 
-def _decode(data: bytes, name: str) -> str:
-    """Text from UTF-8 (BOM or not), UTF-16/32 (BOM or not, told apart by where the NULs are, as the HAR
-    reader does), else Latin-1 so a legacy log is still read."""
+def _map_strings(node: Any, fn: Any, where: str = "") -> Any:
+    if isinstance(node, str):
+        return fn(node, where)
+    if isinstance(node, dict):
+        return {k: _map_strings(v, fn, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_map_strings(v, fn, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _parse_json(text: str, name: str, har: bool) -> Any:
+    if har:
+        from diagkit.collectors.har_file import parse_har_text
+
+        return parse_har_text(text, name)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "  # type: ignore[attr-defined]
+                               f"{exc.colno}") from None  # type: ignore[attr-defined]
+
+
+def _decode(data: bytes, name: str, har: bool = False) -> str:
+    """Text from UTF-8 (BOM or not), UTF-16/32 (BOM or not), else Latin-1 so a legacy log is still read."""
+    if har:
+        from diagkit.collectors.har_file import decode_har_bytes
+
+        return decode_har_bytes(data, name)
     encoding = json.detect_encoding(data)
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError:
         if encoding.startswith("utf-8"):
             return data.decode("latin-1")
         raise InputFormatError(f"'{name}' is not valid {encoding.upper()} text") from None
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def detect_format(data: bytes, name: str) -> str:

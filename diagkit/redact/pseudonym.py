@@ -13,7 +13,7 @@ import re
 # What a pseudonym looks like, so detectors and the gate never re-redact their own output.
 # Also the placeholders diagkit's probes write themselves ("<redacted>", "<redacted-jwt>"): left alone, so
 # redacting diagkit output (or redacting twice, with any key) changes nothing.
-PSEUDONYM_RE = re.compile(r"<(?:[A-Z][A-Z_]*:[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?)>")
+PSEUDONYM_RE = re.compile(r"<(?:[A-Z][A-Z_]*:[0-9a-f]{6,16}|(?:redacted|REDACTED)(?:-[a-zA-Z]{1,16})?|BINARY:\d+ bytes sha256:[0-9a-f]{64})>")
 # Percent-encoded form, as it appears inside URLs.
 PSEUDONYM_URL_RE = re.compile(r"%3C(?:[A-Z][A-Z_]*(?:%3A|:)[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?)%3E",
                               re.IGNORECASE)

@@ -5,15 +5,30 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+NOT_DETECTED = ("names and places are not detected: the optional NER model is not installed or was turned off "
+                "(pip install 'diagkit[ner]')")
+
+
+def where_str(where: Any) -> str:
+    """`log.entries[3].request.headers[0].Authorization` from the (parent, key) chain the redactor builds."""
+    keys = []
+    while isinstance(where, tuple):
+        where, key = where
+        keys.append(key)
+    out = str(where or "")
+    for key in reversed(keys):
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
 
 class RedactionReport:
     """Counts per rule and per (location, rule); merging keeps the order locations were first seen.
 
-    A location is a string, or a JSON path as the redactor's linked tuple (structured.Loc): such paths
-    become strings only when they are read (`locations`, `to_dict`), since a big HAR records hundreds of
-    thousands of them and most runs only print the counts."""
+    names_detected: False when the NER model is not installed (or --no-ner): names and places in free
+    text were then not looked for, and the summary and to_dict() say so."""
 
-    def __init__(self, locations: bool = True) -> None:
+    def __init__(self, locations: bool = True, names_detected: bool = True) -> None:
+        self.names_detected = names_detected
         self.by_rule: Counter[str] = Counter()
         self.by_location: dict[tuple[Any, str], int] = {}
         self.files: list[str] = []
@@ -32,11 +47,9 @@ class RedactionReport:
 
     def locations(self) -> dict[tuple[str, str], int]:
         """(location string, rule) -> count, in first-seen order."""
-        from diagkit.redact.structured import loc_str
-
         out: dict[tuple[str, str], int] = {}
         for (location, rule), count in self.by_location.items():
-            key = (location if isinstance(location, str) else loc_str(location), rule)
+            key = (where_str(location) or "/", rule)
             out[key] = out.get(key, 0) + count
         return out
 
@@ -50,13 +63,15 @@ class RedactionReport:
             for (location, rule), count in other.by_location.items():
                 self.add(rule, location, count)
         self.files.extend(f for f in other.files if f not in self.files)
+        self.names_detected = self.names_detected and other.names_detected
 
     def summary(self) -> str:
         """One line for stderr: `12 values redacted (cookie 5, jwt 2, ...)`."""
         if not self.total:
-            return "nothing needed redacting"
+            return "nothing needed redacting" + ("" if self.names_detected else f"; {NOT_DETECTED}")
         parts = ", ".join(f"{rule} {count}" for rule, count in sorted(self.by_rule.items(), key=lambda x: (-x[1], x[0])))
-        return f"{self.total} value{'s' if self.total != 1 else ''} redacted ({parts})"
+        line = f"{self.total} value{'s' if self.total != 1 else ''} redacted ({parts})"
+        return line if self.names_detected else f"{line}; {NOT_DETECTED}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,4 +80,6 @@ class RedactionReport:
             "locations": [{"location": loc, "rule": rule, "count": int(n)}
                           for (loc, rule), n in self.locations().items()],
             "files": list(self.files),
+            "names_detected": self.names_detected,
+            "notes": [] if self.names_detected else [NOT_DETECTED],
         }

@@ -1,0 +1,391 @@
+"""Decide: one string with its context in, its redacted form out. The heart of the redactor.
+
+`Redaction.value(name, text, ctx)` is where every string of every format arrives (formats.py calls it
+for each header, parameter, cookie, JSON key's value, XML element or attribute, HTML input, form or
+multipart field). In order:
+
+1. the name (rules.name_rule): a URL, an Authorization or Cookie header, a SAML message, `code`/`state`
+   (secret only in an OAuth context: OAuth parameters beside them or an OAuth path), a secret or
+   personal name -> the whole value becomes a pseudonym (a JWT under a secret name is rewritten
+   instead, so that its public claims stay readable);
+2. decoding (decode.py): JWT, JWE, base64 (deflate/gzip inside), JSON in a string, markup,
+   percent-encoding -> the inner document is redacted as its own format and encoded back;
+3. free text (scan.py, then NER): each hit becomes a pseudonym, or is redacted by its part (URL, Authorization).
+
+A pseudonym is always computed from the decoded value, so one value has one pseudonym in every encoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from typing import Any, NamedTuple
+
+from diagkit.redact import decode, ner, rules, scan
+from diagkit.redact.pseudonym import PSEUDONYM_RE, Pseudonymizer, is_pseudonym
+from diagkit.redact.report import RedactionReport
+
+_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+_HUMAN_NAME = re.compile(r"[A-Z][^\W\d_]+(?:[ '-][A-Z]?[^\W\d_]+){0,3}")
+_NAME_PARTS = re.compile(r"given|family|first|last|surname|middle")
+_IP = re.compile(r"\[?[0-9A-Fa-f.:]+\]?")
+_EMAIL = next(rule.regex for rule in rules.VALUE_RULES if rule.id == "email")
+_AWS_SCOPE = re.compile(r"^(A[A-Z0-9]{3}[A-Z0-9]{16})(/\d{8}/[\w-]+/[\w-]+/aws4_request)$")
+_DIGEST_PARAM = re.compile(r'([\w-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+_DIGEST_KEEP = frozenset({"realm", "qop", "uri", "algorithm", "nc", "stale", "charset", "userhash", "domain"})
+_SIGV4_PART = re.compile(r"(Credential=)([A-Z0-9]{16,128})(/)|(Signature=)([0-9a-fA-F]+)")
+# Names whose values are prose: names and places are looked for in them by NER.
+_PROSE_NAMES = re.compile(r"(?:^|_)(?:notes?|comments?|title|message|msg|description|text|body|contact|name|"
+                          r"summary|details?|reason|data|content|remarks?|subject)$")
+_REDACTED_SIGNATURE = re.compile(r"redacted[0-9a-f]{6,16}")
+_URL_SAFE = "/@!$'()*,;~"
+
+
+class Ctx(NamedTuple):
+    """Where a string is: its location (for the report) and whether OAuth parameters are around it."""
+
+    where: Any  # a string, or (parent's where, key): made a string only when a report asks (report.where_str)
+    oauth: bool = False
+
+    def at(self, key: Any) -> Ctx:
+        return Ctx((self.where, key), self.oauth)
+
+
+def memo_key(text: str) -> str | bytes:
+    """A long text is remembered by its digest: the cache must not keep a big input alive."""
+    if len(text) <= 256:
+        return text
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class Redaction:
+    """One run's state: the pseudonymizer, the report, the terms to hide, NER and the values learned."""
+
+    def __init__(self, pseudo: Pseudonymizer, report: RedactionReport, terms: tuple[str, ...] = (),
+                 use_ner: bool = False) -> None:
+        self.pseudonymizer = pseudo
+        self.report = report
+        terms = tuple(sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True))
+        self.terms = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE) if terms else None
+        self.ner = ner.Finder() if use_ner else None
+        self.learned: dict[str, str] = {}  # personal words met under a name (given_name...): swept everywhere
+        self._cache: dict[tuple[str | None, str, bool], tuple[str, tuple[str, ...]]] = {}
+        self.changes = 0  # pseudonyms and placeholders handed out: a tree redacted in place changed if it grew
+        self._trail: list[str] = []  # rules applied, so that a cached answer is counted again where it is reused
+        self._depth = 0
+
+    # ------------------------------------------------------------ the pseudonym
+
+    def pseudo(self, kind: str, value: str, rule: str, ctx: Ctx, learn: bool = False) -> str:
+        """learn: the value is a person's name for certain (a given_name, a SAML surname, an OIDC `name`
+        claim): its words are also hidden wherever else they appear in the run (sweep)."""
+        if is_pseudonym(value) or not value.strip():
+            return value
+        if kind in rules.PERSONAL_KINDS or kind == "EMAIL":
+            value = urllib.parse.unquote(value) if "%" in value else value
+            if kind in ("USER", "EMAIL") and _EMAIL.fullmatch(value):
+                kind = "EMAIL"
+            if learn and _HUMAN_NAME.fullmatch(value.strip()):
+                for word in value.split():
+                    if len(word) >= 3:
+                        self.learned.setdefault(word, word)
+        self.report.add(rule, ctx.where)
+        self._trail.append(rule)
+        self.changes += 1
+        return self.pseudonymizer(kind, value)
+
+    # ------------------------------------------------------------ one string with its context
+
+    def value(self, name: str | None, text: str, ctx: Ctx) -> str:
+        return self.memo((name, memo_key(text), ctx.oauth), ctx, lambda: self._value(name, text, ctx))
+
+    def memo(self, key: tuple, ctx: Ctx, compute: Any) -> str:
+        """compute() once per distinct key in a run; a repeat gets the same answer and the same report lines."""
+        cached = self._cache.get(key)
+        if cached is not None:
+            for rule in cached[1]:
+                self.report.add(rule, ctx.where)
+            if self._depth:
+                self._trail.extend(cached[1])
+            self.changes += len(cached[1])
+            return cached[0]
+        start = len(self._trail)
+        self._depth += 1
+        try:
+            out = compute()
+            if self.terms is not None:
+                out = self.hide_terms(out, ctx)
+        finally:
+            self._depth -= 1
+        self._cache[key] = (out, tuple(self._trail[start:]))
+        if not self._depth:
+            self._trail.clear()
+        return out
+
+    def _value(self, name: str | None, text: str, ctx: Ctx) -> str:
+        if not text or is_pseudonym(text):
+            return text
+        rule = rules.name_rule(name) if name else None
+        kind = rule.kind if rule is not None else None
+        if kind == rules.URL or (kind is None and decode.looks_like_url(text)):
+            return self.url(text, ctx)
+        if kind == rules.AUTHORIZATION:
+            return self.authorization(text, ctx)
+        if kind == rules.COOKIE:
+            return self.cookie(text, name is not None and name.lower().startswith("set"), ctx)
+        if kind == rules.SAML:  # redacted inside when it decodes to a message; an opaque blob goes whole
+            layer = decode.unwrap(text)
+            if layer is None or layer.kind != "doc" or layer.sniffed != "markup":
+                return self.pseudo("SAML", text, "saml_message", ctx)
+            return self.decoded(text, ctx, prose=False)
+        if kind == rules.OAUTH_CONTEXT:
+            kind = "CODE" if ctx.oauth else None
+        if kind is None and name and rules.SERVER_IP_NAME.search(rules.normal_name(name)) and _IP.fullmatch(text):
+            return text  # a server's address (HAR serverIPAddress, DNS answers): what an engineer needs
+        if kind == "CREDENTIAL" and _AWS_SCOPE.match(text):
+            kind = None  # X-Amz-Credential: the key id goes (a value rule), the scope stays
+        if kind is not None and kind not in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
+            kind = None  # Access-Control-Allow-Credentials: true
+        if kind is not None and kind != rules.KEEP:
+            if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
+                return self.jwt(text, ctx)
+            if kind in ("PHONE", "MAC", "IP", "DATE") and not scan.plausible(kind, text):
+                return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is not a phone number
+            learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
+            return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
+        prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3
+        return self.decoded(text, ctx, prose)
+
+    def decoded(self, text: str, ctx: Ctx, prose: bool = True) -> str:
+        """Decode what can be decoded, redact the inside as its own document, encode it back."""
+        layer = decode.unwrap(text)
+        if layer is None:
+            return self.text(text, ctx, prose)
+        if layer.kind == "jwt":
+            return self.jwt(text, ctx)
+        if layer.kind == "jwe":
+            return self.pseudo("JWE", text, "jwe", ctx)
+        if layer.kind == "binary":
+            return self.placeholder(layer.raw, ctx)
+        from diagkit.redact import formats
+
+        inner = formats.document(self, layer.text, layer.sniffed, ctx)
+        return text if inner == layer.text else layer.wrap(inner)
+
+    def placeholder(self, raw: bytes, ctx: Ctx) -> str:
+        self.report.add("unreadable_content", ctx.where)
+        self._trail.append("unreadable_content")
+        self.changes += 1
+        return decode.placeholder(raw)
+
+    # ------------------------------------------------------------ free text
+
+    def text(self, text: str, ctx: Ctx, prose: bool = True,
+             names: list[tuple[int, int, str]] | None = None, where: Any = None) -> str:
+        """names: NER's spans when the caller looked them up itself (a text file's lines, in one batch);
+        where(offset) -> the place to report (a line of a text file) instead of ctx."""
+        hits: list[tuple[int, int, str, str]] = list(scan.find(text))
+        if names is None and prose and self.ner is not None and ner.worth_a_look(text):
+            names = self.ner.find(text)
+        if names:
+            taken = scan.Spans([(h[0], h[1]) for h in hits])
+            hits += [(s, e, kind, "ner") for s, e, kind in names if taken.free(s, e)]
+            hits.sort()
+        if not hits:
+            return text
+        out, last = [], 0
+        for start, end, kind, rule in hits:
+            out.append(text[last:start])
+            out.append(self._hit(kind, text[start:end], rule, ctx if where is None else Ctx(where(start), ctx.oauth)))
+            last = end
+        out.append(text[last:])
+        return "".join(out)
+
+    def _hit(self, kind: str, value: str, rule: str, ctx: Ctx) -> str:
+        if kind == rules.URL:
+            return self.url(value, ctx)
+        if kind == rules.AUTHORIZATION:
+            return self.authorization(value, ctx)
+        if kind == rules.COOKIE:
+            return self.cookie(value, rule == "set_cookie", ctx)
+        if kind == "JWT":
+            return self.jwt(value, ctx)
+        if kind == "B64":  # decoded when it decodes to something; a run of base64 that does not stays
+            return value if decode.unwrap(value) is None else self.decoded(value, ctx, prose=False)
+        return self.pseudo(kind, value, rule, ctx)
+
+    def hide_terms(self, text: str, ctx: Ctx) -> str:
+        """The words the user named (--redact-term), case-insensitively, outside pseudonyms."""
+        assert self.terms is not None
+        if not self.terms.search(text):
+            return text
+        taken = [m.span() for m in PSEUDONYM_RE.finditer(text)]
+
+        def one(m: re.Match[str]) -> str:
+            if any(s <= m.start() < e for s, e in taken):
+                return m.group(0)
+            return self.pseudo("TERM", m.group(0).lower(), "term", ctx)
+        return self.terms.sub(one, text)
+
+    # ------------------------------------------------------------ structured values
+
+    def url(self, url: str, ctx: Ctx) -> str:
+        """Scheme, host and path names stay; user:password, secret path segments and parameter values go."""
+        parts = decode.split_url(url)
+        if parts is None:
+            return self.text(url, ctx, prose=False)
+        scheme, userinfo, host, path, query, fragment = parts
+        if userinfo:
+            user, sep, password = userinfo.partition(":")
+            userinfo = self._url_quote(self.pseudo("USER", urllib.parse.unquote(user), "url_userinfo", ctx))
+            if sep:
+                userinfo += ":" + self._url_quote(self.pseudo("PASSWORD", urllib.parse.unquote(password),
+                                                              "url_userinfo", ctx))
+            userinfo += "@"
+        if self.terms is not None:
+            host = self.hide_terms(host, ctx)
+        segments = path.split("/")
+        for i, segment in enumerate(segments):
+            if not segment or is_pseudonym(segment):
+                continue
+            plain = urllib.parse.unquote(segment)
+            if rules.opaque_path_segment(plain):
+                new = self.pseudo("SECRET", plain, "url_path_secret", ctx)
+            else:
+                new = self.text(plain, ctx, prose=False)
+            if new != plain:
+                segments[i] = self._url_quote(new)
+        path = "/".join(segments)
+        names = decode.param_names(query) | decode.param_names(fragment)
+        oauth = ctx.oauth or bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(path) is not None
+        here = Ctx(ctx.where, oauth)
+        if query:
+            query = "?" + self.form(query[1:], here)
+        if fragment:
+            fragment = "#" + (self.form(fragment[1:], here) if "=" in fragment else self.text(fragment[1:], here, False))
+        return f"{scheme}{userinfo}{host}{path}{query}{fragment}"
+
+    def form(self, encoded: str, ctx: Ctx, names: set[str] | None = None) -> str:
+        """`a=1&b=2` (a query string or a form body): each value judged by its name and its neighbours."""
+        pairs = encoded.split("&")
+        if names is None:
+            names = decode.param_names(encoded)
+        here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
+        for i, pair in enumerate(pairs):
+            name, eq, value = pair.partition("=")
+            if not eq or not value:
+                continue
+            plain = urllib.parse.unquote_plus(value)
+            new = self.value(urllib.parse.unquote_plus(name), plain, here.at(urllib.parse.unquote_plus(name)))
+            if new != plain:
+                pairs[i] = f"{name}={self._url_quote(new)}"
+        return "&".join(pairs)
+
+    @staticmethod
+    def _url_quote(text: str) -> str:
+        return urllib.parse.quote(text, safe=_URL_SAFE)
+
+    def authorization(self, value: str, ctx: Ctx) -> str:
+        """Any scheme stays and its credential goes; Digest and AWS SigV4 keep their non-secret structure."""
+        lead = value[: len(value) - len(value.lstrip())]
+        scheme, sep, credential = value.strip().partition(" ")
+        if not sep or not credential.strip():
+            return lead + self.pseudo("SECRET", value.strip(), "authorization", ctx)
+        if scheme.lower() == "digest":
+            return f"{lead}{scheme} {_DIGEST_PARAM.sub(lambda m: self._digest(m, ctx), credential)}"
+        if scheme.upper().startswith("AWS4-"):
+            return f"{lead}{scheme} {_SIGV4_PART.sub(lambda m: self._sigv4(m, ctx), credential)}"
+        credential = credential.strip()
+        if decode.JWT.fullmatch(credential):
+            return f"{lead}{scheme} {self.jwt(credential, ctx)}"
+        return f"{lead}{scheme} {self.pseudo('SECRET', credential, 'authorization', ctx)}"
+
+    def _digest(self, m: re.Match[str], ctx: Ctx) -> str:
+        name, raw = m.group(1), m.group(2)
+        quoted = raw.startswith('"')
+        value = raw[1:-1] if quoted else raw
+        if name.lower() in _DIGEST_KEEP:
+            new = self.url(value, ctx) if name.lower() == "uri" else value
+        elif name.lower() == "username":
+            new = self.pseudo("USER", value, "authorization", ctx)
+        else:
+            new = self.pseudo("SECRET", value, "authorization", ctx)
+        return f'{name}="{new}"' if quoted else f"{name}={new}"
+
+    def _sigv4(self, m: re.Match[str], ctx: Ctx) -> str:
+        if m.group(1):
+            return m.group(1) + self.pseudo("KEY", m.group(2), "authorization", ctx) + m.group(3)
+        return m.group(4) + self.pseudo("SIGNATURE", m.group(5), "authorization", ctx)
+
+    def cookie(self, value: str, set_cookie: bool, ctx: Ctx) -> str:
+        """Cookie names and Set-Cookie attributes stay; every cookie value goes."""
+        if set_cookie and "\n" in value:  # several Set-Cookie headers folded into one value, one a line
+            return "\n".join(self.cookie(line, True, ctx) for line in value.split("\n"))
+        pairs = value.split(";") if not set_cookie else [value.split(";", 1)[0]]
+        rest = value[len(pairs[0]):] if set_cookie else ""
+        out = []
+        for pair in pairs:
+            name, eq, v = pair.partition("=")
+            if eq and v.strip():
+                lead = v[: len(v) - len(v.lstrip())]
+                out.append(f"{name}={lead}{self.pseudo('COOKIE', v.strip(), 'cookie', ctx)}")
+            elif not eq and pair.strip() and not set_cookie:
+                out.append(self.pseudo("COOKIE", pair.strip(), "cookie", ctx))
+            else:
+                out.append(pair)
+        return ";".join(out) + rest
+
+    def jwt(self, token: str, ctx: Ctx) -> str:
+        """A JWT keeps its header and its public claims (iss, aud, exp, scope ...); personal and secret claims
+        become pseudonyms (judged by claim name like any JSON key), and the signature is replaced, so the
+        token can no longer be used."""
+        from diagkit.redact import formats
+
+        parts = decode.jwt_parts(token)
+        if parts is None:
+            return self.pseudo("JWT", token, "jwt", ctx)
+        header, payload = decode.jwt_parts(token) or parts  # a second copy, redacted in place
+        if isinstance(payload.get("name"), str):  # OpenID Connect's `name` claim: the person's full name
+            payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt").at("name"), learn=True)
+        claims = formats.walk(self, payload, None, ctx.at("jwt"))
+        head = formats.walk(self, header, None, ctx.at("jwt_header"))
+        if _REDACTED_SIGNATURE.fullmatch(token.rsplit(".", 1)[-1]) and (head, claims) == parts:
+            return token  # redacted already (by diagkit): nothing left to do
+        self.report.add("jwt_signature", ctx.where)
+        self._trail.append("jwt_signature")
+        self.changes += 1
+        tag = self.pseudonymizer("JWT", token)[5:-1]
+        return f"{decode.b64url_json(head)}.{decode.b64url_json(claims)}.redacted{tag}"
+
+    def number(self, name: str | None, value: int | float, ctx: Ctx) -> Any:
+        """A number under a secret or personal name (`"pin": 1234`) becomes a pseudonym; others stay."""
+        rule = rules.name_rule(name) if name else None
+        if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT, "IP"):
+            return value
+        return self.pseudo(rule.kind, str(value), rule.id, ctx)
+
+    # ------------------------------------------------------------ the sweep
+
+    def sweep(self, text: str, ctx: Ctx) -> str:
+        """Personal words learned under a name elsewhere in the run (a given_name, a SAML surname) are
+        hidden wherever else they appear: a page title, a note, a message."""
+        regex = self._learned_regex()
+        if regex is None or not regex.search(text):
+            return text
+        taken = [m.span() for m in PSEUDONYM_RE.finditer(text)]
+
+        def one(m: re.Match[str]) -> str:
+            if any(s <= m.start() < e for s, e in taken):
+                return m.group(0)
+            return self.pseudo("PERSON", m.group(0), "learned_name", ctx)
+        return regex.sub(one, text)
+
+    def _learned_regex(self) -> re.Pattern[str] | None:
+        if not self.learned:
+            return None
+        if getattr(self, "_learned_key", None) != len(self.learned):
+            words = sorted(self.learned, key=len, reverse=True)
+            self._learned_re = re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, words)) + r")(?![\w])")
+            self._learned_key = len(self.learned)
+        return self._learned_re

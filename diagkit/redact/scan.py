@@ -1,0 +1,182 @@
+"""Free text: where secrets and personal data sit in a string, found with the rule table (rules.py).
+
+`find(text)` returns non-overlapping hits, each a span with the kind of what is there. It knows the
+shapes a secret takes in prose, logs, config lines and command lines (after detect-secrets' keyword
+plugin: one list of name words, a short list of syntaxes):
+
+  value shapes          rules.VALUE_RULES (keys, tokens, emails, cards, phones, addresses ...)
+  URLs                  kind URL: decide.py redacts their parts
+  Authorization lines   kind AUTH: the scheme stays, the credential goes
+  name = value          `name=value`, `name: value`, `"name": "value"`, `<name>value</name>`, `--name value`
+  command lines         `-u user:pass`, `mysql -pX`, `docker login -p X`
+  secret words          `password is X`, only when X looks like a credential
+
+Hits are claimed in that order; a later hit that overlaps an earlier one is dropped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import NamedTuple
+
+from diagkit.redact import rules
+from diagkit.redact.pseudonym import PSEUDONYM_RE
+
+
+class Hit(NamedTuple):
+    start: int
+    end: int
+    kind: str   # a pseudonym kind, or rules.URL / rules.AUTHORIZATION / "JWT" / "JWE" / "B64" for decide.py
+    rule: str
+
+
+_URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
+_AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=-]+)))")
+_COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
+_BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,})")
+_NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})[\"']?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
+                         r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|([^\s;,&\"'<>)\]}]+))")
+_XML_ELEMENT = re.compile(r"<([A-Za-z_][\w:.-]{0,60})>([^<>\r\n]{1,1024})</\1>")
+_FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]{1,40})(?:=|[ \t]+)(?!-)(\"[^\"\r\n]*\"|'[^'\r\n]*'|\S+)")
+_USER_PASS_FLAG = re.compile(r"(?<!\S)(?:-u|--user)[ \t=]+([^\s:'\"]+):([^\s'\"]+)")
+_P_ATTACHED = re.compile(r"(?<!\S)-p(?![\s\d]*:)(\S+)")     # mysql -pSECRET (not docker's -p 8080:80)
+_P_SEPARATE = re.compile(r"(?<!\S)(?:-p|--password-stdin=?)[ \t]+(\S+)")
+_FIRST = rules.Table(rules.VALUE_RULES[:3])
+_VALUES = rules.Table(rules.VALUE_RULES[3:])
+_FLAG_START = re.compile(r"(?<!\S)-")
+_BASE64_RUN = re.compile(r"(?<![\w+/=])[A-Za-z0-9+/]{40,}={0,2}(?![\w+/=])")
+
+
+def _line(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start:end if end >= 0 else len(text)]
+
+
+class Spans:
+    """Non-overlapping spans, sorted: `add` takes a span only if it overlaps none already taken."""
+
+    def __init__(self, spans: list[tuple[int, int]] | None = None) -> None:
+        self.spans: list[tuple[int, int]] = sorted(spans or [])
+
+    def free(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self.spans, (start, end))
+        return ((i == 0 or self.spans[i - 1][1] <= start) and
+                (i == len(self.spans) or self.spans[i][0] >= end))
+
+    def add(self, start: int, end: int) -> bool:
+        if start >= end or not self.free(start, end):
+            return False
+        bisect.insort(self.spans, (start, end))
+        return True
+
+
+class _Claims:
+    """Hits whose spans do not overlap (pseudonyms already in the input count as taken)."""
+
+    def __init__(self, text: str) -> None:
+        self.hits: list[Hit] = []
+        self.taken = Spans([m.span() for m in PSEUDONYM_RE.finditer(text)] if "<" in text else [])
+
+    def add(self, start: int, end: int, kind: str, rule: str) -> None:
+        if self.taken.add(start, end):
+            self.hits.append(Hit(start, end, kind, rule))
+
+
+def _value_kind(rule: rules.NameRule | None, value: str, sep: str) -> str | None:
+    """The kind a `name<sep>value` pair hides, or None: kept."""
+    if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
+        return None
+    if rule.kind in (rules.COOKIE, rules.AUTHORIZATION):
+        return None  # whole header lines: _AUTH_LINE and _COOKIE_LINE
+    if value.lower().strip("'\"") in rules.NOT_SECRET_WORDS or PSEUDONYM_RE.fullmatch(value):
+        return None
+    # `password: X` in prose is a secret when X looks like one; `password=X` always is
+    if sep == ":" and rule.kind not in rules.PERSONAL_KINDS and not rules.looks_secret(value):
+        return None
+    if rule.kind in rules.PERSONAL_KINDS and not plausible(rule.kind, value):
+        return None  # `mac:e.platform` in minified code is not a MAC address
+    return "SECRET" if rule.kind == rules.SAML else rule.kind
+
+
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}")
+_WORDS = re.compile(r"[\w .@'+,/-]{2,80}")
+
+
+def plausible(kind: str, value: str) -> bool:
+    """Whether a value after a personal name in free text has that kind's shape."""
+    if kind == "MAC":
+        return _MAC.fullmatch(value) is not None
+    if kind == "IP":
+        return rules.ip_ok(value.strip("[]"))
+    if kind == "PHONE":
+        return sum(ch.isdigit() for ch in value) >= 6
+    if kind == "EMAIL":
+        return "@" in value
+    if kind == "DATE":
+        return any(ch.isdigit() for ch in value)
+    return _WORDS.fullmatch(value) is not None
+
+
+def find(text: str) -> list[Hit]:
+    claims = _Claims(text)
+    for rule, m, group in _FIRST.hits(text):  # private keys, JWE, JWT: before URLs that may carry them
+        claims.add(*m.span(group), rule.kind, rule.id)
+    if "://" in text:
+        for m in _URL.finditer(text):
+            url = m.group(0).rstrip(".,;:!?)]}")
+            claims.add(m.start(), m.start() + len(url), rules.URL, "url")
+    if "uthoriz" in text or "UTHORIZ" in text:
+        for m in _AUTH_LINE.finditer(text):
+            group = next(i for i in (1, 2, 3) if m.group(i) is not None)
+            claims.add(*m.span(group), rules.AUTHORIZATION, "authorization")
+    if "ookie" in text or "OOKIE" in text:
+        for m in _COOKIE_LINE.finditer(text):
+            claims.add(*m.span(2), rules.COOKIE, "set_cookie" if m.group(1) else "cookie")
+    for m in _BARE_SCHEME.finditer(text):
+        claims.add(*m.span(1), "TOKEN", "authorization")
+    for rule, m, group in _VALUES.hits(text):
+        if rule.kind == "IP" and rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+            continue
+        claims.add(*m.span(group), rule.kind, rule.id)
+    pos = 0 if "=" in text or ":" in text else len(text)
+    while (m := _NAME_VALUE.search(text, pos)) is not None:
+        group = 3 if m.group(3) is not None else 4 if m.group(4) is not None else 5
+        kind = _value_kind(rules.name_rule(m.group(1)), m.group(group), m.group(2))
+        if kind is not None:
+            claims.add(*m.span(group), kind, "name_value")
+        # `a: token=X`: a value that is not a secret may hold the next pair, so look again inside it
+        pos = m.end() if kind is not None else m.start(group)
+    if "</" in text:
+        for m in _XML_ELEMENT.finditer(text):
+            kind = _value_kind(rules.name_rule(m.group(1).rsplit(":", 1)[-1]), m.group(2), "=")
+            if kind is not None:
+                claims.add(*m.span(2), kind, "name_value")
+    if "-" in text and _FLAG_START.search(text):
+        _command_lines(text, claims)
+    lower = text.lower()
+    if any(word in lower for word in rules.SECRET_WORDS):
+        for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
+            if rules.looks_secret(m.group(1)):
+                claims.add(*m.span(1), "SECRET", "secret_word")
+    for m in _BASE64_RUN.finditer(text):
+        claims.add(*m.span(), "B64", "base64")
+    return sorted(claims.hits)
+
+
+def _command_lines(text: str, claims: _Claims) -> None:
+    for m in _USER_PASS_FLAG.finditer(text):
+        claims.add(*m.span(1), "USER", "command_line")
+        claims.add(*m.span(2), "PASSWORD", "command_line")
+    for m in _FLAG.finditer(text):
+        value = m.group(2).strip("'\"")
+        kind = _value_kind(rules.name_rule(m.group(1)), value, "=")
+        if kind is not None:
+            claims.add(*m.span(2), kind, "command_line")
+    for m in _P_ATTACHED.finditer(text):
+        if re.search(r"\b(?:mysql\w*|mariadb\w*)\b", _line(text, m.start())):
+            claims.add(*m.span(1), "PASSWORD", "command_line")
+    for m in _P_SEPARATE.finditer(text):
+        if re.search(r"\blogin\b", _line(text, m.start())):
+            claims.add(*m.span(1), "PASSWORD", "command_line")

@@ -1,0 +1,188 @@
+"""The rule table (diagkit/redact/rules.py): every rule's own samples, and the behaviours built on it,
+through `diagkit redact` with exact outcomes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from diagkit.redact import rules
+
+NAME_SAMPLES = [(rule, name, True) for rule in rules.NAME_RULES for name in rule.yes] + \
+               [(rule, name, False) for rule in rules.NAME_RULES for name in rule.no]
+VALUE_SAMPLES = [(rule, text, True) for rule in rules.VALUE_RULES for text in rule.yes] + \
+                [(rule, text, False) for rule in rules.VALUE_RULES for text in rule.no]
+
+
+@pytest.mark.parametrize("rule,name,matches", NAME_SAMPLES, ids=[f"{r.id}:{n}" for r, n, _ in NAME_SAMPLES])
+def test_name_rule_samples(rule: rules.NameRule, name: str, matches: bool) -> None:
+    assert (rules.name_rule(name) is rule) is matches
+
+
+@pytest.mark.parametrize("rule,text,matches", VALUE_SAMPLES, ids=[f"{r.id}:{t[:30]}" for r, t, _ in VALUE_SAMPLES])
+def test_value_rule_samples(rule: rules.ValueRule, text: str, matches: bool) -> None:
+    found = [m for m in rule.regex.finditer(text) if rule.check is None or rule.check(m.group(rule.group))]
+    assert bool(found) is matches
+
+
+def test_every_rule_has_samples_both_ways_or_a_reason() -> None:
+    assert all(rule.yes for rule in (*rules.NAME_RULES, *rules.VALUE_RULES))
+    assert all(rule.no for rule in rules.NAME_RULES)
+
+
+def _run(invoke: Any, tmp_path: Path, name: str, content: str | bytes, *args: str) -> tuple[Any, str]:
+    src = tmp_path / name
+    src.write_bytes(content.encode() if isinstance(content, str) else content)
+    out = tmp_path / ("out-" + name)
+    result = invoke("redact", str(src), "-o", str(out), *args)
+    return result, out.read_text("utf-8") if out.exists() else ""
+
+
+def test_redact_terms_everywhere_case_insensitively(invoke: Any, tmp_path: Path) -> None:
+    terms = tmp_path / "terms.txt"
+    terms.write_text("# words to hide\nProjectNimbus\n\n")
+    text = "Acme asked about projectnimbus on acme.example.com; ACME's PROJECTNIMBUS rollout"
+    result, out = _run(invoke, tmp_path, "notes.txt", text, "--redact-term", "acme", "--terms", str(terms), "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    assert "acme" not in out.lower() and "nimbus" not in out.lower()
+    acme = re.findall(r"<TERM:[0-9a-f]+>", out)
+    assert len(acme) == 5 and acme[0] == acme[2] == acme[3] and acme[1] == acme[4] != acme[0]
+    assert out.endswith("'s <TERM:" + acme[4][6:] + " rollout")
+
+
+def test_without_ner_the_report_says_names_are_not_detected(invoke: Any, tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    result, _ = _run(invoke, tmp_path, "a.txt", "hello Robert Miller", "--no-ner", "--report", str(report))
+    assert result.exit_code == 0
+    doc = json.loads(report.read_text())
+    assert doc["names_detected"] is False and "names and places are not detected" in doc["notes"][0]
+    assert "names and places are not detected" in result.stderr
+
+
+def test_with_ner_names_in_json_notes_and_titles_are_found(invoke: Any, tmp_path: Path) -> None:
+    from diagkit.redact.engine import ner_available
+
+    if not ner_available():
+        pytest.skip("the [ner] model is not installed")
+    doc = {"note": "Customer Robert Miller called about the invoice", "status": "open"}
+    result, out = _run(invoke, tmp_path, "a.json", json.dumps(doc))
+    assert result.exit_code == 0
+    assert "Robert" not in out and "Miller" not in out and json.loads(out)["status"] == "open"
+
+
+def test_one_pseudonym_whatever_the_encoding(invoke: Any, tmp_path: Path) -> None:
+    email = "dana.kowalski@corp-example.test"
+    har = {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [{
+        "startedDateTime": "2030-01-01T00:00:00Z", "time": 1,
+        "request": {"method": "GET", "url": "https://a.test/x?u=dana.kowalski%40corp-example.test", "httpVersion": "h2",
+                    "headers": [{"name": "x-user", "value": email}], "cookies": [],
+                    "queryString": [{"name": "u", "value": "dana.kowalski%40corp-example.test"}],
+                    "headersSize": -1, "bodySize": -1},
+        "response": {"status": 200, "statusText": "", "httpVersion": "h2", "headers": [], "cookies": [],
+                     "content": {"size": 1, "mimeType": "application/json",
+                                 "text": json.dumps({"u": email}).replace("@", "\\u0040")},
+                     "redirectURL": "", "headersSize": -1, "bodySize": -1},
+        "cache": {}, "timings": {"send": 1, "wait": 1, "receive": 1}}]}}
+    result, out = _run(invoke, tmp_path, "a.har", json.dumps(har), "--no-ner")
+    assert result.exit_code == 0 and email not in out
+    hexes = set(re.findall(r"(?:<|%3C)EMAIL(?::|%3A)([0-9a-f]+)", out))
+    assert len(hexes) == 1
+
+
+def test_binary_bodies_become_a_placeholder_and_readable_octet_stream_is_redacted(invoke: Any, tmp_path: Path) -> None:
+    binary = b"\x00\x01\x02protobuf\x12\x1ddana.kowalski@corp-example.test\xff"
+    readable = json.dumps({"owner": "dana.kowalski@corp-example.test", "state": "active"}).encode()
+
+    def entry(data: bytes) -> dict:
+        return {"startedDateTime": "2030-01-01T00:00:00Z", "time": 1,
+                "request": {"method": "GET", "url": "https://a.test/", "httpVersion": "h2", "headers": [],
+                            "cookies": [], "queryString": [], "headersSize": -1, "bodySize": -1},
+                "response": {"status": 200, "statusText": "", "httpVersion": "h2", "headers": [], "cookies": [],
+                             "content": {"size": len(data), "mimeType": "application/octet-stream",
+                                         "text": base64.b64encode(data).decode(), "encoding": "base64"},
+                             "redirectURL": "", "headersSize": -1, "bodySize": -1},
+                "cache": {}, "timings": {"send": 1, "wait": 1, "receive": 1}}
+    har = {"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": [entry(binary), entry(readable)]}}
+    result, out = _run(invoke, tmp_path, "a.har", json.dumps(har), "--no-ner")
+    assert result.exit_code == 0
+    first, second = (e["response"]["content"] for e in json.loads(out)["log"]["entries"])
+    import hashlib
+
+    assert first["text"] == f"<BINARY:{len(binary)} bytes sha256:{hashlib.sha256(binary).hexdigest()}>"
+    inner = json.loads(base64.b64decode(second["text"]))
+    assert inner["state"] == "active" and inner["owner"].startswith("<EMAIL:")
+
+
+@pytest.mark.parametrize("line,kept,gone", [
+    ("GET /v2/orders?state=active&page=2", ["state=active"], []),
+    ("GET https://login.example.test/error?code=70008", ["code=70008"], []),
+    ("GET https://app.example.test/callback?code=SplxlOBeZQQYbYS6&state=af0ifjsl", [], ["SplxlOBeZQQYbYS6", "af0ifjsl"]),
+    ("WARN token validation failed for client app", ["token validation failed"], []),
+    ("Access denied for user 'app' (using password: YES)", ["(using password: YES)"], []),
+    ("new password: Tr0ub4dor&3", [], ["Tr0ub4dor&3"]),
+    ("order 771234567890 shipped, trace 4bf92f3577b34da6a3ce929d0e0e4736", ["771234567890", "4bf92f3577b34da6"], []),
+    ("Authorization: Digest username=\"bob\", realm=\"api@example.test\", uri=\"/x\", qop=auth, response=\"6629fae4\"",
+     ['realm="api@example.test"', 'uri="/x"', "qop=auth"], ["6629fae4", "bob"]),
+    ("Authorization: AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20300101/us-east-1/s3/aws4_request, "
+     "SignedHeaders=host;x-amz-date, Signature=fe5f80f77d5fa3be",
+     ["/20300101/us-east-1/s3/aws4_request", "SignedHeaders=host;x-amz-date", "AWS4-HMAC-SHA256"],
+     ["AKIAIOSFODNN7EXAMPLE", "fe5f80f77d5fa3be"]),
+    ("Authorization: SSWS 00Qm7xYzT3Lk9WvBnR2pHs5Df8", ["Authorization: SSWS <SECRET:"], ["00Qm7xYzT3Lk9WvBnR2pHs5Df8"]),
+    ("$ mysql -h db -u root -pMyS3cret orders; docker run -p 8080:80 nginx", ["-p 8080:80"], ["MyS3cret"]),
+    ("$ curl -u admin:CurlP4ss https://a.test/ && redis-server --requirepass R3dis-pass", ["curl -u"],
+     ["CurlP4ss", "R3dis-pass"]),
+    ("fw src_ip:198.51.100.7 dst_ip:93.184.215.14 connected to 93.184.215.14:443", ["dst_ip:93.184.215.14",
+     "connected to 93.184.215.14:443"], ["198.51.100.7"]),
+])
+def test_free_text_decisions(invoke: Any, tmp_path: Path, line: str, kept: list[str], gone: list[str]) -> None:
+    result, out = _run(invoke, tmp_path, "a.log", line + "\n", "--no-ner")
+    assert result.exit_code == 0
+    assert all(k in out for k in kept), out
+    assert not any(g in out for g in gone), out
+
+
+def test_public_siblings_under_credential_keys_stay(invoke: Any, tmp_path: Path) -> None:
+    doc = {"credentials": {"type": "service_account", "project_id": "p-1", "token_uri": "https://o.test/token",
+                           "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----\n"}}
+    result, out = _run(invoke, tmp_path, "a.json", json.dumps(doc), "--no-ner")
+    creds = json.loads(out)["credentials"]
+    assert result.exit_code == 0
+    assert {k: creds[k] for k in ("type", "project_id", "token_uri")} == {
+        "type": "service_account", "project_id": "p-1", "token_uri": "https://o.test/token"}
+    assert creds["private_key"].startswith("<KEY:")
+
+
+def test_gate_refuses_what_the_redactor_missed_and_names_where(invoke: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from diagkit.redact import decide
+
+    monkeypatch.setattr(decide.Redaction, "pseudo", lambda self, kind, value, rule, ctx: value)
+    result, out = _run(invoke, tmp_path, "a.json", json.dumps({"a": [{"b": "mail dana@corp-example.test"}]}))
+    assert result.exit_code == 1 and out == "" and not (tmp_path / "out-a.json").exists()
+    assert "'email' is still present at a[0].b" in result.stderr and "dana@" not in result.stderr
+
+
+def test_xml_with_a_dtd_is_refused_and_saml_inside_is_redacted(invoke: Any, tmp_path: Path) -> None:
+    result, out = _run(invoke, tmp_path, "a.xml", '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>')
+    assert result.exit_code == 1 and "DTD" in result.stderr and out == ""
+    config = '<configuration><appSettings><add key="SmtpPassword" value="Smtp$ecret-9931"/>' \
+             '<add key="SmtpHost" value="smtp.example.test"/></appSettings></configuration>'
+    result, out = _run(invoke, tmp_path, "web.config", config, "--no-ner")
+    assert result.exit_code == 0 and "Smtp$ecret" not in out and 'value="smtp.example.test"' in out
+
+
+def test_server_addresses_in_probe_results_stay_and_client_ones_go() -> None:
+    from diagkit.redact.engine import Redactor
+
+    result = {"detail": "Answer: 93.184.215.14, 93.184.215.15", "target": "93.184.215.14:443",
+              "evidence": {"resolver": "8.8.8.8", "answers": ["93.184.215.14"], "serverIPAddress": "2001:db8::1"},
+              "note": "login from 198.51.100.7 (X-Forwarded-For 203.0.113.9)"}
+    out = Redactor(b"k" * 32, ner=False).redact_obj(result)
+    assert {k: out[k] for k in ("detail", "target")} == {k: result[k] for k in ("detail", "target")}
+    assert out["evidence"] == result["evidence"]
+    assert re.fullmatch(r"login from <IP:[0-9a-f]+> \(X-Forwarded-For <IP:[0-9a-f]+>\)", out["note"])
