@@ -252,10 +252,10 @@ def environment_facts(runs: Sequence[Run], timeout: float | None) -> tuple[dict[
 class Redaction:
     """One Redactor for the whole packet, so a value gets the same pseudonym in every member."""
 
-    def __init__(self, key: bytes | None = None) -> None:
+    def __init__(self, key: bytes | None = None, terms: Sequence[str] = ()) -> None:
         from diagkit.redact.engine import Redactor
 
-        self.redactor = Redactor(key=key)
+        self.redactor = Redactor(key=key, terms=list(terms))
         self.per_member: dict[str, int] = {}
         self.kinds: dict[str, dict[str, int]] = {}  # member -> {rule: count}, for the preview
 
@@ -485,6 +485,7 @@ def prepare(
     redaction_key: bytes | None = None,
     ca_file: str | None = None,
     file_problems: Sequence[ProbeResult] = (),
+    terms: Sequence[str] = (),
 ) -> Prepared:
     from diagkit import checklists
     from diagkit.packet.build import Evidence, guess_media_type
@@ -508,7 +509,7 @@ def prepare(
     apply(results)  # one cause across probes of the same host (an expired certificate seen by tls and http)
 
     progress("redacting...")
-    redaction = Redaction(redaction_key)
+    redaction = Redaction(redaction_key, terms)
     evidence: list[Evidence] = []
     packed: list[InputFile] = []
     results.extend(file_problems)
@@ -544,7 +545,7 @@ def prepare(
         redaction=redaction.summary(),
         recipient_key=checklist.recipient_key if checklist else None,
         redacted_kinds=dict(redaction.kinds),
-        names_detected=redaction.redactor.ner,
+        names_detected=redaction.redactor.names_detected,
     )
 
 

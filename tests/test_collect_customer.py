@@ -46,6 +46,7 @@ def test_multi_line_answers_end_with_an_empty_line(invoke, tmp_path: Path, at_te
         "", "all-users", "", "acme", "", "", "",  # frequency (default), impact, severity, tenant, region, browser, network
         "req-1 at 09:41", "req-2 at 09:42", "",  # request_ids: two lines
         "",                             # HAR evidence: skip
+        "Acme Widgets", "",             # words to hide: one, then an empty line
         "y",                            # write the packet
     ]
     out = tmp_path / "p.zip"
@@ -97,7 +98,7 @@ def test_ctrl_c_at_a_prompt_is_an_interruption(invoke, tmp_path: Path, at_termin
 
 
 def test_declining_the_preview_writes_nothing(invoke, tmp_path: Path, at_terminal: None) -> None:
-    result = invoke("collect", "--har", EXAMPLE_HAR, "-o", tmp_path / "p.zip", input="n\n")
+    result = invoke("collect", "--har", EXAMPLE_HAR, "-o", tmp_path / "p.zip", input="\nn\n")
     assert result.exit_code == 1
     assert "not written: nothing was saved" in result.stderr
     assert not (tmp_path / "p.zip").exists()
@@ -252,3 +253,28 @@ def test_server_addresses_stay_in_the_packet_and_client_addresses_do_not(invoke,
     doc = json.loads(findings)
     dns = next(r for r in doc["results"] if r["probe"] == "dns")
     assert dns["options"]["resolver"] == [srv.address]
+
+
+def test_words_to_hide_from_options_a_file_and_the_prompt(invoke, tmp_path: Path, at_terminal: None) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Acme Widgets support saw it on build.globex.internal for Project Nightjar\n")
+    terms = tmp_path / "terms.txt"
+    terms.write_text("# our names\nglobex.internal\n\n")
+    out = tmp_path / "p.zip"
+    result = invoke("collect", "--attach", notes, "--redact-term", "acme widgets", "--terms", terms, "-o", out,
+                    input="Nightjar\n\ny\n")
+    assert result.exit_code == 0, result.stderr
+    with zipfile.ZipFile(out) as zf:
+        text = zf.read("evidence/notes.txt").decode()
+    for word in ("Acme", "globex", "Nightjar"):
+        assert word.lower() not in text.lower(), word
+    assert text.count("<TERM:") == 3
+    assert "Words to hide" in result.stderr
+
+
+def test_a_missing_terms_file_stops_before_anything_runs(invoke, tmp_path: Path) -> None:
+    result = invoke("collect", "--har", EXAMPLE_HAR, "--terms", tmp_path / "none.txt", "--yes", "-o", tmp_path / "p.zip")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"diagkit: error[DK101]: --terms file '{tmp_path / 'none.txt'}' does not exist (hint: check the path; "
+        "relative paths are taken from the current directory)"]

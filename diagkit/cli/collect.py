@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from diagkit.cli.common import debug_option, dumps, key_values
+from diagkit.cli.common import debug_option, dumps, key_values, read_terms, terms_options
 
 EPILOG = """Examples:
 
@@ -55,6 +55,7 @@ def _say(message: str) -> None:
               help="Seconds each network operation may take [default: each probe's own].")
 @click.option("--ca-file", metavar="PEM",
               help="Also trust these CA certificates (a private CA or an inspecting proxy) in every network probe.")
+@terms_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (results, readiness, packet).")
 @click.option("-o", "--output", required=True, metavar="PACKET",
               help="Where to write the packet (e.g. packet.zip); '-' writes it to standard output.")
@@ -62,7 +63,8 @@ def _say(message: str) -> None:
 def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files: tuple[str, ...],
             attachments: tuple[str, ...], case_id: str | None, answers_file: str | None,
             set_values: tuple[str, ...], sign_key: str | None, encrypt_to: tuple[str, ...], assume_yes: bool,
-            timeout: float | None, ca_file: str | None, as_json: bool, output: str) -> None:
+            timeout: float | None, ca_file: str | None, terms: tuple[str, ...], terms_file: str | None,
+            as_json: bool, output: str) -> None:
     """Run a checklist's probes (and --probe runs), redact everything, and write one signed packet.
 
     Answers come from the terminal, --answers FILE or --set NAME=VALUE. A probe that cannot run is
@@ -80,6 +82,7 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
         from diagkit.errors import read_input_bytes
 
         read_input_bytes(ca_file, "--ca-file", limit=10 * 1024 * 1024, stdin=False)  # missing: stop before any probe
+    words = read_terms(terms, terms_file)  # a missing --terms file stops collect before anything runs
     debug = bool((click.get_current_context().find_root().obj or {}).get("debug"))
     interactive = is_interactive() and not assume_yes
 
@@ -100,6 +103,8 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
     if checklist is not None and interactive:
         _ask_questions(checklist, answers)
         _ask_evidence(checklist, har_list, attach_list)
+    if interactive:
+        words += _ask_terms()
     if checklist is not None:
         for q in checklist.questions:
             if q.name not in answers and q.default not in (None, ""):
@@ -121,7 +126,7 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
     redaction_key = pseudonym_key(sign_key)
     prepared = job.prepare(checklist=checklist, answers=answers, case_id=case_id, runs=runs, skipped=skipped,
                            files=files, timeout=timeout, progress=_say, debug=debug, redaction_key=redaction_key,
-                           ca_file=ca_file, file_problems=file_problems)
+                           ca_file=ca_file, file_problems=file_problems, terms=words)
     _preview(prepared, output, encrypt_to)
     if interactive and not click.confirm("Write the packet?", default=True, err=True):
         _say("not written: nothing was saved")
@@ -204,9 +209,17 @@ def _ask_questions(checklist: Any, answers: dict[str, Any]) -> None:
             answers[q.name] = value
 
 
-def _ask_lines(label: str) -> str:
+def _ask_terms() -> list[str]:
+    """Words the customer wants hidden everywhere, beyond what diagkit finds by itself."""
+    click.echo("\n" + click.style("Words to hide", bold=True), err=True)
+    text = _ask_lines("  Your company, project or host names to hide in everything that is sent (Enter to skip)",
+                      editor=False)
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _ask_lines(label: str, editor: bool = True) -> str:
     """A multi-line answer: in $VISUAL/$EDITOR when one is set, else line by line until an empty line."""
-    if os.environ.get("VISUAL") or os.environ.get("EDITOR"):
+    if editor and (os.environ.get("VISUAL") or os.environ.get("EDITOR")):
         click.echo(f"{label}\n  (opening your editor; save and close it to go on)", err=True)
         header = f"# {label.strip()}\n# Lines starting with # are left out. Save and close to go on.\n"
         text = click.edit(header, require_save=False) or ""

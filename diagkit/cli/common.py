@@ -69,6 +69,32 @@ def handle_errors(debug: bool) -> Iterator[None]:
         sys.exit(ExitStatus.ERROR)
 
 
+def terms_options(command: Any) -> Any:
+    """--redact-term TEXT (repeatable) and --terms FILE, as `redact` and `collect` both take them."""
+    command = click.option("--terms", "terms_file", metavar="FILE",
+                           help="A file of words to hide, one a line (# starts a comment).")(command)
+    return click.option("--redact-term", "terms", multiple=True, metavar="TEXT",
+                        help="A word to hide everywhere, case-insensitively (a company, project or host name); "
+                             "repeatable.")(command)
+
+
+def read_terms(terms: tuple[str, ...], terms_file: str | None) -> list[str]:
+    """The words --redact-term and --terms FILE name: blank lines and lines starting with # are skipped."""
+    from diagkit.errors import read_input_bytes
+
+    words = [t.strip() for t in terms if t.strip()]
+    if terms_file:
+        data = read_input_bytes(terms_file, "--terms file", limit=1024 * 1024, stdin=False)
+        try:
+            lines = data.decode("utf-8-sig").splitlines()
+        except UnicodeDecodeError:
+            from diagkit.errors import InputFormatError
+
+            raise InputFormatError(f"--terms file '{terms_file}' is not UTF-8 text") from None
+        words += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return words
+
+
 def interrupted() -> None:
     error_line("error[DK002]: interrupted; nothing was written")
     sys.exit(ExitStatus.INTERRUPTED)

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from diagkit.cli.common import debug_option
+from diagkit.cli.common import debug_option, read_terms, terms_options
 
 EXAMPLE = """Examples:
 
@@ -46,18 +46,6 @@ def load_key(path: str) -> bytes:
     return key
 
 
-def read_terms(path: str) -> list[str]:
-    """--terms FILE: one term a line; blank lines and lines starting with # are skipped."""
-    from diagkit.errors import InputError
-
-    try:
-        with open(path, encoding="utf-8-sig") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--terms file '{path}' cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-
-
 def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
     """Every output checked before anything is written: a bad --report must not leave a lone output behind."""
     from diagkit.errors import InputError
@@ -88,9 +76,7 @@ def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
 @click.option("--key-file", metavar="FILE",
               help="HMAC key file: the same key gives the same pseudonyms across files of one case "
                    "(created, mode 0600, when missing).")
-@click.option("--redact-term", "terms", multiple=True, metavar="TEXT",
-              help="A word to hide everywhere, case-insensitively (a company, project or host name); repeatable.")
-@click.option("--terms", "terms_file", metavar="FILE", help="A file of words to hide, one a line.")
+@terms_options
 @click.option("--no-ner", is_flag=True, help="Do not use the optional NER model for names and places.")
 @debug_option
 def redact(input_path: str, output: str | None, fmt: str, report_path: str | None, map_path: str | None,
@@ -110,7 +96,7 @@ def redact(input_path: str, output: str | None, fmt: str, report_path: str | Non
     out_path = output or (default_output(input_path) if input_path != "-" else "-")
     _check_outputs(input_path, {"output": out_path, "--report": report_path, "--map": map_path})
     key = load_key(key_file) if key_file else None
-    words = list(terms) + (read_terms(terms_file) if terms_file else [])
+    words = read_terms(terms, terms_file)
     redactor = Redactor(key, ner=False if no_ner else None, terms=words, locations=bool(report_path))
     result = redactor.redact_file(input_path, name=input_path if input_path != "-" else "<stdin>", fmt=fmt)
     # All outputs are opened (temporary files created) before any is written and renamed only when all
