@@ -13,7 +13,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 POLL = 0.02  # seconds between two checks for a stop request in every server loop
@@ -144,12 +144,11 @@ def server_context(leaf: Any, *, chain: bool = True, min_version: ssl.TLSVersion
     return ctx
 
 
-class TLSServer:
-    """Accepts TLS connections and answers any bytes with a minimal HTTP response carrying `Date`."""
+class TCPServer:
+    """A loopback TCP server: each accepted connection is handled by `_handle` on a thread of its own;
+    stop() returns within one poll interval. Subclasses implement `_handle` (and may extend stop())."""
 
-    def __init__(self, ctx: ssl.SSLContext, date_header: str | None = None) -> None:
-        self.ctx = ctx
-        self.date_header = date_header
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self._stop = threading.Event()
@@ -165,6 +164,27 @@ class TLSServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+class TLSServer(TCPServer):
+    """Accepts TLS connections and answers any bytes with a minimal HTTP response carrying `Date`."""
+
+    def __init__(self, ctx: ssl.SSLContext, date_header: str | None = None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.date_header = date_header
+
+    def _handle(self, conn: socket.socket) -> None:
         import email.utils
 
         conn.settimeout(5)
@@ -176,15 +196,6 @@ class TLSServer:
                     tls.sendall(f"HTTP/1.1 200 OK\r\nDate: {date}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
         except (OSError, ssl.SSLError):
             pass
-
-    def start(self) -> TLSServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 class SilentServer:

@@ -44,31 +44,19 @@ def finding(doc: dict[str, Any], finding_id: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- a real CONNECT forward proxy
 
 
-class ConnectProxy:
+class ConnectProxy(servers.TCPServer):
     """A forward proxy: CONNECT tunnels (RFC 9110 §9.3.6) for clients that send the right Basic
     Proxy-Authorization, 407 with `Proxy-Authenticate: Basic realm="corp-proxy"` for the others, also for
     absolute-form requests (plain http:// through the proxy)."""
 
     def __init__(self, credentials: tuple[str, str] | None = (PROXY_USER, PROXY_PASSWORD)) -> None:
+        super().__init__()
         self.expected = ("Basic " + base64.b64encode(":".join(credentials).encode()).decode()) if credentials else None
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.requests: list[tuple[str, str, bool]] = []  # (method, target, had Proxy-Authorization)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def url(self, with_credentials: bool = False, password: str = PROXY_PASSWORD) -> str:
         auth = f"{PROXY_USER}:{password}@" if with_credentials else ""
         return f"http://{auth}127.0.0.1:{self.port}"
-
-    def _loop(self) -> None:
-        self.sock.settimeout(servers.POLL)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(10)
@@ -120,14 +108,6 @@ class ConnectProxy:
                 except OSError:
                     pass
 
-    def start(self) -> ConnectProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

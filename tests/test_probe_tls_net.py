@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,26 +32,14 @@ def sni_context(leaf: Any, served: str = "localhost", alert: int = ssl.ALERT_DES
     return ctx
 
 
-class NonHTTPServer:
+class NonHTTPServer(servers.TCPServer):
     """Completes the TLS handshake, then sends `banner` (if any) and never answers a request, as SMTPS,
     LDAPS or a database over TLS do. Connections are held open until stop()."""
 
     def __init__(self, ctx: ssl.SSLContext, banner: bytes = b"") -> None:
+        super().__init__()
         self.ctx, self.banner = ctx, banner
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self._stop = threading.Event()
         self._held: list[Any] = []
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        self.sock.settimeout(servers.POLL)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
         conn.settimeout(10)
@@ -65,16 +52,10 @@ class NonHTTPServer:
         except (OSError, ssl.SSLError):
             pass
 
-    def start(self) -> NonHTTPServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+        super().stop()
         for tls in self._held:
             tls.close()
-        self.sock.close()
 
 
 @pytest.fixture
