@@ -166,6 +166,15 @@ def test_a_device_is_never_replaced(invoke, tmp_path: Path) -> None:
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
+def test_an_input_is_never_the_output(invoke, tmp_path: Path) -> None:
+    har = tmp_path / "session.har"
+    har.write_bytes(EXAMPLE_HAR.read_bytes())
+    result = invoke("collect", "--har", har, "--yes", "-o", har)
+    assert result.exit_code == 1
+    assert f"packet '{har}' is the input file '{har}'; diagkit never overwrites its input" in result.stderr
+    assert har.read_bytes() == EXAMPLE_HAR.read_bytes()
+
+
 def test_collect_dash_o_dash_writes_the_packet_to_stdout(invoke, tmp_path: Path) -> None:
     result = invoke("collect", "--har", EXAMPLE_HAR, "--yes", "-o", "-")
     assert result.exit_code == 3

@@ -77,7 +77,7 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
 
     if not (checklist_name or probe_specs or har_files or attachments):
         raise click.UsageError("nothing to collect: give --checklist NAME, --probe SPEC, --har FILE or --attach FILE")
-    _check_output(output, as_json)
+    _check_output(output, as_json, inputs=[*har_files, *attachments, *([answers_file] if answers_file else [])])
     if ca_file:
         from diagkit.errors import read_input_bytes
 
@@ -145,11 +145,12 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
     sys.exit(int(exit_status(prepared.results)))
 
 
-def _check_output(output: str, as_json: bool) -> None:
-    """Before anything runs: a packet path diagkit may write, and standard output only when it is free."""
+def _check_output(output: str, as_json: bool, inputs: list[str]) -> None:
+    """Before anything runs: a packet path diagkit may write (never one of its inputs), and standard output
+    only when it is free."""
     from diagkit.fsutil import STDOUT, check_output
 
-    check_output(output, "packet")
+    check_output(output, "packet", inputs=inputs)
     if output == STDOUT:
         if as_json:
             raise click.UsageError("-o - writes the packet to standard output; it cannot also take --json")
