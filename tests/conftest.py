@@ -87,6 +87,30 @@ def http_server() -> Iterator[Any]:
         srv.stop()
 
 
+@pytest.fixture(scope="module")
+def _web_pool() -> Iterator[list[Any]]:
+    """Plain HTTP servers shared by a module's tests: a test takes them in turn through `web`."""
+    pool = [servers.HTTPServer().start() for _ in range(3)]
+    yield pool
+    for srv in pool:
+        srv.stop()
+
+
+@pytest.fixture
+def web(_web_pool: list[Any]) -> Any:
+    """Factory: web(routes) -> one of the module's plain HTTP servers, given these routes and no requests
+    yet; each call in a test gets another server (another origin)."""
+    handed = iter(_web_pool)
+
+    def make(routes: dict[Any, Any] | None = None) -> servers.HTTPServer:
+        srv = next(handed)
+        srv.routes = dict(routes or {})
+        srv.requests.clear()
+        return srv
+
+    return make
+
+
 @pytest.fixture
 def tls_server() -> Iterator[Any]:
     """Factory: tls_server(leaf, chain=True, min_version=None, date_header=None) -> started TLSServer."""

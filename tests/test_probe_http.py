@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.servers import HTTPServer, Response, json_response, server_context
+from tests.servers import Response, json_response, server_context
 
 PINNED = "2026-03-01T12:00:00Z"
 T = int(dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC).timestamp())
@@ -47,29 +47,6 @@ def finding(doc: dict, finding_id: str) -> dict:
     matches = [f for f in doc["findings"] if f["id"] == finding_id]
     assert matches, f"{finding_id} not in {ids(doc)}"
     return matches[0]
-
-
-@pytest.fixture(scope="module")
-def _pool():
-    """Plain HTTP servers shared by the module: stopping a server costs ~0.5 s, starting one is cheap to reuse."""
-    pool = [HTTPServer().start() for _ in range(3)]
-    yield pool
-    for srv in pool:
-        srv.stop()
-
-
-@pytest.fixture
-def web(_pool):
-    """Like the web fixture (plain HTTP only), backed by the module's pool; each call gets another origin."""
-    handed = iter(_pool)
-
-    def make(routes=None):
-        srv = next(handed)
-        srv.routes = dict(routes or {})
-        srv.requests.clear()
-        return srv
-
-    return make
 
 
 def free_port() -> int:

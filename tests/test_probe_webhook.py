@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.cli_results import assert_one_error_line, find, ids, run_json
-from tests.servers import HTTPServer, Request, Response, server_context
+from tests.servers import Request, Response, server_context
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 STRIPE_SECRET = "whsec_test7Yq3Nn0Kp2Lm5Rt8Vw1Xz4Bc6Df9Gh"
@@ -88,27 +88,6 @@ def receiver(scheme: str, secret: str, reserialise: bool = False):
             return Response(200, [("Content-Type", "application/json")], '{"received": true}')
         return Response(401, [("Content-Type", "text/plain")], "Webhook Error: invalid signature")
     return handle
-
-
-@pytest.fixture(scope="module")
-def _pool():
-    pool = [HTTPServer().start() for _ in range(2)]
-    yield pool
-    for srv in pool:
-        srv.stop()
-
-
-@pytest.fixture
-def web(_pool):
-    handed = iter(_pool)
-
-    def make(routes):
-        srv = next(handed)
-        srv.routes = dict(routes)
-        srv.requests.clear()
-        return srv
-
-    return make
 
 
 def deliver(invoke, url, *args):

@@ -55,16 +55,21 @@ def host_of(target: str) -> str | None:
     return host or None
 
 
-def _groups(results: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
-    groups: dict[str, list[ProbeResult]] = {}
-    alone: list[list[ProbeResult]] = []
-    for result in results:
+def host_groups(results: Sequence[ProbeResult]) -> list[list[int]]:
+    """Result indices grouped as causes are tied across results: by the host a target names, else each alone."""
+    by_host: dict[str, list[int]] = {}
+    alone: list[list[int]] = []
+    for index, result in enumerate(results):
         host = host_of(result.target)
         if host is None:
-            alone.append([result])
+            alone.append([index])
         else:
-            groups.setdefault(host, []).append(result)
-    return [*groups.values(), *alone]
+            by_host.setdefault(host, []).append(index)
+    return [*by_host.values(), *alone]
+
+
+def _groups(results: Sequence[ProbeResult]) -> list[list[ProbeResult]]:
+    return [[results[i] for i in indices] for indices in host_groups(results)]
 
 
 def _group_causes(group: Sequence[ProbeResult]) -> list[Cause]:

@@ -26,27 +26,12 @@ def _key(cause: Cause) -> tuple[str, tuple[str, ...]]:
     return (cause.cause, tuple(cause.findings))
 
 
-def _host_groups(results: list[ProbeResult]) -> list[list[int]]:
-    """Result indices grouped as diagnosis ties them: by the host a target names, else each alone."""
-    from diagkit.diagnosis import host_of
-
-    by_host: dict[str, list[int]] = {}
-    alone: list[list[int]] = []
-    for index, result in enumerate(results):
-        host = host_of(result.target)
-        if host is None:
-            alone.append([index])
-        else:
-            by_host.setdefault(host, []).append(index)
-    return [*by_host.values(), *alone]
-
-
 def causes_with_scope(results: list[ProbeResult]) -> list[tuple[Cause, set[int]]]:
     """Each likely cause once, worst first, with the indices of the results whose findings it may tie."""
-    from diagkit.diagnosis import diagnose
+    from diagkit.diagnosis import diagnose, host_groups
 
     found: dict[tuple[str, tuple[str, ...]], tuple[Cause, set[int]]] = {}
-    for indices in _host_groups(results):
+    for indices in host_groups(results):
         for cause in diagnose([results[i] for i in indices]):
             found.setdefault(_key(cause), (cause, set()))[1].update(indices)
     tied = {(i, f) for cause, scope in found.values() for i in scope for f in cause.findings}
