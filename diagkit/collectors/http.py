@@ -45,7 +45,7 @@ from diagkit.collectors.http_response import (
     redirect_error,
     report_oauth_error,
 )
-from diagkit.collectors.http_tunnel import explain_failure
+from diagkit.collectors.http_tunnel import explain_failure, proxy_for
 from diagkit.collectors.http_urls import is_loopback, origin_of, origin_text, safe_url
 from diagkit.errors import InputError
 from diagkit.probe import Option, Probe, Report
@@ -67,17 +67,14 @@ _PASSWORD_INPUT, _SAML_FORM, _TITLE = http_response._PASSWORD_INPUT, http_respon
 
 
 def _proxy_facts(url: str) -> dict[str, str] | None:
-    from urllib.request import getproxies_environment, proxy_bypass_environment
-
-    proxies = getproxies_environment()
-    scheme = urlsplit(url).scheme.lower()
-    proxy = proxies.get(scheme) or proxies.get("all")
-    host = urlsplit(url).hostname or ""
-    if not proxy or proxy_bypass_environment(host, proxies):
+    """The environment's proxy for `url` (http_tunnel.proxy_for decides), and which variable named it."""
+    proxy = proxy_for(url)
+    if proxy is None:
         return None
+    scheme = urlsplit(url).scheme.lower()
     source = next((v for v in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy", "ALL_PROXY", "all_proxy")
                    if _env(v)), "environment")
-    return {"proxy": safe_url(proxy if "://" in proxy else "http://" + proxy), "source": source}
+    return {"proxy": safe_url(proxy), "source": source}
 
 
 def _env(name: str) -> str | None:
