@@ -7,6 +7,7 @@ certificate PEM finder, the checklist placeholder and the login-page detectors.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,17 +50,29 @@ def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
 CASES = _cases()
 
 
-@pytest.mark.parametrize("name,get,texts", CASES, ids=[c[0] for c in CASES])
-def test_pattern_is_linear(name: str, get: Callable[[], Any], texts: list[str]) -> None:
-    func = get()
-    for text in texts:
-        t0 = time.perf_counter()
+def _cpu(func: Callable[[str], Any], text: str) -> float:
+    """The least CPU time (not wall-clock: other processes do not count) of three runs of func(text)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
         try:
             func(text)
         except TypeError:
             func("", text)  # re.sub bound method: (repl, string)
-        elapsed = time.perf_counter() - t0
-        assert elapsed < 0.5, (name, text[:40], elapsed)
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+@pytest.mark.parametrize("name,get,texts", CASES, ids=[c[0] for c in CASES])
+def test_pattern_is_linear(name: str, get: Callable[[], Any], texts: list[str]) -> None:
+    """A regex runs inside one C call, so its work is read as CPU time at two sizes: an eighth of each
+    attack text, then all of it. Linear work grows 8x, quadratic 64x; the bound sits between, well clear
+    of both (tiny runs are floored at 1 ms so that timer resolution cannot fake a ratio)."""
+    func = get()
+    for text in texts:
+        small = max(_cpu(func, text[: len(text) // 8]), 0.001)
+        large = _cpu(func, text)
+        assert large <= 24 * small, (name, text[:40], small, large)
 
 
 def test_fixed_patterns_still_match() -> None:
@@ -86,18 +99,22 @@ def test_http_probe_login_page_with_hostile_title(invoke, http_server) -> None:
 
     body = "<!doctype html><html><title>" + "login " * 43_000
     srv = http_server({"/": Response(200, [("Content-Type", "text/html")], body)})
-    t0 = time.monotonic()
     result = invoke("probe", "http", srv.url("/"), "--json", "--timeout", "5")
-    assert time.monotonic() - t0 < 5
-    assert result.exit_code in (0, 3, 4), result.stderr
     assert "Traceback" not in result.stderr
+    ids = [f["id"] for f in json.loads(result.stdout)["findings"]]
+    assert "probe.run.timeout" not in ids and "probe.run.crashed" not in ids, ids  # the title scan ended
+    assert (result.exit_code, ids) == (0, ["http.request.ok"])  # 200 with a title that is not a login page
 
 
-@pytest.mark.parametrize("status,location", [
-    (302, "http://[::1"), (302, "http://h:99999/x"), (302, "http://h:abc/"), (307, "http://a b/"),
-    (401, "http://[::1"), (302, "http://" + "a" * 300 + "/"), (302, "?error=invalid_request&error_uri=http://[::1"),
+# The exit status each one ends with: 3 where the hop cannot be followed (http.connect.failed) or the
+# challenge/OAuth error is reported, 4 where a port out of range leaves only the unexpected 302 to report.
+@pytest.mark.parametrize("status,location,exit_code", [
+    (302, "http://[::1", 3), (302, "http://h:99999/x", 4), (302, "http://h:abc/", 3), (307, "http://a b/", 3),
+    (401, "http://[::1", 3), (302, "http://" + "a" * 300 + "/", 3),
+    (302, "?error=invalid_request&error_uri=http://[::1", 3),
 ])
-def test_http_probe_hostile_location_headers(invoke, http_server, status: int, location: str) -> None:
+def test_http_probe_hostile_location_headers(invoke, http_server, status: int, location: str,
+                                             exit_code: int) -> None:
     """A server's Location that is not a URL ends as a verdict, never `probe.run.crashed`."""
     import json
 
@@ -106,6 +123,6 @@ def test_http_probe_hostile_location_headers(invoke, http_server, status: int, l
     srv = http_server({"/": Response(status, [("Location", location),
                                               ("WWW-Authenticate", 'Bearer error="invalid_token"')], "")})
     result = invoke("probe", "http", srv.url("/"), "--json", "--timeout", "2")
-    assert result.exit_code in (3, 4, 5), result.stderr
     ids = [f["id"] for f in json.loads(result.stdout)["findings"]]
     assert "probe.run.crashed" not in ids and ids, ids
+    assert result.exit_code == exit_code, (result.exit_code, ids)
