@@ -116,7 +116,6 @@ def test_http_probe_login_page_with_hostile_title(invoke, http_server) -> None:
 def test_http_probe_hostile_location_headers(invoke, http_server, status: int, location: str,
                                              exit_code: int) -> None:
     """A server's Location that is not a URL ends as a verdict, never `probe.run.crashed`."""
-    import json
 
     from tests.servers import Response
 
