@@ -98,7 +98,8 @@ def test_proxy_credentials_in_environment(invoke) -> None:
                  ["probe", "saml-metadata", "https://idp.example.invalid/md"]):
         for extra in ([], ["--json"]):
             result = invoke(*args, *extra, "--timeout", "2", env=env)
-            assert result.exit_code in (3, 4, 5), (args, result.stdout, result.stderr)
+            # the proxy refuses the connection: a fail verdict for every probe
+            assert result.exit_code == 3, (args, result.stdout, result.stderr)
             _clean(result)
     result = invoke("probe", "http", "http://api.example.invalid/x", "--json", env=env)
     facts = json.dumps(json.loads(result.stdout)["facts"])
@@ -167,7 +168,7 @@ def test_collect_with_secret_answers_and_failing_probes(invoke, tmp_path: Path) 
     for debug in ([], ["--debug"]):
         result = invoke(*debug, "collect", "--checklist", "api-auth-failure", "--answers", answers, "--yes",
                         "--timeout", "1", "--sign-key", keys["signing"]["private_path"], "-o", out)
-        assert result.exit_code in (0, 3, 4, 5), result.stderr
+        assert result.exit_code == 3, result.stderr  # the API answers 401 to the expired token
         _clean(result, bool(debug))
         with zipfile.ZipFile(out) as archive:
             for info in archive.infolist():
