@@ -173,6 +173,7 @@ def _recognizer(name: str) -> Any:
 _CARD_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35")
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def luhn(text: str) -> bool:
     """A payment card number: an issuer's prefix, 13-19 digits and presidio's Luhn check."""
     digits = re.sub(r"\D", "", text)
@@ -180,16 +181,19 @@ def luhn(text: str) -> bool:
             and bool(_recognizer("CreditCardRecognizer").validate_result(digits)))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def iban_ok(text: str) -> bool:
     """presidio's IBAN check: the country's length and format, and the mod-97 check digits."""
     return bool(_recognizer("IbanRecognizer").validate_result(text))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def nhs_ok(text: str) -> bool:
     """presidio's NHS number check digit (mod 11)."""
     return bool(_recognizer("NhsRecognizer").validate_result(text))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def phone_ok(text: str) -> bool:
     import phonenumbers
 
@@ -200,6 +204,7 @@ def phone_ok(text: str) -> bool:
     return phonenumbers.is_possible_number(number)
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def ip_ok(text: str) -> bool:
     """An address a person could be given: private ranges too (a VPN or office address is a person's);
     not loopback, multicast or unspecified."""
