@@ -346,6 +346,7 @@ class Table:
 
     def __init__(self, table: tuple[ValueRule, ...]) -> None:
         self.rules = table
+        self._by_digits = any(not rule.needs for rule in table)  # whether any rule runs in digit windows
         needs = sorted({n for rule in table for n in rule.needs}, key=len, reverse=True)
         self._literals = re.compile("|".join(re.escape(n) for n in needs)) if needs else None
 
@@ -355,7 +356,7 @@ class Table:
         Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
         DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
         literal = self._literals is not None and self._literals.search(text) is not None
-        if HAS_DIGITS.search(text) is None:
+        if not self._by_digits or HAS_DIGITS.search(text) is None:
             windows = []
         else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
             windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
@@ -384,11 +385,14 @@ _MARGIN = 48
 
 
 def _windows(text: str) -> list[tuple[int, int]]:
+    """Spans of _MARGIN characters around each candidate, overlapping ones merged (an end may lie past the
+    text's end: finditer stops there)."""
     out: list[tuple[int, int]] = []
     for m in DIGIT_CANDIDATE.finditer(text):
-        start, end = max(0, m.start() - _MARGIN), min(len(text), m.end() + _MARGIN)
+        start, end = m.span()
+        start = start - _MARGIN if start > _MARGIN else 0
         if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], end)
+            out[-1] = (out[-1][0], end + _MARGIN)
         else:
-            out.append((start, end))
+            out.append((start, end + _MARGIN))
     return out
