@@ -349,6 +349,7 @@ class Table:
         self._by_digits = any(not rule.needs for rule in table)  # whether any rule runs in digit windows
         needs = sorted({n for rule in table for n in rule.needs}, key=len, reverse=True)
         self._literals = re.compile("|".join(re.escape(n) for n in needs)) if needs else None
+        self._needs = tuple(needs)
 
     def hits(self, text: str) -> Iterator[tuple[ValueRule, re.Match[str], int]]:
         """(rule, match, group of the value) for each match whose rule's check accepts it, rule by rule.
@@ -362,9 +363,10 @@ class Table:
             windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
         if not literal and not windows:
             return
+        present = {n for n in self._needs if n in text} if literal else set()
         for rule in self.rules:
             if rule.needs:
-                if literal and any(n in text for n in rule.needs):
+                if literal and not present.isdisjoint(rule.needs):
                     spans = [(0, len(text))]
                 else:
                     continue
