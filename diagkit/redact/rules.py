@@ -321,7 +321,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False),
 )
 
-SECRET_WORDS = ("token", "pass", "secret", "api", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
+SECRET_WORDS = ("token", "pass", "secret", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
                                   r"\s+[\"']?([^\s\"',;()]{6,})")
