@@ -30,6 +30,15 @@ def test_value_rule_samples(rule: rules.ValueRule, text: str, matches: bool) -> 
     assert bool(found) is matches
 
 
+YES_SAMPLES = [(rule, text) for rule, text, matches in VALUE_SAMPLES if matches]
+
+
+@pytest.mark.parametrize("rule,text", YES_SAMPLES, ids=[f"{r.id}:{t[:30]}" for r, t in YES_SAMPLES])
+def test_value_rule_samples_get_past_the_tables_prefilters(rule: rules.ValueRule, text: str) -> None:
+    """A rule runs only where one of its `needs` (or a digit candidate) is: each sample must hold one."""
+    assert [hit for hit, _, _ in rules.Table((rule,)).hits(text)] != []
+
+
 def test_every_rule_has_samples_both_ways_or_a_reason() -> None:
     assert all(rule.yes for rule in (*rules.NAME_RULES, *rules.VALUE_RULES))
     assert all(rule.no for rule in rules.NAME_RULES)

@@ -42,6 +42,9 @@ _REDACTED_SIGNATURE = re.compile(r"redacted[0-9a-f]{6,16}")
 _URL_SAFE = "/@!$'()*,;~"
 
 
+_tuple_new = tuple.__new__
+
+
 class Ctx(NamedTuple):
     """Where a string is: its location (for the report) and whether OAuth parameters are around it."""
 
@@ -49,7 +52,7 @@ class Ctx(NamedTuple):
     oauth: bool = False
 
     def at(self, key: Any) -> Ctx:
-        return Ctx((self.where, key), self.oauth)
+        return _tuple_new(Ctx, ((self.where, key), self.oauth))  # Ctx(...) without NamedTuple's Python __new__
 
 
 def memo_key(text: str) -> str | bytes:

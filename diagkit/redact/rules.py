@@ -173,6 +173,7 @@ def _recognizer(name: str) -> Any:
 _CARD_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35")
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def luhn(text: str) -> bool:
     """A payment card number: an issuer's prefix, 13-19 digits and presidio's Luhn check."""
     digits = re.sub(r"\D", "", text)
@@ -180,16 +181,19 @@ def luhn(text: str) -> bool:
             and bool(_recognizer("CreditCardRecognizer").validate_result(digits)))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def iban_ok(text: str) -> bool:
     """presidio's IBAN check: the country's length and format, and the mod-97 check digits."""
     return bool(_recognizer("IbanRecognizer").validate_result(text))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def nhs_ok(text: str) -> bool:
     """presidio's NHS number check digit (mod 11)."""
     return bool(_recognizer("NhsRecognizer").validate_result(text))
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def phone_ok(text: str) -> bool:
     import phonenumbers
 
@@ -200,6 +204,7 @@ def phone_ok(text: str) -> bool:
     return phonenumbers.is_possible_number(number)
 
 
+@functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def ip_ok(text: str) -> bool:
     """An address a person could be given: private ranges too (a VPN or office address is a person's);
     not loopback, multicast or unspecified."""
@@ -267,7 +272,9 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("aws_access_key", "KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
               needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
     ValueRule("github_token", "TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{40,})",
-              needs=("gh",), yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",), no=("ghp_short",)),
+              needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+              yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",
+                   "github_pat_11ABCDEF0123456789_abcdefijklmnopqrstuvwxyzABCDEFIJKLMNOP"), no=("ghp_short",)),
     ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", needs=("glpat-",), yes=("glpat-abcdefghij0123456789",)),
     ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", needs=("xox",), yes=("xoxb-1234567890-abcdefghij",)),
     ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", needs=("AIza",), yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
@@ -314,7 +321,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False),
 )
 
-SECRET_WORDS = ("token", "pass", "secret", "api", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
+SECRET_WORDS = ("token", "pass", "secret", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
                                   r"\s+[\"']?([^\s\"',;()]{6,})")
@@ -341,8 +348,10 @@ class Table:
 
     def __init__(self, table: tuple[ValueRule, ...]) -> None:
         self.rules = table
+        self._by_digits = any(not rule.needs for rule in table)  # whether any rule runs in digit windows
         needs = sorted({n for rule in table for n in rule.needs}, key=len, reverse=True)
         self._literals = re.compile("|".join(re.escape(n) for n in needs)) if needs else None
+        self._needs = tuple(needs)
 
     def hits(self, text: str) -> Iterator[tuple[ValueRule, re.Match[str], int]]:
         """(rule, match, group of the value) for each match whose rule's check accepts it, rule by rule.
@@ -350,15 +359,16 @@ class Table:
         Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
         DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
         literal = self._literals is not None and self._literals.search(text) is not None
-        if HAS_DIGITS.search(text) is None:
+        if not self._by_digits or HAS_DIGITS.search(text) is None:
             windows = []
         else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
             windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
         if not literal and not windows:
             return
+        present = {n for n in self._needs if n in text} if literal else set()
         for rule in self.rules:
             if rule.needs:
-                if literal and any(n in text for n in rule.needs):
+                if literal and not present.isdisjoint(rule.needs):
                     spans = [(0, len(text))]
                 else:
                     continue
@@ -379,11 +389,14 @@ _MARGIN = 48
 
 
 def _windows(text: str) -> list[tuple[int, int]]:
+    """Spans of _MARGIN characters around each candidate, overlapping ones merged (an end may lie past the
+    text's end: finditer stops there)."""
     out: list[tuple[int, int]] = []
     for m in DIGIT_CANDIDATE.finditer(text):
-        start, end = max(0, m.start() - _MARGIN), min(len(text), m.end() + _MARGIN)
+        start, end = m.span()
+        start = start - _MARGIN if start > _MARGIN else 0
         if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], end)
+            out[-1] = (out[-1][0], end + _MARGIN)
         else:
-            out.append((start, end))
+            out.append((start, end + _MARGIN))
     return out

@@ -34,6 +34,7 @@ class Hit(NamedTuple):
 _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
 _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=-]+)))")
 _COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
+_SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 _BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,})")
 _NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})[\"']?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
                          r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|([^\s;,&\"'<>)\]}]+))")
@@ -134,8 +135,9 @@ def find(text: str) -> list[Hit]:
     if "ookie" in text or "OOKIE" in text:
         for m in _COOKIE_LINE.finditer(text):
             claims.add(*m.span(2), rules.COOKIE, "set_cookie" if m.group(1) else "cookie")
-    for m in _BARE_SCHEME.finditer(text):
-        claims.add(*m.span(1), "TOKEN", "authorization")
+    if any(scheme in text for scheme in _SCHEMES):  # every _BARE_SCHEME match holds one of them
+        for m in _BARE_SCHEME.finditer(text):
+            claims.add(*m.span(1), "TOKEN", "authorization")
     for rule, m, group in _VALUES.hits(text):
         if rule.kind == "IP" and rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
             continue
@@ -166,17 +168,18 @@ def find(text: str) -> list[Hit]:
 
 
 def _command_lines(text: str, claims: _Claims) -> None:
-    for m in _USER_PASS_FLAG.finditer(text):
+    # each pattern runs only on a text holding its literal: "-u" (also in "--user"), "--", "-p" (also in "--password-stdin")
+    for m in _USER_PASS_FLAG.finditer(text) if "-u" in text else ():
         claims.add(*m.span(1), "USER", "command_line")
         claims.add(*m.span(2), "PASSWORD", "command_line")
-    for m in _FLAG.finditer(text):
+    for m in _FLAG.finditer(text) if "--" in text else ():
         value = m.group(2).strip("'\"")
         kind = _value_kind(rules.name_rule(m.group(1)), value, "=")
         if kind is not None:
             claims.add(*m.span(2), kind, "command_line")
-    for m in _P_ATTACHED.finditer(text):
+    for m in _P_ATTACHED.finditer(text) if "-p" in text else ():
         if re.search(r"\b(?:mysql\w*|mariadb\w*)\b", _line(text, m.start())):
             claims.add(*m.span(1), "PASSWORD", "command_line")
-    for m in _P_SEPARATE.finditer(text):
+    for m in _P_SEPARATE.finditer(text) if "-p" in text else ():
         if re.search(r"\blogin\b", _line(text, m.start())):
             claims.add(*m.span(1), "PASSWORD", "command_line")
