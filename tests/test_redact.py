@@ -15,7 +15,7 @@ from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import pytest
 
-from tests.conftest import corpus_files
+from tests.conftest import require_corpus
 
 EMAIL = "alice.planted@customer-corp.com"
 PERSON = "Alice Plantedname"
@@ -460,10 +460,6 @@ def test_no_network_during_redaction(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_har_probe_finds_the_same_problems_after_redaction(invoke: Any, har_file: Path, tmp_path: Path) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("diagkit.collectors.har") is None:
-        pytest.skip("diagkit probe har is not written yet")
     out = tmp_path / "out.har"
     assert invoke("redact", har_file, "-o", out, "--no-ner").exit_code == 0
     env = {"DIAGKIT_NOW": "2024-01-01T00:00:00Z"}
@@ -482,11 +478,9 @@ def test_har_probe_finds_the_same_problems_after_redaction(invoke: Any, har_file
 
 
 def test_corpus_invalid_hars_exit_1(invoke: Any) -> None:
-    files = [p for p in corpus_files("har") if "brokenfile" in p.name]
-    if not files:
-        pytest.skip("shared corpus folder is absent")
-    result = invoke("redact", files[0], "-o", "-")
-    assert result.exit_code == 1 and files[0].name in result.stderr and "Traceback" not in result.stderr
+    broken = require_corpus("har/mitmproxy-brokenfile.har")  # fails, not skips, when ../shared is there
+    result = invoke("redact", broken, "-o", "-")
+    assert result.exit_code == 1 and broken.name in result.stderr and "Traceback" not in result.stderr
 
 
 # ---------------------------------------------------------------- speed work (issue 5 follow-up)
