@@ -301,7 +301,57 @@ class SilentServer:
 # ---------------------------------------------------------------- DNS
 
 
-class DNSServer:
+class DnslibServer:
+    """A dnslib server on 127.0.0.1 answering with `resolver` over UDP, and over TCP at the same port
+    (tcp=False: the TCP port is bound but never listens, so a TCP query is refused). Subclasses build
+    the resolver and call _listen(); stop() returns within one poll interval."""
+
+    _servers: list[Any]
+    _holder: socket.socket | None = None
+
+    def _listen(self, resolver: Any, tcp: bool = True) -> None:
+        from dnslib.server import DNSLogger
+        from dnslib.server import DNSServer as _DNSServer
+
+        # dnslib logs every query with print(); under CliRunner that lands in the command's stdout.
+        quiet = DNSLogger(logf=lambda _line: None)
+        # The UDP port the OS picks can be taken for TCP (an ephemeral client port): pick again.
+        for attempt in range(20):
+            udp = _DNSServer(resolver, address="127.0.0.1", port=0, logger=quiet)
+            self.port = udp.server.server_address[1]
+            try:
+                if tcp:
+                    self._servers = [udp, _DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True,
+                                                     logger=quiet)]
+                else:
+                    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    holder.bind(("127.0.0.1", self.port))  # bound, never listening: connect gets RST
+                    self._holder, self._servers = holder, [udp]
+                return
+            except OSError:
+                udp.server.server_close()
+                if attempt == 19:
+                    raise
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        # dnslib's start_thread() polls at socketserver's default 0.5 s; every stop would wait that long.
+        for srv in self._servers:
+            threading.Thread(target=srv.server.serve_forever, args=(POLL,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for srv in self._servers:
+            srv.server.shutdown()
+            srv.server.server_close()
+        if self._holder is not None:
+            self._holder.close()
+
+
+class DNSServer(DnslibServer):
     """A dnslib server answering from a zone written in master-file syntax.
 
     `zone` is zone-file text (e.g. "www.test. 60 IN A 192.0.2.1"). Names listed in `servfail` get SERVFAIL,
@@ -311,8 +361,7 @@ class DNSServer:
 
     def __init__(self, zone: str = "", servfail: tuple[str, ...] = (), refused: tuple[str, ...] = ()) -> None:
         from dnslib import QTYPE, RCODE, RR
-        from dnslib.server import BaseResolver, DNSLogger
-        from dnslib.server import DNSServer as _DNSServer
+        from dnslib.server import BaseResolver
 
         records = RR.fromZone(zone) if zone.strip() else []
         bad = {n.rstrip(".").lower() + ".": RCODE.SERVFAIL for n in servfail}
@@ -338,34 +387,4 @@ class DNSServer:
                         reply.add_answer(rr)
                 return reply
 
-        resolver = _Resolver()
-        # dnslib logs every query with print(); under CliRunner that lands in the command's stdout.
-        quiet = DNSLogger(logf=lambda _line: None)
-        # The UDP port the OS picks can be taken for TCP (an ephemeral client port): pick again.
-        for attempt in range(20):
-            self._udp = _DNSServer(resolver, address="127.0.0.1", port=0, logger=quiet)
-            self.port = self._udp.server.server_address[1]
-            try:
-                self._tcp = _DNSServer(resolver, address="127.0.0.1", port=self.port, tcp=True, logger=quiet)
-                break
-            except OSError:
-                self._udp.server.server_close()
-                if attempt == 19:
-                    raise
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> DNSServer:
-        # dnslib's start_thread() polls at socketserver's default 0.5 s; every stop would wait that long.
-        self._threads = [threading.Thread(target=srv.server.serve_forever, args=(POLL,), daemon=True)
-                         for srv in (self._udp, self._tcp)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        for srv in (self._udp, self._tcp):
-            srv.server.shutdown()
-            srv.server.server_close()
+        self._listen(_Resolver())

@@ -8,8 +8,6 @@ rejects port 53/TCP does. Checked with dig first: `dig +notcp` shows `flags: qr 
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,15 +29,14 @@ ZONE = {
 }
 
 
-class ZoneServer:
+class ZoneServer(servers.DnslibServer):
     """dnslib: NXDOMAIN/NODATA carry the zone's SOA in the authority section (RFC 2308 §3), except for
     names under nosoa.test; names in `truncate` get TC=1 and no records over UDP. With tcp=False nothing
     listens on TCP at the same port, so a TCP query is refused."""
 
     def __init__(self, truncate: tuple[str, ...] = (), tcp: bool = True) -> None:
         from dnslib import QTYPE, RCODE, RR
-        from dnslib.server import BaseResolver, DNSLogger
-        from dnslib.server import DNSServer as _DNSServer
+        from dnslib.server import BaseResolver
 
         records = {name: [rr for line in lines for rr in RR.fromZone(line)] for name, lines in ZONE.items()}
         soa = RR.fromZone(SOA)[0]
@@ -66,42 +63,7 @@ class ZoneServer:
                     reply.add_auth(soa)
                 return reply
 
-        quiet = DNSLogger(logf=lambda _line: None)
-        self._servers = []
-        self._holder: socket.socket | None = None
-        for attempt in range(20):
-            udp = _DNSServer(_Resolver(), address="127.0.0.1", port=0, logger=quiet)
-            self.port = udp.server.server_address[1]
-            try:
-                if tcp:
-                    self._servers = [udp, _DNSServer(_Resolver(), address="127.0.0.1", port=self.port, tcp=True,
-                                                     logger=quiet)]
-                else:
-                    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                    holder.bind(("127.0.0.1", self.port))  # bound, never listening: connect gets RST
-                    self._holder, self._servers = holder, [udp]
-                break
-            except OSError:
-                udp.server.server_close()
-                if attempt == 19:
-                    raise
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> ZoneServer:
-        # Polled every servers.POLL s rather than dnslib's 0.5 s, so stopping takes no time.
-        for srv in self._servers:
-            threading.Thread(target=srv.server.serve_forever, args=(servers.POLL,), daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        for srv in self._servers:
-            srv.server.shutdown()
-            srv.server.server_close()
-        if self._holder is not None:
-            self._holder.close()
+        self._listen(_Resolver(), tcp=tcp)
 
 
 @pytest.fixture(scope="module")
