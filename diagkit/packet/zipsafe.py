@@ -299,8 +299,3 @@ def open_archive(data: bytes, source: str, *, limits: dict[str, int] | None = No
     if at != cd_offset:
         raise _bad(source, "has data between its last member and its central directory")
     return Archive(source, entries, packed)
-
-
-def read_members(data: bytes, source: str, *, limits: dict[str, int] | None = None) -> dict[str, bytes]:
-    """Every member of an untrusted packet ZIP, or a PacketError naming the first thing wrong with it."""
-    return open_archive(data, source, limits=limits).read_all()
