@@ -348,14 +348,12 @@ def server_addresses(results: Sequence[ProbeResult]) -> set[str]:
     resolvers, the OS lookup) and every target given as an IP address."""
     import ipaddress
 
+    from diagkit.diagnosis import host_of
+
     def address(text: str) -> str | None:
-        host = text.strip()
-        if host.startswith("[") and "]" in host:
-            host = host[1:host.index("]")]
-        elif host.count(":") == 1:
-            host = host.split(":")[0]
+        host = host_of(text)  # URL, HOST:PORT, [v6]:port or a bare address
         try:
-            return str(ipaddress.ip_address(host))
+            return str(ipaddress.ip_address(host)) if host else None
         except ValueError:
             return None
 
@@ -371,7 +369,7 @@ def server_addresses(results: Sequence[ProbeResult]) -> set[str]:
 
     found: set[str] = set()
     for result in results:
-        texts = [result.target.split("://")[-1].split("/")[0]]
+        texts = [result.target]
         if result.probe == "dns":
             texts += list(strings(result.facts)) + list(strings(result.options or {}))
         found.update(a for a in map(address, texts) if a)
