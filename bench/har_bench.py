@@ -22,10 +22,10 @@ if mode == "json.load":
     with open(path, "rb") as fh:
         n = len(json.load(fh)["log"]["entries"])
 elif mode == "load_har":
-    from diagkit.collectors.har_file import load_har
+    from diagkit.formats.har import load_har
     n = len(load_har(path)["log"]["entries"])
 else:
-    from diagkit.collectors import har
+    from diagkit.collectors.har import probe as har
     from diagkit.context import Context
     from diagkit.runner import run_probe
     r = run_probe(har.probe, path, {}, Context(timeout=60))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from diagkit import checklists
-from diagkit.checklists import Question
+from diagkit.casework import checklists
+from diagkit.casework.checklists import Question
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p.stem for p in (ROOT / "checklists").glob("*.yaml"))

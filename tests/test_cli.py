@@ -82,7 +82,7 @@ def test_probe_list_shows_builtins(invoke):
     data = json.loads(invoke("probe", "--list", "--json").stdout)
     tls = next(p for p in data["probes"] if p["name"] == "tls")
     assert tls["loaded"] is True
-    assert tls["entry_point"] == "diagkit.collectors.tls:probe"
+    assert tls["entry_point"] == "diagkit.collectors.tls.probe:probe"
     assert "--servername" in tls["options"]
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from diagkit import checklists
+from diagkit.casework import checklists
 from tests import servers
 from tests.fixtures import secret_har as sh
 
@@ -374,7 +374,7 @@ def test_a_file_the_leak_gate_refuses_is_left_out_and_the_packet_still_written(
 
 
 def test_parse_probe_spec() -> None:
-    from diagkit.collect import parse_probe_spec
+    from diagkit.casework.collect import parse_probe_spec
     from diagkit.errors import UsageError
 
     run = parse_probe_spec("dns=example.com;type=aaaa;resolver=192.0.2.1;resolver=192.0.2.2;system")

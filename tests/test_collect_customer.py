@@ -126,7 +126,7 @@ def test_preview_says_names_are_not_detected_without_ner(invoke, tmp_path: Path,
 
 
 def test_sensitive_prompt_promises_only_what_is_true() -> None:
-    from diagkit import checklists
+    from diagkit.casework import checklists
 
     for name in checklists.builtin_names():
         for q in checklists.load(name).questions:

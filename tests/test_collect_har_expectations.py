@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from diagkit import checklists
+from diagkit.casework import checklists
 from tests.fixtures.sso import builders as b
 from tests.test_har_saml_flow import login_flow
 

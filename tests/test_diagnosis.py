@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 
 from diagkit import catalogue, diagnosis
+from diagkit.cli.render import render_results
 from diagkit.diagnosis import apply, diagnose, diagnose_findings, host_of, parse_rule, table
 from diagkit.findings import Cause, Finding, ProbeResult, Severity, parse_results_document
-from diagkit.render import render_results
 
 SCHEMA = Path(__file__).resolve().parents[1] / "diagkit" / "schemas" / "findings.schema.json"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -262,7 +262,7 @@ def test_plugin_rules_come_after_the_built_in_ones(monkeypatch: pytest.MonkeyPat
 def test_rule_texts_survive_the_packet_redaction_unchanged() -> None:
     # collect redacts each result's JSON, diagnosis included: a rule's own words are diagkit's text and reach
     # the packet as written (NER once took the "SNI" of a next step for a person's name).
-    from diagkit.collect import Redaction
+    from diagkit.casework.collect import Redaction
 
     for rule in table():
         cause = Cause(cause=rule.cause, severity=rule.severity, findings=list(rule.ids()), next_step=rule.next_step,

@@ -1,4 +1,4 @@
-"""Unit tests for JWT decoding and claim checks (diagkit/collectors/jwt.py) and the OAuth error table."""
+"""Unit tests for JWT decoding and claim checks (diagkit/formats/jwt.py) and the OAuth error table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from diagkit.collectors import jwt, oauth_errors
+from diagkit.formats import jwt, oauth_errors
 from diagkit.probe import Report
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.UTC)

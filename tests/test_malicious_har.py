@@ -103,7 +103,8 @@ def test_each_weird_entry_alone(invoke, tmp_path: Path, index: int) -> None:
 
 
 def test_status_and_timing_sanitised() -> None:
-    from diagkit.collectors import har, har_file
+    from diagkit.collectors.har import probe as har
+    from diagkit.formats import har as har_file
 
     for status in (math.inf, math.nan, 10 ** 30, -3, 42, "abc", None):
         assert har_file.status_of({"response": {"status": status}}) == 0
@@ -115,7 +116,7 @@ def test_status_and_timing_sanitised() -> None:
 @pytest.mark.parametrize("streamed", [False, True])
 def test_utf16_and_friends(invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encoding: str,
                            streamed: bool) -> None:
-    from diagkit.collectors import har_file
+    from diagkit.formats import har as har_file
 
     if streamed:
         monkeypatch.setattr(har_file, "STREAM_THRESHOLD", 0)
@@ -163,7 +164,7 @@ def test_work_grows_linearly_with_challenge_parameters_and_header_size(invoke, t
 
 def test_many_tiny_entries_stream_with_bounded_memory(invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A long HAR takes the streamed path: memory does not grow with the number of entries."""
-    from diagkit.collectors import har_file
+    from diagkit.formats import har as har_file
 
     monkeypatch.setattr(har_file, "STREAM_THRESHOLD", 1 << 20)
     path = tmp_path / "many.har"
@@ -188,7 +189,7 @@ def test_many_tiny_entries_stream_with_bounded_memory(invoke, tmp_path: Path, mo
 def test_work_grows_linearly_with_the_number_of_entries(invoke, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The streamed path does a bounded amount of work per entry: twice the entries, about twice the calls."""
-    from diagkit.collectors import har_file
+    from diagkit.formats import har as har_file
 
     monkeypatch.setattr(har_file, "STREAM_THRESHOLD", 0)
     one = json.dumps(GOOD)

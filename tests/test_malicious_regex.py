@@ -18,8 +18,11 @@ N = 100_000
 
 
 def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
-    from diagkit import checklists, collect, scrub
-    from diagkit.collectors import certs, http, jwt, oauth_errors, saml_response, saml_xml
+    from diagkit import scrub
+    from diagkit.casework import checklists, collect
+    from diagkit.collectors.http import response as http
+    from diagkit.collectors.saml import response as saml_response
+    from diagkit.formats import certs, jwt, oauth_errors, saml_xml
 
     attack_text = [
         "answers." * (N // 8), "a." * (N // 2), "a@" + "a." * (N // 2) + "@", "{{" * N, "{" * N,
@@ -76,8 +79,11 @@ def test_pattern_is_linear(name: str, get: Callable[[], Any], texts: list[str]) 
 
 
 def test_fixed_patterns_still_match() -> None:
-    from diagkit import checklists, scrub
-    from diagkit.collectors import certs, http, oauth_errors, saml_response
+    from diagkit import scrub
+    from diagkit.casework import checklists
+    from diagkit.collectors.http import response as http
+    from diagkit.collectors.saml import response as saml_response
+    from diagkit.formats import certs, oauth_errors
 
     assert scrub.scrub("see https://bob:hunter2@example.com/x") == "see https://<REDACTED>@example.com/x"
     assert saml_response._EMAIL_RE.sub("<E>", "user jane.doe@example.com failed") == "user <E> failed"

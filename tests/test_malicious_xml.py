@@ -212,7 +212,7 @@ def test_har_with_xxe_saml_deflate_bomb_and_gzip_bomb(invoke, tmp_path: Path, lo
 
 
 def test_har_gzip_body_is_inflated_with_a_cap() -> None:
-    from diagkit.collectors import har_file
+    from diagkit.formats import har as har_file
 
     entry = {"response": {"headers": [{"name": "Content-Encoding", "value": "gzip"}],
                           "content": {"encoding": "base64", "text": base64.b64encode(_gzip_bomb()).decode()}}}

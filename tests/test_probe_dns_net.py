@@ -171,7 +171,7 @@ def test_negative_ttl_is_the_smaller_of_soa_ttl_and_minimum():
     import dns.message
     import dns.rrset
 
-    from diagkit.collectors.dns import negative_cache
+    from diagkit.collectors.dns.probe import negative_cache
 
     response = dns.message.make_response(dns.message.make_query("x.example.", "A"))
     response.authority.append(dns.rrset.from_text("example.", 60, "IN", "SOA",
@@ -212,6 +212,6 @@ def test_documentation_addresses_are_not_private(invoke, zone):
     ("2606:4700::1111", None), ("100.128.0.1", None),
 ])
 def test_address_kind(address, kind):
-    from diagkit.collectors.dns import address_kind
+    from diagkit.collectors.dns.probe import address_kind
 
     assert address_kind(address) == kind

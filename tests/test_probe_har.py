@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from diagkit.collectors import har, har_file
+from diagkit.collectors.har import probe as har
+from diagkit.formats import har as har_file
 from tests.cli_results import severities
 from tests.fixtures import secret_har as sh
 

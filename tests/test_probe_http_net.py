@@ -390,7 +390,7 @@ def test_token_of_another_issuer_is_only_an_issuer_mismatch(invoke, issuer, keys
 
 
 def test_unit_verify_rejects_a_short_ec_signature(keys):
-    from diagkit.collectors.jwt_verify import public_key, verify
+    from diagkit.collectors.http.jwt_verify import public_key, verify
 
     jwk = keys.jwks()["keys"][2]
     assert verify(b"a.b", b"\x01" * 10, public_key(jwk, "ES256"), "ES256") is False
@@ -477,7 +477,7 @@ def test_entra_page_description_is_unescaped(invoke, idp):
 
 
 def test_hostile_page_is_read_in_one_pass():
-    from diagkit.collectors.idp_errors import page_error
+    from diagkit.formats.idp_errors import page_error
 
     page = ("<html>" + "<script>" * 30000 + "<style" * 10000 + "AADSTS" * 5000).encode()
     assert page_error(page, "text/html", 400) is None

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from diagkit.collectors.oidc import discovery_candidates
+from diagkit.collectors.oidc.probe import discovery_candidates
 from tests.cli_results import find, ids, run_json
 from tests.fixtures.sso import builders as b
 from tests.servers import Response, json_response, server_context

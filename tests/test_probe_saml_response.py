@@ -12,9 +12,9 @@ from urllib.parse import quote
 
 import pytest
 
-from diagkit.collectors.saml_response import analyse_response
-from diagkit.collectors.saml_xml import decode_saml_message, parse_xml
+from diagkit.collectors.saml.response import analyse_response
 from diagkit.errors import InputFormatError
+from diagkit.formats.saml_xml import decode_saml_message, parse_xml
 from diagkit.probe import Report
 from tests.cli_results import find, ids, run_json
 from tests.fixtures.sso import builders as b

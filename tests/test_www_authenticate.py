@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diagkit.collectors.www_authenticate import Challenge, find, parse, parse_all
+from diagkit.formats.www_authenticate import Challenge, find, parse, parse_all
 
 
 def test_rfc9110_example_with_two_challenges_and_escaped_quotes():

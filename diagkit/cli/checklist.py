@@ -20,7 +20,7 @@ def checklist() -> None:
 @debug_option
 def list_checklists(as_json: bool) -> None:
     """List the shipped checklists."""
-    from diagkit import checklists
+    from diagkit.casework import checklists
 
     items = checklists.load_all()
     if as_json:
@@ -41,7 +41,7 @@ def list_checklists(as_json: bool) -> None:
 @debug_option
 def show(name: str, as_json: bool) -> None:
     """Show a checklist's questions, probes and evidence. NAME is a shipped id or a file path."""
-    from diagkit import checklists
+    from diagkit.casework import checklists
 
     item = checklists.load(name)
     if as_json:
@@ -51,7 +51,7 @@ def show(name: str, as_json: bool) -> None:
 
 
 def render(item: object) -> str:
-    from diagkit.checklists import Checklist
+    from diagkit.casework.checklists import Checklist
 
     assert isinstance(item, Checklist)
     bold = lambda text: click.style(text, bold=True)  # noqa: E731
@@ -96,7 +96,7 @@ def validate(files: tuple[str, ...], as_json: bool) -> None:
 
     Exit status 0 when all are valid, 1 otherwise.
     """
-    from diagkit import checklists
+    from diagkit.casework import checklists
 
     report = []
     for path in files:

@@ -71,8 +71,8 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
     recorded as an `error` finding and the packet is still written; so is a HAR or attachment that
     cannot be read or redacted. Nothing leaves this computer: send the packet file to your support contact.
     """
-    from diagkit import checklists
-    from diagkit import collect as job
+    from diagkit.casework import checklists
+    from diagkit.casework import collect as job
     from diagkit.findings import ExitStatus, exit_status
 
     if not (checklist_name or probe_specs or har_files or attachments):
@@ -173,7 +173,7 @@ def _unknown_answers(checklist: Any, names: list[str]) -> str:
 
 
 def _ask_questions(checklist: Any, answers: dict[str, Any]) -> None:
-    from diagkit import checklists
+    from diagkit.casework import checklists
 
     click.echo(click.style(checklist.title, bold=True), err=True)
     click.echo("Answer what you can; press Enter to skip. * = needed for the escalation to be ready.\n", err=True)
@@ -304,7 +304,7 @@ def readiness_line(ready: dict[str, Any]) -> str:
 
 def _report(prepared: Any, info: Any, to_stderr: bool = False) -> None:
     """The outcome for the person who ran collect; on stderr when the packet itself went to stdout."""
-    from diagkit.render import render_result
+    from diagkit.cli.render import render_result
 
     def say(text: str) -> None:
         click.echo(text, err=to_stderr)

@@ -117,7 +117,7 @@ def dumps(document: Any) -> str:
 
 def emit_results(results: list[ProbeResult], as_json: bool) -> None:
     """Print results and exit with the contract's code for the worst finding."""
-    from diagkit.render import render_results
+    from diagkit.cli.render import render_results
 
     if as_json:
         click.echo(dumps(results_document(results)))

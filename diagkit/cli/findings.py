@@ -32,7 +32,7 @@ def list_findings(as_json: bool, markdown: bool, area: str | None) -> None:
             cells = [f"`{e.id}`", e.severity.value, e.meaning, e.remediation, "; ".join(e.refs)]
             click.echo("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return
-    from diagkit.render import severity_label
+    from diagkit.cli.render import severity_label
 
     for e in entries:
         click.echo(f"{severity_label(e.severity)} {e.id:<40} {e.title}")

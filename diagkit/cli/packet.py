@@ -247,7 +247,7 @@ def replay(packet_path: str, as_json: bool, output: str | None, timeout: float |
     if as_json or output == "-":
         click.echo(dumps(document))
     else:
-        from diagkit.render import render_results
+        from diagkit.cli.render import render_results
 
         click.echo(render_results(results) if results else "nothing replayed")
     sys.exit(int(exit_status(results)))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagkit.collect import Run
+from diagkit.casework.collect import Run
 from diagkit.findings import ProbeResult, Severity
 from diagkit.probe import SECRET, Option, Probe
 from diagkit.visible import visible
@@ -167,7 +167,7 @@ def replay(packet_results: Sequence[ProbeResult], *, timeout: float | None = Non
 
     Never raises for a probe's own failure (collect.run_all turns those into `error` results). When a
     probe was run, this machine's clock is measured like `collect` does, as an `environment` result."""
-    from diagkit.collect import environment_facts, run_all
+    from diagkit.casework.collect import environment_facts, run_all
 
     todo = plan(packet_results, secrets=secrets, ca_file=ca_file)
     done = iter(run_all(todo.runs, timeout, progress))

@@ -190,7 +190,7 @@ def _lines(value: Any, indent: str) -> str:
 def render_terminal(view: PacketView, source: str) -> str:
     import click
 
-    from diagkit.render import render_finding, severity_label
+    from diagkit.cli.render import render_finding, severity_label
     from diagkit.visible import visible
 
     view, source = visible_view(view), visible(source)

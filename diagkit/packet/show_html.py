@@ -150,7 +150,7 @@ def _har_bytes(view: PacketView, target: str) -> bytes | None:
 
 def pictures(view: PacketView) -> list[tuple[str, str]]:
     """(caption, svg or a note) for each picture the packet's results and evidence allow."""
-    from diagkit.collectors import har_file as hf
+    from diagkit.formats import har as hf
     from diagkit.packet.pictures import chain, har_data, sso, waterfall
 
     out: list[tuple[str, str]] = []

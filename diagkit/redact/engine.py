@@ -228,7 +228,7 @@ def _map_strings(node: Any, fn: Any, where: str = "") -> Any:
 
 def _parse_json(text: str, name: str, har: bool) -> Any:
     if har:
-        from diagkit.collectors.har_file import parse_har_text
+        from diagkit.formats.har import parse_har_text
 
         return parse_har_text(text, name)
     try:
@@ -241,7 +241,7 @@ def _parse_json(text: str, name: str, har: bool) -> Any:
 def _decode(data: bytes, name: str, har: bool = False) -> str:
     """Text from UTF-8 (BOM or not), UTF-16/32 (BOM or not), else Latin-1 so a legacy log is still read."""
     if har:
-        from diagkit.collectors.har_file import decode_har_bytes
+        from diagkit.formats.har import decode_har_bytes
 
         return decode_har_bytes(data, name)
     encoding = json.detect_encoding(data)

@@ -11,10 +11,10 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from diagkit.collectors import har_file as hf
-from diagkit.collectors.har_timing import phases
-from diagkit.collectors.har_values import hostname, number, parse_har_time, safe_url
+from diagkit.collectors.har.timing import phases
+from diagkit.collectors.har.values import hostname, number, parse_har_time, safe_url
 from diagkit.findings import ProbeResult, Severity
+from diagkit.formats import har as hf
 from diagkit.packet.pictures.sso import BROWSER, Hop, Lane
 from diagkit.packet.pictures.waterfall import MAX_ROWS, PHASES, Request
 

@@ -1,0 +1,1 @@
+"""The `oidc` probe: an issuer's discovery document and its JWKS."""
