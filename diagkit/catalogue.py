@@ -1,4 +1,8 @@
-"""Loads the finding catalogue (catalogue.yaml) and makes findings from it by id."""
+"""Loads the finding catalogue and makes findings from it by id.
+
+The catalogue is `catalogue.yaml` (the runner's ids), one `findings.yaml` beside each probe family in
+`collectors/` and one in `casework/`; plugins add theirs with `register`. An id defined twice is an error.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from diagkit.findings import Finding, Severity
@@ -42,14 +47,28 @@ def _entry(finding_id: str, spec: Mapping[str, Any]) -> Entry:
     )
 
 
+def _catalogue_files() -> list[Traversable]:
+    package = resources.files("diagkit")
+    families = sorted(package.joinpath("collectors").iterdir(), key=lambda folder: folder.name)
+    files = [package.joinpath("catalogue.yaml")]
+    files += [folder.joinpath("findings.yaml") for folder in families if folder.joinpath("findings.yaml").is_file()]
+    files.append(package.joinpath("casework", "findings.yaml"))
+    return files
+
+
 @functools.cache
 def load() -> dict[str, Entry]:
     """The built-in catalogue plus ids registered by plugins loaded so far."""
     import yaml  # only when findings are made, not at CLI start-up
 
-    text = resources.files("diagkit").joinpath("catalogue.yaml").read_text(encoding="utf-8")
-    raw = yaml.safe_load(text) or {}
-    return {finding_id: _entry(finding_id, spec) for finding_id, spec in raw.items()}
+    entries: dict[str, Entry] = {}
+    for source in _catalogue_files():
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+        for finding_id, spec in raw.items():
+            if finding_id in entries:
+                raise ValueError(f"finding id {finding_id!r} is defined twice (again in {source.name})")
+            entries[finding_id] = _entry(finding_id, spec)
+    return entries
 
 
 def register(source: str, specs: Mapping[str, Mapping[str, Any]]) -> None:
@@ -67,7 +86,7 @@ def entry(finding_id: str) -> Entry:
         return load()[finding_id]
     except KeyError:
         # A programming error: every id must be catalogued (tests/test_catalogue.py).
-        raise KeyError(f"finding id {finding_id!r} is not in diagkit/catalogue.yaml") from None
+        raise KeyError(f"finding id {finding_id!r} is in no finding catalogue (diagkit/catalogue.yaml, collectors/*/findings.yaml)") from None
 
 
 def make(

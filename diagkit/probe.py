@@ -122,7 +122,7 @@ class Probe:
     network: bool = True
     # Finding ids a third-party probe adds, in catalogue.yaml's shape:
     # {"toy.word.shouting": {"severity": "warn", "title": ..., "meaning": ..., "remediation": ..., "refs": []}}.
-    # Built-in probes keep theirs in diagkit/catalogue.yaml.
+    # Built-in probes keep theirs in diagkit/collectors/<family>/findings.yaml, beside the code.
     findings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Diagnosis rules a third-party probe adds, in diagkit/diagnosis/rules.yaml's shape (a list of rules);
     # they come after the built-in ones. Built-in probes keep theirs in that file.
