@@ -14,6 +14,7 @@ import pytest
 
 from diagkit.collectors.har import probe as har
 from diagkit.formats import har as har_file
+from diagkit.formats.urls import url_shape
 from tests.cli_results import severities
 from tests.fixtures import secret_har as sh
 
@@ -470,10 +471,10 @@ def test_timeline_is_capped(invoke, write_har):
 
 
 def test_safe_url_keeps_only_names():
-    assert har.safe_url("https://u:p@Host.example.com:8443/a/b?code=xyz&state=1&code=2#access_token=t&x=y") == \
+    assert url_shape("https://u:p@Host.example.com:8443/a/b?code=xyz&state=1&code=2#access_token=t&x=y") == \
         "https://host.example.com:8443/a/b?code&state#access_token&x"
-    assert har.safe_url("not a url") == "not a url"
-    assert har.safe_url(None) == ""
+    assert url_shape("not a url") == "not a url"
+    assert url_shape(None) == ""
 
 
 def test_phases_ignore_minus_one_and_take_ssl_out_of_connect():

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from diagkit.collectors.tls.probe import hostname_matches, split_host_port
+from diagkit.collectors.tls.probe import hostname_matches
+from diagkit.formats.urls import split_host_port
 from tests import servers
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

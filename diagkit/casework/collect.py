@@ -349,7 +349,7 @@ def server_addresses(results: Sequence[ProbeResult]) -> set[str]:
     resolvers, the OS lookup) and every target given as an IP address."""
     import ipaddress
 
-    from diagkit.diagnosis import host_of
+    from diagkit.formats.urls import host_of
 
     def address(text: str) -> str | None:
         host = host_of(text)  # URL, HOST:PORT, [v6]:port or a bare address

@@ -119,7 +119,7 @@ def clock_probe_url(probe: str, target: str) -> str | None:
             return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}/"
         return None
     if probe == "tls":
-        from diagkit.collectors.tls.probe import split_host_port
+        from diagkit.formats.urls import split_host_port
 
         try:
             host, port = split_host_port(target)

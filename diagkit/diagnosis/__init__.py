@@ -11,15 +11,13 @@ The rules are data: diagkit/diagnosis/rules.yaml, and `Probe(diagnosis=[...])` f
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from diagkit.diagnosis.engine import evaluate
 from diagkit.diagnosis.rules import Rule, parse_rule, register, table
 from diagkit.findings import Cause, Finding, ProbeResult
+from diagkit.formats.urls import host_of
 
 __all__ = ["Cause", "Rule", "apply", "diagnose", "diagnose_findings", "diagnose_result", "host_of", "parse_rule",
            "register", "table"]
@@ -36,23 +34,6 @@ def diagnose_result(result: ProbeResult) -> list[Cause]:
     return evaluate(result.findings, [result.facts])
 
 
-def host_of(target: str) -> str | None:
-    """The host a target names (URL, HOST:PORT or DNS name), or None for a file or an inline value.
-
-    Results are tied together across probes only when they name the same host, so a DNS failure for one
-    name never explains a TLS failure of another.
-    """
-    text = target.strip()
-    if "://" in text:
-        host = urlsplit(text).hostname
-    elif not text or text.startswith("<") or "/" in text or "\\" in text or os.path.exists(text):
-        return None
-    elif text.startswith("["):
-        host = text[1:].partition("]")[0]
-    else:
-        host = re.sub(r":\d+$", "", text) if text.count(":") == 1 else text
-    host = (host or "").lower().rstrip(".")
-    return host or None
 
 
 def host_groups(results: Sequence[ProbeResult]) -> list[list[int]]:

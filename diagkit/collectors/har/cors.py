@@ -5,8 +5,8 @@ Only response headers the browser recorded are judged; the browser console remai
 
 from __future__ import annotations
 
-from diagkit.collectors.har.values import origin_of
 from diagkit.formats import har as hf
+from diagkit.formats.urls import origin_of
 
 
 def cross_origin(req: dict, url: str) -> str | None:

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from diagkit.collectors.har.values import Group, digest, path_key, safe_url, short
+from diagkit.collectors.har.values import Group, digest, short
 from diagkit.context import Context, parse_http_date
 from diagkit.formats import har as hf
+from diagkit.formats.urls import path_key, url_shape
 from diagkit.probe import Report
 
 
@@ -159,7 +160,7 @@ class FlowChecks:
             known, shaped = False, code.replace("_", "").isalpha()
         if not (known or (shaped and context)):
             return
-        self._oauth(code, params.get("error_description"), where, params.get("error_uri"), safe_url(url))
+        self._oauth(code, params.get("error_description"), where, params.get("error_uri"), url_shape(url))
 
     def _oauth(self, code: str, description: Any, where: str, uri: Any, shown: str) -> None:
         key = (code, path_key(shown))

@@ -20,9 +20,10 @@ from diagkit.collectors.har.errors import body_error, classify_error
 from diagkit.collectors.har.flow import FlowChecks
 from diagkit.collectors.har.redirects import RedirectLoops
 from diagkit.collectors.har.timing import ClockSkew, SlowRequests, phases
-from diagkit.collectors.har.values import Group, hostname, number, origin_of, parse_har_time, safe_url, short
+from diagkit.collectors.har.values import Group, number, parse_har_time, short
 from diagkit.context import Context
 from diagkit.formats import har as hf
+from diagkit.formats.urls import hostname, origin_of, url_shape
 from diagkit.probe import Option, Probe, Report
 
 TIMELINE_LIMIT = 200
@@ -72,7 +73,7 @@ class Analysis:
         self.count += 1
         req, resp = hf.request_of(entry), hf.response_of(entry)
         url = str(req.get("url") or "")
-        shown = safe_url(url)
+        shown = url_shape(url)
         method = str(req.get("method") or "").upper()
         status = hf.status_of(entry)
         started = parse_har_time(entry.get("startedDateTime") or req.get("startedDateTime"))

@@ -6,8 +6,9 @@ import datetime as _dt
 from collections import Counter
 from urllib.parse import urljoin
 
-from diagkit.collectors.har.values import GROUP_SAMPLE, Group, origin_of, path_key, safe_url
+from diagkit.collectors.har.values import GROUP_SAMPLE, Group
 from diagkit.formats import har as hf
+from diagkit.formats.urls import origin_of, path_key, url_shape
 from diagkit.probe import Report
 
 REDIRECT_LOOP_REPEATS = 3
@@ -51,7 +52,7 @@ class RedirectLoops:
         self.edge_last[edge] = (index, started)
         if url.lower().startswith("https:") and target.lower().startswith("http:"):
             key = (origin_of(url) or "", origin_of(target) or "")
-            group = self.insecure.setdefault(key, Group(evidence={"from": shown, "to": safe_url(target)}))
+            group = self.insecure.setdefault(key, Group(evidence={"from": shown, "to": url_shape(target)}))
             group.note(index, shown, [])
         return target
 
@@ -66,7 +67,7 @@ class RedirectLoops:
                  if n >= REDIRECT_LOOP_REPEATS and targets[a] >= REDIRECT_LOOP_REPEATS - 1]
         if loops:
             loops.sort(key=lambda item: -item[1])
-            hops = [{"from": safe_url(a), "to": safe_url(b), "times": n} for (a, b), n in loops[:GROUP_SAMPLE]]
+            hops = [{"from": url_shape(a), "to": url_shape(b), "times": n} for (a, b), n in loops[:GROUP_SAMPLE]]
             first = min(self.edge_first[e] for e, _ in loops)
             report.add("har.redirect.loop",
                        f"Redirect loop: {hops[0]['from']} -> {hops[0]['to']} repeated {loops[0][1]} times",

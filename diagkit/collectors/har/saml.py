@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from diagkit.collectors.har.cookies import Cookie, sent_cookies, set_cookies, site, url_parts
-from diagkit.collectors.har.values import digest, origin_of
+from diagkit.collectors.har.values import digest
 from diagkit.formats import har as hf
+from diagkit.formats.urls import origin_of
 
 RELAY_STATE_MAX = 80  # bytes, SAML 2.0 Bindings §3.4.3 and §3.5.3
 _ERROR_WORDS = re.compile(r"\b(error|invalid|expired|failed|failure|exception|unable|denied|forbidden)\b", re.I)

@@ -6,9 +6,10 @@ import datetime as _dt
 import statistics
 from typing import Any
 
-from diagkit.collectors.har.values import hostname, number
+from diagkit.collectors.har.values import number
 from diagkit.context import parse_http_date
 from diagkit.formats import har as hf
+from diagkit.formats.urls import hostname
 from diagkit.probe import Report
 
 SLOW_REPORT_LIMIT = 10

@@ -1,5 +1,4 @@
-"""Small values the HAR checks share: URLs reduced to what is safe to show, times, timing numbers, short
-scrubbed text, and Group, which folds repeated occurrences of one problem into one finding.
+"""Small values the HAR checks share: times, timing numbers, short scrubbed text, and Group, which folds repeated occurrences of one problem into one finding.
 
 HAR exporters fill fields loosely (missing, -1, strings where numbers belong), so every helper here
 takes Any and answers None or "" rather than raising.
@@ -11,62 +10,10 @@ import datetime as _dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 GROUP_SAMPLE = 5  # URLs kept per grouped finding
 
 
-def safe_url(url: Any) -> str:
-    """origin + path + query (and fragment) parameter NAMES only: safe to show and to put in a packet."""
-    if not isinstance(url, str) or not url:
-        return ""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        return "<unparseable URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    origin = f"{parts.scheme}://{host}{f':{port}' if port else ''}" if parts.scheme and host else ""
-    out = origin + parts.path
-    names = [p.split("=", 1)[0] for p in parts.query.split("&") if p] if parts.query else []
-    if names:
-        out += "?" + "&".join(dict.fromkeys(names))
-    frag = [p.split("=", 1)[0] for p in parts.fragment.split("&") if "=" in p] if parts.fragment else []
-    if frag:
-        out += "#" + "&".join(dict.fromkeys(frag))
-    return out[:300]
-
-
-def hostname(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname if url else None
-    except ValueError:  # "http://[::1" and other URLs that are not URLs
-        return None
-
-
-def origin_of(url: Any) -> str | None:
-    if not isinstance(url, str):
-        return None
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return None
-    if not parts.scheme or not host:
-        return None
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    return f"{parts.scheme.lower()}://{host.lower()}" + (f":{port}" if port and port != default else "")
-
-
-def path_key(url: str) -> str:
-    """origin + path: what identifies "the same page" across repeated visits with changing query values."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    return f"{origin_of(url) or ''}{parts.path or '/'}"
 
 
 def parse_har_time(value: Any) -> _dt.datetime | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from diagkit.formats.urls import origin_text, safe_url
+from diagkit.formats.urls import masked_url, origin_text
 from diagkit.scrub import scrub
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def response_facts(ex: Exchange) -> dict[str, Any]:
     safe = {name: (ex.header(name) or "") for name in names if name in SAFE_RESPONSE_HEADERS}
     if "location" in names:
         try:
-            safe["location"] = safe_url(urljoin(ex.url, ex.header("location") or ""))
+            safe["location"] = masked_url(urljoin(ex.url, ex.header("location") or ""))
         except ValueError:  # "http://[::1" from the server
             safe["location"] = "<invalid URL>"
     facts: dict[str, Any] = {
@@ -190,16 +190,16 @@ def report_connect_failure(report: Report, url: str, failure: ConnectFailure, wh
     if failure.layer == "proxy" and failure.status == 407:
         report.add("http.proxy.auth_required",
                    f"The proxy requires authentication: it answered the CONNECT for {origin_text(url)} with 407",
-                   detail=(f"The {what} to {safe_url(url)} never reached the server: the forward proxy refused to "
+                   detail=(f"The {what} to {masked_url(url)} never reached the server: the forward proxy refused to "
                            "open the tunnel (CONNECT) until the client authenticates to it (RFC 9110 §15.5.8)."
                            + failure.note),
-                   evidence={"status": 407, "stage": "CONNECT", "url": safe_url(url), **failure.evidence})
+                   evidence={"status": 407, "stage": "CONNECT", "url": masked_url(url), **failure.evidence})
         return
     report.add("http.connect.failed", f"Could not reach {origin_text(url)} (failed at the {failure.layer} layer)"
                + (f": {failure.evidence['title_note']}" if failure.evidence.get("title_note") else ""),
-               detail=f"The {what} to {safe_url(url)} failed at the {failure.layer} layer: {failure.reason}."
+               detail=f"The {what} to {masked_url(url)} failed at the {failure.layer} layer: {failure.reason}."
                + failure.note,
-               evidence={"layer": failure.layer, "reason": failure.reason, "url": safe_url(url),
+               evidence={"layer": failure.layer, "reason": failure.reason, "url": masked_url(url),
                          **{k: v for k, v in failure.evidence.items() if k != "title_note"}},
                # CONTRACT.md: a check cut short by the timeout could not run, so `error`, not a verdict.
                severity="error" if failure.timed_out else None)

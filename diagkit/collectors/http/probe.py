@@ -46,7 +46,7 @@ from diagkit.collectors.http.response import (
 )
 from diagkit.collectors.http.tunnel import explain_failure, proxy_for
 from diagkit.errors import InputError
-from diagkit.formats.urls import is_loopback, origin_of, origin_text, safe_url
+from diagkit.formats.urls import is_loopback, masked_url, origin_parts, origin_text
 from diagkit.probe import Option, Probe, Report
 from diagkit.scrub import scrub
 
@@ -69,7 +69,7 @@ def _proxy_facts(url: str) -> dict[str, str] | None:
     scheme = urlsplit(url).scheme.lower()
     source = next((v for v in (f"{scheme.upper()}_PROXY", f"{scheme}_proxy", "ALL_PROXY", "all_proxy")
                    if _env(v)), "environment")
-    return {"proxy": safe_url(proxy), "source": source}
+    return {"proxy": masked_url(proxy), "source": source}
 
 
 def _env(name: str) -> str | None:
@@ -105,7 +105,7 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
         headers.append(("User-Agent", f"diagkit/{__version__}"))
     creds = credentials_of(headers)
 
-    report.facts["url"] = safe_url(url)
+    report.facts["url"] = masked_url(url)
     report.facts["request"] = {
         "method": method,
         "header_names": [n for n, _ in headers],
@@ -119,14 +119,14 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
 
     if proxy is not None:
         proxy = _proxy_option(proxy)
-    proxy_info = {"proxy": safe_url(proxy), "source": "--proxy"} if proxy else _proxy_facts(url)
+    proxy_info = {"proxy": masked_url(proxy), "source": "--proxy"} if proxy else _proxy_facts(url)
     via_values: list[str] = []
     if proxy_info:
         report.facts["proxy"] = proxy_info
 
     if creds.any and url.lower().startswith("http://") and not is_loopback(url):
         report.add("http.auth.insecure_transport", "Credentials are sent over plain HTTP",
-                   detail="Anyone on the path can read them; use https://.", evidence={"url": safe_url(url)})
+                   detail="Anyone on the path can read them; use https://.", evidence={"url": masked_url(url)})
 
     final: Exchange | None = None
     hops: list[dict[str, Any]] = []
@@ -152,7 +152,7 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
         report.facts["response"] = response_facts(final)
         via_values = final.header_list("via")
         server_date = _server_clock(report, final, ctx)
-        if origin is not None and origin_of(final.url) != origin_of(origin if origin != "null" else url):
+        if origin is not None and origin_parts(final.url) != origin_parts(origin if origin != "null" else url):
             check_actual_cors(report, final, origin, creds)
         before = len(report.findings)
         unfollowed = no_follow and final.status in REDIRECT_STATUSES and bool(final.header("location"))
@@ -171,9 +171,9 @@ def run(ctx: Context, report: Report, target: str, header: tuple[str, ...] = (),
                        detail=("An SSO gateway or web application firewall intercepted the API call: "
                                + "; ".join(login) + ". API clients cannot complete an interactive login."),
                        evidence={"status": final.status, "content_type": final.content_type, "reasons": login,
-                                 "final_url": safe_url(final.url)})
+                                 "final_url": masked_url(final.url)})
         elif 200 <= final.status < 300:
-            report.add("http.request.ok", f"{method} {safe_url(final.url)} answered {final.status} {final.reason}",
+            report.add("http.request.ok", f"{method} {masked_url(final.url)} answered {final.status} {final.reason}",
                        evidence={"status": final.status, "content_type": final.content_type})
 
     if proxy_info or via_values:
@@ -232,12 +232,12 @@ def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method
             next_url = urljoin(current_url, location.strip())
             urlsplit(next_url).port  # noqa: B018 - raises ValueError for a port out of range
         except ValueError:  # "http://[::1", "http://h:99999": a Location no client could follow
-            hops.append({"status": ex.status, "from": safe_url(current_url), "to": "<invalid Location URL>",
+            hops.append({"status": ex.status, "from": masked_url(current_url), "to": "<invalid Location URL>",
                          "followed": False})
             return ex, hops, auth_dropped
         sent_auth = any(n.lower() == "authorization" for n, _ in current_headers)
-        cross = origin_of(next_url) != origin_of(current_url)
-        hop = {"status": ex.status, "from": safe_url(current_url), "to": safe_url(next_url),
+        cross = origin_parts(next_url) != origin_parts(current_url)
+        hop = {"status": ex.status, "from": masked_url(current_url), "to": masked_url(next_url),
                "cross_origin": cross, "authorization_sent": sent_auth}
         hops.append(hop)
         error = redirect_error(next_url)
@@ -249,33 +249,33 @@ def _follow(client: httpx.Client, ctx: Context, report: Report, url: str, method
         if no_follow:
             hop["followed"] = False
             report.add("http.redirect.not_followed",
-                       f"{current_method} {safe_url(current_url)} answered {ex.status} to {safe_url(next_url)} (not followed)",
+                       f"{current_method} {masked_url(current_url)} answered {ex.status} to {masked_url(next_url)} (not followed)",
                        detail=(f"--no-follow: the {ex.status} redirect was not requested. A client that does not follow "
                                "redirects (webhook senders, curl without -L, many SDKs for POST) stops here"
                                + (f"; one that follows would {'drop Authorization' if sent_auth else 'change origin'} "
                                   f"at {origin_text(next_url)}" if cross else "") + "."),
-                       evidence={"status": ex.status, "location": safe_url(next_url), "cross_origin": cross,
+                       evidence={"status": ex.status, "location": masked_url(next_url), "cross_origin": cross,
                                  "method": current_method})
             return ex, hops, auth_dropped
         if current_url.lower().startswith("https:") and next_url.lower().startswith("http:"):
             report.add("http.redirect.downgrade", f"A redirect downgrades HTTPS to HTTP ({origin_text(next_url)})",
                        detail="The next request travels unencrypted; credentials and cookies can be read on the way.",
-                       evidence={"from": safe_url(current_url), "to": safe_url(next_url), "status": ex.status})
+                       evidence={"from": masked_url(current_url), "to": masked_url(next_url), "status": ex.status})
         if cross and sent_auth:
             auth_dropped = True
             report.add("http.redirect.auth_dropped",
                        f"The {ex.status} redirect to {origin_text(next_url)} drops the Authorization header",
                        detail=(f"{origin_text(current_url)} redirects to another origin; browsers (Fetch) and "
                                "HTTP libraries remove Authorization there, so the API never sees the token."),
-                       evidence={"status": ex.status, "from": safe_url(current_url), "to": safe_url(next_url)})
+                       evidence={"status": ex.status, "from": masked_url(current_url), "to": masked_url(next_url)})
         if cross:
             current_headers = [(n, v) for n, v in current_headers if n.lower() not in DROPPED_CROSS_ORIGIN]
         if ex.status == 303 and current_method != "HEAD" or ex.status in (301, 302) and current_method == "POST":
             current_method = "GET"
         if next_url in seen:
             report.add("http.redirect.too_many", "The redirects loop",
-                       detail=f"{safe_url(next_url)} was already visited; the client would loop until it gives up.",
-                       evidence={"hops": len(hops), "url": safe_url(next_url)})
+                       detail=f"{masked_url(next_url)} was already visited; the client would loop until it gives up.",
+                       evidence={"hops": len(hops), "url": masked_url(next_url)})
             return ex, hops, auth_dropped
         seen.add(next_url)
         current_url = next_url
@@ -364,7 +364,7 @@ probe = Probe(
         Option("no_follow", "Do not follow redirects: report the first answer (a 3xx with its Location).",
                is_flag=True),
         Option("proxy", "Send through this proxy (http://[user:pass@]host:port); default: HTTP(S)_PROXY/NO_PROXY.",
-               metavar="URL", secret=safe_url),  # recorded without its user:password
+               metavar="URL", secret=masked_url),  # recorded without its user:password
     ),
     default_timeout=10.0,
     max_calls=MAX_REDIRECTS + 6,

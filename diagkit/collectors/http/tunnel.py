@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from diagkit.formats.urls import safe_url
+from diagkit.formats.urls import masked_url
 
 if TYPE_CHECKING:
     from diagkit.collectors.http.exchange import ConnectFailure
@@ -68,7 +68,7 @@ def _tunnel(proxy_url: str, host: str, port: int, timeout: float) -> tuple[socke
     from diagkit.formats import www_authenticate
 
     proxy = urlsplit(proxy_url)
-    answer: dict[str, Any] = {"proxy": safe_url(proxy_url), "credentials_sent": proxy.username is not None}
+    answer: dict[str, Any] = {"proxy": masked_url(proxy_url), "credentials_sent": proxy.username is not None}
     if proxy.scheme.lower() != "http" or not proxy.hostname:
         answer["error"] = f"only http:// proxies are inspected ({proxy.scheme}:// given)"
         return None, answer

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diagkit.context import Context, parse_http_date
-from diagkit.errors import InputError, UsageError
+from diagkit.errors import InputError
 from diagkit.findings import format_time, utc_now
+from diagkit.formats.urls import split_host_port
 from diagkit.probe import Option, Probe, Report
 from diagkit.scrub import scrub
 
@@ -35,26 +36,6 @@ _VERSION_REASONS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_
                     "TLSV1_ALERT_INSUFFICIENT_SECURITY", "UNSAFE_LEGACY_RENEGOTIATION_DISABLED"}
 
 
-def split_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
-    """`host`, `host:port`, `[v6]:port` or a URL's authority; an impossible port is a usage error."""
-    text = target.strip()
-    if "://" in text:
-        text = text.split("://", 1)[1].split("/", 1)[0]
-    if text.startswith("["):  # [IPv6]:port
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, ""
-    if not host:
-        raise UsageError(f"target '{target}': no host name", hint="give HOST[:PORT], e.g. api.example.com:443")
-    if not port:
-        return host, default_port
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UsageError(f"target '{target}': port '{port}' is not a port number (1-65535)",
-                         hint="give HOST[:PORT], e.g. api.example.com:443")
-    return host, int(port)
 
 
 # ---------------------------------------------------------------- the handshake

@@ -25,7 +25,7 @@ from diagkit.collectors.http.request import is_secret_header, normalise_url, par
 from diagkit.collectors.webhook import bodies as webhook_bodies
 from diagkit.collectors.webhook import schemes as webhook_schemes
 from diagkit.errors import InputError, read_input_bytes
-from diagkit.formats.urls import is_loopback, origin_of, safe_url
+from diagkit.formats.urls import is_loopback, masked_url, origin_parts
 from diagkit.probe import Option, Probe, Report
 from diagkit.scrub import scrub
 
@@ -130,7 +130,7 @@ def run(ctx: Context, report: Report, target: str, scheme: str = "standard", sec
     given = {n.lower() for n, _ in extra}
     headers = [(n, v) for n, v in headers if n.lower() not in given] + extra  # -H wins over diagkit's own
 
-    report.facts["url"] = safe_url(url)
+    report.facts["url"] = masked_url(url)
     report.facts["scheme"] = chosen.name
     report.facts["signed"] = key is not None
     if key is not None:
@@ -145,7 +145,7 @@ def run(ctx: Context, report: Report, target: str, scheme: str = "standard", sec
     if url.lower().startswith("http://") and not is_loopback(url):
         report.add("webhook.endpoint.insecure", "The webhook endpoint is plain HTTP",
                    detail="Deliveries travel unencrypted, and many senders (Stripe in live mode, for one) "
-                          "accept only https:// endpoints.", evidence={"url": safe_url(url)})
+                          "accept only https:// endpoints.", evidence={"url": masked_url(url)})
 
     try:
         client = ctx.http_client(verify=True, follow_redirects=False)  # senders never follow redirects
@@ -199,7 +199,7 @@ def _timeout(report: Report, url: str, timeout: float, elapsed_ms: int | None, f
     else:
         what = f"the receiver accepted the connection but did not answer within {timeout:g} s"
     report.add("webhook.timeout", f"No answer within the sender's {timeout:g} s timeout",
-               detail=(f"At {safe_url(url)}, {what}. A sender counts this as a failed delivery and retries it "
+               detail=(f"At {masked_url(url)}, {what}. A sender counts this as a failed delivery and retries it "
                        "(often disabling the endpoint after repeated failures), even if the receiver processes "
                        "it later."),
                evidence={"timeout_s": timeout, "layer": failure.layer if failure else "http",
@@ -271,15 +271,15 @@ def _client_error_meaning(status: int) -> str:
 def _redirect(report: Report, ex: Exchange, evidence: dict[str, Any]) -> None:
     location = ex.header("location")
     try:
-        target = safe_url(urljoin(ex.url, location.strip())) if location else None
+        target = masked_url(urljoin(ex.url, location.strip())) if location else None
     except ValueError:
         target = "<invalid Location URL>"
     why = ""
     if target and target != "<invalid Location URL>":
         here, there = urlsplit(ex.url), urlsplit(target)
-        if here.scheme == "http" and there.scheme == "https" and origin_of(target)[1] == origin_of(ex.url)[1]:
+        if here.scheme == "http" and there.scheme == "https" and origin_parts(target)[1] == origin_parts(ex.url)[1]:
             why = " The endpoint redirects plain HTTP to HTTPS: register the https:// URL."
-        elif origin_of(target) == origin_of(ex.url) and here.path.rstrip("/") == there.path.rstrip("/"):
+        elif origin_parts(target) == origin_parts(ex.url) and here.path.rstrip("/") == there.path.rstrip("/"):
             why = " Only the trailing slash differs: register the URL exactly as the receiver routes it."
     kept = " (307/308 would keep the POST, but senders do not follow it)" if ex.status in (307, 308) else ""
     report.add("webhook.redirect", f"The receiver answered {ex.status} redirecting to {target or '(no Location)'}",

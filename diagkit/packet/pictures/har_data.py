@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diagkit.collectors.har.timing import phases
-from diagkit.collectors.har.values import hostname, number, parse_har_time, safe_url
+from diagkit.collectors.har.values import number, parse_har_time
 from diagkit.findings import ProbeResult, Severity
 from diagkit.formats import har as hf
+from diagkit.formats.urls import hostname, url_shape
 from diagkit.packet.pictures.sso import BROWSER, Hop, Lane
 from diagkit.packet.pictures.waterfall import MAX_ROWS, PHASES, Request
 
@@ -95,7 +96,7 @@ def requests_of(har: Any, result: ProbeResult) -> list[Request]:
         marked = set(slow.get(index, set()))
         if ph and (total >= SLOW_MS or ph.get("wait", 0.0) >= SLOW_WAIT_MS):
             marked.add(max(ph.items(), key=lambda kv: kv[1])[0])  # the probe's rule: the dominant phase
-        rows.append(Request(index=index, label=f"{str(req.get('method') or '').upper()} {safe_url(req.get('url'))}".strip(),
+        rows.append(Request(index=index, label=f"{str(req.get('method') or '').upper()} {url_shape(req.get('url'))}".strip(),
                             start_ms=start, phases=ph, total_ms=total, status=status,
                             failed=status == 0 or status >= 400, error=str(error)[:60] if error else "",
                             slow_phases=marked, request_ids=ids.get(index, []), findings=found.get(index, [])))
@@ -177,7 +178,7 @@ def sso_of(har: Any, result: ProbeResult) -> tuple[list[Lane], list[Hop], int] |
         host = hostname(url) or "?"
         if host not in roles or not first - 1 <= index <= last + 2:
             continue
-        path = urlsplit(safe_url(url)).path if safe_url(url) and not safe_url(url).startswith("<") else ""
+        path = urlsplit(url_shape(url)).path if url_shape(url) and not url_shape(url).startswith("<") else ""
         if index not in messages and (_STATIC.search(path) or entry.get("_resourceType") in
                                       ("script", "stylesheet", "image", "font", "media")):
             continue
@@ -185,7 +186,7 @@ def sso_of(har: Any, result: ProbeResult) -> tuple[list[Lane], list[Hop], int] |
         location = hf.header(resp, "location") or resp.get("redirectURL")
         to = hostname(location) if isinstance(location, str) and location else None
         answer = f"{status or 'failed'}" + (f" to {to}" if to and 300 <= status < 400 else "")
-        query = urlsplit(safe_url(url)).query if safe_url(url) and not safe_url(url).startswith("<") else ""
+        query = urlsplit(url_shape(url)).query if url_shape(url) and not url_shape(url).startswith("<") else ""
         hops.append(Hop(index=index, lane=host, request=f"{str(req.get('method') or '').upper()} {path}"
                         + (f"?{query}" if query else ""), message=messages.get(index, ""), status=status,
                         answer=answer, findings=found.get(index, [])))
