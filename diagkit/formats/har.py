@@ -20,6 +20,7 @@ from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from diagkit.errors import InputError, InputFormatError, InputNotFound, read_input_bytes
+from diagkit.formats.inflate import GZIP_OR_ZLIB, RAW_DEFLATE, ZLIB, inflate
 from diagkit.gcpause import gc_paused
 
 # A body stored compressed is never inflated beyond this (a 1 MB gzip bomb would be 1 GB).
@@ -352,19 +353,14 @@ def form_params(request: dict) -> list[tuple[str, str]]:
     return []
 
 
-def _inflate(data: bytes, wbits: int, limit: int) -> bytes:
-    # At most `limit` bytes come out, however small the input: a gzip bomb costs nothing.
-    return zlib.decompressobj(wbits).decompress(data, limit)
-
-
 def _decompress(data: bytes, encoding: str, limit: int) -> bytes:
     """Some exporters store the still-compressed body; undo gzip/deflate only when it really is."""
     if "gzip" in encoding and data[:2] == b"\x1f\x8b":
-        return _inflate(data, 47, limit)
+        return inflate(data, GZIP_OR_ZLIB, limit).data  # cut at the limit, as stored bodies are
     if "deflate" in encoding:
-        for wbits in (15, -15):
+        for wbits in (ZLIB, RAW_DEFLATE):
             try:
-                return _inflate(data, wbits, limit)
+                return inflate(data, wbits, limit).data
             except zlib.error:
                 continue
     return data

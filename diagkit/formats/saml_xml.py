@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from diagkit.errors import InputFormatError
+from diagkit.formats.inflate import RAW_DEFLATE, ZLIB, inflate
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -79,16 +80,15 @@ def decode_saml_message(value: str | bytes, source: str = "SAML message") -> byt
         raise InputFormatError(f"{source}: looks like base64 but does not decode") from None
     if _looks_like_xml(raw):
         return raw
-    for wbits in (-15, 15):  # raw DEFLATE (SAML Bindings §3.4.4.1), and zlib-wrapped as some SPs send
+    for wbits in (RAW_DEFLATE, ZLIB):  # raw DEFLATE (SAML Bindings §3.4.4.1), and zlib-wrapped as some SPs send
         try:
-            inflater = zlib.decompressobj(wbits)
-            inflated = inflater.decompress(raw, _MAX_INFLATE)
+            inflated = inflate(raw, wbits, _MAX_INFLATE)
         except zlib.error:
             continue
-        if inflater.unconsumed_tail:
+        if inflated.over_limit:
             raise InputFormatError(f"{source}: DEFLATE data inflates beyond {_MAX_INFLATE} bytes; refused")
-        if _looks_like_xml(inflated):
-            return inflated
+        if _looks_like_xml(inflated.data):
+            return inflated.data
     raise InputFormatError(f"{source}: base64 decodes to neither XML nor DEFLATE-compressed XML")
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import struct
 import zlib
 
+from diagkit.formats.inflate import RAW_DEFLATE, inflate
 from diagkit.packet import format as fmt
 from diagkit.packet.errors import (
     CorruptMember,
@@ -239,14 +240,14 @@ def _member_data(data: bytes, entry: _Entry, at: int, source: str) -> tuple[byte
 
 def _inflate(packed: bytes, entry: _Entry, source: str) -> bytes:
     shown = _shown(entry.raw_name)
-    inflater = zlib.decompressobj(-15)
     try:
         # Never inflate more than the (already bounded) declared size plus one byte.
-        plain = inflater.decompress(packed, entry.size + 1)
+        inflated = inflate(packed, RAW_DEFLATE, entry.size + 1)
     except zlib.error:
         raise CorruptMember(f"tampered member: packet '{source}' member {shown} is tampered or corrupt "
                             "(deflate data does not decode)") from None
-    if len(plain) != entry.size or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
+    plain = inflated.data
+    if len(plain) != entry.size or not inflated.complete or inflated.trailing or inflated.over_limit:
         raise _bad(source, f"has member {shown} whose sizes do not match its data")
     if zlib.crc32(plain) != entry.crc:
         raise CorruptMember(f"tampered member: packet '{source}' member {shown} is tampered or corrupt "
