@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from diagkit.collectors.http import jwt_claims, oauth
 from diagkit.formats import jwt, oauth_errors
 from diagkit.probe import Report
 
@@ -32,7 +33,7 @@ def check(claims: dict, header: dict | None = None, **kwargs) -> Report:
     report = Report()
     decoded = jwt.decode(make_jwt(claims, header))
     assert decoded is not None
-    jwt.check_claims(report, decoded, NOW, **kwargs)
+    jwt_claims.check_claims(report, decoded, NOW, **kwargs)
     return report
 
 
@@ -54,7 +55,7 @@ def test_decode_reports_jwe_without_claims():
     assert decoded is not None and decoded.encrypted and decoded.kind == "JWE"
     assert decoded.claims == {}
     report = Report()
-    jwt.check_claims(report, decoded, NOW)
+    jwt_claims.check_claims(report, decoded, NOW)
     assert ids(report) == ["jwt.token.encrypted"]
 
 
@@ -158,7 +159,7 @@ def test_oauth_errors_describe_and_finding():
                  "interaction_required", "invalid_request_uri", "authorization_pending"):
         assert oauth_errors.is_known(code), code
     report = Report()
-    oauth_errors.oauth_error_finding(report, "consent_required", "User bob@corp.example must consent", "callback",
+    oauth.oauth_error_finding(report, "consent_required", "User bob@corp.example must consent", "callback",
                                      "https://idp.test/errors")
     finding = report.findings[0]
     assert finding.id == "oauth.error"

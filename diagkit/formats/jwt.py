@@ -1,4 +1,4 @@
-"""Decoding (never verifying) JWTs and judging their claims; shared by the HTTP and HAR probes and the redactor.
+"""Decoding (never verifying) JWTs and reading their claims; shared by the HTTP and HAR probes and the redactor.
 
 Nothing here verifies a signature: diagnosis only needs to read what the token claims. Token values
 and personal claims never leave this module except through `safe_claims`.
@@ -12,10 +12,7 @@ import datetime as _dt
 import json
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from diagkit.probe import Report
+from typing import Any
 
 LEEWAY_S = 60  # common validator default for clock differences (e.g. Microsoft.IdentityModel uses 5 min)
 
@@ -90,7 +87,7 @@ def safe_claims(claims: dict[str, Any]) -> dict[str, Any]:
     return {key: (value if key in SAFE_CLAIMS else REDACTED) for key, value in claims.items()}
 
 
-def _as_time(value: Any) -> _dt.datetime | None:
+def claim_time(value: Any) -> _dt.datetime | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
@@ -99,11 +96,11 @@ def _as_time(value: Any) -> _dt.datetime | None:
         return None
 
 
-def _iso(moment: _dt.datetime) -> str:
+def iso_time(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _human(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
     seconds = abs(int(seconds))
     if seconds < 120:
         return f"{seconds} s"
@@ -149,103 +146,11 @@ def is_id_token(decoded: DecodedJWT) -> bool:
     return any(traits)
 
 
-def check_claims(report: Report, decoded: DecodedJWT, now: _dt.datetime, *, expect_issuer: str | None = None,
-                 expect_audience: str | None = None, expect_scope: str | None = None,
-                 server_date: _dt.datetime | None = None, where: str = "bearer token") -> None:
-    """Adds jwt.* findings for what is wrong with the token's claims (nothing when all is well).
-
-    Times are judged against `now` and, when given, the server's clock (`server_date`), with LEEWAY_S.
-    """
-    label = where[:1].upper() + where[1:]
-    if decoded.encrypted:
-        report.add("jwt.token.encrypted", f"The {where} is an encrypted JWT (JWE); its claims cannot be read",
-                   evidence={"where": where, "alg": decoded.header.get("alg"), "enc": decoded.header.get("enc")})
-        return
-    claims = decoded.claims
-    if decoded.alg.lower() == "none":
-        report.add("jwt.alg.none", f"The {where} is unsigned (alg: none)",
-                   evidence={"where": where, "alg": decoded.alg, "signature_present": decoded.signature_present})
-
-    clocks = [("local", now)]
-    if server_date is not None:
-        clocks.append(("server", server_date))
-    leeway = _dt.timedelta(seconds=LEEWAY_S)
-
-    exp = _as_time(claims.get("exp"))
-    if "exp" in claims and exp is None:
-        report.add("jwt.claims.malformed", f"The {where}'s exp claim is not a number",
-                   evidence={"where": where, "claim": "exp"})
-    if exp is not None:
-        for clock, moment in clocks:
-            if exp + leeway <= moment:
-                detail = (f"The exp claim ({_iso(exp)}) is {_human((moment - exp).total_seconds())} before the "
-                          f"{'local clock' if clock == 'local' else 'server clock (Date header)'} ({_iso(moment)}).")
-                if clock == "server":
-                    detail += " By the local clock the token is still valid: the API's clock is ahead."
-                report.add("jwt.expired", f"{label} expired {_human((moment - exp).total_seconds())} ago",
-                           detail=detail, evidence={"where": where, "exp": _iso(exp), "clock": clock,
-                                                    "now": _iso(moment)})
-                break
-
-    for claim in ("nbf", "iat"):
-        start = _as_time(claims.get(claim))
-        if start is None:
-            continue
-        done = False
-        for clock, moment in clocks:
-            if start - leeway > moment:
-                ahead = _human((start - moment).total_seconds())
-                report.add("jwt.not_yet_valid", f"{label} is not valid for another {ahead} ({claim})",
-                           detail=(f"The {claim} claim ({_iso(start)}) is {ahead} after the "
-                                   f"{'local clock' if clock == 'local' else 'server clock (Date header)'}; "
-                                   "the issuer's clock is likely ahead."),
-                           evidence={"where": where, claim: _iso(start), "clock": clock, "now": _iso(moment)})
-                done = True
-                break
-        if done:
-            break
-
-    if expect_issuer is not None:
-        iss = claims.get("iss")
-        if iss != expect_issuer:
-            hint = ""
-            if isinstance(iss, str) and iss.rstrip("/") == expect_issuer.rstrip("/"):
-                hint = " They differ only by a trailing slash, which validators treat as a different issuer."
-            report.add("jwt.issuer.mismatch", f"{label} was issued by {iss!r}, not {expect_issuer!r}",
-                       detail=f"The iss claim must equal the expected issuer exactly.{hint}",
-                       evidence={"where": where, "expected": expect_issuer, "actual": iss})
-
-    if expect_audience is not None:
-        aud = audiences(claims)
-        if expect_audience not in aud:
-            report.add("jwt.audience.mismatch", f"{label} is for audience {aud or 'none'}, not {expect_audience!r}",
-                       evidence={"where": where, "expected": expect_audience, "actual": claims.get("aud")})
-
-    if expect_scope is not None:
-        wanted = expect_scope.replace(",", " ").split()
-        granted = scopes(claims)
-        missing = [s for s in wanted if s not in granted]
-        if missing:
-            report.add("jwt.scope.missing", f"{label} lacks the scope {' '.join(missing)}",
-                       detail=("The token has no scope or scp claim at all." if not granted else
-                               f"Granted scopes: {' '.join(granted)}."),
-                       evidence={"where": where, "missing": missing, "granted": granted})
-
-    if is_id_token(decoded):
-        traits = [k for k in ("nonce", "at_hash", "c_hash") if k in claims]
-        if claims.get("azp") is not None and audiences(claims) == [claims.get("azp")]:
-            traits.append("aud == azp")
-        report.add("jwt.token.id_token", f"{label} looks like an OpenID Connect ID token, not an access token",
-                   detail=("It carries ID-token traits (" + ", ".join(traits) + ") and no scope; APIs reject "
-                           "ID tokens because their audience is the client, not the API."),
-                   evidence={"where": where, "traits": traits})
-
-
 def describe_times(claims: dict[str, Any]) -> dict[str, str]:
     """exp/nbf/iat as RFC 3339 strings, for facts."""
     out = {}
     for claim, name in (("exp", "expires_at"), ("nbf", "not_before"), ("iat", "issued_at")):
-        moment = _as_time(claims.get(claim))
+        moment = claim_time(claims.get(claim))
         if moment is not None:
-            out[name] = _iso(moment)
+            out[name] = iso_time(moment)
     return out

@@ -7,10 +7,6 @@ OpenID Connect Core 1.0 §3.1.2.6, plus codes common identity providers return.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from diagkit.probe import Report
 
 # code -> (likely cause, fix, reference)
 _CODES: dict[str, tuple[str, str, str]] = {
@@ -185,25 +181,3 @@ def describe(code: str) -> tuple[str, str]:
 def reference(code: str) -> str | None:
     known = _CODES.get(code)
     return known[2] if known else None
-
-
-def oauth_error_finding(report: Report, code: str, description: str | None, where: str,
-                        uri: str | None = None, *, cause: str | None = None, fix: str | None = None,
-                        extra: dict[str, object] | None = None, ref: str | None = None,
-                        title: str | None = None) -> None:
-    """Adds `oauth.error` with evidence.error = the code (CONTRACT.md) and the description when present.
-
-    `cause`/`fix`/`ref` override the table for provider codes (AADSTS..., MSIS...); `extra` adds evidence
-    such as the provider's name.
-    """
-    known_cause, known_fix = describe(code)
-    cause, fix = cause or known_cause, fix or known_fix
-    evidence: dict[str, object] = {"error": code, "where": where}
-    if description:
-        evidence["error_description"] = clean_description(description)
-    if uri:
-        evidence["error_uri"] = uri
-    evidence.update(extra or {})
-    refs = [r for r in (ref or reference(code),) if r and r != "provider-specific"] or None
-    report.add("oauth.error", title or f"OAuth error {code} from {where}", detail=f"Likely cause: {cause}",
-               evidence=evidence, remediation=fix, refs=refs)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diagkit.collectors.har.values import Group, digest, short
+from diagkit.collectors.http import jwt_claims, oauth
 from diagkit.context import Context, parse_http_date
 from diagkit.formats import har as hf
 from diagkit.formats.urls import path_key, url_shape
@@ -133,10 +134,7 @@ class FlowChecks:
 
     @staticmethod
     def _is_oauth_code(code: str, doc: dict[str, Any]) -> bool:
-        try:
-            from diagkit.formats import oauth_errors
-        except ImportError:
-            return "error_description" in doc
+        from diagkit.formats import oauth_errors
         return oauth_errors.is_known(code) or (oauth_errors.looks_like_code(code) and
                                                ("error_description" in doc or "error_uri" in doc))
 
@@ -153,11 +151,8 @@ class FlowChecks:
             return
         # A bare ?error=1 is not OAuth: want a known code, or a code-shaped one next to state/description.
         context = {"error_description", "error_uri", "state"} & params.keys()
-        try:
-            from diagkit.formats import oauth_errors
-            known, shaped = oauth_errors.is_known(code), oauth_errors.looks_like_code(code)
-        except ImportError:
-            known, shaped = False, code.replace("_", "").isalpha()
+        from diagkit.formats import oauth_errors
+        known, shaped = oauth_errors.is_known(code), oauth_errors.looks_like_code(code)
         if not (known or (shaped and context)):
             return
         self._oauth(code, params.get("error_description"), where, params.get("error_uri"), url_shape(url))
@@ -169,13 +164,7 @@ class FlowChecks:
         self.oauth_seen.add(key)
         desc = str(description) if isinstance(description, str) else None
         uri_s = str(uri)[:300] if isinstance(uri, str) else None
-        try:
-            from diagkit.formats import oauth_errors
-        except ImportError:
-            self.report.add("oauth.error", f"OAuth error {code} from {where}",
-                            evidence={"error": code, "where": where})
-            return
-        oauth_errors.oauth_error_finding(self.report, code, desc, where, uri_s)
+        oauth.oauth_error_finding(self.report, code, desc, where, uri_s)
 
     def _token(self, token: str, when: _dt.datetime, server_date: _dt.datetime | None, where: str) -> None:
         if token.count(".") not in (2, 4) or len(token) > 20_000:
@@ -190,12 +179,8 @@ class FlowChecks:
         """Check one SAML message; its parsed root for the flow state (None when it cannot be read)."""
         row: dict[str, Any] = {"i": index, "message": name, "binding": binding, "url": shown}
         self.saml.append(row)
-        try:
-            from diagkit.formats import saml_xml
-        except ImportError:
-            self.skipped.add("SAML decoder unavailable")
-            return None
         from diagkit.errors import DiagkitError
+        from diagkit.formats import saml_xml
 
         try:
             xml = saml_xml.decode_saml_message(value, f"{name} in HAR entry {index}")
@@ -217,11 +202,7 @@ class FlowChecks:
             root = saml_xml.parse_xml(xml, f"{name} in HAR entry {index}")
         except DiagkitError:
             root = None
-        try:
-            from diagkit.collectors.saml import response as saml_response
-        except ImportError:
-            self.skipped.add("SAML response checks unavailable")
-            return root
+        from diagkit.collectors.saml import response as saml_response
         where = f"{name} in HAR entry {index} ({shown})"
         try:
             saml_response.analyse_response(self.report, xml, when, where=where,
@@ -274,11 +255,7 @@ class FlowChecks:
                 "id_tokens_checked": 0}
         if not self.tokens:
             return
-        try:
-            from diagkit.formats import jwt
-        except ImportError:
-            self.skipped.add("JWT checks unavailable")
-            return
+        from diagkit.formats import jwt
         checked = 0
         for item in self.tokens.values():
             decoded = jwt.decode(item.token)
@@ -290,7 +267,7 @@ class FlowChecks:
             if id_token and self.expect:
                 self.report.facts["expectations"]["id_tokens_checked"] += 1
             found = Report()
-            jwt.check_claims(found, decoded, item.when, server_date=item.server_date, where=item.where,
+            jwt_claims.check_claims(found, decoded, item.when, server_date=item.server_date, where=item.where,
                              expect_issuer=_issuer(self.expect.get("issuer")) if id_token else None,
                              expect_audience=self.expect.get("audience") if id_token else None)
             # "An ID token used as an access token" is only true of a token sent as a bearer; an id_token

@@ -218,11 +218,7 @@ class Analysis:
     def _challenges(self, values: list[str]) -> list[dict[str, Any]]:
         if not values:
             return []
-        try:
-            from diagkit.formats import www_authenticate
-        except ImportError:  # the parser is another module; degrade to the scheme names
-            self.skipped.add("www_authenticate parser unavailable")
-            return [{"scheme": v.split(" ", 1)[0], "params": {}} for v in values]
+        from diagkit.formats import www_authenticate
         out = []
         for challenge in www_authenticate.parse_all(values):
             item = challenge.safe_dict()

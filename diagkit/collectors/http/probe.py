@@ -19,6 +19,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
+from diagkit.collectors.http import jwt_claims
 from diagkit.collectors.http.cors import check_actual_cors, preflight
 from diagkit.collectors.http.exchange import (
     ConnectFailure,
@@ -333,7 +334,7 @@ def _check_token(report: Report, ctx: Context, creds: Credentials, decoded: Deco
                        evidence={"alg": decoded.header.get("alg"), "enc": decoded.header.get("enc")})
         return
     before = len(report.findings)
-    jwt.check_claims(report, decoded, ctx.now(), expect_issuer=expect_issuer, expect_audience=expect_audience,
+    jwt_claims.check_claims(report, decoded, ctx.now(), expect_issuer=expect_issuer, expect_audience=expect_audience,
                      expect_scope=expect_scope, server_date=server_date, where="bearer token")
     if len(report.findings) == before:
         exp = jwt.describe_times(decoded.claims).get("expires_at")

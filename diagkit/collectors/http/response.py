@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from diagkit.collectors.http import oauth
 from diagkit.collectors.http.exchange import Exchange, json_body
 
 if TYPE_CHECKING:
@@ -64,10 +65,9 @@ def _challenges(ex: Exchange, header: str = "www-authenticate") -> list[Challeng
 
 
 def report_oauth_error(report: Report, error: dict[str, Any], where: str) -> None:
-    from diagkit.formats import oauth_errors
 
     if "provider" not in error:
-        oauth_errors.oauth_error_finding(report, error["error"], error.get("error_description"), where,
+        oauth.oauth_error_finding(report, error["error"], error.get("error_description"), where,
                                          error.get("error_uri"))
         return
     # An IdP's HTML error page (idp_errors): the provider's code, its RFC 6749 family, and its own fix.
@@ -80,7 +80,7 @@ def report_oauth_error(report: Report, error: dict[str, Any], where: str) -> Non
     description = error.get("error_description") or ""
     title = f"{error['provider']} error page: {error['error']}" + (
         f" ({clean_description(description)[:160]})" if description else "")
-    oauth_errors.oauth_error_finding(report, error["error"], description or None, where, None,
+    oauth.oauth_error_finding(report, error["error"], description or None, where, None,
                                      cause=error.get("cause"), fix=error.get("fix"), extra=extra,
                                      ref=error.get("ref"), title=title)
 
