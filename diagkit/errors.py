@@ -56,10 +56,6 @@ class InputFormatError(InputError):
     ref = "DK102"
 
 
-class NetworkError(DiagkitError):
-    ref = "DK200"
-
-
 class KeyFileError(DiagkitError):
     ref = "DK300"
 

@@ -165,3 +165,20 @@ def assess(cert: x509.Certificate, now: _dt.datetime, soon_days: int = EXPIRES_S
     if digest in WEAK_SIGNATURE_HASHES:
         problems.append(CertProblem("weak_signature", f"certificate signed with {digest.upper()}"))
     return problems
+
+
+def load_pem_bundle(data: bytes, where: str) -> list[x509.Certificate]:
+    """Every certificate of a PEM CA file; a file with none is an input error naming `where`."""
+    import warnings
+
+    from cryptography import x509
+
+    from diagkit.errors import InputError
+
+    try:
+        with warnings.catch_warnings():
+            # Some shipped roots have odd serials; they still work as anchors.
+            warnings.simplefilter("ignore")
+            return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise InputError(f"CA file '{where}' holds no PEM certificate") from None

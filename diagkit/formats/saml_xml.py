@@ -297,7 +297,3 @@ def _short(exc: Exception) -> str:
     if text == "Signature verification failed":
         text += " (the SignatureValue does not match SignedInfo: changed after signing, or another key)"
     return text[:200]
-
-
-def signatures_in(root: etree._Element) -> list[SignatureInfo]:
-    return [signature_info(sig) for sig in root.iter(qn(NS_DS, "Signature"))]

@@ -114,7 +114,7 @@ def verify(signing_input: bytes, signature: bytes, key: Any, alg: str) -> bool:
 
 def fetch_jwks(ctx: Context, issuer: str, proxy: str | None) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
     """(the issuer's JWKS keys or None, what was fetched). Discovery first, then its jwks_uri."""
-    from diagkit.collectors.oidc.probe import _get_json, discovery_candidates
+    from diagkit.collectors.oidc.probe import discovery_candidates, get_json
     from diagkit.scrub import scrub_url
 
     record: dict[str, Any] = {"issuer": issuer}
@@ -122,7 +122,7 @@ def fetch_jwks(ctx: Context, issuer: str, proxy: str | None) -> tuple[list[dict[
     with ctx.http_client(follow_redirects=True, **({"proxy": proxy} if proxy else {})) as client:
         attempts, doc, found_at = [], None, None
         for _, url in candidates:
-            doc, attempt = _get_json(client, url)
+            doc, attempt = get_json(client, url)
             attempts.append(attempt)
             if doc is not None:
                 found_at = url
@@ -140,7 +140,7 @@ def fetch_jwks(ctx: Context, issuer: str, proxy: str | None) -> tuple[list[dict[
             return None, record
         jwks_uri = urljoin(found_at or issuer, jwks_uri)
         record["jwks_uri"] = scrub_url(jwks_uri)
-        jwks, attempt = _get_json(client, jwks_uri)
+        jwks, attempt = get_json(client, jwks_uri)
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list):
         record["error"] = f"the JWKS could not be read: {attempt.get('error') or 'no keys array'}"

@@ -230,14 +230,14 @@ def explain_failure(ctx: Context, url: str, failure: ConnectFailure, proxy: str 
                                else "no proxy credentials were sent (give them in the proxy URL, "
                                     "http://user:password@proxy:port, or use NO_PROXY to bypass it)."))
     elif failure.layer == "tls" and url.lower().startswith("https:"):
-        from diagkit.collectors.tls.probe import _load_pem_bundle
         from diagkit.errors import InputError
+        from diagkit.formats.certs import load_pem_bundle
 
         extra = []
         if ctx.ca_file:
             try:
                 with open(ctx.ca_file, "rb") as handle:
-                    extra = _load_pem_bundle(handle.read(16 << 20), ctx.ca_file)
+                    extra = load_pem_bundle(handle.read(16 << 20), ctx.ca_file)
             except (OSError, InputError):
                 extra = []
         note, evidence = explain_tls_failure(url, via, ctx.timeout, extra)

@@ -42,7 +42,7 @@ def discovery_candidates(target: str) -> tuple[str | None, list[tuple[str, str]]
     return target, candidates
 
 
-def _get_json(client: Any, url: str) -> tuple[Any, dict[str, Any]]:
+def get_json(client: Any, url: str) -> tuple[Any, dict[str, Any]]:
     """(document or None, attempt record). The record never holds the body."""
     import httpx
 
@@ -97,7 +97,7 @@ def _b64url_int_bits(value: Any) -> int | None:
 def _check_jwks(ctx: Context, report: Report, client: Any, jwks_uri: str) -> int:
     from diagkit.formats import certs as certlib
 
-    doc, record = _get_json(client, jwks_uri)
+    doc, record = get_json(client, jwks_uri)
     report.facts["jwks_fetch"] = record
     if doc is None or not isinstance(doc.get("keys"), list):
         why = record.get("error") or "no 'keys' array"
@@ -196,7 +196,7 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
     via = url = None
     with ctx.http_client(follow_redirects=True) as client:
         for label, candidate in candidates:
-            doc, record = _get_json(client, candidate)
+            doc, record = get_json(client, candidate)
             attempts.append(record)
             if doc is not None:
                 via, url = label, candidate

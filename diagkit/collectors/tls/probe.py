@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from diagkit.context import Context, parse_http_date
 from diagkit.errors import InputError
 from diagkit.findings import format_time, utc_now
+from diagkit.formats.certs import load_pem_bundle
 from diagkit.formats.urls import split_host_port
 from diagkit.probe import Option, Probe, Report
 from diagkit.scrub import scrub
@@ -344,18 +345,6 @@ def weak_reasons(cert: x509.Certificate, *, check_signature: bool) -> list[str]:
     return reasons
 
 
-def _load_pem_bundle(data: bytes, where: str) -> list[x509.Certificate]:
-    from cryptography import x509
-
-    try:
-        with warnings.catch_warnings():
-            # Some shipped roots have odd serials; they still work as anchors.
-            warnings.simplefilter("ignore")
-            return x509.load_pem_x509_certificates(data)
-    except ValueError:
-        raise InputError(f"CA file '{where}' holds no PEM certificate") from None
-
-
 def system_roots() -> list[x509.Certificate]:
     """The system trust store OpenSSL would use (cafile, then the hashed directory).
 
@@ -381,7 +370,7 @@ def _bundle_roots(path: str, mtime_ns: int) -> list[x509.Certificate] | None:
     from pathlib import Path
 
     try:
-        return _load_pem_bundle(Path(path).read_bytes(), path)
+        return load_pem_bundle(Path(path).read_bytes(), path)
     except (InputError, OSError):
         return None
 
@@ -393,7 +382,7 @@ def _dir_roots(capath: str, mtime_ns: int) -> list[x509.Certificate]:
     roots: list[x509.Certificate] = []
     for entry in sorted(Path(capath).glob("*.0")):
         try:
-            roots.extend(_load_pem_bundle(entry.read_bytes(), str(entry)))
+            roots.extend(load_pem_bundle(entry.read_bytes(), str(entry)))
         except (InputError, OSError):
             continue
     return roots
@@ -666,7 +655,7 @@ def run(ctx: Context, report: Report, target: str, servername: str | None = None
         sni = None  # SNI never carries an IP address (RFC 6066 §3)
     except ValueError:
         sni = name
-    extra_roots = _load_pem_bundle(read_input_bytes(ca_file, "CA file", limit=16 << 20), ca_file) if ca_file else []
+    extra_roots = load_pem_bundle(read_input_bytes(ca_file, "CA file", limit=16 << 20), ca_file) if ca_file else []
     report.facts.update({"host": host, "port": port, "servername": sni})
 
     try:
