@@ -117,7 +117,7 @@ def system_resolvers() -> list[Resolver]:
     except dns.resolver.NoResolverConfiguration:
         return []
     return [Resolver(str(ipaddress.ip_address(ns)), configured.port, "system")
-            for ns in configured.nameservers if _is_ip(ns)]
+            for ns in configured.nameservers if isinstance(ns, str) and _is_ip(ns)]
 
 
 def _is_ip(text: str) -> bool:
@@ -324,7 +324,8 @@ def _explain_servfail(resolver: Resolver, start: Any, timeout: float, budget: _B
     import dns.rcode
     import dns.rdatatype
 
-    name, seen, hops = start, {start}, []
+    name, seen = start, {start}
+    hops: list[dict[str, Any]] = []
     try:
         while len(hops) < MAX_CHAIN:
             response = _query(resolver, name, dns.rdatatype.CNAME, min(timeout, budget.left()), outcome)
@@ -368,7 +369,7 @@ def os_lookup(name: str, rdtype: str, timeout: float) -> dict[str, Any]:
     def work() -> None:
         try:
             infos = socket.getaddrinfo(name.rstrip("."), None, family, socket.SOCK_STREAM)
-            result["addresses"] = sorted({str(ipaddress.ip_address(info[4][0].split("%")[0])) for info in infos})
+            result["addresses"] = sorted({str(ipaddress.ip_address(str(info[4][0]).split("%")[0])) for info in infos})
         except socket.gaierror as exc:
             result["error"] = exc.strerror or str(exc)
             result["addresses"] = []

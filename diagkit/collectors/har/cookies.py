@@ -71,7 +71,8 @@ def set_cookies(resp: dict, url: str, index: int, shown: str) -> list[Cookie]:
             cookie = _parse_set_cookie(line, host, default_path, index, shown)
             if cookie is not None:
                 found[cookie.name] = cookie
-    for item in resp.get("cookies") if isinstance(resp.get("cookies"), list) else ():
+    listed = resp.get("cookies")
+    for item in listed if isinstance(listed, list) else ():
         if not isinstance(item, dict) or not item.get("name") or str(item["name"]) in found:
             continue
         domain = str(item.get("domain") or "").lower()
@@ -113,7 +114,8 @@ def _parse_set_cookie(line: str, host: str, default_path: str, index: int, shown
 
 def sent_cookies(req: dict) -> set[str]:
     """Names of the cookies a request carried: its cookies array and its Cookie header(s)."""
-    items = req.get("cookies") if isinstance(req.get("cookies"), list) else []
+    listed = req.get("cookies")
+    items = listed if isinstance(listed, list) else []
     names = {str(c.get("name")) for c in items if isinstance(c, dict) and c.get("name")}
     for value in hf.headers(req, "cookie"):
         for part in value.split(";"):

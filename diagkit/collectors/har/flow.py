@@ -110,7 +110,8 @@ class FlowChecks:
                         server_date: _dt.datetime | None) -> None:
         import json
 
-        content = resp.get("content") if isinstance(resp.get("content"), dict) else {}
+        body = resp.get("content")
+        content = body if isinstance(body, dict) else {}
         mime = str(content.get("mimeType") or hf.header(resp, "content-type") or "").lower()
         if "json" not in mime:
             return

@@ -222,7 +222,8 @@ class Analysis:
         out = []
         for challenge in www_authenticate.parse_all(values):
             item = challenge.safe_dict()
-            item["params"] = {k: short(v, 200) for k, v in dict(item.get("params") or {}).items()}
+            params = item.get("params")
+            item["params"] = {k: short(v, 200) for k, v in (params.items() if isinstance(params, dict) else ())}
             out.append(item)
         return out[:5]
 
@@ -280,7 +281,8 @@ class Analysis:
 
     def facts(self, source: hf.HarSource) -> dict[str, Any]:
         meta = source.meta
-        creator = meta.get("creator") if isinstance(meta.get("creator"), dict) else {}
+        raw = meta.get("creator")
+        creator = raw if isinstance(raw, dict) else {}
         facts: dict[str, Any] = {
             "har_version": meta.get("version"),
             "creator": " ".join(str(creator.get(k)) for k in ("name", "version") if creator.get(k)) or None,

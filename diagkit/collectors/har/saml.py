@@ -250,7 +250,8 @@ class SamlFlow:
         assert request is not None
         scheme, host, path = url_parts(url)
         sent = sent_cookies(req)
-        headers = req.get("headers") if isinstance(req.get("headers"), list) else []
+        listed = req.get("headers")
+        headers = listed if isinstance(listed, list) else []
         names = {str(h.get("name", "")).lower() for h in headers if isinstance(h, dict)}
         if not sent and not names & {"host", ":authority", "accept-encoding", "accept-language", "content-length"}:
             # Chrome's "provisional headers": what was really sent, cookies included, is not in the recording.

@@ -63,7 +63,9 @@ def public_key(jwk: dict[str, Any], alg: str) -> Any:
             raise KeyProblem("the point is not on the curve") from None
     elif kty == "OKP" and alg in ("EdDSA", "Ed25519", "Ed448"):
         crv = jwk.get("crv")
-        loader = {"Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}.get(str(crv))
+        loaders: dict[str, type[ed25519.Ed25519PublicKey] | type[ed448.Ed448PublicKey]] = {
+            "Ed25519": ed25519.Ed25519PublicKey, "Ed448": ed448.Ed448PublicKey}
+        loader = loaders.get(str(crv))
         if loader is None or (alg in ("Ed25519", "Ed448") and alg != crv):
             raise KeyProblem(f"the key's curve {crv!r} cannot verify {alg}")
         try:
@@ -119,7 +121,8 @@ def fetch_jwks(ctx: Context, issuer: str, proxy: str | None) -> tuple[list[dict[
 
     record: dict[str, Any] = {"issuer": issuer}
     _, candidates = discovery_candidates(issuer)
-    with ctx.http_client(follow_redirects=True, **({"proxy": proxy} if proxy else {})) as client:
+    client_options: dict[str, Any] = {"proxy": proxy} if proxy else {}
+    with ctx.http_client(follow_redirects=True, **client_options) as client:
         attempts, doc, found_at = [], None, None
         for _, url in candidates:
             doc, attempt = get_json(client, url)

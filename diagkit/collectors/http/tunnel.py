@@ -35,7 +35,8 @@ def proxy_for(url: str, explicit: str | None = None) -> str | None:
     """The proxy a request to `url` goes through: --proxy, else HTTP(S)_PROXY/ALL_PROXY unless NO_PROXY."""
     if explicit:
         return explicit if "://" in explicit else "http://" + explicit
-    from urllib.request import getproxies_environment, proxy_bypass_environment
+    # proxy_bypass_environment (NO_PROXY matching) exists on every platform but is undocumented, so typeshed omits it.
+    from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
 
     proxies = getproxies_environment()
     parts = urlsplit(url)

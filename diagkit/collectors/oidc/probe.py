@@ -193,7 +193,7 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
     expected_issuer, candidates = discovery_candidates(target)
     attempts = []
     doc: dict[str, Any] | None = None
-    via = url = None
+    via = url = ""  # both set, with doc, by the discovery attempt that succeeded
     with ctx.http_client(follow_redirects=True) as client:
         for label, candidate in candidates:
             doc, record = get_json(client, candidate)
@@ -214,11 +214,11 @@ def run(ctx: Context, report: Report, target: str, ca_file: str | None = None) -
         report.facts["endpoints"] = {k: v for k, v in doc.items()
                                      if isinstance(v, str) and (k.endswith("_endpoint") or k == "jwks_uri")}
         report.facts["id_token_signing_alg_values_supported"] = doc.get("id_token_signing_alg_values_supported")
-        _check_document(report, doc, via or "", expected_issuer)
+        _check_document(report, doc, via, expected_issuer)
         keys = 0
         jwks_uri = doc.get("jwks_uri")
         if isinstance(jwks_uri, str) and jwks_uri:
-            resolved = urljoin(url or target, jwks_uri)
+            resolved = urljoin(url, jwks_uri)
             if resolved != jwks_uri:
                 report.facts["jwks_uri_resolved"] = resolved
             keys = _check_jwks(ctx, report, client, resolved)
@@ -236,7 +236,7 @@ def _check_document(report: Report, doc: dict[str, Any], via: str, expected_issu
     if implicit_only and "token_endpoint" in required:
         required.remove("token_endpoint")
     missing = [f for f in required if doc.get(f) in (None, "", [])]
-    wrong_type = [f for f in ("response_types_supported", "subject_types_supported",
+    wrong_type: list[str] = [f for f in ("response_types_supported", "subject_types_supported",
                               "id_token_signing_alg_values_supported") if f in doc and not isinstance(doc[f], list)]
     if missing or wrong_type:
         spec = "OpenID Connect Discovery 1.0 §3" if via == "openid-configuration" else "RFC 8414 §2"

@@ -129,7 +129,7 @@ class _EntityCheck:
 
     def _endpoints(self, descriptors: list[Any]) -> None:
         endpoints: dict[str, list[dict[str, Any]]] = {}
-        insecure = []
+        insecure: list[dict[str, Any]] = []
         for role in descriptors:
             for kind in _ENDPOINTS:
                 for ep in role.findall(qn(NS_MD, kind)):

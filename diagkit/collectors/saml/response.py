@@ -195,7 +195,8 @@ class _Analysis:
 
         Returns the issuer that names the IdP, used to pick its certificates from an aggregate.
         """
-        found = [("Response", self.facts.get("issuer"))] if self.facts.get("issuer") else []
+        issuer = self.facts.get("issuer")
+        found: list[tuple[str, str]] = [("Response", issuer)] if issuer else []
         found += [("Assertion", a["issuer"]) for a in self.facts.get("assertions", []) if a.get("issuer")]
         wanted = [expected] if expected else list(anchors.entity_ids) if anchors is not None else []
         if wanted:

@@ -661,13 +661,13 @@ def run(ctx: Context, report: Report, target: str, servername: str | None = None
     try:
         session = _handshake(ctx, host, port, sni, legacy=False)
     except ConnectFailure as first:
-        session = None
+        retried: Session | None = None
         if first.reason in _VERSION_REASONS:
             try:
-                session = _handshake(ctx, host, port, sni, legacy=True)
+                retried = _handshake(ctx, host, port, sni, legacy=True)
             except ConnectFailure:
-                session = None
-        if session is None:
+                retried = None
+        if retried is None:
             sni_note = explain_sni(ctx, host, port, sni, first)
             report.add("tls.connect.failed", f"TLS connection to {host}:{port} failed ({first.stage})"
                        + (f": {sni_note['title']}" if sni_note else ""),
@@ -680,6 +680,7 @@ def run(ctx: Context, report: Report, target: str, servername: str | None = None
                        refs=["RFC 8446", "RFC 6066 §3"] if sni_note else None,
                        severity="error" if first.timed_out else None)
             return
+        session = retried
     report.facts.update({"protocol": session.protocol, "cipher": session.cipher})
     if session.legacy:
         report.add("tls.protocol.outdated", f"{host}:{port} only speaks {session.protocol}",

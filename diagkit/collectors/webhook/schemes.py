@@ -269,14 +269,14 @@ def parse(scheme: Scheme, headers: Mapping[str, str], names: Mapping[str, str],
                 problem = None if sig else f"{names[name]} is not {algo}=<hex>"
                 return Parsed("github", names[name], (sig,) if sig else (), 1, None, None, problem, algo)
         return None
-    header = (plain_header or "").lower() or _plain_header(headers)
-    if not header or header not in headers:
+    chosen = (plain_header or "").lower() or _plain_header(headers)
+    if not chosen or chosen not in headers:
         return None
-    value = headers[header].strip()
+    value = headers[chosen].strip()
     value = value.split("=", 1)[1] if re.match(r"(?i)sha256=", value) else value
     sig = _decode_sig(value, "hex")
-    return Parsed("hmac-sha256", names.get(header, header), (sig,) if sig else (), 1, None, None,
-                  None if sig else f"{names.get(header, header)} holds neither hex nor base64")
+    return Parsed("hmac-sha256", names.get(chosen, chosen), (sig,) if sig else (), 1, None, None,
+                  None if sig else f"{names.get(chosen, chosen)} holds neither hex nor base64")
 
 
 def _plain_header(headers: Mapping[str, str]) -> str | None:
