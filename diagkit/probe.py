@@ -55,6 +55,7 @@ def recorded_options(probe: Probe, options: Mapping[str, Any]) -> dict[str, Any]
                 recorded[option.name] = bool(value)
             continue
         values = list(value) if option.multiple and isinstance(value, list | tuple) else [value]
+        shown: list[str | int | float]
         if option.secret is True:
             shown = [SECRET for _ in values]
         elif callable(option.secret):

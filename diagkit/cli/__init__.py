@@ -45,7 +45,7 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         from diagkit.cli.common import handle_errors
 
         with handle_errors(debug=_debug_requested(ctx)):

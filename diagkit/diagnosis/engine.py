@@ -67,7 +67,7 @@ def _where(rule: Rule, evidence: Sequence[Finding], facts: Sequence[Mapping[str,
     return captured
 
 
-class _Fields(dict):  # type: ignore[type-arg]
+class _Fields(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "?"
 

@@ -206,7 +206,7 @@ def replay_packet(packet_path: str, *, trusted_keys: Sequence[str] = (), identit
     results, notes = replay(packet.results(), timeout=timeout, ca_file=ca_file, secrets=secrets,
                             progress=lambda line: progress(visible(line)))
     document = {"results": [r.to_dict() for r in results]}
-    shown = [ProbeResult.from_dict(visible_all(r.to_dict())) for r in results]  # type: ignore[arg-type]
+    shown = [ProbeResult.from_dict(visible_all(r.to_dict())) for r in results]
     for original, safe in zip(results, shown, strict=True):
         for finding, safe_finding in zip(original.findings, safe.findings, strict=True):
             safe_finding.id = finding.id

@@ -151,6 +151,7 @@ class Redaction:
         if kind is not None and kind not in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
             kind = None  # Access-Control-Allow-Credentials: true
         if kind is not None and kind != rules.KEEP:
+            assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
                 return self.jwt(text, ctx)
             if kind in ("PHONE", "MAC", "IP", "DATE") and not scan.plausible(kind, text):

@@ -143,7 +143,8 @@ def find(text: str) -> list[Hit]:
             continue
         claims.add(*m.span(group), rule.kind, rule.id)
     pos = 0 if "=" in text or ":" in text else len(text)
-    while (m := _NAME_VALUE.search(text, pos)) is not None:
+    while (found := _NAME_VALUE.search(text, pos)) is not None:
+        m = found
         group = 3 if m.group(3) is not None else 4 if m.group(4) is not None else 5
         kind = _value_kind(rules.name_rule(m.group(1)), m.group(group), m.group(2))
         if kind is not None:

@@ -95,7 +95,7 @@ def check_claims(report: Report, decoded: jwt.DecodedJWT, now: _dt.datetime, *, 
                        evidence={"where": where, "missing": missing, "granted": granted})
 
     if jwt.is_id_token(decoded):
-        traits = [k for k in ("nonce", "at_hash", "c_hash") if k in claims]
+        traits: list[str] = [k for k in ("nonce", "at_hash", "c_hash") if k in claims]
         if claims.get("azp") is not None and jwt.audiences(claims) == [claims.get("azp")]:
             traits.append("aud == azp")
         report.add("jwt.token.id_token", f"{label} looks like an OpenID Connect ID token, not an access token",
