@@ -50,6 +50,16 @@ def test_deeply_nested_json_is_invalid_har(invoke, tmp_path: Path, text: str) ->
     assert "nested too deeply" in doc["findings"][0]["detail"]
 
 
+
+def test_integer_past_the_digit_limit_is_invalid_har(invoke, tmp_path: Path) -> None:
+    path = tmp_path / "big.har"
+    path.write_text('{"log":{"version":"1.2","entries":[],"x":' + "7" * 5000 + "}}")
+    result, doc = _run(invoke, path)
+    assert result.exit_code == 5
+    assert [f["id"] for f in doc["findings"]] == ["har.invalid"]
+    assert "number too long" in doc["findings"][0]["detail"]
+
+
 WEIRD_ENTRIES: list[Any] = [
     "string", None, 1, [], {"request": "x", "response": "y"},
     {"request": None, "response": None, "timings": None, "startedDateTime": None, "time": None},

@@ -344,6 +344,11 @@ def test_bad_inputs_one_line_exit_1(invoke: Any, tmp_path: Path) -> None:
     dtd.write_text('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>')
     result = invoke("redact", dtd)
     assert result.exit_code == 1 and "DTD" in result.stderr and "Traceback" not in result.stderr
+    for big in (tmp_path / "big.json", tmp_path / "big.har"):  # an integer longer than Python reads
+        big.write_text('{"log": {"entries": [], "n": ' + "7" * 5000 + "}}")
+        result = invoke("redact", big)
+        assert result.exit_code == 1 and "number too long" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_json_input(invoke: Any, tmp_path: Path) -> None:

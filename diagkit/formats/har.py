@@ -13,6 +13,7 @@ import codecs
 import io
 import json
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ def parse_har_text(text: str, path: str = "<input>") -> dict:
                                f"column {exc.colno}") from None
     except RecursionError:
         raise InputFormatError(f"{_label(path)} is not a HAR: JSON nested too deeply") from None
+    except ValueError:  # the only other ValueError of json.loads: an integer past Python's digit limit
+        raise InputFormatError(f"{_label(path)} holds a number too long to read "
+                               f"(over {sys.get_int_max_str_digits()} digits)") from None
     return _check_structure(doc, path)
 
 

@@ -20,6 +20,7 @@ import copy
 import itertools
 import json
 import os
+import sys
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
@@ -233,9 +234,12 @@ def _parse_json(text: str, name: str, har: bool) -> Any:
         return parse_har_text(text, name)
     try:
         return json.loads(text)
-    except ValueError as exc:
-        raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "  # type: ignore[attr-defined]
-                               f"{exc.colno}") from None  # type: ignore[attr-defined]
+    except json.JSONDecodeError as exc:
+        raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                               f"{exc.colno}") from None
+    except ValueError:  # the only other ValueError of json.loads: an integer past Python's digit limit
+        raise InputFormatError(f"'{name}' holds a number too long to read "
+                               f"(over {sys.get_int_max_str_digits()} digits)") from None
 
 
 def _decode(data: bytes, name: str, har: bool = False) -> str:
