@@ -139,7 +139,7 @@ class _Utf8Reader:
 class _CountingReader:
     """Counts bytes handed to the parser so a syntax error can say roughly where it is."""
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes] | _Utf8Reader) -> None:
         self._raw = raw
         self.offset = 0
 
@@ -166,7 +166,7 @@ class HarSource:
         return entries
 
 
-def _open_binary(path: str) -> IO[bytes]:
+def _open_binary(path: str) -> IO[bytes] | _Utf8Reader:
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed by the generator that owns it
     except FileNotFoundError:
@@ -180,10 +180,10 @@ def _open_binary(path: str) -> IO[bytes]:
             if name == "utf-8-sig":
                 handle.seek(len(bom))
                 return handle
-            return _Utf8Reader(io.TextIOWrapper(handle, encoding=name))  # type: ignore[return-value]
+            return _Utf8Reader(io.TextIOWrapper(handle, encoding=name))
     name = json.detect_encoding(head)
     if name != "utf-8":  # UTF-16/32 without a BOM
-        return _Utf8Reader(io.TextIOWrapper(handle, encoding=name))  # type: ignore[return-value]
+        return _Utf8Reader(io.TextIOWrapper(handle, encoding=name))
     return handle
 
 

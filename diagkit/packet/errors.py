@@ -8,11 +8,11 @@ from diagkit.errors import PacketError as _DiagkitPacketError
 class PacketError(_DiagkitPacketError):
     """A packet problem whose message may quote the packet: made visible (no control or bidi characters)."""
 
-    def __init__(self, message: str, **kwargs: object) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, ref: str | None = None) -> None:
         from diagkit.visible import visible
 
         # The last line of defence: callers already escape what they quote from the packet.
-        super().__init__(visible(message), **kwargs)  # type: ignore[arg-type]
+        super().__init__(visible(message), hint=hint, ref=ref)
 
 
 class NotAPacket(PacketError):
