@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 from typing import Any
 
 import pytest
 
+from tests.plugin_install import installed
 from tests.servers import Response, json_response, server_context
 from tests.test_probe_http import GOOD, GOOD_CLAIMS, T, make_jwt
 
@@ -231,24 +231,8 @@ probe = Probe(name="toy", summary="Toy.", target="WORD", run=run, network=False,
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
-    from diagkit import catalogue, plugins
-    from diagkit.diagnosis import rules
-
-    (tmp_path / "toy_diag_probe.py").write_text(TOY)
-    info = tmp_path / "toy_diag_probe-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-diag-probe\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[diagkit.probes]\ntoy = toy_diag_probe:probe\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(rules, "_registered", [])
-    monkeypatch.delitem(sys.modules, "toy_diag_probe", raising=False)  # each test imports its own copy
-    plugins.registered.cache_clear()
-    plugins._load.cache_clear()
-    yield
-    plugins.registered.cache_clear()
-    plugins._load.cache_clear()
-    catalogue.load.cache_clear()
-    sys.modules.pop("toy_diag_probe", None)
+    with installed(tmp_path, monkeypatch, "toy-diag-probe", {"toy_diag_probe": TOY}, {"toy": "toy_diag_probe:probe"}):
+        yield
 
 
 def test_a_plugin_rule_diagnoses_its_probe(invoke, toy):

@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from diagkit import catalogue, plugins
+from tests.plugin_install import installed
 
 TOY = textwrap.dedent('''
     """A toy third-party probe: checks that a word is lower case."""
@@ -48,24 +49,12 @@ TOY = textwrap.dedent('''
 
 
 @pytest.fixture
-def toy_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Install a toy distribution the way pip would: a module plus a .dist-info with entry_points.txt."""
-    (tmp_path / "toy_probe.py").write_text(TOY)
-    (tmp_path / "toy_broken.py").write_text("raise ImportError('missing dependency xyz')\n")
-    info = tmp_path / "toy_probe-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-probe\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[diagkit.probes]\ntoy = toy_probe:probe\nbroken = toy_broken:probe\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    plugins.registered.cache_clear()
-    plugins._load.cache_clear()
-    yield tmp_path
-    plugins.registered.cache_clear()
-    plugins._load.cache_clear()
-    catalogue.load.cache_clear()  # forget the toy's ids
-    sys.modules.pop("toy_probe", None)
+def toy_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A toy distribution with a working probe and one whose import fails."""
+    modules = {"toy_probe": TOY, "toy_broken": "raise ImportError('missing dependency xyz')\n"}
+    with installed(tmp_path, monkeypatch, "toy-probe", modules,
+                   {"toy": "toy_probe:probe", "broken": "toy_broken:probe"}) as folder:
+        yield folder
 
 
 def test_third_party_probe_is_listed(invoke, toy_dist):

@@ -4,15 +4,14 @@ as it says (a folder per family with the ids beside the code, one registration l
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from diagkit import catalogue, plugins
+from diagkit import plugins
+from tests.plugin_install import installed
 from tests.servers import Response
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,24 +20,14 @@ EXAMPLE = ROOT / "examples" / "acme-probe"
 
 @pytest.fixture
 def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The example installed as pip would lay it out: the module and a .dist-info with its entry points."""
-    shutil.copy(EXAMPLE / "acme_probe.py", tmp_path)
+    """The example installed as pip would lay it out, with the entry points its pyproject.toml declares."""
     import tomllib
 
-    entries = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]["entry-points"]["diagkit.probes"]
-    info = tmp_path / "acme_probe-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-probe\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {target}\n" for name, target in entries.items())
-    (info / "entry_points.txt").write_text(f"[diagkit.probes]\n{lines}")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    plugins.registered.cache_clear()
-    plugins._load.cache_clear()
-    yield
-    plugins.registered.cache_clear()
-    plugins._load.cache_clear()
-    catalogue.load.cache_clear()
-    sys.modules.pop("acme_probe", None)
+    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
+    source = (EXAMPLE / "acme_probe.py").read_text()
+    with installed(tmp_path, monkeypatch, project["name"], {"acme_probe": source},
+                   project["entry-points"]["diagkit.probes"]):
+        yield
 
 
 def test_the_page_shows_the_example_unchanged():
