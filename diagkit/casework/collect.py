@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from diagkit.casework.checklists import Checklist, SkippedRun
     from diagkit.findings import ProbeResult
     from diagkit.packet.build import Evidence, PacketInfo
-    from diagkit.probe import Probe
 
 MAX_EVIDENCE_BYTES = 200 * 1024 * 1024
 MAX_WORKERS = 8
@@ -52,6 +51,7 @@ def parse_probe_spec(spec: str) -> Run:
     anything else (e.g. `;jsessionid=...`) stays part of the URL.
     """
     from diagkit import plugins
+    from diagkit.probe import coerce_options
 
     name, sep, rest = spec.partition("=")
     name = name.strip()
@@ -97,40 +97,6 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def coerce_options(probe: Probe, options: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Convert option values with the types the probe declares (the same conversion its CLI uses)."""
-    import click
-
-    declared = {o.name: o for o in probe.options}
-    out: dict[str, Any] = {}
-    for key, value in options.items():
-        option = declared.get(key.replace("-", "_"))
-        if option is None:
-            known = ", ".join(sorted(declared)) or "none"
-            raise InputError(f"{where}: the {probe.name} probe has no option '{key}' (options: {known})")
-        flag = "--" + option.name.replace("_", "-")
-        if option.is_flag:
-            text = str(value).strip().lower()
-            if isinstance(value, bool):
-                out[option.name] = value
-            elif text in ("", "1", "true", "yes", "on"):
-                out[option.name] = True
-            elif text in ("0", "false", "no", "off"):
-                out[option.name] = False
-            else:
-                raise InputError(f"{where}: {flag} is a flag; give yes or no")
-            continue
-        ptype = click.Choice(option.choices, case_sensitive=False) if option.choices else \
-            click.types.convert_type(option.type)
-        values = value if isinstance(value, list | tuple) else [value]
-        try:
-            converted = [ptype.convert(v if not isinstance(v, bool) else str(v).lower(), None, None) for v in values]
-        except click.BadParameter as exc:
-            raise InputError(f"{where}: {flag}: {exc.format_message()}") from None
-        out[option.name] = tuple(converted) if option.multiple else converted[-1]
-    return out
-
-
 def checklist_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[Run], list[SkippedRun], list[str]]:
     """Runs from the checklist with answers filled in; skipped runs; notes about dropped options."""
     from diagkit.casework import checklists
@@ -162,6 +128,7 @@ def run_one(run: Run, timeout: float | None, debug: bool = False, ca_file: str |
     `ca_file` (collect --ca-file) goes to every probe that takes --ca-file, unless the run names its own."""
     from diagkit import plugins
     from diagkit.context import Context
+    from diagkit.probe import coerce_options
     from diagkit.runner import run_probe
     from diagkit.scrub import scrub
 
