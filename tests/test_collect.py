@@ -374,7 +374,7 @@ def test_a_file_the_leak_gate_refuses_is_left_out_and_the_packet_still_written(
 
 
 def test_parse_probe_spec() -> None:
-    from diagkit.casework.collect import parse_probe_spec
+    from diagkit.casework.plan import parse_probe_spec
     from diagkit.errors import UsageError
 
     run = parse_probe_spec("dns=example.com;type=aaaa;resolver=192.0.2.1;resolver=192.0.2.2;system")
