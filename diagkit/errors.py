@@ -36,7 +36,7 @@ class DiagkitError(Exception):
 
 class UsageError(DiagkitError):
     """The command line itself is wrong (an impossible port, an unknown answer name): exit status 2,
-    as click's own usage errors."""
+    as the command line's own usage errors."""
 
     ref = "DK010"
 

@@ -44,7 +44,7 @@ class ExitStatus(enum.IntEnum):
 
     OK = 0
     ERROR = 1  # diagkit could not do what was asked
-    USAGE = 2  # click's default for usage errors
+    USAGE = 2  # the command line's own usage errors exit with it too
     FAIL = 3
     WARN = 4
     CHECK_ERROR = 5

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagkit import catalogue
+from diagkit.errors import InputError
 from diagkit.findings import Finding, Severity
 
 
@@ -22,6 +23,8 @@ class Option:
 
     name: str
     help: str
+    # str, int, float, bool, or a function of one value that raises ValueError for a value it refuses;
+    # `choices` (matched without regard to case) win over `type`. See convert_value.
     type: Any = str
     default: Any = None
     multiple: bool = False
@@ -36,6 +39,85 @@ class Option:
 
     def cli_flags(self) -> tuple[str, ...]:
         return self.flags or ("--" + self.name.replace("_", "-"),)
+
+
+# ---------------------------------------------------------------- option values
+# The one conversion of option values: `diagkit probe NAME --opt` (through cli/probe.py's OptionType) and
+# checklists, `--probe` specs and replays (through coerce_options) read a value the same way and refuse one
+# with the same words.
+
+_BOOL_STATES = {"1": True, "0": False, "yes": True, "no": False, "true": True, "false": False, "on": True,
+                "off": False, "t": True, "f": False, "y": True, "n": False, "": False}
+_NUMBER_NAMES = {int: "integer", float: "float"}
+
+
+def convert_value(option: Option, value: Any) -> Any:
+    """One value of a valued option (not a flag), read by its `choices` or `type`.
+
+    Raises ValueError whose message names the value, e.g. "'abc' is not a valid integer.".
+    """
+    if option.choices:
+        normalised = {choice: str(choice).casefold() for choice in option.choices}
+        wanted = str(value).casefold()
+        for choice, text in normalised.items():
+            if text == wanted:
+                return choice
+        shown = ", ".join(map(repr, normalised.values()))
+        raise ValueError(f"{value!r} is not {shown}." if len(option.choices) == 1
+                         else f"{value!r} is not one of {shown}.")
+    kind = option.type
+    if kind is None or kind is str:
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if kind in _NUMBER_NAMES:
+        try:
+            return kind(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid {_NUMBER_NAMES[kind]}.") from None
+    if kind is bool:
+        state = value if isinstance(value, bool) else _BOOL_STATES.get(str(value).strip().lower())
+        if state is None:
+            raise ValueError(f"{value!r} is not a valid boolean. Recognized values: {', '.join(sorted(_BOOL_STATES))}")
+        return state
+    try:
+        return kind(value)
+    except ValueError as exc:
+        raise ValueError(str(exc) or str(value)) from None
+
+
+def coerce_options(probe: Probe, options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Option values (from a checklist, a `--probe` spec or a packet) converted as `diagkit probe` converts
+    them; a flag also takes yes/no, true/false, on/off, 1/0 or an empty value (yes).
+
+    Raises InputError naming `where`, the option's flag and the value refused; an option the probe does
+    not declare is refused by name.
+    """
+    declared = {o.name: o for o in probe.options}
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        option = declared.get(key.replace("-", "_"))
+        if option is None:
+            known = ", ".join(sorted(declared)) or "none"
+            raise InputError(f"{where}: the {probe.name} probe has no option '{key}' (options: {known})")
+        flag = "--" + option.name.replace("_", "-")
+        if option.is_flag:
+            text = str(value).strip().lower()
+            if isinstance(value, bool):
+                out[option.name] = value
+            elif text in ("", "1", "true", "yes", "on"):
+                out[option.name] = True
+            elif text in ("0", "false", "no", "off"):
+                out[option.name] = False
+            else:
+                raise InputError(f"{where}: {flag} is a flag; give yes or no")
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        try:
+            # a YAML true/false is the word the command line would give
+            converted = [convert_value(option, str(v).lower() if isinstance(v, bool) else v) for v in values]
+        except ValueError as exc:
+            raise InputError(f"{where}: {flag}: Invalid value: {exc}") from None
+        out[option.name] = tuple(converted) if option.multiple else converted[-1]
+    return out
 
 
 SECRET = "<redacted-secret>"

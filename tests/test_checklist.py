@@ -248,12 +248,13 @@ def test_readiness() -> None:
 
 
 def test_answers_file_errors(tmp_path: Path) -> None:
+    from diagkit.casework.answers import read_answers_file
     from diagkit.errors import InputError
 
     bad = tmp_path / "a.yaml"
     bad.write_text("summary: [unclosed\n")
     with pytest.raises(InputError, match="a.yaml' line 2: invalid YAML"):
-        checklists.read_answers_file(str(bad))
+        read_answers_file(str(bad))
     bad.write_text("- just\n- a list\n")
     with pytest.raises(InputError, match="must be a YAML mapping"):
-        checklists.read_answers_file(str(bad))
+        read_answers_file(str(bad))

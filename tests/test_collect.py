@@ -374,7 +374,7 @@ def test_a_file_the_leak_gate_refuses_is_left_out_and_the_packet_still_written(
 
 
 def test_parse_probe_spec() -> None:
-    from diagkit.casework.collect import parse_probe_spec
+    from diagkit.casework.plan import parse_probe_spec
     from diagkit.errors import UsageError
 
     run = parse_probe_spec("dns=example.com;type=aaaa;resolver=192.0.2.1;resolver=192.0.2.2;system")
@@ -386,6 +386,29 @@ def test_parse_probe_spec() -> None:
         parse_probe_spec("tls=x.example.com:443;sni=y")
     with pytest.raises(UsageError, match="expected NAME=TARGET"):
         parse_probe_spec("tls")
+
+
+@pytest.mark.parametrize(("probe", "option", "value", "message"), [
+    ("dns", "type", "BOGUS", "'BOGUS' is not one of 'a', 'aaaa', 'cname', 'mx', 'txt', 'caa', 'ns'."),
+    ("har", "slow-ms", "1.5", "'1.5' is not a valid integer."),
+    ("webhook", "slow-after", "abc", "'abc' is not a valid float."),
+])
+def test_a_refused_option_value_reads_the_same_in_probe_and_collect(invoke, tmp_path: Path, probe: str,
+                                                                   option: str, value: str, message: str) -> None:
+    """One reading of option values (diagkit.probe.convert_value) for `diagkit probe` and `collect --probe`."""
+    direct = invoke("probe", probe, "x", f"--{option}", value)
+    assert direct.exit_code == 2 and f"Invalid value for '--{option}': {message}" in direct.stderr
+    spec = invoke("collect", "--probe", f"{probe}=x;{option}={value}", "-o", str(tmp_path / "p.zip"))
+    assert spec.exit_code == 2 and f"--{option}: Invalid value: {message}" in spec.stderr
+
+
+def test_option_values_keep_the_declared_spelling() -> None:
+    from diagkit import plugins
+    from diagkit.probe import coerce_options
+
+    dns, har = plugins.get("dns"), plugins.get("har")
+    assert coerce_options(dns, {"type": "aaaa", "system": "off"}, "here") == {"type": "AAAA", "system": False}
+    assert coerce_options(har, {"slow-ms": "10", "max_skew": 5}, "here") == {"slow_ms": 10, "max_skew": 5}
 
 
 @pytest.mark.parametrize(("args", "status", "message"), [

@@ -262,7 +262,7 @@ def test_plugin_rules_come_after_the_built_in_ones(monkeypatch: pytest.MonkeyPat
 def test_rule_texts_survive_the_packet_redaction_unchanged() -> None:
     # collect redacts each result's JSON, diagnosis included: a rule's own words are diagkit's text and reach
     # the packet as written (NER once took the "SNI" of a next step for a person's name).
-    from diagkit.casework.collect import Redaction
+    from diagkit.casework.redaction import Redaction
 
     for rule in table():
         cause = Cause(cause=rule.cause, severity=rule.severity, findings=list(rule.ids()), next_step=rule.next_step,

@@ -19,7 +19,7 @@ N = 100_000
 
 def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
     from diagkit import scrub
-    from diagkit.casework import checklists, collect
+    from diagkit.casework import checklists, plan
     from diagkit.collectors.http import response as http
     from diagkit.collectors.saml import response as saml_response
     from diagkit.formats import certs, jwt, oauth_errors, saml_xml
@@ -46,7 +46,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
         ("jwt shape", lambda: jwt._COMPACT.match, attack_text),
         ("saml param", lambda: saml_xml._PARAM_RE.search, attack_text),
         ("pem", lambda: (lambda t: certs._PEM_RE.search(t.encode())), attack_text),
-        ("probe option", lambda: collect._OPTION_PART.match, attack_text),
+        ("probe option", lambda: plan._OPTION_PART.match, attack_text),
     ]
 
 

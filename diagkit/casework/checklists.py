@@ -530,48 +530,6 @@ def _check_datetime(value: Any) -> str:
     return moment.isoformat(timespec="minutes" if moment.second == 0 else "seconds")
 
 
-def normalise_answers(checklist: Checklist, answers: Mapping[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
-    """Checked answers for known questions, and the names given that the checklist does not ask."""
-    checked: dict[str, Any] = {}
-    unknown: list[str] = []
-    for name, value in answers.items():
-        question = checklist.question(name)
-        if question is None:
-            unknown.append(name)
-            continue
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        try:
-            checked[name] = check_answer(question, value)
-        except ValueError as exc:
-            raise InputError(f"{source}: answer '{name}' {exc}") from None
-    return checked, unknown
-
-
-def read_answers_file(path: str) -> dict[str, Any]:
-    import yaml
-
-    from diagkit.errors import InputFormatError, read_input_bytes
-
-    raw = read_input_bytes(path, "answers file", limit=1_000_000)
-    try:
-        data = yaml.safe_load(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise InputFormatError(f"answers file '{path}' is not UTF-8 text") from None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise InputFormatError(f"answers file '{path}' line {line}: invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError:
-        raise InputFormatError(f"answers file '{path}' is not valid YAML") from None
-    if data is None:
-        return {}
-    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
-        data = data["answers"]  # also accept {answers: {...}} so one file can hold more later
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise InputFormatError(f"answers file '{path}' must be a YAML mapping of question name: answer")
-    return dict(data)
-
-
 # ---------------------------------------------------------------- substitution
 
 

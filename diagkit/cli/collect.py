@@ -71,7 +71,8 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
     recorded as an `error` finding and the packet is still written; so is a HAR or attachment that
     cannot be read or redacted. Nothing leaves this computer: send the packet file to your support contact.
     """
-    from diagkit.casework import checklists
+    from diagkit.casework import answers as answer_sources
+    from diagkit.casework import checklists, evidence, plan
     from diagkit.casework import collect as job
     from diagkit.findings import ExitStatus, exit_status
 
@@ -87,37 +88,28 @@ def collect(checklist_name: str | None, probe_specs: tuple[str, ...], har_files:
     interactive = is_interactive() and not assume_yes
 
     checklist = checklists.load(checklist_name) if checklist_name else None
-    raw_file = checklists.read_answers_file(answers_file) if answers_file else {}
-    raw_set = key_values(set_values, "--set")
-    if checklist is not None:
-        answers, unknown = checklists.normalise_answers(checklist, raw_file, f"answers file '{answers_file}'")
-        from_set, unknown_set = checklists.normalise_answers(checklist, raw_set, "--set")
-        answers.update(from_set)
-        if unknown + unknown_set:
-            raise click.UsageError(_unknown_answers(checklist, unknown + unknown_set))
-    else:
-        # Without a checklist, answers are free-form case fields.
-        answers = {k: str(v) for k, v in {**raw_file, **raw_set}.items() if v not in (None, "")}
-    runs = [job.parse_probe_spec(spec) for spec in probe_specs]  # bad specs stop here, before anything runs
+    raw_file = answer_sources.read_answers_file(answers_file) if answers_file else {}
+    answers, unknown = answer_sources.merge(checklist, raw_file, key_values(set_values, "--set"),
+                                            f"answers file '{answers_file}'")
+    if checklist is not None and unknown:
+        raise click.UsageError(answer_sources.unknown_message(checklist, unknown))
+    runs = [plan.parse_probe_spec(spec) for spec in probe_specs]  # bad specs stop here, before anything runs
     har_list, attach_list = list(har_files), list(attachments)
     if checklist is not None and interactive:
         _ask_questions(checklist, answers)
         _ask_evidence(checklist, har_list, attach_list)
     if interactive:
         words += _ask_terms()
-    if checklist is not None:
-        for q in checklist.questions:
-            if q.name not in answers and q.default not in (None, ""):
-                answers[q.name] = checklists.check_answer(q, q.default)
     skipped: list[Any] = []
     if checklist is not None:
-        planned, skipped, notes = job.checklist_runs(checklist, answers)
+        answer_sources.add_defaults(checklist, answers)
+        planned, skipped, notes = plan.checklist_runs(checklist, answers)
         runs = planned + runs
         for note in notes:
             _say(note)
         for skip in skipped:
             _say(skip.reason())
-    files, file_problems = job.read_inputs(har_list, attach_list)
+    files, file_problems = evidence.read_inputs(har_list, attach_list)
     for problem in file_problems:
         _say(f"warning: {problem.findings[0].detail}; the packet is written without it")
     from diagkit.packet.keys import pseudonym_key
@@ -157,19 +149,6 @@ def _check_output(output: str, as_json: bool, inputs: list[str]) -> None:
         if sys.stdout.isatty():
             raise click.UsageError("-o - would write a binary packet to the terminal; redirect it to a file "
                                    "(> packet.zip) or give a file name")
-
-
-def _unknown_answers(checklist: Any, names: list[str]) -> str:
-    """Names the questions the checklist does have, and the closest one to each name given."""
-    import difflib
-
-    questions = [q.name for q in checklist.questions]
-    parts = []
-    for name in names:
-        close = difflib.get_close_matches(name, questions, n=1, cutoff=0.5)
-        parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-    return (f"checklist '{checklist.id}' has no question {', '.join(parts)}; "
-            f"its questions are: {', '.join(questions)}")
 
 
 def _ask_questions(checklist: Any, answers: dict[str, Any]) -> None:

@@ -179,7 +179,9 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
         if html_file != STDOUT:
             click.echo(f"wrote {html_file}")
     else:
-        click.echo(render.render_terminal(view, packet_path))
+        from diagkit.cli.packet_view import render_packet
+
+        click.echo(render_packet(view, packet_path))
     sys.exit(int(exit_status(view.results)))
 
 

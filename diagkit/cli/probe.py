@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from diagkit.cli.common import debug_option, dumps, emit_results
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+
+class OptionType(click.ParamType):
+    """A probe option's values, read by diagkit.probe.convert_value (the reading checklists and `collect
+    --probe` get too); help and shell completion are those of the click type for the same declaration
+    (INTEGER, [a|aaaa|...])."""
+
+    def __init__(self, option: Any) -> None:
+        self.option = option
+        self.shown = (click.Choice(option.choices, case_sensitive=False) if option.choices
+                      else click.types.convert_type(option.type))
+        self.name = self.shown.name
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return self.shown.get_metavar(param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[CompletionItem]:
+        return self.shown.shell_complete(ctx, param, incomplete)
+
+    def to_info_dict(self) -> Any:  # click's ParamTypeInfoDict, the shown type's
+        return self.shown.to_info_dict()
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from diagkit.probe import convert_value
+
+        try:
+            return convert_value(self.option, value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _option_decorator(option: Any) -> click.Option:
@@ -15,7 +48,7 @@ def _option_decorator(option: Any) -> click.Option:
         kwargs["is_flag"] = True
         kwargs["default"] = bool(option.default)
     else:
-        kwargs["type"] = click.Choice(option.choices, case_sensitive=False) if option.choices else option.type
+        kwargs["type"] = OptionType(option)
         kwargs["default"] = option.default if not option.multiple else (option.default or ())
         kwargs["show_default"] = option.default is not None and not option.multiple
         if option.metavar:

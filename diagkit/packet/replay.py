@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from diagkit.casework.collect import Run
+from diagkit.casework.plan import Run
 from diagkit.findings import ProbeResult, Severity
 from diagkit.probe import SECRET, Option, Probe
 from diagkit.visible import visible
@@ -165,9 +165,9 @@ def replay(packet_results: Sequence[ProbeResult], *, timeout: float | None = Non
            progress: Callable[[str], None] = lambda _line: None) -> tuple[list[ProbeResult], list[str]]:
     """Run the packet's network probes again; returns (results in packet order, notes).
 
-    Never raises for a probe's own failure (collect.run_all turns those into `error` results). When a
+    Never raises for a probe's own failure (casework.runs.run_all turns those into `error` results). When a
     probe was run, this machine's clock is measured like `collect` does, as an `environment` result."""
-    from diagkit.casework.collect import environment_facts, run_all
+    from diagkit.casework.runs import environment_facts, run_all
 
     todo = plan(packet_results, secrets=secrets, ca_file=ca_file)
     done = iter(run_all(todo.runs, timeout, progress))

@@ -1,10 +1,12 @@
-"""Rendering a packet for people: terminal, Markdown (show_markdown), self-contained HTML (show_html), JSON.
+"""What a packet shows people, as plain data: PacketView and the texts every view shares, plus JSON.
 
-Every view reads in the engineer's order (diagkit/packet/causes.py): likely causes with their next steps,
-the findings grouped under them, then readiness and case, then the evidence. Also renders summary.md at
-build time, so the summary inside a packet and `packet show --markdown` read the same. Everything shown comes from a verified packet, and even so every string in it is made
-visible first (control, bidi and format characters as `\x1b`, `\u202e`; see diagkit/visible.py): a signed
-packet is only as honest as its signer. HTML escapes every value on top of that.
+The views: Markdown (show_markdown), self-contained HTML (show_html) and the terminal (diagkit/cli/
+packet_view.py, the only one with styles). Every view reads in the engineer's order (diagkit/packet/
+causes.py): likely causes with their next steps, the findings grouped under them, then readiness and
+case, then the evidence. Also renders summary.md at build time, so the summary inside a packet and
+`packet show --markdown` read the same. Everything shown comes from a verified packet, and even so every
+string in it is made visible first (control, bidi and format characters as `\x1b`, `\u202e`; see
+diagkit/visible.py): a signed packet is only as honest as its signer. HTML escapes every value on top of that.
 """
 
 from __future__ import annotations
@@ -15,9 +17,6 @@ from typing import Any
 
 from diagkit.findings import Finding, ProbeResult, Severity
 from diagkit.packet.causes import Group, group_findings
-
-_BADGE = {Severity.FAIL: "🔴 FAIL", Severity.ERROR: "🟣 ERROR", Severity.WARN: "🟡 WARN",
-          Severity.INFO: "🔵 INFO", Severity.PASS: "🟢 PASS"}
 
 
 @dataclass
@@ -96,13 +95,15 @@ def visible_view(view: PacketView) -> PacketView:
                    findings_summary=visible_tree(view.findings_summary))
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A string as it is; any other value as JSON."""
     if isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
+    """e.g. "512 B", "12.0 KiB"."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -110,7 +111,8 @@ def _size(n: float) -> str:
     return str(n)
 
 
-def _signer_text(signer: dict[str, Any]) -> str:
+def signer_text(signer: dict[str, Any]) -> str:
+    """The signer's key id and whether it is pinned (a key the reader trusts) or still to be confirmed."""
     if signer.get("pinned"):
         return f"{signer['key_id']} (pinned via {signer.get('trusted_by')})"
     return f"{signer['key_id']} (not pinned: confirm this key id with the sender)"
@@ -136,15 +138,16 @@ def _readiness_value(key: str, value: Any) -> str:
                 name = f"{name} {item['target']}"
             missing = item.get("missing_answers") or []
             why = item.get("prompt") or item.get("reason") or (
-                ", ".join(map(_text, missing)) if isinstance(missing, list) else _text(missing))
+                ", ".join(map(value_text, missing)) if isinstance(missing, list) else value_text(missing))
             parts.append(f"{name} ({why})" if why else str(name))
         return "; ".join(parts)
     if isinstance(value, list):
         return ", ".join(map(str, value)) if value else "none"
-    return _text(value)
+    return value_text(value)
 
 
-def _readiness_items(readiness: dict[str, Any] | None) -> list[tuple[str, str]]:
+def readiness_items(readiness: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, text) rows of the readiness collect wrote, known keys first in a fixed order."""
     order = list(_READINESS_LABELS)
     items = sorted((readiness or {}).items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 99, kv[0]))
     return [(_READINESS_LABELS.get(k, str(k)), _readiness_value(k, v)) for k, v in items]
@@ -179,73 +182,6 @@ def render_html(view: PacketView, source: str) -> str:
     from diagkit.packet.show_html import render
 
     return render(view, source)
-
-
-# ---------------------------------------------------------------- terminal
-def _lines(value: Any, indent: str) -> str:
-    """A value on one line, or its lines with the continuation lines indented (multi-line answers)."""
-    return ("\n" + indent).join(_text(value).splitlines() or [""])
-
-
-def render_terminal(view: PacketView, source: str) -> str:
-    import click
-
-    from diagkit.cli.render import render_finding, severity_label
-    from diagkit.visible import visible
-
-    view, source = visible_view(view), visible(source)
-    groups = groups_of(view)
-    causes = [g.cause for g in groups if g.cause is not None]
-
-    out = [click.style("packet ", bold=True) + f"{source}  {view.packet_id or ''}"]
-    if view.signer:
-        out.append(f"  signature  valid, signer {_signer_text(view.signer)}")
-    if view.created_at:
-        out.append(f"  created    {view.created_at} by diagkit {view.tool_version or '?'}")
-    if view.encrypted_to:
-        out.append(f"  encrypted  to {', '.join(view.encrypted_to)}")
-    if view.checklist:
-        out.append(f"  checklist  {view.checklist}")
-    out.append(f"  findings   {counts_text(view.findings())}")
-    # First screen: what is most likely wrong and what to do next.
-    out.append(click.style("likely causes (worst first)", bold=True))
-    for n, cause in enumerate(causes, 1):
-        out.append(f"  {n}. {severity_label(cause.severity)} {cause.cause}"
-                   + (click.style(f"  [{cause.rule}]", dim=True) if cause.rule else ""))
-        if cause.next_step:
-            out.append("        " + click.style("next step: ", bold=True) + cause.next_step)
-        out.append(click.style("        findings: " + ", ".join(cause.findings), dim=True))
-    if not causes:
-        worst = worst_problem(view)
-        if worst is None:
-            out.append("  none: no finding is worse than info")
-        else:
-            out.append("  no diagnosis rule ties these findings; the worst one:")
-            out.append(f"  {severity_label(worst[1].severity)} {worst[1].title}  [{worst[1].id}]")
-            if worst[1].remediation:
-                out.append("        " + click.style("next step: ", bold=True) + worst[1].remediation)
-    out.append(click.style("findings by cause (worst first)", bold=True))
-    number = {id(c): n for n, c in enumerate(causes, 1)}
-    for group in groups:
-        if group.cause is not None:
-            out.append(click.style(f"  cause {number[id(group.cause)]}: {group.cause.cause}", bold=True))
-        elif causes:
-            out.append(click.style("  other findings", bold=True))
-        for result, finding in group.rows:
-            lines = render_finding(finding, indent="  " if causes else "")
-            lines[0] += click.style(f"  {result.probe} {result.target}", dim=True)
-            out += lines
-    if not view.findings():
-        out.append("  (no findings)")
-    if view.readiness:
-        out.append(click.style("readiness", bold=True))
-        out += [f"  {k}: {v}" for k, v in _readiness_items(view.readiness)]
-    out.append(click.style("case", bold=True))
-    out += [f"  {k}: {_lines(v, '    ')}" for k, v in sorted(view.case.items())] or ["  (no case fields)"]
-    out.append(click.style("evidence", bold=True))
-    out += [f"  {e['name']}  {_size(int(e['size']))}  sha256:{e['sha256']}" + (f"  ({e['note']})" if e.get("note") else "")
-            for e in view.evidence] or ["  (no evidence files)"]
-    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- json

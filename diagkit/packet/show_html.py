@@ -17,12 +17,12 @@ from typing import Any
 from diagkit.findings import Finding, ProbeResult, Severity
 from diagkit.packet.show import (
     PacketView,
-    _readiness_items,
-    _signer_text,
-    _size,
-    _text,
     counts_text,
     groups_of,
+    readiness_items,
+    signer_text,
+    size_text,
+    value_text,
     visible_view,
     worst_problem,
 )
@@ -71,7 +71,7 @@ table.facts{font-size:12.5px;table-layout:auto}ol.records{padding-left:1.4rem;ma
 
 def e(value: Any) -> str:
     """Escaped text of a value (strings were made visible by visible_view already)."""
-    return html.escape(_text(value), quote=True)
+    return html.escape(value_text(value), quote=True)
 
 
 def _badge(severity: Severity | str) -> str:
@@ -194,7 +194,7 @@ def render(view: PacketView, source: str) -> str:
 
     meta = [("File", source)]
     if view.signer:
-        meta.append(("Signature", f"valid, signer {_signer_text(view.signer)}"))
+        meta.append(("Signature", f"valid, signer {signer_text(view.signer)}"))
     if view.created_at:
         meta.append(("Created", f"{view.created_at} by diagkit {view.tool_version or '?'}"))
     if view.encrypted_to:
@@ -247,7 +247,7 @@ def render(view: PacketView, source: str) -> str:
     p.append('<section id="readiness"><h2>Readiness and case</h2>')
     if view.readiness:
         p.append('<h3>Readiness</h3><table class="two"><tr><th>Item</th><th>Value</th></tr>')
-        p += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in _readiness_items(view.readiness)]
+        p += [f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in readiness_items(view.readiness)]
         p.append("</table>")
     p.append("<h3>Case</h3>")
     if view.case:
@@ -272,7 +272,7 @@ def render(view: PacketView, source: str) -> str:
     p.append("<h3>Files</h3>")
     if view.evidence:
         p.append("<table><tr><th>File</th><th>Size</th><th>SHA-256</th><th>Note</th></tr>")
-        p += [f"<tr><td><code>{e(x['name'])}</code></td><td>{e(_size(int(x['size'])))}</td>"
+        p += [f"<tr><td><code>{e(x['name'])}</code></td><td>{e(size_text(int(x['size'])))}</td>"
               f"<td><code>{e(x['sha256'])}</code></td><td>{e(x.get('note') or '')}</td></tr>" for x in view.evidence]
         p.append("</table>")
     else:

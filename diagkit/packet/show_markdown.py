@@ -16,11 +16,11 @@ from typing import Any
 from diagkit.findings import Finding, ProbeResult, Severity
 from diagkit.packet.show import (
     PacketView,
-    _readiness_items,
-    _size,
-    _text,
     counts_text,
     groups_of,
+    readiness_items,
+    size_text,
+    value_text,
     visible_view,
     worst_problem,
 )
@@ -38,7 +38,7 @@ _STRIKE = re.compile(r"~(?=~)")
 
 def inline(value: Any) -> str:
     """One line of text for a table cell or a list item: whitespace collapsed, metacharacters escaped."""
-    text = " ".join(_text(value).split())
+    text = " ".join(value_text(value).split())
     text = _BACKSLASH.sub(r"\\\\", text)
     text = _ALWAYS.sub(r"\\\1", text)
     text = _TAG.sub(r"\\<", text)
@@ -48,7 +48,7 @@ def inline(value: Any) -> str:
 
 def code(value: Any) -> str:
     """An inline code span (ids, hashes): a fence longer than any backtick run; `|` escaped for tables."""
-    text = " ".join(_text(value).split())
+    text = " ".join(value_text(value).split())
     fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
@@ -56,7 +56,7 @@ def code(value: Any) -> str:
 
 def block(value: Any) -> list[str]:
     """A fenced block that keeps every line as written and interprets none of it."""
-    text = _text(value)
+    text = value_text(value)
     fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
     return [fence + "text", *text.splitlines(), fence]
 
@@ -140,9 +140,9 @@ def render(view: PacketView, *, summary: bool = False) -> str:
 
     if view.readiness:
         out += ["", "### Readiness", "", "| Item | Value |", "|---|---|"]
-        out += [f"| {inline(k)} | {inline(v)} |" for k, v in _readiness_items(view.readiness)]
+        out += [f"| {inline(k)} | {inline(v)} |" for k, v in readiness_items(view.readiness)]
     out += ["", "### Case", ""]
-    single = {k: v for k, v in sorted(view.case.items()) if len(_text(v).splitlines()) <= 1}
+    single = {k: v for k, v in sorted(view.case.items()) if len(value_text(v).splitlines()) <= 1}
     multi = {k: v for k, v in sorted(view.case.items()) if k not in single}
     if single:
         out += ["| Field | Value |", "|---|---|"]
@@ -155,7 +155,7 @@ def render(view: PacketView, *, summary: bool = False) -> str:
     out += ["", "### Evidence", ""]
     if view.evidence:
         out += ["| File | Size | SHA-256 | Note |", "|---|---|---|---|"]
-        out += [f"| {code(e['name'])} | {_size(int(e['size']))} | {code(str(e['sha256'])[:16] + '…')} | "
+        out += [f"| {code(e['name'])} | {size_text(int(e['size']))} | {code(str(e['sha256'])[:16] + '…')} | "
                 f"{inline(e.get('note') or '')} |" for e in view.evidence]
     else:
         out.append("_No evidence files._")
