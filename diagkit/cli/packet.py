@@ -162,6 +162,7 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
     from diagkit.findings import exit_status
     from diagkit.fsutil import STDOUT, check_output, write_atomic
     from diagkit.packet import show as render
+    from diagkit.packet import show_html, show_markdown
     from diagkit.packet.verify import verify_packet
 
     if sum(bool(x) for x in (as_json, markdown, html_file)) > 1:
@@ -173,9 +174,9 @@ def show(packet_path: str, as_json: bool, markdown: bool, html_file: str | None,
     if as_json:
         click.echo(dumps(render.to_json(view, packet_path)))
     elif markdown:
-        click.echo(render.render_markdown(view), nl=False)
+        click.echo(show_markdown.render(view), nl=False)
     elif html_file:
-        write_atomic(html_file, render.render_html(view, packet_path))
+        write_atomic(html_file, show_html.render(view, packet_path))
         if html_file != STDOUT:
             click.echo(f"wrote {html_file}")
     else:
@@ -224,9 +225,9 @@ def replay(packet_path: str, as_json: bool, output: str | None, timeout: float |
 
     File probes (har) are not re-run. Exit status follows the new findings (0, 3, 4, 5); 1 for a bad packet.
     """
+    from diagkit.casework.replay import replay_packet
     from diagkit.findings import exit_status
     from diagkit.fsutil import check_output
-    from diagkit.packet.replay import replay_packet
 
     given: dict[str, list[str]] = {}
     for item in secrets:

@@ -99,7 +99,7 @@ def build_packet(
 ) -> PacketInfo:
     """Write a signed (and, with encrypt_to, encrypted) packet atomically to out_path."""
     from diagkit.context import env_clock
-    from diagkit.packet import crypto, keys, show, zipsafe
+    from diagkit.packet import crypto, keys, show, show_markdown, zipsafe
 
     if len(encrypt_to) > fmt.MAX_RECIPIENTS:
         raise InputError(f"at most {fmt.MAX_RECIPIENTS} --encrypt-to recipients are allowed, got {len(encrypt_to)}")
@@ -134,7 +134,7 @@ def build_packet(
                      for n in sorted(members) if n.startswith(fmt.EVIDENCE_DIR)]
     view = show.PacketView(case=case_fields, results=list(results), evidence=evidence_rows,
                            checklist=checklist, readiness=fmt.no_floats(readiness, "readiness"))
-    members[fmt.SUMMARY] = show.render_markdown(view, summary=True).encode()
+    members[fmt.SUMMARY] = show_markdown.render(view, summary=True).encode()
 
     packet_id = str(uuid.uuid4())
     statement = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from diagkit.errors import InputError, InputFormatError
 from diagkit.findings import ProbeResult, Severity
-from diagkit.packet.replay import REPLACED, UNREACHED
+from diagkit.packet.format import REPLACED, UNREACHED
 from diagkit.visible import visible
 
 CLOCK_TOLERANCE_S = 60  # the skew env.clock.skewed tolerates: smaller offsets are the same verdict

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from typing import Any
 
@@ -171,3 +172,9 @@ def unsafe_name_reason(name: str) -> str | None:
         if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
             return f"name component longer than {MAX_COMPONENT_BYTES} bytes"
     return None
+
+# A value the packet's redaction replaced: redactor pseudonyms (<IP:3f9a1c>, <redacted...>, as in
+# diagkit.redact.pseudonym) and scrub's masks (<REDACTED>, <REDACTED-JWT>, inline values).
+REPLACED = re.compile(r"<(?:[A-Z][A-Z_]*:[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?|REDACTED(?:-JWT)?)>|^<inline value")
+# Finding ids that say "the target could not be reached": from here that means the check could not run.
+UNREACHED = re.compile(r"\.(?:connect\.failed|unreachable)$")

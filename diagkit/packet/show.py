@@ -170,20 +170,6 @@ def worst_problem(view: PacketView) -> tuple[ProbeResult, Finding] | None:
     return rows[0] if rows else None
 
 
-def render_markdown(view: PacketView, *, summary: bool = False) -> str:
-    """Ticket-ready Markdown (show_markdown.py); `summary=True` leaves out what changes per build."""
-    from diagkit.packet.show_markdown import render
-
-    return render(view, summary=summary)
-
-
-def render_html(view: PacketView, source: str) -> str:
-    """One self-contained HTML page with pictures (show_html.py)."""
-    from diagkit.packet.show_html import render
-
-    return render(view, source)
-
-
 # ---------------------------------------------------------------- json
 def to_json(view: PacketView, source: str) -> dict[str, Any]:
     """The packet as data: `causes` and `findings_by_cause` in reading order, `findings` worst first."""

@@ -9,21 +9,15 @@ finding saying what it needs, never a run with the wrong input.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from diagkit.casework.plan import Run
 from diagkit.findings import ProbeResult, Severity
+from diagkit.packet.format import REPLACED, UNREACHED
 from diagkit.probe import SECRET, Option, Probe
 from diagkit.visible import visible
-
-# A value the packet's redaction replaced: redactor pseudonyms (<IP:3f9a1c>, <redacted...>, as in
-# diagkit.redact.pseudonym) and scrub's masks (<REDACTED>, <REDACTED-JWT>, inline values).
-REPLACED = re.compile(r"<(?:[A-Z][A-Z_]*:[0-9a-f]{6,16}|redacted(?:-[a-z]{1,16})?|REDACTED(?:-JWT)?)>|^<inline value")
-# Finding ids that say "the target could not be reached": from here that means the check could not run.
-UNREACHED = re.compile(r"\.(?:connect\.failed|unreachable)$")
 
 
 @dataclass
