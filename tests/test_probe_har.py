@@ -478,10 +478,10 @@ def test_safe_url_keeps_only_names():
 
 
 def test_phases_ignore_minus_one_and_take_ssl_out_of_connect():
-    assert har.phases({"dns": -1, "connect": 300, "ssl": 200, "wait": 10, "send": "x"}) == \
+    assert har_file.phases({"dns": -1, "connect": 300, "ssl": 200, "wait": 10, "send": "x"}) == \
         {"connect": 100, "ssl": 200, "wait": 10}
     # mitmproxy: ssl larger than connect means it is not included
-    assert har.phases({"connect": 300, "ssl": 350})["connect"] == 300
+    assert har_file.phases({"connect": 300, "ssl": 350})["connect"] == 300
 
 
 def test_response_text_decodes_base64_gzip_and_tolerates_corruption():

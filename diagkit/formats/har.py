@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import datetime as _dt
 import io
 import json
 import os
@@ -416,3 +417,53 @@ def mime_type(entry: dict) -> str:
     content = _as_dict(response_of(entry).get("content"))
     value = content.get("mimeType") or header(response_of(entry), "content-type") or ""
     return str(value).split(";")[0].strip().lower()
+
+
+# ---------------------------------------------------------------- times and timings
+
+
+def parse_har_time(value: Any) -> _dt.datetime | None:
+    """startedDateTime as an aware datetime, or None when it is missing or not a time."""
+    from diagkit.context import parse_time
+
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        pass
+    # Some exporters write more than 6 fractional digits or a space separator.
+    text = value.strip().replace(" ", "T", 1)
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits):]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
+
+
+_MAX_TIMING_MS = 1e10  # about 115 days; nothing a browser records takes longer
+
+
+def number(value: Any) -> float | None:
+    """A timing value, or None for -1 / missing / junk (HAR uses -1 for "does not apply")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    # NaN, Infinity and absurd values (crafted or corrupt exports) would overflow date arithmetic.
+    return float(value) if 0 <= value <= _MAX_TIMING_MS else None
+
+
+def phases(timings: Any) -> dict[str, float]:
+    """Exclusive timing phases in ms; ssl is taken out of connect, which already includes it (HAR 1.2)."""
+    if not isinstance(timings, dict):
+        return {}
+    out = {name: v for name in ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
+           if (v := number(timings.get(name))) is not None}
+    if "ssl" in out and "connect" in out:
+        # mitmproxy reports ssl apart from connect; only subtract when connect really contains it.
+        if out["connect"] >= out["ssl"]:
+            out["connect"] -= out["ssl"]
+    return out

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from diagkit.collectors.har.values import parse_har_time
 from diagkit.formats import har as hf
+from diagkit.formats.har import parse_har_time
 
 
 def url_parts(url: str | None) -> tuple[str, str, str]:

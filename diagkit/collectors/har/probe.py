@@ -19,10 +19,11 @@ from diagkit.collectors.har.cors import cross_origin, is_cors_mode, preflight_pr
 from diagkit.collectors.har.errors import body_error, classify_error
 from diagkit.collectors.har.flow import FlowChecks
 from diagkit.collectors.har.redirects import RedirectLoops
-from diagkit.collectors.har.timing import ClockSkew, SlowRequests, phases
-from diagkit.collectors.har.values import Group, number, parse_har_time, short
+from diagkit.collectors.har.timing import ClockSkew, SlowRequests
+from diagkit.collectors.har.values import Group, short
 from diagkit.context import Context
 from diagkit.formats import har as hf
+from diagkit.formats.har import number, parse_har_time, phases
 from diagkit.formats.urls import hostname, origin_of, url_shape
 from diagkit.probe import Option, Probe, Report
 

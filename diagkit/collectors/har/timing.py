@@ -6,7 +6,6 @@ import datetime as _dt
 import statistics
 from typing import Any
 
-from diagkit.collectors.har.values import number
 from diagkit.context import parse_http_date
 from diagkit.formats import har as hf
 from diagkit.formats.urls import hostname
@@ -24,18 +23,6 @@ PHASE_HINT = {
     "receive": "Most time was spent downloading the response: a large body or limited bandwidth.",
 }
 
-
-def phases(timings: Any) -> dict[str, float]:
-    """Exclusive timing phases in ms; ssl is taken out of connect, which already includes it (HAR 1.2)."""
-    if not isinstance(timings, dict):
-        return {}
-    out = {name: v for name in ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
-           if (v := number(timings.get(name))) is not None}
-    if "ssl" in out and "connect" in out:
-        # mitmproxy reports ssl apart from connect; only subtract when connect really contains it.
-        if out["connect"] >= out["ssl"]:
-            out["connect"] -= out["ssl"]
-    return out
 
 
 class SlowRequests:

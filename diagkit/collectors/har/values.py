@@ -6,7 +6,6 @@ takes Any and answers None or "" rather than raising.
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,39 +14,6 @@ GROUP_SAMPLE = 5  # URLs kept per grouped finding
 
 
 
-
-def parse_har_time(value: Any) -> _dt.datetime | None:
-    """startedDateTime as an aware datetime, or None when it is missing or not a time."""
-    from diagkit.context import parse_time
-
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        pass
-    # Some exporters write more than 6 fractional digits or a space separator.
-    text = value.strip().replace(" ", "T", 1)
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        text = f"{head}.{digits[:6]}{zone}"
-    try:
-        return parse_time(text)
-    except ValueError:
-        return None
-
-
-_MAX_TIMING_MS = 1e10  # about 115 days; nothing a browser records takes longer
-
-
-def number(value: Any) -> float | None:
-    """A timing value, or None for -1 / missing / junk (HAR uses -1 for "does not apply")."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    # NaN, Infinity and absurd values (crafted or corrupt exports) would overflow date arithmetic.
-    return float(value) if 0 <= value <= _MAX_TIMING_MS else None
 
 
 def short(text: Any, limit: int = 160) -> str:

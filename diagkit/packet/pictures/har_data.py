@@ -11,10 +11,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from diagkit.collectors.har.timing import phases
-from diagkit.collectors.har.values import number, parse_har_time
 from diagkit.findings import ProbeResult, Severity
 from diagkit.formats import har as hf
+from diagkit.formats.har import number, parse_har_time, phases
 from diagkit.formats.urls import hostname, url_shape
 from diagkit.packet.pictures.sso import BROWSER, Hop, Lane
 from diagkit.packet.pictures.waterfall import MAX_ROWS, PHASES, Request
