@@ -30,13 +30,10 @@ def _fact_value(value: Any) -> str:
 
 
 def visible(text: str) -> str:
-    """Control, format (bidi) and separator characters shown as escapes, e.g. \\x1b (CONTRACT.md)."""
-    import unicodedata
+    """Untrusted text for the terminal (diagkit.visible), keeping its line breaks: the caller indents them."""
+    from diagkit.visible import visible as shown
 
-    return "".join(c if c == "\n" or unicodedata.category(c) not in _INVISIBLE else ascii(c)[1:-1] for c in text)
-
-
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+    return shown(text, multiline=True)
 
 
 def render_finding(finding: Finding, indent: str = "") -> list[str]:
