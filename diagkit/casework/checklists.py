@@ -22,7 +22,6 @@ from diagkit.errors import ChecklistError, InputError
 # No braces inside a placeholder: ".*?" rescanned a line of "{{{{..." from every position (quadratic).
 PLACEHOLDER = re.compile(r"\{\{([^{}\n]*)\}\}")
 _INNER = re.compile(r"^\s*answers\.([a-z][a-z0-9_]*)\s*(?:\|\s*([a-z_]+)\s*)?$")
-QUESTION_TYPES = ("string", "text", "datetime", "url", "email", "choice", "bool", "int", "host", "hostport")
 EVIDENCE_PATTERNS = {
     "har": ("*.har",),
     "log": ("*.log", "*.txt", "*.json", "*.jsonl", "*.csv"),
