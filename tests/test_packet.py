@@ -132,14 +132,14 @@ def test_manifest_is_in_toto_and_dsse_signs_exact_bytes(good: Path, keys: dict[s
 
     import jsonschema
 
-    from diagkit.packet.verify import _schema
+    from diagkit import schemas
 
     members = {info.filename: data for info, data in read_entries(good)}
     assert sorted(members) == ["case.yaml", "evidence/notes.txt", "findings.json", "manifest.json", "manifest.sig",
                                "signer.pub", "summary.md"]
     manifest = json.loads(members["manifest.json"])
-    jsonschema.validate(manifest, _schema("manifest"))
-    jsonschema.validate(json.loads(members["findings.json"]), _schema("findings"))
+    jsonschema.validate(manifest, schemas.load("manifest"))
+    jsonschema.validate(json.loads(members["findings.json"]), schemas.load("findings"))
     assert manifest["_type"] == "https://in-toto.io/Statement/v1"
     assert manifest["predicateType"] == "https://diagkit.dev/escalation-packet/v1"
     assert [s["name"] for s in manifest["subject"]] == sorted(set(members) - {"manifest.json", "manifest.sig"})

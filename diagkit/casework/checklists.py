@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import fnmatch
-import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+from diagkit import schemas
 from diagkit.errors import ChecklistError, InputError
 
 # No braces inside a placeholder: ".*?" rescanned a line of "{{{{..." from every position (quadratic).
@@ -116,14 +116,6 @@ class Problem:
 # ---------------------------------------------------------------- loading and validation
 
 
-@functools.cache
-def _schema() -> dict[str, Any]:
-    import json
-
-    text = resources.files("diagkit").joinpath("schemas/checklist.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
-
-
 def _compose(text: str) -> tuple[Any, Any]:
     """(node, data): the node tree keeps line numbers for error messages; data is the plain value."""
     import yaml
@@ -212,7 +204,7 @@ def validate_text(text: str, *, check_probes: bool = True) -> tuple[list[Problem
         return [Problem(_line(node, []) if node is not None else None, "a checklist must be a YAML mapping")], data
 
     problems = _duplicate_keys(node)
-    validator = jsonschema.Draft202012Validator(_schema())
+    validator = jsonschema.Draft202012Validator(schemas.load("checklist"))
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         path = list(error.absolute_path)
         message = error.message

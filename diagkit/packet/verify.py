@@ -9,14 +9,13 @@ documented shape before the subject digests are compared with the members.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from diagkit import schemas
 from diagkit.errors import InputError, KeyFileError
 from diagkit.findings import ProbeResult, parse_results_document
 from diagkit.packet import dsse
@@ -158,19 +157,12 @@ def schema_problem(document: Any, schema: str) -> str | None:
     """The first way `document` breaks diagkit/schemas/<schema>.schema.json, or None."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(_schema(schema))
+    validator = jsonschema.Draft202012Validator(schemas.load(schema))
     error = next(iter(sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))), None)
     if error is None:
         return None
     where = "/".join(visible(str(p)[:60]) for p in error.absolute_path) or "top level"
     return f"{where}: {error.validator} check failed"
-
-
-@functools.cache
-def _schema(name: str) -> dict[str, Any]:
-    from importlib import resources
-
-    return json.loads(resources.files("diagkit").joinpath("schemas", f"{name}.schema.json").read_text("utf-8"))
 
 
 def _parse_manifest(data: bytes, source: str) -> dict[str, Any]:
