@@ -27,7 +27,7 @@ from diagkit.gcpause import gc_paused
 
 # A body stored compressed is never inflated beyond this (a 1 MB gzip bomb would be 1 GB).
 MAX_INFLATED_BODY = 64 * 1024 * 1024
-# Below this size a json.loads of the whole file is faster and its memory (about 5x the file) is fine.
+# Below this size the whole file is parsed at once; its memory (about 5x the file) is bounded by it.
 STREAM_THRESHOLD = 16 * 1024 * 1024
 
 _BOMS = (
