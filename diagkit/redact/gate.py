@@ -83,15 +83,21 @@ def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] 
 
 
 def strings(node: object) -> Iterator[tuple[str, str]]:
-    """("", string) for every string of a JSON-like tree, without building its place."""
+    """("", string) for every distinct string of a JSON-like tree, in document order, without building its place."""
+    found: dict[str, None] = {}
+    _collect(node, found)
+    return (("", text) for text in found)
+
+
+def _collect(node: object, found: dict[str, None]) -> None:
     if isinstance(node, str):
-        yield "", node
+        found[node] = None
     elif isinstance(node, dict):
         for value in node.values():
-            yield from strings(value)
+            _collect(value, found)
     elif isinstance(node, list):
         for value in node:
-            yield from strings(value)
+            _collect(value, found)
 
 
 def leaves(node: object, where: str = "") -> Iterator[tuple[str, str]]:
