@@ -26,13 +26,14 @@ _RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 
 
 def forms(text: str) -> Iterator[str]:
+    """`text` and each different decoded form of it (a decoding that changes nothing is not scanned twice)."""
     yield text
     if len(text) < 24 and "%" not in text and "&" not in text:
         return
-    if "%" in text:
-        yield urllib.parse.unquote(text)
-    if "&" in text:
-        yield html.unescape(text)
+    if "%" in text and (unquoted := urllib.parse.unquote(text)) != text:
+        yield unquoted
+    if "&" in text and (unescaped := html.unescape(text)) != text:  # `&` mostly joins query parameters
+        yield unescaped
     for run in _RUN.findall(text):
         for segment in run.split(".") if "." in run else (run,):
             try:
