@@ -39,6 +39,25 @@ def test_value_rule_samples_get_past_the_tables_prefilters(rule: rules.ValueRule
     assert [hit for hit, _, _ in rules.Table((rule,)).hits(text)] != []
 
 
+def test_card_check_agrees_with_presidios_luhn() -> None:
+    """rules.luhn computes the check digit itself (presidio is not imported for every card-shaped id);
+    it must answer as presidio's CreditCardRecognizer.validate_result does, on every issuer and length."""
+    import random
+
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
+
+    presidio = CreditCardRecognizer()
+    rng = random.Random(14)
+    for _ in range(20000):
+        prefix = rng.choice(["4", "51", "55", "22", "27", "34", "37", "6011", "65", "35", "1", "9"])
+        digits = prefix + "".join(rng.choice("0123456789") for _ in range(rng.randrange(11, 19)))
+        spaced = " ".join(digits[i:i + 4] for i in range(0, len(digits), 4))
+        expected = (13 <= len(digits) <= 19 and rules._CARD_ISSUER.match(digits) is not None
+                    and bool(presidio.validate_result(digits)))
+        assert rules.luhn.__wrapped__(digits) is expected, digits
+        assert rules.luhn.__wrapped__(spaced) is expected, spaced
+
+
 def test_every_rule_has_samples_both_ways_or_a_reason() -> None:
     assert all(rule.yes for rule in (*rules.NAME_RULES, *rules.VALUE_RULES))
     assert all(rule.no for rule in rules.NAME_RULES)

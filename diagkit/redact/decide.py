@@ -349,12 +349,14 @@ class Redaction:
         parts = decode.jwt_parts(token)
         if parts is None:
             return self.pseudo("JWT", token, "jwt", ctx)
-        header, payload = decode.jwt_parts(token) or parts  # a second copy, redacted in place
+        header, payload = parts  # redacted in place
+        # a token diagkit redacted already: a copy as it was, to tell whether anything is left to do
+        before = decode.jwt_parts(token) if _REDACTED_SIGNATURE.fullmatch(token.rsplit(".", 1)[-1]) else None
         if isinstance(payload.get("name"), str):  # OpenID Connect's `name` claim: the person's full name
             payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt").at("name"), learn=True)
         claims = formats.walk(self, payload, None, ctx.at("jwt"))
         head = formats.walk(self, header, None, ctx.at("jwt_header"))
-        if _REDACTED_SIGNATURE.fullmatch(token.rsplit(".", 1)[-1]) and (head, claims) == parts:
+        if before is not None and (head, claims) == before:
             return token  # redacted already (by diagkit): nothing left to do
         self.report.add("jwt_signature", ctx.where)
         self._trail.append("jwt_signature")

@@ -26,13 +26,14 @@ _RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 
 
 def forms(text: str) -> Iterator[str]:
+    """`text` and each different decoded form of it (a decoding that changes nothing is not scanned twice)."""
     yield text
     if len(text) < 24 and "%" not in text and "&" not in text:
         return
-    if "%" in text:
-        yield urllib.parse.unquote(text)
-    if "&" in text:
-        yield html.unescape(text)
+    if "%" in text and (unquoted := urllib.parse.unquote(text)) != text:
+        yield unquoted
+    if "&" in text and (unescaped := html.unescape(text)) != text:  # `&` mostly joins query parameters
+        yield unescaped
     for run in _RUN.findall(text):
         for segment in run.split(".") if "." in run else (run,):
             try:
@@ -83,15 +84,21 @@ def check(strings: Iterable[tuple[str, str]], name: str, terms: re.Pattern[str] 
 
 
 def strings(node: object) -> Iterator[tuple[str, str]]:
-    """("", string) for every string of a JSON-like tree, without building its place."""
+    """("", string) for every distinct string of a JSON-like tree, in document order, without building its place."""
+    found: dict[str, None] = {}
+    _collect(node, found)
+    return (("", text) for text in found)
+
+
+def _collect(node: object, found: dict[str, None]) -> None:
     if isinstance(node, str):
-        yield "", node
+        found[node] = None
     elif isinstance(node, dict):
         for value in node.values():
-            yield from strings(value)
+            _collect(value, found)
     elif isinstance(node, list):
         for value in node:
-            yield from strings(value)
+            _collect(value, found)
 
 
 def leaves(node: object, where: str = "") -> Iterator[tuple[str, str]]:
