@@ -40,8 +40,8 @@ def test_value_rule_samples_get_past_the_tables_prefilters(rule: rules.ValueRule
 
 
 def test_card_check_agrees_with_presidios_luhn() -> None:
-    """rules.luhn computes the check digit itself (presidio is not imported for every card-shaped id);
-    it must answer as presidio's CreditCardRecognizer.validate_result does, on every issuer and length."""
+    """rules.luhn uses python-stdnum (presidio is not imported for every card-shaped id); it must answer
+    as presidio's CreditCardRecognizer.validate_result does, on every issuer and length."""
     import random
 
     from presidio_analyzer.predefined_recognizers import CreditCardRecognizer

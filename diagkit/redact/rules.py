@@ -177,19 +177,12 @@ _CARD_ISSUER = re.compile(r"4|5[1-5]|2[2-7]|3[47]|6(?:011|5)|35")
 
 @functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
 def luhn(text: str) -> bool:
-    """A payment card number: an issuer's prefix, 13-19 digits and the Luhn check digit. The check is
-    the one presidio's CreditCardRecognizer.validate_result applies (tests compare the two); written
-    here because ids and hex strings in most HARs hold card-shaped digit runs, and importing presidio
-    for them would cost every such run 2 s."""
+    """A payment card number: an issuer's prefix, 13-19 digits and the Luhn check digit (python-stdnum, a
+    light import, so card-shaped digit runs in ids do not load presidio and spaCy)."""
+    from stdnum import luhn as stdnum_luhn
+
     digits = re.sub(r"\D", "", text)
-    if not (13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) is not None):
-        return False
-    total = 0
-    for i, digit in enumerate(int(d) for d in reversed(digits)):
-        if i % 2 == 1:  # every second digit from the right is doubled, and a two-digit product's digits summed
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
+    return 13 <= len(digits) <= 19 and _CARD_ISSUER.match(digits) is not None and stdnum_luhn.is_valid(digits)
 
 
 @functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
