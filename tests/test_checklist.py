@@ -40,7 +40,7 @@ evidence:
 
 def test_every_required_checklist_ships_and_is_installed_as_package_data() -> None:
     assert SHIPPED == EXPECTED
-    # Loaded through importlib.resources (diagkit/checklists_data), not the repo path.
+    # Loaded through importlib.resources (diagkit/casework/checklists_data), not the repo path.
     assert checklists.builtin_names() == EXPECTED
 
 

@@ -380,7 +380,7 @@ def _build(data: dict[str, Any], source: str) -> Checklist:
 
 
 def _builtin_dir() -> Any:
-    return resources.files("diagkit").joinpath(_BUILTIN_DIR)
+    return resources.files("diagkit.casework").joinpath(_BUILTIN_DIR)
 
 
 def builtin_names() -> list[str]:
