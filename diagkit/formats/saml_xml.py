@@ -168,7 +168,7 @@ class SignatureInfo:
     certificate_error: str | None = None
     valid: bool | None = None
     reason: str | None = None
-    trusted: str | None = None  # SHA-256 of the published certificate it verified with (saml_trust)
+    trusted: str | None = None  # SHA-256 of the published certificate it verified with (collectors/saml/trust.py)
 
     @property
     def parent_id(self) -> str | None:
@@ -245,7 +245,7 @@ def verify_signature(info: SignatureInfo) -> SignatureInfo:
     """Verify an enveloped signature over its parent with the certificate embedded in it.
 
     This proves integrity (nothing changed since signing, by the holder of that key); whether the
-    certificate is the one the relying party trusts is a separate question (saml_trust answers it).
+    certificate is the one the relying party trusts is a separate question (collectors/saml/trust.py answers it).
     """
     if info.certificate is None:
         info.valid = None

@@ -5,8 +5,9 @@ end so repeated failures become one finding with a count. Evidence and facts car
 origin + path + query parameter NAMES, never cookie, token, query or body values.
 
 This module holds the pass itself, failed requests, HTTP and auth errors, CORS blocks and the facts; the
-other checks live beside it: har_flow (SAML/OAuth/JWT in the flow), har_redirects, har_timing (slow
-requests, clock skew), har_cors, har_errors (error classes and bodies) and har_values (shared helpers).
+other checks live beside it: flow (SAML/OAuth/JWT in the flow), saml and cookies (SAML login state),
+redirects, timing (slow requests, clock skew), cors, errors (error classes and bodies) and values (shared
+helpers). The HAR itself is read by diagkit.formats.har.
 """
 
 from __future__ import annotations

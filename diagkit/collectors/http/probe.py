@@ -6,10 +6,11 @@ SSO login pages returned to an API client, IdP error pages, proxies, and what th
 decoded; with --expect-issuer its signature checked against the issuer's JWKS) claims. Secret header
 values and the token itself never appear in findings or facts.
 
-This module holds the run and the redirect walk; the parts live beside it: http_request (the request
-and its credentials), http_exchange (one request/response), http_cors (preflight), http_response (what
-the answer means), http_urls (origins and safe URLs), http_tunnel (a closer look after a proxy or TLS
-failure), idp_errors (IdP error pages) and jwt_verify (kid and signature against the issuer's JWKS).
+This module holds the run and the redirect walk; the parts live beside it: request (the request and
+its credentials), exchange (one request/response), cors (preflight), response (what the answer means),
+tunnel (a closer look after a proxy or TLS failure), jwt_claims and jwt_verify (the token's claims, and
+its kid and signature against the issuer's JWKS) and oauth (the oauth.error finding). URLs, IdP error
+pages and WWW-Authenticate are read by diagkit.formats.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Only names, statuses, timings and URLs reduced by `safe_url` (origin, path, parameter names) are used,
 never parameter or body values, so the pictures show no more than the findings already do. Every
-accessor tolerates missing or oddly typed fields (har_file's), so a HAR the probe read always draws.
+accessor tolerates missing or oddly typed fields (formats/har.py's), so a HAR the probe read always draws.
 """
 
 from __future__ import annotations
