@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from diagkit.collectors.tls.probe import hostname_matches
+from diagkit.collectors.tls.chain import hostname_matches
 from diagkit.formats.urls import split_host_port
 from tests import servers
 

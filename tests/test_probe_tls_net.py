@@ -76,11 +76,11 @@ def probe(invoke: Any, target: str, *args: str) -> tuple[Any, dict[str, Any]]:
 
 
 def test_handshake_refused_without_sni_says_so_and_names_the_working_name(invoke, ca, started, monkeypatch):
-    from diagkit.collectors.tls import probe as tls
+    from diagkit.collectors.tls import sni as tls
 
     srv = servers.TLSServer(sni_context(ca.issue_cert("localhost"))).start()
     started.append(srv)
-    monkeypatch.setattr(tls, "_reverse_name", lambda ip, timeout: "localhost")  # the PTR of 127.0.0.1
+    monkeypatch.setattr(tls, "reverse_name", lambda ip, timeout: "localhost")  # the PTR of 127.0.0.1
     result, doc = probe(invoke, f"127.0.0.1:{srv.port}")
     assert result.exit_code == 3
     assert ids(doc) == {"tls.connect.failed"}
@@ -94,11 +94,11 @@ def test_handshake_refused_without_sni_says_so_and_names_the_working_name(invoke
 
 @pytest.mark.parametrize("alert", [ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME, ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE])
 def test_handshake_refused_without_sni_and_no_name_to_try(invoke, ca, started, monkeypatch, alert):
-    from diagkit.collectors.tls import probe as tls
+    from diagkit.collectors.tls import sni as tls
 
     srv = servers.TLSServer(sni_context(ca.issue_cert("localhost"), alert=alert)).start()
     started.append(srv)
-    monkeypatch.setattr(tls, "_reverse_name", lambda ip, timeout: None)
+    monkeypatch.setattr(tls, "reverse_name", lambda ip, timeout: None)
     result, doc = probe(invoke, f"127.0.0.1:{srv.port}")
     assert result.exit_code == 3
     finding = find(doc, "tls.connect.failed")
@@ -165,6 +165,6 @@ def test_silent_server_costs_only_a_short_grace(invoke, ca, ca_file, started):
     (10.0, 0.002, 0.5), (10.0, 0.4, 1.2), (10.0, 5.0, 10.0), (0.2, 0.001, 0.2),
 ])
 def test_http_grace_is_a_few_round_trips_bounded_by_the_timeout(timeout, connect_s, grace):
-    from diagkit.collectors.tls.probe import http_grace
+    from diagkit.collectors.tls.handshake import http_grace
 
     assert http_grace(timeout, connect_s) == pytest.approx(grace)

@@ -178,7 +178,7 @@ def explain_tls_failure(url: str, proxy_url: str | None, timeout: float,
     the chain could not be read either."""
     from cryptography.hazmat.primitives import hashes
 
-    from diagkit.collectors.tls.probe import issued_by, system_roots
+    from diagkit.collectors.tls.chain import issued_by, system_roots
 
     certs = presented_chain(url, proxy_url, timeout)
     if not certs:
