@@ -11,7 +11,7 @@ from typing import Any
 import dns.message
 import pytest
 
-from diagkit.collectors.dns.probe import parse_resolver
+from diagkit.collectors.dns.query import parse_resolver
 from diagkit.errors import InputError
 from tests import servers
 

@@ -171,7 +171,7 @@ def test_negative_ttl_is_the_smaller_of_soa_ttl_and_minimum():
     import dns.message
     import dns.rrset
 
-    from diagkit.collectors.dns.probe import negative_cache
+    from diagkit.collectors.dns.query import negative_cache
 
     response = dns.message.make_response(dns.message.make_query("x.example.", "A"))
     response.authority.append(dns.rrset.from_text("example.", 60, "IN", "SOA",
