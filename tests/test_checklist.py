@@ -191,7 +191,8 @@ def test_check_answer_naive_datetime_gets_local_offset() -> None:
 @pytest.mark.parametrize(("qtype", "value"), [
     ("url", "ftp://x.example.com"), ("url", "not a url"), ("email", "nobody"), ("bool", "maybe"),
     ("int", "5xx"), ("datetime", "last tuesday"), ("host", "https://app.example.com"),
-    ("hostport", "app.example.com:99999"), ("string", "two\nlines"),
+    ("hostport", "app.example.com:99999"), ("string", "two\nlines"), ("hostport", "[::1]:https"),
+    ("hostport", "[zzz]:443"), ("host", "[::1]:443"),
 ])
 def test_check_answer_rejects(qtype: str, value: str) -> None:
     with pytest.raises(ValueError):

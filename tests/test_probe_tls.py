@@ -506,6 +506,18 @@ def test_split_host_port(target, expected):
     assert split_host_port(target) == expected
 
 
+def test_authority_parts_and_is_ip():
+    from diagkit.formats.urls import authority_parts, is_ip
+
+    assert authority_parts(" [2001:db8::1]:8443 ") == ("2001:db8::1", "8443")
+    assert authority_parts("https://api.example.com:8443/v1?x=1") == ("api.example.com", "8443")
+    assert authority_parts("api.example.com") == ("api.example.com", "")
+    assert authority_parts("api.example.com:https") == ("api.example.com", "https")  # callers judge the port
+    assert authority_parts("2001:db8::1") == ("2001:db8::1", "")
+    assert [is_ip(t) for t in ("192.0.2.1", "[2001:db8::1]", "2001:db8::1", "example.com", "")] == \
+        [True, True, True, False, False]
+
+
 def test_split_host_port_rejects_bad_port():
     from diagkit.errors import UsageError
 

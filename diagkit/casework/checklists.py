@@ -18,6 +18,7 @@ from typing import Any
 
 from diagkit import schemas
 from diagkit.errors import ChecklistError, InputError
+from diagkit.formats.urls import authority_parts, is_ip
 
 # No braces inside a placeholder, so a line of "{{{{..." is scanned once (linear, never quadratic).
 PLACEHOLDER = re.compile(r"\{\{([^{}\n]*)\}\}")
@@ -471,7 +472,7 @@ def check_answer(question: Question, value: Any) -> Any:
         return match
     elif kind in ("host", "hostport"):
         host, port = _split_hostport(text)
-        if not (_HOST.match(host) or _is_ip(host)) or "://" in text:
+        if not (_HOST.match(host) or is_ip(host)) or "://" in text:
             raise ValueError("expected a host name or IP address, without http://" if kind == "host"
                              else "expected HOST or HOST:PORT, without http://")
         if port is not None and (kind == "host" or not 0 < port < 65536):
@@ -479,27 +480,14 @@ def check_answer(question: Question, value: Any) -> Any:
     return text
 
 
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
 def _split_hostport(text: str) -> tuple[str, int | None]:
+    """HOST or HOST:PORT as a question takes it; an IPv6 host keeps its brackets, a port must be digits."""
+    host, port = authority_parts(text)
     if text.startswith("["):
-        host, _, rest = text.partition("]")
-        port = rest.lstrip(":")
-        return host + "]", int(port) if port.isdigit() else None
-    if text.count(":") == 1:
-        host, port = text.split(":")
-        if not port.isdigit():
-            raise ValueError("port must be a number")
-        return host, int(port)
-    return text, None
+        host = f"[{host}]"
+    if port and not port.isdigit():
+        raise ValueError("port must be a number")
+    return host, int(port) if port else None
 
 
 def _check_datetime(value: Any) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -118,18 +117,33 @@ def path_key(url: str) -> str:
     return f"{origin_of(url) or ''}{parts.path or '/'}"
 
 
-def split_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
-    """`host`, `host:port`, `[v6]:port` or a URL's authority; an impossible port is a usage error."""
-    text = target.strip()
+def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address, with or without the brackets a URL puts around IPv6."""
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def authority_parts(text: str) -> tuple[str, str]:
+    """(host, port text) of `host`, `host:port`, `[v6]:port` or a URL's authority; the port text is "" when
+    there is none. Nothing is checked here: each caller says what a bad port means for it."""
+    text = text.strip()
     if "://" in text:
         text = text.split("://", 1)[1].split("/", 1)[0]
     if text.startswith("["):  # [IPv6]:port
         host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":")
-    elif text.count(":") == 1:
+        return host, rest.lstrip(":")
+    if text.count(":") == 1:
         host, port = text.split(":")
-    else:
-        host, port = text, ""
+        return host, port
+    return text, ""
+
+
+def split_host_port(target: str, default_port: int = 443) -> tuple[str, int]:
+    """`host`, `host:port`, `[v6]:port` or a URL's authority; an impossible port is a usage error."""
+    host, port = authority_parts(target)
     if not host:
         raise UsageError(f"target '{target}': no host name", hint="give HOST[:PORT], e.g. api.example.com:443")
     if not port:
@@ -151,9 +165,7 @@ def host_of(target: str) -> str | None:
         host = urlsplit(text).hostname
     elif not text or text.startswith("<") or "/" in text or "\\" in text or os.path.exists(text):
         return None
-    elif text.startswith("["):
-        host = text[1:].partition("]")[0]
     else:
-        host = re.sub(r":\d+$", "", text) if text.count(":") == 1 else text
+        host = authority_parts(text)[0]
     host = (host or "").lower().rstrip(".")
     return host or None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagkit.errors import InputError
+from diagkit.formats.urls import is_ip
 
 MAX_CHAIN = 16
 # Lets tests and containers point "the system's resolvers" somewhere else: "IP[:PORT],IP[:PORT]".
@@ -110,15 +111,9 @@ def system_resolvers() -> list[Resolver]:
     except dns.resolver.NoResolverConfiguration:
         return []
     return [Resolver(str(ipaddress.ip_address(ns)), configured.port, "system")
-            for ns in configured.nameservers if isinstance(ns, str) and _is_ip(ns)]
+            for ns in configured.nameservers if isinstance(ns, str) and is_ip(ns)]
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------- asking one resolver

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from diagkit.formats.urls import masked_url
+from diagkit.formats.urls import is_ip, masked_url
 
 if TYPE_CHECKING:
     from diagkit.collectors.http.exchange import ConnectFailure
@@ -135,7 +135,7 @@ def presented_chain(url: str, proxy_url: str | None, timeout: float) -> list[Any
     tls.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
         raw.settimeout(timeout)
-        sni = None if _is_ip(host) else host
+        sni = None if is_ip(host) else host
         with tls.wrap_socket(raw, server_hostname=sni) as conn:
             # get_unverified_chain: what the server really sent, in its order (as the TLS probe reads it).
             ders = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in conn._sslobj.get_unverified_chain() or []]  # type: ignore[attr-defined]
@@ -152,14 +152,6 @@ def presented_chain(url: str, proxy_url: str | None, timeout: float) -> list[Any
     return certs
 
 
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _short_name(name: Any) -> str:
@@ -242,7 +234,7 @@ def explain_failure(ctx: Context, url: str, failure: ConnectFailure, proxy: str 
             except (OSError, InputError):
                 extra = []
         note, evidence = explain_tls_failure(url, via, ctx.timeout, extra)
-        if not note and _is_ip(urlsplit(url).hostname or "") and not via and any(
+        if not note and is_ip(urlsplit(url).hostname or "") and not via and any(
                 word in failure.reason for word in ("UNRECOGNIZED_NAME", "HANDSHAKE_FAILURE", "EOF", "MISSING_EXTENSION")):
             # Clients send no SNI for an IP address (RFC 6066 §3); servers that pick the certificate by name refuse.
             note = (" No SNI was sent because the URL's host is an IP address; a server that needs SNI to choose its "
