@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from diagkit.casework import checklists
+from diagkit.casework import checklists, plan, readiness, templates
 from diagkit.casework.checklists import Question
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,23 +208,23 @@ def test_choice_is_case_insensitive_and_canonical() -> None:
 
 def test_fill_filters_and_missing() -> None:
     answers = {"url": "https://idp.example.com:8443/app/metadata?x=1", "plain": "http://h.example.com/a"}
-    assert checklists.fill("{{ answers.url | hostport }}", answers) == ("idp.example.com:8443", [])
-    assert checklists.fill("{{answers.plain|hostport}}", answers) == ("h.example.com:80", [])
-    assert checklists.fill("{{ answers.url | host }}", answers) == ("idp.example.com", [])
-    assert checklists.fill("{{ answers.url | origin }}", answers) == ("https://idp.example.com:8443", [])
-    assert checklists.fill("x={{ answers.gone }}", answers) == (None, ["gone"])
+    assert templates.fill("{{ answers.url | hostport }}", answers) == ("idp.example.com:8443", [])
+    assert templates.fill("{{answers.plain|hostport}}", answers) == ("h.example.com:80", [])
+    assert templates.fill("{{ answers.url | host }}", answers) == ("idp.example.com", [])
+    assert templates.fill("{{ answers.url | origin }}", answers) == ("https://idp.example.com:8443", [])
+    assert templates.fill("x={{ answers.gone }}", answers) == (None, ["gone"])
 
 
 def test_fill_inserts_text_and_never_evaluates() -> None:
     answers = {"a": "{{ answers.b }}", "b": "secret"}
-    assert checklists.fill("{{ answers.a }}", answers) == ("{{ answers.b }}", [])
+    assert templates.fill("{{ answers.a }}", answers) == ("{{ answers.b }}", [])
     with pytest.raises(ValueError, match="unsupported placeholder"):
-        checklists.placeholders("{{ answers.a.__class__ }}")
+        templates.placeholders("{{ answers.a.__class__ }}")
 
 
 def test_plan_skips_runs_and_drops_options() -> None:
     item = checklists.load("api-auth-failure")
-    runs, skipped = checklists.plan(item, {"api_url": "https://api.example.com/v2/orders", "http_method": "POST"})
+    runs, skipped = plan.planned_runs(item, {"api_url": "https://api.example.com/v2/orders", "http_method": "POST"})
     http = next(r for r in runs if r.probe == "http")
     assert http.target == "https://api.example.com/v2/orders"
     assert http.options == {"method": "POST"}
@@ -238,13 +238,13 @@ def test_plan_skips_runs_and_drops_options() -> None:
 
 def test_readiness() -> None:
     item = checklists.parse(MINIMAL, "mine.yaml")
-    not_ready = checklists.readiness(item, {}, [("trace.har", True)])
+    not_ready = readiness.readiness(item, {}, [("trace.har", True)])
     assert not_ready["ready"] is False and not_ready["score"] == 0
     assert [m["name"] for m in not_ready["missing_answers"]] == ["api_url"]
     assert [m["name"] for m in not_ready["missing_evidence"]] == ["log"]
-    half = checklists.readiness(item, {"api_url": "https://x.example.com"}, [])
+    half = readiness.readiness(item, {"api_url": "https://x.example.com"}, [])
     assert half["score"] == 50 and not half["ready"]
-    ready = checklists.readiness(item, {"api_url": "https://x.example.com"}, [("client.log", False)])
+    ready = readiness.readiness(item, {"api_url": "https://x.example.com"}, [("client.log", False)])
     assert ready["ready"] is True and ready["score"] == 100
 
 

@@ -19,7 +19,7 @@ N = 100_000
 
 def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
     from diagkit import scrub
-    from diagkit.casework import checklists, plan
+    from diagkit.casework import checklists, plan, templates
     from diagkit.collectors.http import response as http
     from diagkit.collectors.saml import response as saml_response
     from diagkit.formats import certs, jwt, oauth_errors, saml_xml
@@ -36,7 +36,7 @@ def _cases() -> list[tuple[str, Callable[[], Any], list[str]]]:
         ("saml_response email", lambda: saml_response._EMAIL_RE.sub, attack_text),
         ("oauth_errors email", lambda: (lambda t: oauth_errors._JWT.sub("", oauth_errors._EMAIL.sub("", t))),
          attack_text),
-        ("checklist placeholder", lambda: checklists.PLACEHOLDER.findall, attack_text),
+        ("checklist placeholder", lambda: templates.PLACEHOLDER.findall, attack_text),
         ("checklist email/host", lambda: (lambda t: (checklists._EMAIL.match(t), checklists._HOST.match(t))),
          attack_text),
         ("password input", lambda: http._PASSWORD_INPUT.search, attack_text),
@@ -80,7 +80,7 @@ def test_pattern_is_linear(name: str, get: Callable[[], Any], texts: list[str]) 
 
 def test_fixed_patterns_still_match() -> None:
     from diagkit import scrub
-    from diagkit.casework import checklists
+    from diagkit.casework import templates
     from diagkit.collectors.http import response as http
     from diagkit.collectors.saml import response as saml_response
     from diagkit.formats import certs, oauth_errors
@@ -88,7 +88,7 @@ def test_fixed_patterns_still_match() -> None:
     assert scrub.scrub("see https://bob:hunter2@example.com/x") == "see https://<REDACTED>@example.com/x"
     assert saml_response._EMAIL_RE.sub("<E>", "user jane.doe@example.com failed") == "user <E> failed"
     assert oauth_errors._EMAIL.search("contact ops@example.org now")
-    assert checklists.PLACEHOLDER.findall("{{ answers.host | hostport }} and {{answers.x}}") == [
+    assert templates.PLACEHOLDER.findall("{{ answers.host | hostport }} and {{answers.x}}") == [
         " answers.host | hostport ", "answers.x"]
     assert http._PASSWORD_INPUT.search('<form><input name="p" type="password"></form>')
     title = http._TITLE.search("<html><title>Sign in to Acme</title>")

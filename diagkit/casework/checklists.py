@@ -1,8 +1,8 @@
-"""Checklists: load and validate the YAML (errors name the line), check answers, fill probe parameters.
+"""Checklists: the model, loading and validating the YAML (errors name the line), and checking answers.
 
 A checklist says which questions to ask, which probes to run with parameters taken from the answers,
-and which evidence to request; see docs/checklists.md. Parameters use a deliberately tiny substitution,
-`{{ answers.NAME }}` or `{{ answers.NAME | FILTER }}`, never a template engine that could run code.
+and which evidence to request; see docs/checklists.md. Parameters are filled by templates.py, which is
+deliberately tiny; plan.py turns a checklist and its answers into runs, readiness.py says what is missing.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ from importlib import resources
 from typing import Any
 
 from diagkit import schemas
+from diagkit.casework.templates import fill, placeholders, split_hostport
 from diagkit.errors import ChecklistError, InputError
-from diagkit.formats.urls import authority_parts, is_ip
+from diagkit.formats.urls import is_ip
 
-# No braces inside a placeholder, so a line of "{{{{..." is scanned once (linear, never quadratic).
-PLACEHOLDER = re.compile(r"\{\{([^{}\n]*)\}\}")
-_INNER = re.compile(r"^\s*answers\.([a-z][a-z0-9_]*)\s*(?:\|\s*([a-z_]+)\s*)?$")
 EVIDENCE_PATTERNS = {
     "har": ("*.har",),
     "log": ("*.log", "*.txt", "*.json", "*.jsonl", "*.csv"),
@@ -471,23 +469,13 @@ def check_answer(question: Question, value: Any) -> Any:
             raise ValueError(f"expected one of: {', '.join(question.choices)}")
         return match
     elif kind in ("host", "hostport"):
-        host, port = _split_hostport(text)
+        host, port = split_hostport(text)
         if not (_HOST.match(host) or is_ip(host)) or "://" in text:
             raise ValueError("expected a host name or IP address, without http://" if kind == "host"
                              else "expected HOST or HOST:PORT, without http://")
         if port is not None and (kind == "host" or not 0 < port < 65536):
             raise ValueError("expected a host name without a port" if kind == "host" else "port must be 1-65535")
     return text
-
-
-def _split_hostport(text: str) -> tuple[str, int | None]:
-    """HOST or HOST:PORT as a question takes it; an IPv6 host keeps its brackets, a port must be digits."""
-    host, port = authority_parts(text)
-    if text.startswith("["):
-        host = f"[{host}]"
-    if port and not port.isdigit():
-        raise ValueError("port must be a number")
-    return host, int(port) if port else None
 
 
 def _check_datetime(value: Any) -> str:
@@ -507,165 +495,3 @@ def _check_datetime(value: Any) -> str:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # local time zone of the person answering
     return moment.isoformat(timespec="minutes" if moment.second == 0 else "seconds")
-
-
-# ---------------------------------------------------------------- substitution
-
-
-def placeholders(template: str) -> list[str]:
-    """Question names a template uses; ValueError for anything but `{{ answers.NAME [| FILTER] }}`."""
-    names = []
-    for match in PLACEHOLDER.finditer(template):
-        inner = _INNER.match(match.group(1))
-        if inner is None:
-            raise ValueError(f"unsupported placeholder '{match.group(0)}' (use {{{{ answers.NAME }}}} "
-                             f"or {{{{ answers.NAME | FILTER }}}})")
-        if inner.group(2) and inner.group(2) not in FILTERS:
-            raise ValueError(f"unknown filter '{inner.group(2)}' (filters: {', '.join(FILTERS)})")
-        names.append(inner.group(1))
-    if "{{" in PLACEHOLDER.sub("", template) or "}}" in PLACEHOLDER.sub("", template):
-        raise ValueError("unbalanced '{{' or '}}' in a placeholder")
-    return names
-
-
-def _url_parts(value: str) -> tuple[str, str, int | None]:
-    from urllib.parse import urlsplit
-
-    if "://" in value:
-        parts = urlsplit(value)
-        return parts.scheme.lower(), parts.hostname or "", parts.port
-    host, port = _split_hostport(value)
-    return "", host.strip("[]"), port
-
-
-def _host(value: str) -> str:
-    return _url_parts(value)[1]
-
-
-def _port(value: str) -> str:
-    scheme, _, port = _url_parts(value)
-    return str(port or (80 if scheme == "http" else 443))
-
-
-def _hostport(value: str) -> str:
-    host = _host(value)
-    return f"[{host}]:{_port(value)}" if ":" in host else f"{host}:{_port(value)}"
-
-
-def _origin(value: str) -> str:
-    scheme, host, port = _url_parts(value)
-    scheme = scheme or "https"
-    default = 80 if scheme == "http" else 443
-    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
-
-
-FILTERS = {"host": _host, "port": _port, "hostport": _hostport, "origin": _origin}
-
-
-def fill(template: str, answers: Mapping[str, Any]) -> tuple[str | None, list[str]]:
-    """(filled text, []) or (None, missing question names). Values are inserted as text, never evaluated."""
-    missing = [n for n in placeholders(template) if answers.get(n) in (None, "")]
-    if missing:
-        return None, sorted(set(missing))
-
-    def substitute(match: re.Match[str]) -> str:
-        inner = _INNER.match(match.group(1))
-        assert inner is not None  # placeholders() checked every one
-        value = answers[inner.group(1)]
-        text = ("yes" if value else "no") if isinstance(value, bool) else str(value)
-        return FILTERS[inner.group(2)](text) if inner.group(2) else text
-
-    return PLACEHOLDER.sub(substitute, template), []
-
-
-@dataclass
-class PlannedRun:
-    probe: str
-    target: str
-    options: dict[str, Any]
-    title: str = ""
-    dropped_options: list[str] = field(default_factory=list)
-
-
-# How a customer reads a probe's name ("skipped the HTTP check"); a probe not listed shows its own name.
-PROBE_LABELS = {"dns": "DNS", "tls": "TLS", "http": "HTTP", "oidc": "OpenID Connect", "har": "HAR",
-                "saml-metadata": "SAML metadata", "saml-response": "SAML response", "webhook": "webhook",
-                "webhook-signature": "webhook signature"}
-
-
-@dataclass
-class SkippedRun:
-    """A checklist probe left out for want of answers. Said in the customer's words (the step's title and
-    the questions' prompts), never as the template it was planned from."""
-
-    probe: str
-    missing: list[str]  # question names
-    title: str = ""
-    missing_prompts: list[str] = field(default_factory=list)
-
-    def reason(self) -> str:
-        check = f"the {PROBE_LABELS.get(self.probe, self.probe)} check"
-        if self.title:
-            check += f" ({self.title})"
-        asked = "; ".join(f'"{p}"' for p in self.missing_prompts or self.missing)
-        return f"skipped {check}: no answer to {asked}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"probe": self.probe, "title": self.title, "missing_answers": self.missing, "reason": self.reason()}
-
-
-def plan(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[PlannedRun], list[SkippedRun]]:
-    """Probe runs with answers filled in. A run whose target lacks answers is skipped; an option whose
-    answers are missing is left out (the probe then uses its default)."""
-    runs: list[PlannedRun] = []
-    skipped: list[SkippedRun] = []
-    for step in checklist.probes:
-        target, missing = fill(step.target, answers)
-        if target is None:
-            prompts = [q.prompt for name in missing if (q := checklist.question(name)) is not None]
-            skipped.append(SkippedRun(step.probe, missing, step.title, prompts))
-            continue
-        options: dict[str, Any] = {}
-        dropped: list[str] = []
-        for key, value in step.options.items():
-            name = key.replace("-", "_")
-            values = value if isinstance(value, list) else [value]
-            filled = []
-            for v in values:
-                text, gaps = fill(v, answers) if isinstance(v, str) else (v, [])
-                if gaps:
-                    break
-                filled.append(text)
-            else:
-                options[name] = filled if isinstance(value, list) else filled[0]
-                continue
-            dropped.append(name)
-        runs.append(PlannedRun(step.probe, target, options, step.title, dropped))
-    return runs, skipped
-
-
-# ---------------------------------------------------------------- readiness
-
-
-def readiness(checklist: Checklist | None, answers: Mapping[str, Any], files: list[tuple[str, bool]],
-              skipped: list[SkippedRun] | None = None) -> dict[str, Any]:
-    """Which required answers and evidence are missing; ready only when none are.
-
-    `files` is (file name, came from --har) for every evidence file given.
-    """
-    if checklist is None:
-        return {"ready": True, "score": 100, "missing_answers": [], "missing_evidence": [],
-                "skipped_probes": [], "note": "no checklist: nothing was required"}
-    missing_answers = [{"name": q.name, "prompt": q.prompt} for q in checklist.questions
-                       if q.required and answers.get(q.name) in (None, "")]
-    missing_evidence = [{"name": e.name, "title": e.title} for e in checklist.evidence
-                        if e.required and not any(e.accepts(name, har) for name, har in files)]
-    required = sum(q.required for q in checklist.questions) + sum(e.required for e in checklist.evidence)
-    have = required - len(missing_answers) - len(missing_evidence)
-    return {
-        "ready": not missing_answers and not missing_evidence,
-        "score": round(100 * have / required) if required else 100,
-        "missing_answers": missing_answers,
-        "missing_evidence": missing_evidence,
-        "skipped_probes": [s.to_dict() for s in skipped or []],
-    }

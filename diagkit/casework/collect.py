@@ -21,7 +21,8 @@ from diagkit.casework.runs import MAX_WORKERS, Progress, environment_facts, run_
 from diagkit.errors import DiagkitError, InputError
 
 if TYPE_CHECKING:
-    from diagkit.casework.checklists import Checklist, SkippedRun
+    from diagkit.casework.checklists import Checklist
+    from diagkit.casework.plan import SkippedRun
     from diagkit.findings import ProbeResult
     from diagkit.packet.build import Evidence, PacketInfo
 
@@ -62,7 +63,7 @@ def prepare(
     """Run every planned run and the HAR analyses, then redact results, answers, environment and evidence.
 
     Writes nothing: the caller shows the result (a preview) before `write_packet`."""
-    from diagkit.casework import checklists
+    from diagkit.casework import readiness
     from diagkit.packet.build import Evidence, guess_media_type
 
     all_runs = list(runs) + har_runs(checklist, answers, files)
@@ -106,7 +107,7 @@ def prepare(
         question = checklist.question(name) if checklist else None
         case[name] = redaction.answer(value, sensitive=bool(question and question.sensitive))
     environment = redaction.obj(environment, "manifest.json")
-    ready = checklists.readiness(checklist, answers, [(f.path, f.is_har) for f in packed], list(skipped))
+    ready = readiness.readiness(checklist, answers, [(f.path, f.is_har) for f in packed], list(skipped))
     return Prepared(
         results=redacted_results,
         evidence=evidence,

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from diagkit.casework.templates import fill
 from diagkit.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from diagkit.casework.checklists import Checklist, SkippedRun
+    from diagkit.casework.checklists import Checklist
     from diagkit.casework.evidence import InputFile
 
 _OPTION_PART = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)(?:=(.*))?$", re.S)
@@ -29,6 +30,72 @@ class Run:
     options: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     source: str = "--probe"  # "checklist", "--probe" or "--har"
+
+
+@dataclass
+class PlannedRun:
+    probe: str
+    target: str
+    options: dict[str, Any]
+    title: str = ""
+    dropped_options: list[str] = field(default_factory=list)
+
+
+# How a customer reads a probe's name ("skipped the HTTP check"); a probe not listed shows its own name.
+PROBE_LABELS = {"dns": "DNS", "tls": "TLS", "http": "HTTP", "oidc": "OpenID Connect", "har": "HAR",
+                "saml-metadata": "SAML metadata", "saml-response": "SAML response", "webhook": "webhook",
+                "webhook-signature": "webhook signature"}
+
+
+@dataclass
+class SkippedRun:
+    """A checklist probe left out for want of answers. Said in the customer's words (the step's title and
+    the questions' prompts), never as the template it was planned from."""
+
+    probe: str
+    missing: list[str]  # question names
+    title: str = ""
+    missing_prompts: list[str] = field(default_factory=list)
+
+    def reason(self) -> str:
+        check = f"the {PROBE_LABELS.get(self.probe, self.probe)} check"
+        if self.title:
+            check += f" ({self.title})"
+        asked = "; ".join(f'"{p}"' for p in self.missing_prompts or self.missing)
+        return f"skipped {check}: no answer to {asked}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probe": self.probe, "title": self.title, "missing_answers": self.missing, "reason": self.reason()}
+
+
+def planned_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[PlannedRun], list[SkippedRun]]:
+    """Probe runs with answers filled in. A run whose target lacks answers is skipped; an option whose
+    answers are missing is left out (the probe then uses its default)."""
+    runs: list[PlannedRun] = []
+    skipped: list[SkippedRun] = []
+    for step in checklist.probes:
+        target, missing = fill(step.target, answers)
+        if target is None:
+            prompts = [q.prompt for name in missing if (q := checklist.question(name)) is not None]
+            skipped.append(SkippedRun(step.probe, missing, step.title, prompts))
+            continue
+        options: dict[str, Any] = {}
+        dropped: list[str] = []
+        for key, value in step.options.items():
+            name = key.replace("-", "_")
+            values = value if isinstance(value, list) else [value]
+            filled = []
+            for v in values:
+                text, gaps = fill(v, answers) if isinstance(v, str) else (v, [])
+                if gaps:
+                    break
+                filled.append(text)
+            else:
+                options[name] = filled if isinstance(value, list) else filled[0]
+                continue
+            dropped.append(name)
+        runs.append(PlannedRun(step.probe, target, options, step.title, dropped))
+    return runs, skipped
 
 
 def parse_probe_spec(spec: str) -> Run:
@@ -86,9 +153,7 @@ def _short(text: str, limit: int = 80) -> str:
 
 def checklist_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[Run], list[SkippedRun], list[str]]:
     """Runs from the checklist with answers filled in; skipped runs; notes about dropped options."""
-    from diagkit.casework import checklists
-
-    planned, skipped = checklists.plan(checklist, answers)
+    planned, skipped = planned_runs(checklist, answers)
     runs = [Run(p.probe, p.target, p.options, p.title, source="checklist") for p in planned]
     from diagkit.runner import shown_target
 
