@@ -373,15 +373,19 @@ class Table:
 
         Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
         DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
-        literal = self._literals is not None and self._literals.search(text) is not None
+        long = len(text) >= 16384
+        if long:  # each need looked for on its own (a substring search) costs less than the alternation's pass
+            present = {n for n in self._needs if n in text}
+            literal = bool(present)
+        else:
+            literal = self._literals is not None and self._literals.search(text) is not None
+            present = {n for n in self._needs if n in text} if literal else set()
         if not self._by_digits or HAS_DIGITS.search(text) is None:
             windows = []
         else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
-            windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
+            windows = _windows(text) if not long else [(0, len(text))]
         if not literal and not windows:
             return
-        present = {n for n in self._needs if n in text} if literal else set()
-        long = len(text) >= 16384
         for rule in self.rules:
             if rule.needs:
                 if not literal or present.isdisjoint(rule.needs):
