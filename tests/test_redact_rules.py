@@ -214,3 +214,47 @@ def test_server_addresses_in_probe_results_stay_and_client_ones_go() -> None:
     assert {k: out[k] for k in ("detail", "target")} == {k: result[k] for k in ("detail", "target")}
     assert out["evidence"] == result["evidence"]
     assert re.fullmatch(r"login from <IP:[0-9a-f]+> \(X-Forwarded-For <IP:[0-9a-f]+>\)", out["note"])
+
+
+STARTS = [rule for rule in rules.VALUE_RULES if rule.starts]
+
+
+@pytest.mark.parametrize("rule", STARTS, ids=[r.id for r in STARTS])
+def test_a_rules_starts_lookahead_finds_what_its_pattern_finds(rule: rules.ValueRule) -> None:
+    """`starts` is put in front of the pattern as a lookahead: every match must begin with that class."""
+    from tests import redact_corpus
+
+    plain = re.compile(rule.pattern)
+    texts = [*rule.yes, *rule.no, *(case.data.decode("utf-8", "replace") for case in redact_corpus.corpus())]
+    for text in texts:
+        assert [m.span() for m in rule.regex.finditer(text)] == [m.span() for m in plain.finditer(text)]
+    for text in rule.yes:
+        assert all(re.match(rule.starts, m.group(0)) for m in plain.finditer(text))
+
+
+ONE_LINE = [rule for rule in rules.VALUE_RULES if rule.one_line]
+
+
+@pytest.mark.parametrize("rule", ONE_LINE, ids=[r.id for r in ONE_LINE])
+def test_a_one_line_rule_finds_in_a_long_text_what_a_whole_pass_finds(rule: rules.ValueRule) -> None:
+    """In a long text a `one_line` rule runs only on the lines holding one of its needs, each bounded by
+    its line: at a line's start and end, between neighbours and alone, it must find what one pass finds."""
+    assert rule.needs and "$" not in rule.pattern
+    lines = []
+    for sample in rule.yes:
+        lines += [sample, f"x {sample}", f"{sample} y", f"a={sample};b={sample}", f"({sample})", f"é{sample}ü", ""]
+    filler = "2023-11-14T22:00:00Z INFO nothing to see here, order 4711 in 12 ms\n" * 300
+    text = filler + "\n".join(lines) + "\n" + filler + "\n".join(lines)
+    assert len(text) >= 16384
+    whole = [(m.span(), m.group(rule.group)) for m in rule.regex.finditer(text)
+             if rule.check is None or rule.check(m.group(rule.group))]
+    assert whole
+    assert [(m.span(), m.group(group)) for _, m, group in rules.Table((rule,)).hits(text)] == whole
+
+
+def test_secret_words_in_prose_are_looked_for_with_any_spelling_of_api_key() -> None:
+    from diagkit.redact import scan
+
+    for text in ("the API key is Xy7Kq2Lm9", "api_key was Xy7Kq2Lm9", "use apikey Xy7Kq2Lm9", "Api-Key Xy7Kq2Lm9"):
+        assert [hit.rule for hit in scan.find(text)] == ["secret_word"], text
+    assert scan.find("cache hit key=orders:42 monkey Xy7Kq2Lm9") == []

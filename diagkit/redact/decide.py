@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import urllib.parse
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from diagkit.redact import decode, ner, rules, scan
@@ -62,11 +63,23 @@ def memo_key(text: str) -> str | bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
+# How a document found inside a string is walked (formats.walk and formats.document). formats.py imports
+# this module, so the walkers are handed in by the caller that imports both (engine.Redactor) rather than
+# imported here: the redactor's modules stay free of import cycles.
+Walk = Callable[["Redaction", Any, "str | None", Ctx], Any]
+Document = Callable[["Redaction", str, str, Ctx], str]
+
+
 class Redaction:
-    """One run's state: the pseudonymizer, the report, the terms to hide, NER and the values learned."""
+    """One run's state: the pseudonymizer, the report, the terms to hide, NER and the values learned.
+
+    walk(r, node, name, ctx): a parsed tree redacted (a JWT's claims); document(r, text, sniffed, ctx): a
+    document in a string (JSON, markup, a form) redacted as its own format."""
 
     def __init__(self, pseudo: Pseudonymizer, report: RedactionReport, terms: tuple[str, ...] = (),
-                 use_ner: bool = False) -> None:
+                 use_ner: bool = False, *, walk: Walk, document: Document) -> None:
+        self.walk = walk
+        self.document = document
         self.pseudonymizer = pseudo
         self.report = report
         terms = tuple(sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True))
@@ -172,9 +185,7 @@ class Redaction:
             return self.pseudo("JWE", text, "jwe", ctx)
         if layer.kind == "binary":
             return self.placeholder(layer.raw, ctx)
-        from diagkit.redact import formats
-
-        inner = formats.document(self, layer.text, layer.sniffed, ctx)
+        inner = self.document(self, layer.text, layer.sniffed, ctx)
         return text if inner == layer.text else layer.wrap(inner)
 
     def placeholder(self, raw: bytes, ctx: Ctx) -> str:
@@ -344,8 +355,6 @@ class Redaction:
         """A JWT keeps its header and its public claims (iss, aud, exp, scope ...); personal and secret claims
         become pseudonyms (judged by claim name like any JSON key), and the signature is replaced, so the
         token can no longer be used."""
-        from diagkit.redact import formats
-
         parts = decode.jwt_parts(token)
         if parts is None:
             return self.pseudo("JWT", token, "jwt", ctx)
@@ -354,8 +363,8 @@ class Redaction:
         before = decode.jwt_parts(token) if _REDACTED_SIGNATURE.fullmatch(token.rsplit(".", 1)[-1]) else None
         if isinstance(payload.get("name"), str):  # OpenID Connect's `name` claim: the person's full name
             payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt").at("name"), learn=True)
-        claims = formats.walk(self, payload, None, ctx.at("jwt"))
-        head = formats.walk(self, header, None, ctx.at("jwt_header"))
+        claims = self.walk(self, payload, None, ctx.at("jwt"))
+        head = self.walk(self, header, None, ctx.at("jwt_header"))
         if before is not None and (head, claims) == before:
             return token  # redacted already (by diagkit): nothing left to do
         self.report.add("jwt_signature", ctx.where)

@@ -66,7 +66,8 @@ class Redactor:
         self.names_detected = ner_available() if ner is None else bool(ner and ner_available())
         self._locations = locations
         self._report = self.new_report()
-        self._run = Redaction(self._pseudo, self._report, tuple(terms), self.names_detected)
+        self._run = Redaction(self._pseudo, self._report, tuple(terms), self.names_detected,
+                              walk=formats.walk, document=formats.document)
 
     def new_report(self) -> RedactionReport:
         return RedactionReport(self._locations, names_detected=self.names_detected)

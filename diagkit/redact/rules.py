@@ -249,11 +249,17 @@ class ValueRule:
     group: int = 0     # the part of the match that is the value (0: all of it)
     gate: bool = True  # the leak gate refuses output where this still matches
     needs: tuple[str, ...] = ()  # a text holding none of these cannot match (the regex is not run); () = digits
-
+    # No match holds a line break, and the pattern reads a line's end as it reads the text's end (no `$`,
+    # `^`, `\s` or class that admits "\n"; a lookaround or `\b` at either is satisfied the same way): in a
+    # long text such a rule runs only on the lines holding one of its `needs`.
+    one_line: bool = False
+    # A class every match's first character is in (the first character the pattern consumes, after its
+    # lookbehind or `\b`): put in front as a lookahead, it lets `re` reject other places at once.
+    starts: str = ""
 
     @functools.cached_property
     def regex(self) -> re.Pattern[str]:
-        return re.compile(self.pattern)
+        return re.compile(f"(?={self.starts})(?:{self.pattern})" if self.starts else self.pattern)
 
 
 _DATE = r"\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2} [A-Z][a-z]+ \d{4}|[A-Z][a-z]+ \d{1,2},? \d{4}"
@@ -268,36 +274,36 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               needs=("PRIVATE KEY",), yes=("-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",),
               no=("-----BEGIN CERTIFICATE-----",)),
     ValueRule("jwe", "JWE", r"\beyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+",
-              needs=("eyJ",), yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
-    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
+              needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
+    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
               no=("eyJhbGciOiJIUzI1NiJ9",), gate=False),  # rewritten with its claims redacted, never passed whole
     ValueRule("url_password", "SECRET", r"\b[a-zA-Z][\w+.-]{1,20}://[^/\s:@'\"<>]+:([^/\s@'\"<>]+)@",
-              needs=("://",), yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
+              needs=("://",), one_line=True, yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
     ValueRule("aws_access_key", "KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
-              needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
+              needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), one_line=True, yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
     ValueRule("github_token", "TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{40,})",
-              needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+              needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), one_line=True,
               yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",
                    "github_pat_11ABCDEF0123456789_abcdefijklmnopqrstuvwxyzABCDEFIJKLMNOP"), no=("ghp_short",)),
-    ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", needs=("glpat-",), yes=("glpat-abcdefghij0123456789",)),
-    ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", needs=("xox",), yes=("xoxb-1234567890-abcdefghij",)),
-    ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", needs=("AIza",), yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
-    ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", needs=("k_live_", "k_test_"), yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
+    ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", needs=("glpat-",), one_line=True, yes=("glpat-abcdefghij0123456789",)),
+    ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", needs=("xox",), one_line=True, yes=("xoxb-1234567890-abcdefghij",)),
+    ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", needs=("AIza",), one_line=True, yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
+    ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", needs=("k_live_", "k_test_"), one_line=True, yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
               no=("pk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",)),
-    ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", needs=("SG.",), yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
+    ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", needs=("SG.",), one_line=True, yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
     ValueRule("package_token", "TOKEN", r"\b(?:npm_[A-Za-z0-9]{36}|pypi-[\w-]{50,})",
-              needs=("npm_", "pypi-"), yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
+              needs=("npm_", "pypi-"), one_line=True, yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
     ValueRule("email", "EMAIL", r"(?<![\w.+%-])[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
-              needs=("@",), yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b")),
+              needs=("@",), one_line=True, yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b")),
     ValueRule("credit_card", "CARD", r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])", yes=("4111 1111 1111 1111",),
-              no=("4111 1111 1111 1112", "1893456000000"), check=luhn),
+              no=("4111 1111 1111 1112", "1893456000000"), check=luhn, starts=r"\d"),
     ValueRule("iban_code", "IBAN", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
               yes=("GB82WEST12345698765432", "DE89 3704 0044 0532 0130 00"), no=("GB00WEST12345698765432",),
-              check=iban_ok),
+              check=iban_ok, starts="[A-Z]"),
     ValueRule("us_ssn", "SSN", r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b", yes=("123-45-6789",),
-              no=("000-12-3456",)),
+              no=("000-12-3456",), starts=r"\d"),
     ValueRule("uk_nino", "NINO", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
-              yes=("AB123456C", "AB 12 34 56 C"), no=("DA123456C",)),
+              yes=("AB123456C", "AB 12 34 56 C"), no=("DA123456C",), starts="[A-Z]"),
     ValueRule("uk_nhs", "NHS", r"(?i:\bnhs)(?: number| no\.?)?[\s:#]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b",
               needs=("nhs", "NHS", "Nhs"),
               yes=("NHS number 943 476 5919",), no=("NHS number 943 476 5918", "order 9434765919"), check=nhs_ok,
@@ -306,7 +312,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("mac_address", "MAC", r"(?<![0-9A-Fa-f][:-])\b[0-9A-Fa-f]{2}(?:(?::[0-9A-Fa-f]{2}){5}|(?:-[0-9A-Fa-f]{2}){5})\b"
               r"(?![:-][0-9A-Fa-f])",
               yes=("3C:22:FB:7A:19:E4", "3c-22-fb-7a-19-e4", "mac=3C:22:FB:7A:19:E4;"),
-              no=("12:30:45", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18")),
+              no=("12:30:45", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18"), starts="[0-9A-Fa-f]"),
     ValueRule("phone_number", "PHONE", r"(?<![\w+/.-])(?:\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,5}){1,4}|"
               r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![\w.-])",
               yes=("+447911123456", "(415) 555-0173", "+1 415 555 0173"), no=("771234567890", "2030-01-01"),
@@ -314,7 +320,8 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("ip_address", "IP", r"(?<![\w./:-])(?:(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?!:[0-9A-Fa-f]))"
               r"(?!\.?\d)(?![A-Za-z_])",
               yes=("198.51.100.7", "2001:db8::7", "10.1.2.3:8443"),
-              no=("127.0.0.1", "120.0.0.0.1", "12:30:45", "4.1.2.5", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18"), check=ip_ok, gate=False),
+              no=("127.0.0.1", "120.0.0.0.1", "12:30:45", "4.1.2.5", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18"), check=ip_ok, gate=False,
+              starts=r"[\dA-Fa-f:]"),
     ValueRule("birth_date", "DATE", rf"(?i:\b(?:dob|d\.o\.b\.?|born(?: on)?|birth ?date|date of birth|birthday))[\s:=]*({_DATE})",
               needs=("dob", "DOB", "Dob", "D.O.B", "d.o.b", "born", "Born", "BORN", "birth", "Birth", "BIRTH"),
               yes=("born 1984-03-17", "DOB: 17/03/1984", "date of birth March 17, 1984"), no=("created 1984-03-17",),
@@ -322,10 +329,14 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("street_address", "ADDRESS", rf"\b\d{{1,5}} (?:[A-Z][a-z]+ ){{1,3}}(?:{_STREET})\b\.?",
               yes=("742 Evergreen Terrace", "10 Downing Street"), no=("42 items", "3 Days Ago"), gate=False),
     ValueRule("uk_postcode", "ADDRESS", r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?) \d[ABD-HJLNP-UW-Z]{2}\b",
-              yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False),
+              yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False, starts="[A-Z]"),
 )
 
-SECRET_WORDS = ("token", "pass", "secret", "key")  # one of them is in every SECRET_WORD_IN_PROSE match
+# SECRET_WORD_IN_PROSE is run on a text whose lower case holds one of SECRET_WORDS (token, pass..., secret),
+# or that holds an API_KEY_WORD match: its `api[ _-]?key` alternative alone, with the same case folding
+# (whose "key" lower-cases to "key", a Kelvin sign's too, so `"key" in lower` is a sound first test).
+SECRET_WORDS = ("token", "pass", "secret")
+API_KEY_WORD = re.compile(r"(?i)api[ _-]?key")
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
                                   r"\s+[\"']?([^\s\"',;()]{6,})")
@@ -362,26 +373,49 @@ class Table:
 
         Rules without `needs` (numbers: cards, phones, addresses ...) run only in windows around the places
         DIGIT_CANDIDATE finds, which every one of their matches holds (tests check each rule's samples)."""
-        literal = self._literals is not None and self._literals.search(text) is not None
+        long = len(text) >= 16384
+        if long:  # each need looked for on its own (a substring search) costs less than the alternation's pass
+            present = {n for n in self._needs if n in text}
+            literal = bool(present)
+        else:
+            literal = self._literals is not None and self._literals.search(text) is not None
+            present = {n for n in self._needs if n in text} if literal else set()
         if not self._by_digits or HAS_DIGITS.search(text) is None:
             windows = []
         else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
-            windows = _windows(text) if len(text) < 16384 else [(0, len(text))]
+            windows = _windows(text) if not long else [(0, len(text))]
         if not literal and not windows:
             return
-        present = {n for n in self._needs if n in text} if literal else set()
         for rule in self.rules:
             if rule.needs:
-                if literal and not present.isdisjoint(rule.needs):
-                    spans = [(0, len(text))]
-                else:
+                if not literal or present.isdisjoint(rule.needs):
                     continue
+                # a match lies on one line and holds a need; finditer bounded by a line reads that line's
+                # end as the text's end, which such a rule treats alike (ValueRule.one_line)
+                spans = _lines_holding(text, present.intersection(rule.needs)) if long and rule.one_line else [(0, len(text))]
             else:
                 spans = windows
             for start, end in spans:
                 for m in rule.regex.finditer(text, start, end):
                     if rule.check is None or rule.check(m.group(rule.group)):
                         yield rule, m, rule.group
+
+
+def _lines_holding(text: str, needs: set[str]) -> list[tuple[int, int]]:
+    """(start, end) of each line of `text` holding one of `needs`, in order, without its line break."""
+    starts: set[int] = set()
+    for need in needs:
+        at = text.find(need)
+        while at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            starts.add(start)
+            end = text.find("\n", at)
+            at = text.find(need, end) if end >= 0 else -1
+    out = []
+    for start in sorted(starts):
+        end = text.find("\n", start)
+        out.append((start, end if end >= 0 else len(text)))
+    return out
 
 
 # Where a number-shaped value may be: a run of digits and separators, hex pairs with colons, a house

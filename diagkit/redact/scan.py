@@ -159,7 +159,7 @@ def find(text: str) -> list[Hit]:
     if "-" in text and _FLAG_START.search(text):
         _command_lines(text, claims)
     lower = text.lower()
-    if any(word in lower for word in rules.SECRET_WORDS):
+    if any(word in lower for word in rules.SECRET_WORDS) or ("key" in lower and rules.API_KEY_WORD.search(text)):
         for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
             if rules.looks_secret(m.group(1)):
                 claims.add(*m.span(1), "SECRET", "secret_word")
