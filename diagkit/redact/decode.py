@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from diagkit.formats.inflate import GZIP_OR_ZLIB, RAW_DEFLATE, inflate
+
 MAX_INFLATED = 64 * 1024 * 1024
 MAX_RATIO = 200  # a stream that inflates more than this (and past 1 MB) is a bomb: left unread
 
@@ -99,7 +101,7 @@ def _base64(text: str) -> Layer | None:
     if content is not None:
         inner, rewrap = content
         return Layer("doc", inner, sniff(inner), lambda new: encode(rewrap(new)))
-    inflated = _inflate(raw, -15)
+    inflated = _inflate(raw, RAW_DEFLATE)
     if inflated is not None:
         inner_text = readable(inflated)
         if inner_text is not None:
@@ -126,7 +128,7 @@ def _hides_something(raw: bytes) -> bool:
 def readable(raw: bytes) -> tuple[str, Callable[[str], bytes]] | None:
     """(text, how to turn redacted text back into bytes) when the bytes are UTF-8 text, gzip'd or not."""
     if raw[:2] == b"\x1f\x8b":
-        inflated = _inflate(raw, 47)
+        inflated = _inflate(raw, GZIP_OR_ZLIB)
         if inflated is None:
             return None
         inner = readable(inflated)
@@ -142,15 +144,13 @@ def readable(raw: bytes) -> tuple[str, Callable[[str], bytes]] | None:
 
 
 def _inflate(raw: bytes, wbits: int) -> bytes | None:
+    """The whole stream inflated within the bound, or None (not this format, cut short, or too large)."""
     limit = min(MAX_INFLATED, max(1024 * 1024, MAX_RATIO * len(raw)))
     try:
-        inflater = zlib.decompressobj(wbits)
-        out = inflater.decompress(raw, limit)
+        inflated = inflate(raw, wbits, limit)
     except zlib.error:
         return None
-    if inflater.unconsumed_tail or not inflater.eof:
-        return None  # larger than the bound, or not a complete stream
-    return out
+    return inflated.data if inflated.complete and not inflated.over_limit else None
 
 
 def placeholder(raw: bytes) -> str:
