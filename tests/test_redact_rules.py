@@ -258,3 +258,12 @@ def test_secret_words_in_prose_are_looked_for_with_any_spelling_of_api_key() -> 
     for text in ("the API key is Xy7Kq2Lm9", "api_key was Xy7Kq2Lm9", "use apikey Xy7Kq2Lm9", "Api-Key Xy7Kq2Lm9"):
         assert [hit.rule for hit in scan.find(text)] == ["secret_word"], text
     assert scan.find("cache hit key=orders:42 monkey Xy7Kq2Lm9") == []
+
+
+def test_secret_words_are_looked_for_as_the_pattern_matches_them() -> None:
+    """The word filter folds case as IGNORECASE does, so a spelling the pattern matches is never skipped."""
+    from diagkit.redact import scan
+
+    for text in ("ſecret is Xy7Kq2Lm9", "the paſſword is Xy7Kq2Lm9", "SECRET IS Xy7Kq2Lm9"):
+        assert rules.SECRET_WORD_IN_PROSE.search(text), text
+        assert [hit.rule for hit in scan.find(text)] == ["secret_word"], text

@@ -158,8 +158,9 @@ def find(text: str) -> list[Hit]:
                 claims.add(*m.span(2), kind, "name_value")
     if "-" in text and _FLAG_START.search(text):
         _command_lines(text, claims)
-    lower = text.lower()
-    if any(word in lower for word in rules.SECRET_WORDS) or ("key" in lower and rules.API_KEY_WORD.search(text)):
+    # casefold, as the pattern's IGNORECASE does: "ſecret" (long s) is "secret" to both, never skipped here
+    folded = text.casefold()
+    if any(word in folded for word in rules.SECRET_WORDS) or ("key" in folded and rules.API_KEY_WORD.search(text)):
         for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
             if rules.looks_secret(m.group(1)):
                 claims.add(*m.span(1), "SECRET", "secret_word")
