@@ -4,6 +4,7 @@ as it says (a folder per family with the ids beside the code, one registration l
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,9 +51,17 @@ def test_the_example_plugin_runs_like_a_built_in(invoke, acme, web):
     finding = json.loads(result.stdout)["findings"][0]
     assert (finding["id"], finding["severity"], finding["evidence"]) == ("acme.status.degraded", "warn", {"status": 503})
 
+    with socket.socket() as bound:  # bound, never listening: the connection is refused, a finding not a crash
+        bound.bind(("127.0.0.1", 0))
+        result = invoke("probe", "acme", f"http://127.0.0.1:{bound.getsockname()[1]}", "--timeout", "2", "--json")
+    assert result.exit_code == 3, result.output
+    finding = json.loads(result.stdout)["findings"][0]
+    assert (finding["id"], finding["evidence"]) == ("acme.status.unreachable", {"error": "ConnectError"})
+
     listed = invoke("findings", "list", "--area", "acme")
     assert listed.exit_code == 0
-    assert [line.split()[1] for line in listed.stdout.splitlines()] == ["acme.status.ok", "acme.status.degraded"]
+    assert [line.split()[1] for line in listed.stdout.splitlines()] == \
+        ["acme.status.ok", "acme.status.degraded", "acme.status.unreachable"]
 
 
 def _entry_points() -> dict[str, str]:

@@ -4,9 +4,15 @@ from diagkit.probe import Option, Probe
 
 
 def run(ctx, report, target, path="/status"):
+    import httpx  # heavy imports inside run keep `diagkit --help` instant
+
     url = target.rstrip("/") + path
-    with ctx.http_client() as client:  # bounded by --timeout, honours proxies and --ca-file
-        response = client.get(url)
+    try:
+        with ctx.http_client() as client:  # bounded by --timeout, honours proxies and --ca-file
+            response = client.get(url)
+    except httpx.HTTPError as exc:  # a finding, not a crash: the page could not be read
+        report.add("acme.status.unreachable", evidence={"error": type(exc).__name__})
+        return
     report.facts["status"] = response.status_code
     if response.status_code == 200 and response.text.strip() == "ok":
         report.add("acme.status.ok", "The status page says ok")
@@ -25,5 +31,8 @@ probe = Probe(
         "acme.status.degraded": {"severity": "warn", "title": "The status page is degraded",
                                  "meaning": "The page did not answer 200 with the word ok.",
                                  "remediation": "Check the ACME status page and its incident notes."},
+        "acme.status.unreachable": {"severity": "fail", "title": "The status page could not be read",
+                                    "meaning": "No answer came back (refused, timed out, TLS or DNS failure).",
+                                    "remediation": "Check the URL, then run `diagkit probe http` on it."},
     },
 )
