@@ -120,6 +120,18 @@ def format_time(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def human_duration(seconds: float) -> str:
+    """A duration as findings say it, rounded down: "45 s", "12 min", "5 h", "3 days" (the sign dropped)."""
+    seconds = abs(int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
 @dataclass
 class ProbeResult:
     probe: str

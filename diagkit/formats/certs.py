@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from diagkit.findings import format_time
+from diagkit.findings import format_time, human_duration
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -139,24 +139,16 @@ class CertProblem:
     message: str
 
 
-def _ago(delta: _dt.timedelta) -> str:
-    seconds = abs(int(delta.total_seconds()))
-    if seconds >= 2 * 86400:
-        return f"{seconds // 86400} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds // 3600} hours"
-    return f"{max(1, seconds // 60)} minutes"
-
 
 def assess(cert: x509.Certificate, now: _dt.datetime, soon_days: int = EXPIRES_SOON_DAYS) -> list[CertProblem]:
     problems: list[CertProblem] = []
     not_after, not_before = cert.not_valid_after_utc, cert.not_valid_before_utc
     if not_after < now:
-        problems.append(CertProblem("expired", f"expired {_ago(now - not_after)} ago ({format_time(not_after)})"))
+        problems.append(CertProblem("expired", f"expired {human_duration((now - not_after).total_seconds())} ago ({format_time(not_after)})"))
     elif not_before > now:
         problems.append(CertProblem("not_yet_valid", f"not valid before {format_time(not_before)}"))
     elif not_after - now < _dt.timedelta(days=soon_days):
-        problems.append(CertProblem("expires_soon", f"expires in {_ago(not_after - now)} ({format_time(not_after)})"))
+        problems.append(CertProblem("expires_soon", f"expires in {human_duration((not_after - now).total_seconds())} ({format_time(not_after)})"))
     key_type, bits = key_description(cert)
     if bits is not None and ((key_type in ("RSA", "DSA") and bits < MIN_RSA_BITS)
                              or (key_type.startswith("EC") and bits < MIN_EC_BITS)):

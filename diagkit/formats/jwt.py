@@ -100,17 +100,6 @@ def iso_time(moment: _dt.datetime) -> str:
     return moment.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def human_duration(seconds: float) -> str:
-    seconds = abs(int(seconds))
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
-
-
 def audiences(claims: dict[str, Any]) -> list[str]:
     aud = claims.get("aud")
     if isinstance(aud, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 
+from diagkit.findings import human_duration
 from diagkit.formats import jwt
 from diagkit.probe import Report
 
@@ -41,11 +42,11 @@ def check_claims(report: Report, decoded: jwt.DecodedJWT, now: _dt.datetime, *, 
     if exp is not None:
         for clock, moment in clocks:
             if exp + leeway <= moment:
-                detail = (f"The exp claim ({jwt.iso_time(exp)}) is {jwt.human_duration((moment - exp).total_seconds())} before the "
+                detail = (f"The exp claim ({jwt.iso_time(exp)}) is {human_duration((moment - exp).total_seconds())} before the "
                           f"{'local clock' if clock == 'local' else 'server clock (Date header)'} ({jwt.iso_time(moment)}).")
                 if clock == "server":
                     detail += " By the local clock the token is still valid: the API's clock is ahead."
-                report.add("jwt.expired", f"{label} expired {jwt.human_duration((moment - exp).total_seconds())} ago",
+                report.add("jwt.expired", f"{label} expired {human_duration((moment - exp).total_seconds())} ago",
                            detail=detail, evidence={"where": where, "exp": jwt.iso_time(exp), "clock": clock,
                                                     "now": jwt.iso_time(moment)})
                 break
@@ -57,7 +58,7 @@ def check_claims(report: Report, decoded: jwt.DecodedJWT, now: _dt.datetime, *, 
         done = False
         for clock, moment in clocks:
             if start - leeway > moment:
-                ahead = jwt.human_duration((start - moment).total_seconds())
+                ahead = human_duration((start - moment).total_seconds())
                 report.add("jwt.not_yet_valid", f"{label} is not valid for another {ahead} ({claim})",
                            detail=(f"The {claim} claim ({jwt.iso_time(start)}) is {ahead} after the "
                                    f"{'local clock' if clock == 'local' else 'server clock (Date header)'}; "

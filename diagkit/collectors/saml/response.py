@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from diagkit.context import Context
-from diagkit.findings import Severity, format_time
+from diagkit.findings import Severity, format_time, human_duration
 from diagkit.formats.saml_xml import (
     NS_DS,
     NS_SAML,
@@ -46,16 +46,6 @@ def _url_note(expected: str, found: str) -> str:
         return " They differ only in letter case, which still counts."
     return ""
 
-
-def _ago(delta: _dt.timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    if seconds >= 2 * 86400:
-        return f"{seconds // 86400} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds // 3600} h"
-    if seconds >= 120:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
 
 
 class _Analysis:
@@ -236,13 +226,13 @@ class _Analysis:
         at = format_time(self.now)
         if expired_at:
             label, moment = expired_at
-            self.add("saml.assertion.expired", f"The assertion expired {_ago(self.now - moment)} ago",
+            self.add("saml.assertion.expired", f"The assertion expired {human_duration((self.now - moment).total_seconds())} ago",
                      detail=f"{label} is {format_time(moment)}; checked at {at} with a "
                             f"{int(CLOCK_SKEW.total_seconds())} s allowance.",
                      evidence={"not_on_or_after": format_time(moment), "checked_at": at, "field": label})
         if early_at:
             label, moment = early_at
-            self.add("saml.assertion.not_yet_valid", f"The assertion is not valid for another {_ago(moment - self.now)}",
+            self.add("saml.assertion.not_yet_valid", f"The assertion is not valid for another {human_duration((moment - self.now).total_seconds())}",
                      detail=f"{label} is {format_time(moment)}; checked at {at} with a "
                             f"{int(CLOCK_SKEW.total_seconds())} s allowance. The IdP's clock is probably ahead.",
                      evidence={"not_before": format_time(moment), "checked_at": at, "field": label})

@@ -32,7 +32,7 @@ from diagkit.collectors.tls.handshake import ConnectFailure, Session, handshake
 from diagkit.collectors.tls.sni import explain_sni
 from diagkit.context import Context
 from diagkit.errors import InputError
-from diagkit.findings import format_time, utc_now
+from diagkit.findings import format_time, human_duration, utc_now
 from diagkit.formats.certs import load_pem_bundle
 from diagkit.formats.urls import split_host_port
 from diagkit.probe import Option, Probe, Report
@@ -54,12 +54,6 @@ _VERSION_REASONS = {"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_
 # ---------------------------------------------------------------- verdicts
 
 
-def _days(delta: _dt.timedelta) -> str:
-    days = delta.total_seconds() / 86400
-    if abs(days) < 1:
-        return f"{abs(delta.total_seconds()) / 3600:.0f} hours"
-    return f"{abs(days):.0f} days"
-
 
 def _check_dates(report: Report, certs: list[Any], labels: list[str], now: _dt.datetime, skew_note: str) -> None:
     for cert, label in zip(certs, labels, strict=True):
@@ -67,20 +61,20 @@ def _check_dates(report: Report, certs: list[Any], labels: list[str], now: _dt.d
         evidence = {"certificate": label, "subject": cert.subject.rfc4514_string(),
                     "not_before": time_text(before), "not_after": time_text(after), "checked_at": time_text(now)}
         if after < now:
-            report.add("tls.certificate.expired", f"The {label} certificate expired {_days(now - after)} ago",
+            report.add("tls.certificate.expired", f"The {label} certificate expired {human_duration((now - after).total_seconds())} ago",
                        detail=f"notAfter {time_text(after)} is before {time_text(now)}.{skew_note}", evidence=evidence)
         elif before > now:
             report.add("tls.certificate.not_yet_valid",
-                       f"The {label} certificate is not valid for another {_days(before - now)}",
+                       f"The {label} certificate is not valid for another {human_duration((before - now).total_seconds())}",
                        detail=f"notBefore {time_text(before)} is after {time_text(now)}.{skew_note}", evidence=evidence)
         else:
             # A 90-day certificate renewed at 60 days should not warn for a month: scale the window.
             window = min(SOON, (after - before) / 3)
             if after - now <= window:
                 evidence["warn_window_days"] = round(window.total_seconds() / 86400, 1)
-                report.add("tls.certificate.expires_soon", f"The {label} certificate expires in {_days(after - now)}",
+                report.add("tls.certificate.expires_soon", f"The {label} certificate expires in {human_duration((after - now).total_seconds())}",
                            detail=f"notAfter {time_text(after)}; the warning window for a certificate valid "
-                                  f"{_days(after - before)} is {_days(window)}.", evidence=evidence)
+                                  f"{human_duration((after - before).total_seconds())} is {human_duration(window.total_seconds())}.", evidence=evidence)
 
 
 def _check_chain(ctx: Context, report: Report, leaf: Any, sent: list[Any], store: list[Any],
@@ -288,7 +282,7 @@ def _clock(report: Report, http: dict[str, Any]) -> str:
     if abs(skew) <= CLOCK_SKEW_LIMIT:
         return ""
     direction = "ahead of" if skew > 0 else "behind"
-    report.add("tls.clock.skew", f"This machine's clock is {_days(_dt.timedelta(seconds=skew))} {direction} the server's",
+    report.add("tls.clock.skew", f"This machine's clock is {human_duration(skew)} {direction} the server's",
                detail=f"Server Date: {format_time(server_date)}; local clock: {format_time(local)}. A wrong clock makes "
                       "valid certificates look expired or not yet valid.",
                evidence={"server_date": format_time(server_date), "local_time": format_time(local),
