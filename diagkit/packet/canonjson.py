@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from diagkit.packet.format import DuplicateKeyError, refuse_duplicate_keys
+
 MAX_DEPTH = 32
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -92,15 +94,6 @@ def _refuse_constant(text: str) -> Any:
     raise CanonicalError(f"{text} is not JSON")
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise CanonicalError("an object names the same key twice")
-        seen[key] = value
-    return seen
-
-
 def _check_tree(document: Any) -> None:
     """Depth, integer range and lone surrogates, walked with an explicit stack (no recursion)."""
     stack: list[tuple[Any, int]] = [(document, 1)]
@@ -132,12 +125,14 @@ def loads(data: bytes) -> Any:
     except UnicodeDecodeError:
         raise CanonicalError("not valid UTF-8") from None
     try:
-        document = json.loads(text, object_pairs_hook=_refuse_duplicates, parse_float=_refuse_float,
+        document = json.loads(text, object_pairs_hook=refuse_duplicate_keys, parse_float=_refuse_float,
                               parse_constant=_refuse_constant)
     except RecursionError:
         raise CanonicalError(f"nested more than {MAX_DEPTH} levels deep") from None
     except CanonicalError:
         raise
+    except DuplicateKeyError:
+        raise CanonicalError("an object names the same key twice") from None
     except ValueError as exc:
         # json's own message names a position only (never the content around it).
         raise CanonicalError(f"not JSON ({str(exc).splitlines()[0]})") from None

@@ -69,7 +69,8 @@ class DuplicateKeyError(ValueError):
     """A JSON object names the same key twice."""
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object_pairs_hook for every JSON diagkit reads from a packet: a key twice is an error."""
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
@@ -85,7 +86,7 @@ def loads_strict(data: bytes | str) -> Any:
     signed bytes could differ (e.g. two "subject" lists). RecursionError is raised as ValueError.
     """
     try:
-        return json.loads(data, object_pairs_hook=_refuse_duplicates)
+        return json.loads(data, object_pairs_hook=refuse_duplicate_keys)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 

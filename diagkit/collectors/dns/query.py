@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import threading
 import time
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diagkit.errors import InputError
-from diagkit.formats.urls import is_ip
+from diagkit.formats.urls import authority_parts, is_ip
 
 MAX_CHAIN = 16
 # Lets tests and containers point "the system's resolvers" somewhere else: "IP[:PORT],IP[:PORT]".
@@ -77,16 +78,10 @@ class Outcome:
 def parse_resolver(text: str, source: str = "--resolver") -> Resolver:
     """IP, IP:PORT, IPv6, or [IPv6]:PORT."""
     value = text.strip()
-    host, port = value, 53
-    if value.startswith("["):
-        host, sep, rest = value[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise InputError(f"resolver '{text}' is not IP[:PORT] (IPv6 with a port is written [::1]:5353)")
-        if rest:
-            port = _port(text, rest[1:])
-    elif value.count(":") == 1:
-        host, port_text = value.split(":")
-        port = _port(text, port_text)
+    if value.startswith("[") and re.fullmatch(r"\[[^\]]*\](?::.*)?", value) is None:
+        raise InputError(f"resolver '{text}' is not IP[:PORT] (IPv6 with a port is written [::1]:5353)")
+    host, port_text = authority_parts(value)
+    port = _port(text, port_text) if port_text or value.endswith(":") else 53
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
