@@ -30,13 +30,14 @@ class Cert:
 
 def parse_time(value: object) -> _dt.datetime | None:
     """An RFC 3339 time from the facts, or None (the picture says "unknown" rather than failing)."""
+    from diagkit.context import parse_time as parse
+
     if not isinstance(value, str):
         return None
     try:
-        moment = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=_dt.UTC)
 
 
 def _cn(name: str) -> str:
