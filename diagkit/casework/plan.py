@@ -29,16 +29,8 @@ class Run:
     target: str
     options: dict[str, Any] = field(default_factory=dict)
     title: str = ""
-    source: str = "--probe"  # "checklist", "--probe" or "--har"
-
-
-@dataclass
-class PlannedRun:
-    probe: str
-    target: str
-    options: dict[str, Any]
-    title: str = ""
-    dropped_options: list[str] = field(default_factory=list)
+    source: str = "--probe"  # "checklist", "--probe", "--har" or "packet"
+    dropped_options: list[str] = field(default_factory=list)  # checklist options left out for want of answers
 
 
 # How a customer reads a probe's name ("skipped the HTTP check"); a probe not listed shows its own name.
@@ -68,10 +60,10 @@ class SkippedRun:
         return {"probe": self.probe, "title": self.title, "missing_answers": self.missing, "reason": self.reason()}
 
 
-def planned_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[PlannedRun], list[SkippedRun]]:
+def planned_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[Run], list[SkippedRun]]:
     """Probe runs with answers filled in. A run whose target lacks answers is skipped; an option whose
     answers are missing is left out (the probe then uses its default)."""
-    runs: list[PlannedRun] = []
+    runs: list[Run] = []
     skipped: list[SkippedRun] = []
     for step in checklist.probes:
         target, missing = fill(step.target, answers)
@@ -94,7 +86,7 @@ def planned_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list
                 options[name] = filled if isinstance(value, list) else filled[0]
                 continue
             dropped.append(name)
-        runs.append(PlannedRun(step.probe, target, options, step.title, dropped))
+        runs.append(Run(step.probe, target, options, step.title, "checklist", dropped))
     return runs, skipped
 
 
@@ -153,12 +145,11 @@ def _short(text: str, limit: int = 80) -> str:
 
 def checklist_runs(checklist: Checklist, answers: Mapping[str, Any]) -> tuple[list[Run], list[SkippedRun], list[str]]:
     """Runs from the checklist with answers filled in; skipped runs; notes about dropped options."""
-    planned, skipped = planned_runs(checklist, answers)
-    runs = [Run(p.probe, p.target, p.options, p.title, source="checklist") for p in planned]
     from diagkit.runner import shown_target
 
-    notes = [f"{p.probe} {shown_target(p.target)}: option(s) {', '.join(p.dropped_options)} left out (no answer)"
-             for p in planned if p.dropped_options]
+    runs, skipped = planned_runs(checklist, answers)
+    notes = [f"{r.probe} {shown_target(r.target)}: option(s) {', '.join(r.dropped_options)} left out (no answer)"
+             for r in runs if r.dropped_options]
     return runs, skipped, notes
 
 
