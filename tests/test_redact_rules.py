@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,8 @@ def test_with_ner_names_in_json_notes_and_titles_are_found(invoke: Any, tmp_path
     from diagkit.redact.engine import ner_available
 
     if not ner_available():
+        if os.environ.get("CI"):  # the dev extra installs the model: missing there is a broken install
+            pytest.fail("the [ner] model is not installed", pytrace=False)
         pytest.skip("the [ner] model is not installed")
     doc = {"note": "Customer Robert Miller called about the invoice", "status": "open"}
     result, out = _run(invoke, tmp_path, "a.json", json.dumps(doc))

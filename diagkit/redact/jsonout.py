@@ -1,4 +1,4 @@
-"""Writing redacted JSON/HAR: orjson in one C call, with the standard library as the fallback.
+"""Writing redacted JSON/HAR: orjson in one C call; the standard library for what orjson cannot write.
 
 Layout: input that was indented is written with two-space indentation, compact input compactly.
 """
@@ -8,10 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - a core dependency; the fallback keeps a broken install working
-    orjson = None  # type: ignore[assignment]
+import orjson
 
 
 def indented(head: str) -> bool:
@@ -42,7 +39,7 @@ def has_nonfinite(text: str) -> bool:
 
 def encode(obj: Any, indent: bool, nonfinite: bool = False) -> bytes:
     """UTF-8 JSON of `obj`: two-space indented or compact. nonfinite: write NaN/Infinity back as they were."""
-    if orjson is not None and not nonfinite:
+    if not nonfinite:
         try:
             return orjson.dumps(obj, option=orjson.OPT_INDENT_2 if indent else 0)
         except (TypeError, orjson.JSONEncodeError):
