@@ -40,6 +40,35 @@ def test_value_rule_samples_get_past_the_tables_prefilters(rule: rules.ValueRule
     assert [hit for hit, _, _ in rules.Table((rule,)).hits(text)] != []
 
 
+def test_iban_check_agrees_with_presidios() -> None:
+    """rules.iban_ok tests the check digits with python-stdnum before asking presidio (whose import costs
+    seconds): it must answer as presidio's IbanRecognizer.validate_result does, valid check digits or not."""
+    import random
+    import string
+
+    from presidio_analyzer.predefined_recognizers import IbanRecognizer
+
+    presidio = IbanRecognizer()
+    rng = random.Random(14)
+    valid = 0
+    for i in range(20000):
+        country = rng.choice(["GB", "DE", "FR", "NL", "SA", "BB", "XK"]) if i % 2 else rng.choice(string.ascii_uppercase) * 2
+        body = "".join(rng.choice(string.digits + string.ascii_uppercase[:rng.randrange(27)]) for _ in range(rng.randrange(8, 30)))
+        if i % 4 == 1:  # a British one's shape: a bank code and 14 digits
+            country, body = "GB", "".join(rng.choice(string.ascii_uppercase) for _ in range(4)) + f"{rng.randrange(10**14):014d}"
+        if i % 3:  # right check digits (98 - the mod 97 of the rearranged number with "00"), as a real IBAN has
+            number = int("".join(str(int(ch, 36)) for ch in body + country + "00"))
+            text = f"{country}{98 - number % 97:02d}{body}"
+        else:
+            text = f"{country}{rng.randrange(100):02d}{body}"
+        if i % 5 == 0:
+            text = " ".join(text[k:k + 4] for k in range(0, len(text), 4))
+        expected = bool(presidio.validate_result(text))
+        valid += expected
+        assert rules.iban_ok.__wrapped__(text) is expected, text
+    assert valid > 2000  # the sample holds many IBANs presidio accepts, not only refusals
+
+
 def test_card_check_agrees_with_presidios_luhn() -> None:
     """rules.luhn uses python-stdnum (presidio is not imported for every card-shaped id); it must answer
     as presidio's CreditCardRecognizer.validate_result does, on every issuer and length."""

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -74,13 +74,14 @@ def decode_har_bytes(data: bytes, path: str = "<input>") -> str:
                                f"(bad byte at offset {exc.start})") from None
 
 
-def parse_har_text(text: str, path: str = "<input>") -> dict:
-    """Parse the text of a HAR file and check it is a HAR log."""
+def parse_har_text(text: str, path: str = "<input>", parse_constant: Callable[[str], Any] | None = None) -> dict:
+    """Parse the text of a HAR file and check it is a HAR log. parse_constant: json.loads' hook, called for
+    each NaN, Infinity and -Infinity the text holds."""
     if not text.strip():
         raise InputFormatError(f"{_label(path)} is empty")
     try:
         with gc_paused():
-            doc = json.loads(text)
+            doc = json.loads(text, parse_constant=parse_constant)
     except json.JSONDecodeError as exc:
         # exc.msg is a fixed description ("Expecting ',' delimiter"), never file content.
         raise InputFormatError(f"{_label(path)} is not valid JSON: {exc.msg} at line {exc.lineno} "

@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
@@ -133,12 +134,18 @@ class Redactor:
     def _document(self, data: bytes, name: str, fmt: str) -> bytes:
         if fmt in ("har", "json"):
             text = _decode(data, name, har=fmt == "har")
-            layout = (jsonout.indented(text[:2000]), jsonout.has_nonfinite(text), text.endswith("\n"))
+            indent, newline = jsonout.indented(text[:2000]), text.endswith("\n")
+            nonfinite: list[str] = []  # json.loads reads NaN and Infinity, which orjson would write as null
+
+            def constant(word: str) -> float:
+                nonfinite.append(word)
+                return float(word)
+
             with gc_paused():  # a parsed tree has no cycles: collecting while it grows only costs time
-                tree = _parse_json(text, name, har=fmt == "har")
+                tree = _parse_json(text, name, har=fmt == "har", parse_constant=constant)
                 del text
                 out = self._tree(tree, name)
-            return jsonout.encode(out, layout[0], layout[1]) + (b"\n" if layout[2] else b"")
+            return jsonout.encode(out, indent, bool(nonfinite)) + (b"\n" if newline else b"")
         text = _decode(data, name)
         if fmt == "yaml":
             import yaml
@@ -228,13 +235,13 @@ def _map_strings(node: Any, fn: Any, where: str = "") -> Any:
     return node
 
 
-def _parse_json(text: str, name: str, har: bool) -> Any:
+def _parse_json(text: str, name: str, har: bool, parse_constant: Callable[[str], Any]) -> Any:
     if har:
         from diagkit.formats.har import parse_har_text
 
-        return parse_har_text(text, name)
+        return parse_har_text(text, name, parse_constant)
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=parse_constant)
     except json.JSONDecodeError as exc:
         raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
                                f"{exc.colno}") from None

@@ -18,25 +18,6 @@ def indented(head: str) -> bool:
     return 0 <= first_nl < 200
 
 
-def has_nonfinite(text: str) -> bool:
-    """True when JSON text may hold NaN or Infinity (which json.loads accepts and orjson would write as null):
-    the word where a value starts (at the start, or after `:`, `[` or `,`, whitespace and a minus sign), as
-    every non-finite number json.loads accepts stands. The same letters inside a string (base64, prose)
-    mostly do not; when they do, the answer is True, which only costs time."""
-    for word in ("NaN", "Infinity"):
-        at = text.find(word)
-        while at >= 0:
-            i = at - 1
-            if i >= 0 and text[i] == "-":
-                i -= 1
-            while i >= 0 and text[i] in " \t\r\n":
-                i -= 1
-            if i < 0 or text[i] in ":[,":
-                return True
-            at = text.find(word, at + 1)
-    return False
-
-
 def encode(obj: Any, indent: bool, nonfinite: bool = False) -> bytes:
     """UTF-8 JSON of `obj`: two-space indented or compact. nonfinite: write NaN/Infinity back as they were."""
     if not nonfinite:
