@@ -389,8 +389,11 @@ class Table:
             present = {n for n in self._needs if n in text} if literal else set()
         if not self._by_digits or HAS_DIGITS.search(text) is None:
             windows = []
-        else:  # a long text (a log) has numbers all over: one pass of each rule beats a window at a time
-            windows = _windows(text) if not long else [(0, len(text))]
+        else:
+            windows = _windows(text)
+            # a text with numbers all over (a log): one pass of each rule beats a window at a time
+            if long and sum(end - start for start, end in windows) > len(text) // 2:
+                windows = [(0, len(text))]
         if not literal and not windows:
             return
         for rule in self.rules:
