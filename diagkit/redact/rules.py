@@ -390,10 +390,7 @@ class Table:
         if not self._by_digits or HAS_DIGITS.search(text) is None:
             windows = []
         else:
-            windows = _windows(text)
-            # a text with numbers all over (a log): one pass of each rule beats a window at a time
-            if long and sum(end - start for start, end in windows) > len(text) // 2:
-                windows = [(0, len(text))]
+            windows = _windows(text, dense_stop=long)
         if not literal and not windows:
             return
         for rule in self.rules:
@@ -436,15 +433,22 @@ DIGIT_CANDIDATE = re.compile(r"\d(?:[\d .:()/-]{4,}\d|[0-9A-Fa-f]{0,3}::?[0-9A-F
 _MARGIN = 48
 
 
-def _windows(text: str) -> list[tuple[int, int]]:
+def _windows(text: str, dense_stop: bool = False) -> list[tuple[int, int]]:
     """Spans of _MARGIN characters around each candidate, overlapping ones merged (an end may lie past the
-    text's end: finditer stops there)."""
+    text's end: finditer stops there). dense_stop: once past 16 kB, windows covering half of what was read
+    (a log, numbers all over) give way to the whole text, as one pass of each rule beats a window at a time.
+    Either answer holds every candidate."""
     out: list[tuple[int, int]] = []
+    covered = 0
     for m in DIGIT_CANDIDATE.finditer(text):
         start, end = m.span()
         start = start - _MARGIN if start > _MARGIN else 0
         if out and start <= out[-1][1]:
+            covered += end + _MARGIN - out[-1][1]
             out[-1] = (out[-1][0], end + _MARGIN)
         else:
+            covered += end - start + _MARGIN
             out.append((start, end + _MARGIN))
+        if dense_stop and end > 16384 and covered > end // 2:
+            return [(0, len(text))]
     return out
