@@ -235,17 +235,42 @@ def _child(kind: str, path: str) -> None:
         with open(os.devnull, "wb") as out:
             result.write_to(out)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes, reaped by now
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    print(json.dumps({"seconds": round(elapsed, 3), "cpu": round(cpu, 3), "rss_mb": rss_mb}))
+    print(json.dumps({"seconds": round(elapsed, 3), "cpu": round(cpu + workers.ru_utime + workers.ru_stime, 3),
+                      "rss_mb": rss_mb}))
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size of a process and its descendants, in kB (Linux): a page shared by a
+    forked worker and its parent is counted once, split between them, as ru_maxrss cannot."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            total += sum(int(line.split()[1]) for line in handle if line.startswith("Pss:"))
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                total += sum(_pss_kb(int(child)) for child in handle.read().split())
+    except (OSError, ValueError):
+        pass  # the process ended between two reads
+    return total
 
 
 def run_child(kind: str, arg: str, repeat: int = 1) -> dict:
-    """The median run of `repeat` fresh processes (a shared machine varies from run to run)."""
+    """The median run of `repeat` fresh processes (a shared machine varies from run to run), with the
+    peak of the process tree's summed PSS, read every 50 ms."""
     runs = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, __file__, "--child", kind, arg], check=True, capture_output=True,
-                             text=True, cwd=ROOT)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        proc = subprocess.Popen([sys.executable, __file__, "--child", kind, arg], stdout=subprocess.PIPE, text=True,
+                                cwd=ROOT)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _pss_kb(proc.pid))
+            time.sleep(0.05)
+        out = proc.stdout.read() if proc.stdout else ""
+        if proc.returncode:
+            raise SystemExit(f"bench child {kind} failed with status {proc.returncode}")
+        runs.append({**json.loads(out.strip().splitlines()[-1]), "pss_mb": peak // 1024})
     runs.sort(key=lambda r: r["seconds"])
     return runs[len(runs) // 2]
 
@@ -261,8 +286,10 @@ def bench_har(sizes: list[int], repeat: int, with_peer: bool) -> None:
             print(f"  {os.path.getsize(path) / 1e6:5.1f} MB  json.load+dump {base['seconds']:6.2f}s {base['rss_mb']:5d}MB"
                   f"  diagkit {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  time x{red['seconds'] / base['seconds']:.2f}"
                   f"  memory x{red['rss_mb'] / base['rss_mb']:.2f}", flush=True)
-            print(f"         CPU seconds: json.load+dump {base['cpu']:6.2f}s  diagkit {red['cpu']:6.2f}s  "
-                  f"time x{red['cpu'] / base['cpu']:.2f}", flush=True)
+            print(f"         CPU seconds (workers included): json.load+dump {base['cpu']:6.2f}s  diagkit {red['cpu']:6.2f}s  "
+                  f"x{red['cpu'] / base['cpu']:.2f}", flush=True)
+            print(f"         peak PSS of the process and its workers: json.load+dump {base['pss_mb']:5d}MB  diagkit "
+                  f"{red['pss_mb']:5d}MB  x{red['pss_mb'] / max(base['pss_mb'], 1):.2f}", flush=True)
             if with_peer and peer():
                 theirs, theirs_cpu = run_peer(path, os.path.join(tmp, "peer.har"))
                 print(f"         har-capture sanitize {theirs:6.2f}s  (diagkit x{theirs / red['seconds']:.1f} faster); "

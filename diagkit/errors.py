@@ -22,6 +22,10 @@ class DiagkitError(Exception):
         if ref:
             self.ref = ref
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its hint and reference (a worker process hands an error back: redact/spread.py)."""
+        return (self.__class__, (self.message,), {"hint": self.hint, "ref": self.ref})
+
     def one_line(self, mask: Callable[[str], str] | None = None) -> str:
         """`error[REF]: message (hint: ...)`. `mask` is applied to the message only: a hint is diagkit's
         own text (often an example command), never user data, so it is shown as written."""

@@ -56,6 +56,17 @@ class Ctx(NamedTuple):
         return _tuple_new(Ctx, ((self.where, key), self.oauth))  # Ctx(...) without NamedTuple's Python __new__
 
 
+def _below(where: Any, base: Any) -> tuple:
+    """The keys from `base` down to `where` (Ctx.where chains); () when `where` is not below `base`."""
+    path = []
+    while where is not base:
+        if not isinstance(where, tuple):
+            return ()
+        where, step = where
+        path.append(step)
+    return tuple(reversed(path))
+
+
 def memo_key(text: str) -> str | bytes:
     """A long text is remembered by its digest: the cache must not keep a big input alive."""
     if len(text) <= 256:
@@ -83,13 +94,18 @@ class Redaction:
         self.pseudonymizer = pseudo
         self.report = report
         terms = tuple(sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True))
+        self.term_words = terms
         self.terms = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE) if terms else None
         self.ner = ner.Finder() if use_ner else None
         self.learned: dict[str, str] = {}  # personal words met under a name (given_name...): swept everywhere
-        self._cache: dict[tuple[str | None, str, bool], tuple[str, tuple[str, ...]]] = {}
+        # (name, text or its digest, OAuth context) -> (answer, (rule, path below the value) for each replacement)
+        self._cache: dict[tuple, tuple[str, tuple[tuple[str, tuple], ...]]] = {}
         self.changes = 0  # pseudonyms and placeholders handed out: a tree redacted in place changed if it grew
-        self._trail: list[str] = []  # rules applied, so that a cached answer is counted again where it is reused
+        # (rule, where) for each value replaced, so that a cached answer is counted again where it is reused
+        self._trail: list[tuple[str, Any]] = []
         self._depth = 0
+        # (a list, how to walk it instead of item by item): set by engine.Redactor for a big HAR's entries
+        self.spread: tuple[list, Callable[[list, str, Ctx], list]] | None = None
 
     # ------------------------------------------------------------ the pseudonym
 
@@ -107,7 +123,7 @@ class Redaction:
                     if len(word) >= 3:
                         self.learned.setdefault(word, word)
         self.report.add(rule, ctx.where)
-        self._trail.append(rule)
+        self._trail.append((rule, ctx.where))
         self.changes += 1
         return self.pseudonymizer(kind, value)
 
@@ -119,11 +135,14 @@ class Redaction:
     def memo(self, key: tuple, ctx: Ctx, compute: Any) -> str:
         """compute() once per distinct key in a run; a repeat gets the same answer and the same report lines."""
         cached = self._cache.get(key)
-        if cached is not None:
-            for rule in cached[1]:
-                self.report.add(rule, ctx.where)
-            if self._depth:
-                self._trail.extend(cached[1])
+        if cached is not None:  # counted again at the same places below this one as the first time
+            for rule, path in cached[1]:
+                where = ctx.where
+                for step in path:
+                    where = (where, step)
+                self.report.add(rule, where)
+                if self._depth:
+                    self._trail.append((rule, where))
             self.changes += len(cached[1])
             return cached[0]
         start = len(self._trail)
@@ -134,7 +153,7 @@ class Redaction:
                 out = self.hide_terms(out, ctx)
         finally:
             self._depth -= 1
-        self._cache[key] = (out, tuple(self._trail[start:]))
+        self._cache[key] = (out, tuple((rule, _below(where, ctx.where)) for rule, where in self._trail[start:]))
         if not self._depth:
             self._trail.clear()
         return out
@@ -190,7 +209,7 @@ class Redaction:
 
     def placeholder(self, raw: bytes, ctx: Ctx) -> str:
         self.report.add("unreadable_content", ctx.where)
-        self._trail.append("unreadable_content")
+        self._trail.append(("unreadable_content", ctx.where))
         self.changes += 1
         return decode.placeholder(raw)
 
@@ -368,7 +387,7 @@ class Redaction:
         if before is not None and (head, claims) == before:
             return token  # redacted already (by diagkit): nothing left to do
         self.report.add("jwt_signature", ctx.where)
-        self._trail.append("jwt_signature")
+        self._trail.append(("jwt_signature", ctx.where))
         self.changes += 1
         tag = self.pseudonymizer("JWT", token)[5:-1]
         return f"{decode.b64url_json(head)}.{decode.b64url_json(claims)}.redacted{tag}"

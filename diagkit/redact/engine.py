@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from diagkit.errors import InputFormatError
 from diagkit.gcpause import gc_paused
-from diagkit.redact import formats, gate, jsonout, ner
+from diagkit.redact import formats, gate, jsonout, ner, spread
 from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
@@ -143,8 +143,10 @@ class Redactor:
 
             with gc_paused():  # a parsed tree has no cycles: collecting while it grows only costs time
                 tree = _parse_json(text, name, har=fmt == "har", parse_constant=constant)
+                entries = tree["log"]["entries"] if fmt == "har" else None
+                spread_entries = entries if spread.worth_it(entries, len(text)) else None
                 del text
-                out = self._tree(tree, name)
+                out = self._tree(tree, name, spread_entries)
             return jsonout.encode(out, indent, bool(nonfinite)) + (b"\n" if newline else b"")
         text = _decode(data, name)
         if fmt == "yaml":
@@ -170,11 +172,36 @@ class Redactor:
             return out.encode("utf-8")
         return self._text(text, name).encode("utf-8")
 
-    def _tree(self, tree: Any, name: str) -> Any:
-        out = formats.walk(self._run, tree, None, Ctx(""))
-        if self._run.learned:
-            out = _map_strings(out, lambda s, where: self._run.sweep(s, Ctx(where)))
-        gate.check(gate.strings(out), name, self._run.terms, tree=out)
+    def _tree(self, tree: Any, name: str, entries: list | None = None) -> Any:
+        """entries: a big HAR's log.entries, shared with worker processes (spread.py), which gate them."""
+        run = self._run
+        spread_used = []
+        if entries is not None:
+            def spread_walk(node: list, key: str, here: Ctx) -> list:
+                spread_used.append(True)
+                return spread.walk_entries(run, node, key, here, name, self._locations)
+            run.spread = (entries, spread_walk)
+        try:
+            out = formats.walk(run, tree, None, Ctx(""))
+        finally:
+            run.spread = None
+        changed: list[tuple[str, str]] = []
+        if run.learned:
+            def sweep(text: str, where: str) -> str:
+                new = run.sweep(text, Ctx(where))
+                if new != text:
+                    changed.append(("", new))
+                return new
+            out = _map_strings(out, sweep)
+        if not spread_used:
+            gate.check(gate.strings(out), name, run.terms, tree=out)
+            return out
+        # the entries were gated as they were walked: what lies outside them, and what the sweep changed there
+        log = out["log"]
+        walked, log["entries"] = log["entries"], []
+        outside = list(gate.strings(out))
+        log["entries"] = walked
+        gate.check(itertools.chain(outside, changed), name, run.terms, tree=out)
         return out
 
     def _text(self, text: str, name: str) -> str:

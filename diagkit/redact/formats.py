@@ -52,8 +52,11 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         else:
             names = {str(_pair_name(x)).lower() for x in node if isinstance(x, dict) and _pair_name(x)}
             here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
-            for i, item in enumerate(node):
-                node[i] = walk(r, item, name, here.at(i))
+            if r.spread is not None and node is r.spread[0]:  # a big HAR's entries: spread.walk_entries
+                node[:] = r.spread[1](node, str(name), here)
+            else:
+                for i, item in enumerate(node):
+                    node[i] = walk(r, item, name, here.at(i))
         return node
     if not isinstance(node, dict):
         return node

@@ -47,8 +47,6 @@ class Pseudonymizer:
         self._keyed = hmac.new(self.key, digestmod="sha256")
         self.mapping: dict[str, str] = {}
         self._cache: dict[tuple[str, str], str] = {}
-        # while set, every (pseudonym, value) handed out, in order: what a pool task tells its parent
-        self.journal: list[tuple[str, str]] | None = None
 
     def digest(self, value: str, length: int = _HEX) -> str:
         """HMAC-SHA256 of the value under the key, in hex, its first `length` digits."""
@@ -70,8 +68,6 @@ class Pseudonymizer:
                 pseudo = self.assign(kind, value, self.mapping, known_hex=full)
                 assert pseudo is not None  # the whole digest was at hand
             self._cache[key] = pseudo
-        if self.journal is not None:
-            self.journal.append((pseudo, value))
         return pseudo
 
     def assign(self, kind: str, value: str, mapping: dict[str, str], known_hex: str | None = None) -> str | None:

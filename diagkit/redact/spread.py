@@ -1,0 +1,97 @@
+"""A big HAR's entries shared between this process and worker processes (concurrent.futures, plain data).
+
+The result is the serial walk's, entry for entry. This process walks the first slice itself; each
+other slice goes to a worker as a list of entries and comes back redacted and gated, with the report,
+the pseudonyms handed out and the names learned. Slices are merged in order. A worker meets no value
+an earlier slice met, so when one of its pseudonyms is already another value's (two values sharing a
+prefix, which the serial walk settles by lengthening the later one), its slice is walked again here,
+where the earlier slices' pseudonyms are known. The caller sweeps learned names through the whole tree
+and gates every string that sweep changes (engine.Redactor._tree).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from typing import Any
+
+from diagkit.gcpause import gc_paused
+from diagkit.redact import formats, gate
+from diagkit.redact.decide import Ctx, Redaction
+from diagkit.redact.pseudonym import Pseudonymizer
+from diagkit.redact.report import RedactionReport, where_str
+
+MIN_ENTRIES = 2000     # below this, starting a worker costs more than it saves
+MIN_CHARS = 8_000_000  # nor for a HAR smaller than this
+SLICES_PER_WORKER = 4
+
+
+def workers() -> int:
+    """Processes that may run at once: the CPUs this process may use; 1 where this process cannot fork
+    safely. A worker is a fork of this process: it starts at once and never re-imports the caller's main
+    module (as a spawned one would). A process with other threads is not forked, as a lock one of them
+    holds would stay held in the child."""
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worth_it(entries: Any, chars: int) -> bool:
+    return isinstance(entries, list) and len(entries) >= MIN_ENTRIES and chars >= MIN_CHARS and workers() > 1
+
+
+def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc: str) -> None:
+    """items[j] is entry start + j: walked in place as formats.walk walks a list's items, then gated."""
+    for j, item in enumerate(items):
+        items[j] = formats.walk(r, item, name, here.at(start + j))
+    where = where_str(here.where)  # a leak is named by its place in the whole HAR: log.entries[N]...
+    gate.check(gate.strings(items), doc, r.terms, tree={f"{where}[{start + j}]": item for j, item in enumerate(items)})
+
+
+def _worker(job: tuple) -> tuple:
+    """One slice in a worker process: plain data in, plain data out."""
+    key, terms, use_ner, locations, items, name, here, start, doc = job
+    pseudo = Pseudonymizer(key)
+    r = Redaction(pseudo, RedactionReport(locations, use_ner), terms, use_ner,
+                  walk=formats.walk, document=formats.document)
+    with gc_paused():
+        walk_slice(r, items, name, here, start, doc)
+    return items, r.report, pseudo.mapping, r.learned, r.changes
+
+
+def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> list:
+    """The entries redacted as formats.walk would, in slices shared by workers() processes (a few slices
+    each, so that one that finishes early takes the next). A slice whose worker could not start or died
+    (out of memory) is walked here."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    size = -(-len(entries) // (SLICES_PER_WORKER * workers()))
+    slices = [(start, entries[start:start + size]) for start in range(0, len(entries), size)]
+    pseudo = r.pseudonymizer
+    out: list = []
+    with ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
+            futures = [pool.submit(_worker, (pseudo.key, r.term_words, r.ner is not None, locations, items, name,
+                                             here, start, doc)) for start, items in slices]
+        except (OSError, BrokenProcessPool):  # no process could be forked (a limit reached): every slice here
+            futures = []
+        for k, (start, items) in enumerate(slices):
+            try:
+                done, report, mapping, learned, changes = futures[k].result()
+            except (IndexError, BrokenProcessPool):
+                done = None
+            if done is None or any(pseudo.mapping.get(p, v) != v for p, v in mapping.items()):
+                walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
+                out.extend(items)
+                continue
+            pseudo.merge(mapping)
+            r.report.merge(report)
+            for word in learned:
+                r.learned.setdefault(word, word)
+            r.changes += changes
+            out.extend(done)
+            items.clear()  # the slice as read is no longer needed
+            entries[start:start + len(done)] = [None] * len(done)
+    return out
