@@ -75,7 +75,7 @@ def test_workers_give_the_copy_report_and_map_of_one_process(invoke, tmp_path: P
     shared = _redact(invoke, tmp_path, har, "shared")
     assert serial[0] == shared[0] == 0
     assert shared[2:] == serial[2:]
-    assert len(pids.read_text().split()) == spread.SLICES_PER_WORKER * 2  # every slice went to a worker
+    assert len(set(pids.read_text().split())) == 2  # each slice went to a worker of its own
     assert str(os.getpid()) not in pids.read_text().split()
     out = shared[2].decode()
     assert GIVEN not in out and FAMILY not in out  # learned in the last slice, hidden in the first
@@ -156,4 +156,4 @@ def test_a_process_with_other_threads_is_not_forked(monkeypatch: pytest.MonkeyPa
         stop.set()
         other.join()
     monkeypatch.setattr(threading, "active_count", lambda: 1)  # this test process may run local servers' threads
-    assert spread.workers() == len(os.sched_getaffinity(0))
+    assert spread.workers() == min(len(os.sched_getaffinity(0)), spread.MAX_WORKERS)

@@ -1,12 +1,13 @@
-"""A big HAR's entries shared between this process and worker processes (concurrent.futures, plain data).
+"""A big HAR's entries shared with worker processes (concurrent.futures, plain data).
 
-The result is the serial walk's, entry for entry. This process walks the first slice itself; each
-other slice goes to a worker as a list of entries and comes back redacted and gated, with the report,
-the pseudonyms handed out and the names learned. Slices are merged in order. A worker meets no value
-an earlier slice met, so when one of its pseudonyms is already another value's (two values sharing a
-prefix, which the serial walk settles by lengthening the later one), its slice is walked again here,
-where the earlier slices' pseudonyms are known. The caller sweeps learned names through the whole tree
-and gates every string that sweep changes (engine.Redactor._tree).
+The result is the one-process walk's, entry for entry. The entries are cut into one slice per CPU; each
+slice goes to a worker as a list of entries and comes back redacted and gated, with its report, the
+pseudonyms handed out and the names learned, and this process merges the slices in order. A worker
+meets no value an earlier slice met, so when one of its pseudonyms is already another value's (two
+values sharing a prefix, which one process settles by lengthening the later one), or when the worker
+died, that slice is walked again here, where the earlier slices' pseudonyms are known. The caller then
+sweeps learned names through the whole tree and gates every string that sweep changes
+(engine.Redactor._tree).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from diagkit.redact.report import RedactionReport, where_str
 
 MIN_ENTRIES = 2000     # below this, starting a worker costs more than it saves
 MIN_CHARS = 8_000_000  # nor for a HAR smaller than this
-SLICES_PER_WORKER = 4
+MAX_WORKERS = 4        # each holds a slice and, with the NER extra, a model of its own
 
 
 def workers() -> int:
@@ -34,7 +35,8 @@ def workers() -> int:
     holds would stay held in the child."""
     if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cpus, MAX_WORKERS)
 
 
 def worth_it(entries: Any, chars: int) -> bool:
@@ -61,31 +63,35 @@ def _worker(job: tuple) -> tuple:
 
 
 def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> list:
-    """The entries redacted as formats.walk would, in slices shared by workers() processes (a few slices
-    each, so that one that finishes early takes the next). A slice whose worker could not start or died
-    (out of memory) is walked here."""
-    from concurrent.futures import ProcessPoolExecutor
+    """The entries redacted as formats.walk would, in one slice per worker process: a slice in one piece
+    meets its repeated values (headers, cookies, scripts) in one memo. A slice whose worker could not
+    start or died (out of memory) is walked here."""
+    from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    size = -(-len(entries) // (SLICES_PER_WORKER * workers()))
+    count = workers()
+    size = -(-len(entries) // count)
     slices = [(start, entries[start:start + size]) for start in range(0, len(entries), size)]
     pseudo = r.pseudonymizer
     out: list = []
-    with ProcessPoolExecutor(workers(), mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures: list[Future | None] = [None] * len(slices)
         try:
-            futures = [pool.submit(_worker, (pseudo.key, r.term_words, r.ner is not None, locations, items, name,
-                                             here, start, doc)) for start, items in slices]
-        except (OSError, BrokenProcessPool):  # no process could be forked (a limit reached): every slice here
-            futures = []
-        for k, (start, items) in enumerate(slices):
+            for k, (start, items) in enumerate(slices):
+                futures[k] = pool.submit(_worker, (pseudo.key, r.term_words, r.ner is not None, locations, items,
+                                                   name, here, start, doc))
+        except (OSError, BrokenProcessPool):  # no process could be forked (a limit reached): those slices here
+            pass
+        for (start, items), future in zip(slices, futures, strict=True):
             try:
-                done, report, mapping, learned, changes = futures[k].result()
-            except (IndexError, BrokenProcessPool):
-                done = None
-            if done is None or any(pseudo.mapping.get(p, v) != v for p, v in mapping.items()):
+                result = future.result() if future is not None else None
+            except BrokenProcessPool:
+                result = None
+            if result is None or any(pseudo.mapping.get(p, v) != v for p, v in result[2].items()):
                 walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
                 out.extend(items)
                 continue
+            done, report, mapping, learned, changes = result
             pseudo.merge(mapping)
             r.report.merge(report)
             for word in learned:
