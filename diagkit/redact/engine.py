@@ -4,6 +4,7 @@ The pipeline, top to bottom, for one input:
 
   engine.Redactor.redact_bytes   detect the format, parse it                       (this file)
   formats.walk / markup / ...    visit every string with its context              (formats.py)
+  spread.walk_entries            a big HAR's entries, in slices, in worker processes (spread.py)
   decide.Redaction.value         name rule -> decode -> free text (scan, NER)     (decide.py, decode.py, scan.py, ner.py)
   rules.NAME_RULES/VALUE_RULES   the one table every stage reads                  (rules.py)
   pseudonym.Pseudonymizer        <KIND:hex>, HMAC of the decoded value            (pseudonym.py)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import sys
 import threading
 from typing import Any
 
@@ -31,9 +33,9 @@ MAX_WORKERS = 4        # each holds a slice and, with the NER extra, a model of 
 def workers() -> int:
     """Processes that may run at once: the CPUs this process may use; 1 where this process cannot fork
     safely. A worker is a fork of this process: it starts at once and never re-imports the caller's main
-    module (as a spawned one would). A process with other threads is not forked, as a lock one of them
-    holds would stay held in the child."""
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+    module (as a spawned one would). Only Linux forks (macOS's system libraries do not survive a fork),
+    and never a process with other threads, as a lock one of them holds would stay held in the child."""
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return min(cpus, MAX_WORKERS)
@@ -53,7 +55,8 @@ def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc:
 
 def _worker(job: tuple) -> tuple:
     """One slice in a worker process: plain data in, plain data out."""
-    key, terms, use_ner, locations, items, name, here, start, doc = job
+    key, terms, use_ner, locations, blob, name, here, start, doc = job
+    items = pickle.loads(blob)
     pseudo = Pseudonymizer(key)
     r = Redaction(pseudo, RedactionReport(locations, use_ner), terms, use_ner,
                   walk=formats.walk, document=formats.document)
@@ -65,29 +68,34 @@ def _worker(job: tuple) -> tuple:
 def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> list:
     """The entries redacted as formats.walk would, in one slice per worker process: a slice in one piece
     meets its repeated values (headers, cookies, scripts) in one memo. A slice whose worker could not
-    start or died (out of memory) is walked here."""
+    start or died (out of memory), or whose pseudonyms clash with an earlier slice's, is walked here."""
     from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     count = workers()
     size = -(-len(entries) // count)
-    slices = [(start, entries[start:start + size]) for start in range(0, len(entries), size)]
+    # a slice as pickled bytes: what its worker is sent, and all this process keeps of it (the parsed
+    # entries are let go, as the workers hold them the while)
+    slices = [(start, pickle.dumps(entries[start:start + size], pickle.HIGHEST_PROTOCOL))
+              for start in range(0, len(entries), size)]
+    entries.clear()
     pseudo = r.pseudonymizer
     out: list = []
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
         futures: list[Future | None] = [None] * len(slices)
         try:
-            for k, (start, items) in enumerate(slices):
-                futures[k] = pool.submit(_worker, (pseudo.key, r.term_words, r.ner is not None, locations, items,
+            for k, (start, blob) in enumerate(slices):
+                futures[k] = pool.submit(_worker, (pseudo.key, r.term_words, r.ner is not None, locations, blob,
                                                    name, here, start, doc))
         except (OSError, BrokenProcessPool):  # no process could be forked (a limit reached): those slices here
             pass
-        for (start, items), future in zip(slices, futures, strict=True):
+        for (start, blob), future in zip(slices, futures, strict=True):
             try:
                 result = future.result() if future is not None else None
             except BrokenProcessPool:
                 result = None
             if result is None or any(pseudo.mapping.get(p, v) != v for p, v in result[2].items()):
+                items = pickle.loads(blob)
                 walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
                 out.extend(items)
                 continue
@@ -98,6 +106,4 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
                 r.learned.setdefault(word, word)
             r.changes += changes
             out.extend(done)
-            items.clear()  # the slice as read is no longer needed
-            entries[start:start + len(done)] = [None] * len(done)
     return out
