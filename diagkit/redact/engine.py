@@ -218,7 +218,8 @@ class Redactor:
         own = [i for i, line in enumerate(lines) if line.strip() and _document_line(line)]
         for i in own:
             lines[i] = self._run.value(None, lines[i], Ctx(f"line {i + 1}"))
-        plain = [i for i, line in enumerate(lines) if line.strip() and i not in set(own)]
+        own_set = set(own)
+        plain = [i for i, line in enumerate(lines) if line.strip() and i not in own_set]
         if plain:
             joined = "\n".join(lines[i] for i in plain)
             starts = list(itertools.accumulate((len(lines[i]) + 1 for i in plain[:-1]), initial=0))
