@@ -101,6 +101,26 @@ def _run(invoke: Any, tmp_path: Path, name: str, content: str | bytes, *args: st
     return result, out.read_text("utf-8") if out.exists() else ""
 
 
+@pytest.mark.parametrize("text,matches", [
+    ("2023-11-14T22:09:25Z", True), ("2023-11-14T22:09:25.123456+01:00", True), ("2023-11-14 22:09", True),
+    ("2023-11-14T22:09:25,5-0500", True), ("1984-03-17", False), ("2023-11-14T22:09:25Z bob@example.com", False),
+    ("2023-11-14T22:09:25Z/token/abc", False),
+])
+def test_a_timestamp_alone_is_a_shape_that_stays(text: str, matches: bool) -> None:
+    assert bool(rules.TIMESTAMP.fullmatch(text)) is matches
+
+
+def test_timestamps_stay_and_a_birth_date_under_its_name_goes(invoke: Any, tmp_path: Path) -> None:
+    doc = {"ts": "2023-11-14T22:09:25Z", "created": "2023-11-14 22:09", "dob": "1984-03-17T00:00:00Z",
+           "birthdate": "1984-03-17", "note": "2023-11-14T22:09:25Z bob.person@corp-example.test"}
+    result, out = _run(invoke, tmp_path, "a.json", json.dumps(doc), "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(out)
+    assert got["ts"] == doc["ts"] and got["created"] == doc["created"]
+    assert got["dob"].startswith("<DATE:") and got["birthdate"].startswith("<DATE:")
+    assert got["note"].startswith("2023-11-14T22:09:25Z <EMAIL:")
+
+
 def test_redact_terms_everywhere_case_insensitively(invoke: Any, tmp_path: Path) -> None:
     terms = tmp_path / "terms.txt"
     terms.write_text("# words to hide\nProjectNimbus\n\n")

@@ -44,6 +44,7 @@ _URL_SAFE = "/@!$'()*,;~"
 
 
 _tuple_new = tuple.__new__
+_PATH_SEGMENT = object()  # the memo's name for a URL path segment: no header or key name can equal it
 
 
 class Ctx(NamedTuple):
@@ -190,6 +191,8 @@ class Redaction:
                 return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is not a phone number
             learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
+        if rules.TIMESTAMP.fullmatch(text):
+            return text  # startedDateTime, "ts": a time alone holds nothing to hide
         prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3
         return self.decoded(text, ctx, prose)
 
@@ -286,8 +289,9 @@ class Redaction:
             plain = urllib.parse.unquote(segment)
             if rules.opaque_path_segment(plain):
                 new = self.pseudo("SECRET", plain, "url_path_secret", ctx)
-            else:
-                new = self.text(plain, ctx, prose=False)
+            else:  # a path's words repeat from URL to URL ("api", "v1", "orders"): each is scanned once a run
+                new = self.memo((_PATH_SEGMENT, memo_key(plain), ctx.oauth), ctx,
+                                lambda plain=plain: self.text(plain, ctx, prose=False))
             if new != plain:
                 segments[i] = self._url_quote(new)
         path = "/".join(segments)
