@@ -103,11 +103,28 @@ def _run(invoke: Any, tmp_path: Path, name: str, content: str | bytes, *args: st
 
 @pytest.mark.parametrize("text,matches", [
     ("2023-11-14T22:09:25Z", True), ("2023-11-14T22:09:25.123456+01:00", True), ("2023-11-14 22:09", True),
-    ("2023-11-14T22:09:25,5-0500", True), ("1984-03-17", False), ("2023-11-14T22:09:25Z bob@example.com", False),
-    ("2023-11-14T22:09:25Z/token/abc", False),
+    ("2023-11-14T22:09:25,5-0500", True), ("123456", True), ("415555017", True), ("1984-03-17", False),
+    ("2023-11-14T22:09:25Z bob@example.com", False), ("2023-11-14T22:09:25Z/token/abc", False),
+    ("4111111111111", False), ("+14155550173", False), ("415-555-0173", False),
 ])
-def test_a_timestamp_alone_is_a_shape_that_stays(text: str, matches: bool) -> None:
-    assert bool(rules.TIMESTAMP.fullmatch(text)) is matches
+def test_kept_shape_samples(text: str, matches: bool) -> None:
+    assert bool(rules.KEPT_SHAPE.fullmatch(text)) is matches
+
+
+def test_no_rule_finds_anything_in_a_number_of_up_to_12_digits() -> None:
+    """What makes KEPT_SHAPE's numbers safe to keep unscanned: the free-text scanner finds nothing in any
+    of them, and a card number needs 13 digits."""
+    import random
+
+    from diagkit.redact import scan
+
+    rng = random.Random(12)
+    for length in range(1, 13):
+        samples = {"9" * length, "0" * length, "4111111111111111"[:length]} | {
+            "".join(rng.choice("0123456789") for _ in range(length)) for _ in range(300)}
+        for digits in samples:
+            assert scan.find(digits) == [], digits
+    assert [h.rule for h in scan.find("4111111111111111")] == ["credit_card"]
 
 
 def test_timestamps_stay_and_a_birth_date_under_its_name_goes(invoke: Any, tmp_path: Path) -> None:

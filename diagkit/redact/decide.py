@@ -191,8 +191,6 @@ class Redaction:
                 return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is not a phone number
             learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
-        if rules.TIMESTAMP.fullmatch(text):
-            return text  # startedDateTime, "ts": a time alone holds nothing to hide
         prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3
         return self.decoded(text, ctx, prose)
 
@@ -222,6 +220,8 @@ class Redaction:
              names: list[tuple[int, int, str]] | None = None, where: Any = None) -> str:
         """names: NER's spans when the caller looked them up itself (a text file's lines, in one batch);
         where(offset) -> the place to report (a line of a text file) instead of ctx."""
+        if rules.KEPT_SHAPE.fullmatch(text):
+            return text  # startedDateTime, "ts", an id in a URL's path: nothing in it to hide
         hits: list[tuple[int, int, str, str]] = list(scan.find(text))
         if names is None and prose and self.ner is not None and ner.worth_a_look(text):
             names = self.ner.find(text)

@@ -152,9 +152,10 @@ OAUTH_MARKERS = frozenset({"client_id", "redirect_uri", "response_type", "respon
                            "scope", "iss"})
 OAUTH_PATH = re.compile(r"(?i)authori[sz]e|oauth|openid|oidc|/token|callback|signin|sign-in|/cb\b|/login|/sso|/auth")
 
-# A value that is a timestamp and nothing else (RFC 3339, or with a space for the T) stays under any name
-# that is not a personal one (a date of birth is found by its name first): nothing in it can be a secret.
-TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?")
+# Free text that stays by its shape alone (a name that says what a value is, a birth date's or a PIN's,
+# is read first): a timestamp (RFC 3339, or with a space for the T), or a number of up to 12 digits, which
+# is shorter than any card number, the only value rule a run of digits without separators can match.
+KEPT_SHAPE = re.compile(r"\d{1,12}|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?")
 
 # Values that are never a secret whatever name precedes them in free text ("using password: YES").
 NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil", "empty", "unset", "required",
