@@ -30,6 +30,11 @@ def _nlp() -> Any:
     return importlib.import_module(MODEL).load(exclude=["parser", "lemmatizer", "tagger", "attribute_ruler"])
 
 
+def load() -> None:
+    """Load the model now: a process about to fork workers loads it once, and they share it."""
+    _nlp()
+
+
 def worth_a_look(text: str) -> bool:
     """Prose with a capitalised word in it; not a user agent or a path (Mozilla/5.0 (X11; Linux ...)."""
     return len(text) < _MAX and _HINT.search(text) is not None and text.count("/") < 3

@@ -20,7 +20,7 @@ import threading
 from typing import Any
 
 from diagkit.gcpause import gc_paused
-from diagkit.redact import formats, gate
+from diagkit.redact import formats, gate, ner
 from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport, where_str
@@ -72,6 +72,8 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
     from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    if r.ner is not None:
+        ner.load()  # before the fork: every worker has the model without loading it again
     count = workers()
     size = -(-len(entries) // count)
     # a slice as pickled bytes: what its worker is sent, and all this process keeps of it (the parsed
