@@ -38,10 +38,10 @@ def _big_har(tmp_path: Path) -> Path:
     return path
 
 
-def _redact(invoke, tmp_path: Path, har: Path, tag: str, *extra: str) -> tuple[int, str, bytes, bytes, bytes]:
+def _redact(invoke, tmp_path: Path, har: Path, tag: str, *extra: str, ner: bool = False) -> tuple[int, str, bytes, bytes, bytes]:
     out, report, mapping = tmp_path / f"{tag}.har", tmp_path / f"{tag}.report.json", tmp_path / f"{tag}.map.json"
     result = invoke("redact", har, "-o", out, "--report", report, "--map", mapping, "--key-file",
-                    tmp_path / "case.key", "--no-ner", *extra)
+                    tmp_path / "case.key", *([] if ner else ["--no-ner"]), *extra)
     read = [p.read_bytes() if p.exists() else b"" for p in (out, report, mapping)]
     read[1] = read[1].replace(str(out).encode(), b"OUT")  # the report names the copy it describes
     return result.exit_code, result.stderr, read[0], read[1], read[2]
@@ -80,6 +80,25 @@ def test_workers_give_the_copy_report_and_map_of_one_process(invoke, tmp_path: P
     out = shared[2].decode()
     assert GIVEN not in out and FAMILY not in out  # learned in the last slice, hidden in the first
     assert json.loads(shared[3])["by_rule"]["learned_name"] >= 2
+
+
+def test_with_the_ner_model_workers_give_the_copy_of_one_process(invoke, tmp_path: Path, spread_on) -> None:
+    """The model is loaded before the fork and shared; names it finds in each slice are the same."""
+    from diagkit.redact.engine import ner_available
+
+    assert ner_available()  # the dev extra installs it
+    doc = json.loads(_big_har(tmp_path).read_text())
+    doc["log"]["entries"][-2]["response"]["content"] = {"size": 60, "mimeType": "text/plain",
+                                                        "text": "Ticket raised by Margaret Holloway from Leeds"}
+    har = tmp_path / "ner.har"
+    har.write_text(json.dumps(doc))
+    spread_on(False)
+    serial = _redact(invoke, tmp_path, har, "serial", ner=True)
+    spread_on(True)
+    shared = _redact(invoke, tmp_path, har, "shared", ner=True)
+    assert serial[0] == shared[0] == 0
+    assert shared[2:] == serial[2:]
+    assert b"Holloway" not in shared[2] and json.loads(shared[3])["names_detected"] is True
 
 
 def test_a_pseudonym_prefix_taken_in_an_earlier_slice_is_settled_as_in_one_process(
