@@ -1,8 +1,9 @@
 """A big HAR's entries shared with worker processes (concurrent.futures, plain data).
 
-The result is the one-process walk's, entry for entry. The entries are cut into one slice per CPU; each
-slice goes to a worker as a list of entries and comes back redacted and gated, with its report, the
-pseudonyms handed out and the names learned, and this process merges the slices in order. A worker
+The result is the one-process walk's, entry for entry. The entries are cut into one slice per worker (one
+per processor, at most four); each slice goes to a worker as pickled entries and comes back redacted and
+gated, with its report, the pseudonyms handed out and the names learned, and this process merges the
+slices in order. A worker
 meets no value an earlier slice met, so when one of its pseudonyms is already another value's (two
 values sharing a prefix, which one process settles by lengthening the later one), or when the worker
 died, that slice is walked again here, where the earlier slices' pseudonyms are known. The caller then
@@ -27,7 +28,7 @@ from diagkit.redact.report import RedactionReport, where_str
 
 MIN_ENTRIES = 2000     # below this, starting a worker costs more than it saves
 MIN_CHARS = 8_000_000  # nor for a HAR smaller than this
-MAX_WORKERS = 4        # each holds a slice and, with the NER extra, a model of its own
+MAX_WORKERS = 4        # each holds a slice and its own memo: memory bounds how many are worth it
 
 
 def workers() -> int:
