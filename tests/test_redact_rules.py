@@ -321,6 +321,26 @@ def test_a_one_line_rule_finds_in_a_long_text_what_a_whole_pass_finds(rule: rule
     assert [(m.span(), m.group(group)) for _, m, group in rules.Table((rule,)).hits(text)] == whole
 
 
+HINTED = [rule for rule in rules.VALUE_RULES if rule.hint]
+
+
+@pytest.mark.parametrize("rule", HINTED, ids=[r.id for r in HINTED])
+def test_a_rules_hint_is_in_every_match(rule: rules.ValueRule) -> None:
+    """A long text without a rule's `hint` is not scanned with it: every match, of its samples and over the
+    whole adversarial corpus, must hold the hint, and a long text with the samples finds what one pass finds."""
+    from tests import redact_corpus
+
+    hint = re.compile(rule.hint)
+    texts = [*rule.yes, *(case.data.decode("utf-8", "replace") for case in redact_corpus.corpus())]
+    matches = [m.group(0) for text in texts for m in rule.regex.finditer(text)]
+    assert matches and all(hint.search(m) for m in matches)
+    filler = "2023-11-14T22:00:00Z INFO nothing to see here, order 4711 in 12 ms\n" * 300
+    text = filler + " ".join(rule.yes) + "\n" + filler
+    whole = [m.span(rule.group) for m in rule.regex.finditer(text) if rule.check is None or rule.check(m.group(rule.group))]
+    assert whole and [m.span(group) for _, m, group in rules.Table((rule,)).hits(text)] == whole
+    assert list(rules.Table((rule,)).hits(filler * 2)) == []  # without the hint: not scanned, nothing found
+
+
 def test_secret_words_in_prose_are_looked_for_with_any_spelling_of_api_key() -> None:
     from diagkit.redact import scan
 
