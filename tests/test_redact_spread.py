@@ -57,24 +57,35 @@ def spread_on(monkeypatch: pytest.MonkeyPatch):
     return switch
 
 
+def _stand_in(monkeypatch: pytest.MonkeyPatch, function) -> None:
+    """`function` in place of the worker function; a job names it by module and name, so it takes both."""
+    function.__module__, function.__qualname__ = spread._worker.__module__, spread._worker.__qualname__
+    monkeypatch.setattr(spread, "_worker", function)
+
+
+def _one_process_then_workers(invoke, tmp_path: Path, har: Path, spread_on, ner: bool = False) -> tuple:
+    """The capture redacted in one process, then shared with workers: both succeed and write the same
+    copy, report and map."""
+    spread_on(False)
+    serial = _redact(invoke, tmp_path, har, "serial", ner=ner)
+    spread_on(True)
+    shared = _redact(invoke, tmp_path, har, "shared", ner=ner)
+    assert serial[0] == shared[0] == 0
+    assert shared[2:] == serial[2:]
+    return serial, shared
+
+
 def test_workers_give_the_copy_report_and_map_of_one_process(invoke, tmp_path: Path, spread_on,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    har = _big_har(tmp_path)
-    spread_on(False)
-    serial = _redact(invoke, tmp_path, har, "serial")
-    spread_on(True)
     pids = tmp_path / "pids"
     worker = spread._worker
 
-    def recording(job: tuple) -> tuple:  # pickled by name: it stands where the worker function stood
+    def recording(job: tuple) -> tuple:
         with open(pids, "a") as handle:
             handle.write(f"{os.getpid()}\n")
         return worker(job)
-    recording.__module__, recording.__qualname__ = worker.__module__, worker.__qualname__
-    monkeypatch.setattr(spread, "_worker", recording)
-    shared = _redact(invoke, tmp_path, har, "shared")
-    assert serial[0] == shared[0] == 0
-    assert shared[2:] == serial[2:]
+    _stand_in(monkeypatch, recording)
+    _, shared = _one_process_then_workers(invoke, tmp_path, _big_har(tmp_path), spread_on)
     assert len(pids.read_text().split()) == 2  # both slices went to workers, none was walked here
     assert str(os.getpid()) not in pids.read_text().split()
     out = shared[2].decode()
@@ -92,12 +103,7 @@ def test_with_the_ner_model_workers_give_the_copy_of_one_process(invoke, tmp_pat
                                                         "text": "Ticket raised by Margaret Holloway from Leeds"}
     har = tmp_path / "ner.har"
     har.write_text(json.dumps(doc))
-    spread_on(False)
-    serial = _redact(invoke, tmp_path, har, "serial", ner=True)
-    spread_on(True)
-    shared = _redact(invoke, tmp_path, har, "shared", ner=True)
-    assert serial[0] == shared[0] == 0
-    assert shared[2:] == serial[2:]
+    _, shared = _one_process_then_workers(invoke, tmp_path, har, spread_on, ner=True)
     assert b"Holloway" not in shared[2] and json.loads(shared[3])["names_detected"] is True
 
 
@@ -108,30 +114,16 @@ def test_a_pseudonym_prefix_taken_in_an_earlier_slice_is_settled_as_in_one_proce
     from diagkit.redact import pseudonym
 
     monkeypatch.setattr(pseudonym, "_HEX", 1)  # a forked worker inherits it
-    har = _big_har(tmp_path)
-    spread_on(False)
-    serial = _redact(invoke, tmp_path, har, "serial")
-    spread_on(True)
-    shared = _redact(invoke, tmp_path, har, "shared")
-    assert serial[0] == shared[0] == 0
-    assert shared[2:] == serial[2:]
+    serial, _ = _one_process_then_workers(invoke, tmp_path, _big_har(tmp_path), spread_on)
     assert len(json.loads(serial[4])) > 16  # collisions happened: some pseudonyms are longer than one digit
 
 
 def test_a_worker_that_dies_leaves_its_slice_to_this_process(invoke, tmp_path: Path, spread_on,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    har = _big_har(tmp_path)
-    spread_on(False)
-    serial = _redact(invoke, tmp_path, har, "serial")
-    spread_on(True)
-
     def dying(job: tuple) -> tuple:
         os._exit(9)  # as the kernel's out-of-memory killer would end it
-    dying.__module__, dying.__qualname__ = spread._worker.__module__, spread._worker.__qualname__
-    monkeypatch.setattr(spread, "_worker", dying)
-    shared = _redact(invoke, tmp_path, har, "shared")
-    assert serial[0] == shared[0] == 0
-    assert shared[2:] == serial[2:]
+    _stand_in(monkeypatch, dying)
+    _one_process_then_workers(invoke, tmp_path, _big_har(tmp_path), spread_on)
 
 
 def test_a_leak_found_in_a_worker_is_refused_with_its_place_and_hint(invoke, tmp_path: Path, spread_on,
