@@ -176,10 +176,11 @@ class Redactor:
     def _tree(self, tree: Any, name: str, entries: list | None = None) -> Any:
         """entries: a big HAR's log.entries, shared with worker processes (spread.py), which gate them."""
         run = self._run
-        spread_used = []
+        spread_used = False  # the walk reached the entries and handed them to spread.walk_entries
         if entries is not None:
             def spread_walk(node: list, key: str, here: Ctx) -> list:
-                spread_used.append(True)
+                nonlocal spread_used
+                spread_used = True
                 return spread.walk_entries(run, node, key, here, name, self._locations)
             run.spread = (entries, spread_walk)
         try:
