@@ -30,6 +30,9 @@ JWT = re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*")
 JWE = re.compile(r"eyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+")
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+# A hex id (trace id, digest, ETag) is hex, not base64: decoded as base64, its bytes can hold no '@', '.', space
+# or run of digits (an email, phone or address), nor a secret name; so it is not decoded.
+_HEX_ID = re.compile(r"[0-9A-Fa-f]+")
 _URL = re.compile(r"(?:https?|wss?|ftp)://[^\s]+|/[^\s/][^\s]*")
 _URL_PARTS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*:)?(?://(?:(?P<userinfo>[^/?#@\s]*)@)?(?P<host>[^/?#]*))?"
                         r"(?P<path>[^?#]*)(?P<query>\?[^#]*)?(?P<fragment>#.*)?", re.S)
@@ -58,7 +61,8 @@ def unwrap(text: str) -> Layer | None:
         sniffed = sniff(text)
         if sniffed != "text":
             return Layer("doc", text, sniffed)
-    if len(text) >= 16 and _B64.fullmatch(text) and not text.isalpha() and not text.isdigit():
+    if (len(text) >= 16 and _B64.fullmatch(text) and not text.isalpha() and not text.isdigit()
+            and not _HEX_ID.fullmatch(text)):
         layer = _base64(text)
         if layer is not None:
             return layer
