@@ -18,6 +18,7 @@ import os
 import pickle
 import sys
 import threading
+import zlib
 from typing import Any
 
 from diagkit.gcpause import gc_paused
@@ -57,7 +58,7 @@ def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc:
 def _worker(job: tuple) -> tuple:
     """One slice in a worker process: plain data in, plain data out."""
     key, terms, use_ner, locations, blob, name, here, start, doc = job
-    items = pickle.loads(blob)
+    items = pickle.loads(zlib.decompress(blob))
     pseudo = Pseudonymizer(key)
     r = Redaction(pseudo, RedactionReport(locations, use_ner), terms, use_ner,
                   walk=formats.walk, document=formats.document)
@@ -77,9 +78,9 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
         ner.load()  # before the fork: every worker has the model without loading it again
     count = workers()
     size = -(-len(entries) // count)
-    # a slice as pickled bytes: what its worker is sent, and all this process keeps of it (the parsed
-    # entries are let go, as the workers hold them the while)
-    slices = [(start, pickle.dumps(entries[start:start + size], pickle.HIGHEST_PROTOCOL))
+    # a slice as pickled bytes, compressed: what its worker is sent, and all this process keeps of it (the
+    # parsed entries are let go, as the workers hold them the while)
+    slices = [(start, zlib.compress(pickle.dumps(entries[start:start + size], pickle.HIGHEST_PROTOCOL), 1))
               for start in range(0, len(entries), size)]
     entries.clear()
     pseudo = r.pseudonymizer
@@ -98,7 +99,7 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
             except BrokenProcessPool:
                 result = None
             if result is None or any(pseudo.mapping.get(p, v) != v for p, v in result[2].items()):
-                items = pickle.loads(blob)
+                items = pickle.loads(zlib.decompress(blob))
                 walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
                 out.extend(items)
                 continue
