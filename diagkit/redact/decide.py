@@ -181,14 +181,14 @@ class Redaction:
             return text  # a server's address (HAR serverIPAddress, DNS answers): what an engineer needs
         if kind == "CREDENTIAL" and _AWS_SCOPE.match(text):
             kind = None  # X-Amz-Credential: the key id goes (a value rule), the scope stays
-        if kind is not None and kind not in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
-            kind = None  # Access-Control-Allow-Credentials: true
+        if kind is not None and kind not in rules.PERSONAL_KINDS and rules.not_secret(kind, text):
+            kind = None  # Access-Control-Allow-Credentials: true, Sec-Fetch-User: ?1
         if kind is not None and kind != rules.KEEP:
             assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
                 return self.jwt(text, ctx)
-            if kind in ("PHONE", "MAC", "IP", "DATE") and not scan.plausible(kind, text):
-                return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is not a phone number
+            if kind in ("PHONE", "MAC", "IP", "DATE", "PERSON") and not scan.plausible(kind, text):
+                return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is no phone, owner/repo no name
             learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
         prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3

@@ -35,7 +35,8 @@ from diagkit.redact.report import RedactionReport
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
                ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text",
-               ".env": "text", ".config": "xml", ".html": "xml", ".htm": "xml"}
+               ".env": "text", ".config": "xml", ".html": "xml", ".htm": "xml", ".ini": "text", ".cfg": "text",
+               ".conf": "text", ".cnf": "text", ".properties": "text", ".toml": "text", ".tfvars": "text", ".sh": "text"}
 
 
 def ner_available() -> bool:
@@ -106,10 +107,18 @@ class Redactor:
     def redact_bytes(self, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> RedactionResult:
         if fmt not in FORMATS:
             raise InputFormatError(f"'{name}': unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+        guessed = fmt == "auto" and os.path.splitext(name)[1].lower() not in _EXTENSIONS
         if fmt == "auto":
             fmt = detect_format(data, name)
         try:
-            out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
+            try:
+                out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
+            except InputFormatError:
+                if not guessed or fmt not in ("json", "har"):
+                    raise
+                # only its first character said JSON (an INI file's "[section]"): read as text instead
+                fmt = "text"
+                out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
         except RecursionError:
             raise InputFormatError(f"'{name}' is nested too deeply to redact; nothing was written") from None
         report.files.append(name)

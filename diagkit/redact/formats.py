@@ -80,6 +80,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
+    named = {"name": "full_name"} if _names_a_person(node) else {}  # a key read as another name
     aliases = {}
     if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
         aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
@@ -92,7 +93,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         elif value.__class__ in (int, float):
             node[key] = r.number(str(key), value, here.at(key))
         elif value.__class__ is str and key not in ("data", "stringData"):  # walk() of a string, without the call
-            node[key] = r.value(str(key), value, here.at(key))
+            node[key] = r.value(named.get(key, str(key)), value, here.at(key))
         elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
             node[key] = walk(r, value, str(key), here.at(key))
     if r.terms is not None and any(isinstance(k, str) and r.terms.search(k) for k in node):
@@ -103,6 +104,20 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
 
 
 _GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")
+# A `name` beside a person's own fields (an email, a phone, a birth date, an address, an age) is that person's
+# name (`{"name": "Ana Lima", "email": ...}`, a webhook's `pusher`), whatever the object is called.
+_PERSON_FIELDS = frozenset({"EMAIL", "PHONE", "DATE", "ADDRESS"})
+
+
+def _names_a_person(node: dict) -> bool:
+    if not isinstance(node.get("name"), str):
+        return False
+    for key in node:
+        if key != "name" and isinstance(key, str):
+            rule = rules.name_rule(key)
+            if (rule is not None and rule.kind in _PERSON_FIELDS) or rules.normal_name(key) in ("age", "gender"):
+                return True
+    return False
 
 
 def _request_is_oauth(request: dict) -> bool:

@@ -8,6 +8,7 @@ Strings are looked at in batches (`nlp.pipe`) and each distinct string once.
 from __future__ import annotations
 
 import functools
+import http
 import importlib.util
 import re
 from typing import Any
@@ -58,7 +59,19 @@ class Finder:
         return self.find_many([text])[0]
 
 
+# Words the model takes for names in HTTP traffic that never are: days and months (a cookie's `expires=Fri`),
+# the standard reason phrases (`101 Switching Protocols`) and header names (`Referer` in a header list).
+_NOT_NAMES = frozenset(
+    "mon tue wed thu fri sat sun monday tuesday wednesday thursday friday saturday sunday jan feb mar apr may jun "
+    "jul aug sep sept oct nov dec january february march april june july august september october november december "
+    "referer referrer origin accept encoding language charset ranges cache control content type length disposition "
+    "cookie authorization user agent host etag vary pragma expires date server connection keep alive upgrade "
+    "insecure requests modified since match none range location link via warning allow credentials headers methods "
+    "expose max age strict transport security forwarded proto real sent at fetch dest mode site".split()
+    + [word.lower() for status in http.HTTPStatus for word in status.phrase.replace("-", " ").split()])
+
+
 def _plausible(entity: str) -> bool:
-    """A name is words with letters, not an identifier, a URL or a pseudonym."""
+    """A name is words with letters, not an identifier, a URL, a pseudonym or words of the protocol."""
     return (len(entity) >= 3 and re.search(r"[<>=/_@{}\[\]]|\d", entity) is None
-            and entity[:1].isupper())
+            and entity[:1].isupper() and not all(w.lower() in _NOT_NAMES for w in re.split(r"[\s,.-]+", entity) if w))

@@ -89,9 +89,9 @@ NAME_RULES: tuple[NameRule, ...] = (
              no=("side", "obsidian")),
     NameRule("anti_forgery", "CSRF", r"csrf|xsrf|anti_?forgery|" + _w("nonce|request_verification|relay_state"),
              yes=("_csrf", "xsrf", "nonce", "csrf"), no=("once",)),
-    NameRule("oauth_secret", "CODE", _w("code_verifier|code_challenge|device_code|user_code|assertion|"
+    NameRule("oauth_secret", "CODE", _w("code_verifier|device_code|user_code|assertion|"
                                         "client_assertion|ticket|saml_art|samlart|sam_lart|id_token_hint"),
-             yes=("code_verifier", "client_assertion", "SAMLart"), no=("code", "assertion_consumer_service_url")),
+             yes=("code_verifier", "client_assertion", "SAMLart"), no=("code", "assertion_consumer_service_url", "code_challenge")),
     NameRule("card_number", "CARD", _w("card_?number|cc_?number|ccnum|pan|credit_card|card_no"),
              yes=("card_number", "cardNumber", "ccnumber"), no=("panel", "card_brand")),
     NameRule("card_code", "SECRET", _w("cvc|cvv|cvv2|cvc2|csc|security_code|card_code"),
@@ -103,9 +103,12 @@ NAME_RULES: tuple[NameRule, ...] = (
              yes=("username", "login", "NameID", "sub", "preferred_username", "bindUser"),
              no=("user_agent", "subject_type", "client_id", "AccountName")),
     NameRule("person_name", "PERSON",
-             r"given_?name|family_?name|first_?name|last_?name|full_?name|display_?name|middle_?name|surname|"
+             r"given_?name|family_?name|first_?name|last_?name|full_?name|middle_?name|surname|"
+             r"(?:^|(?:^|_)(?:user|owner|author|actor|member|contact|account|customer|person|profile|sender|recipient)_)"
+             r"display_?name|"
              r"nickname|cardholder|customer_name|contact_name|recipient_name",
-             yes=("given_name", "firstName", "surname", "displayName", "givenname"), no=("file_name", "host_name")),
+             yes=("given_name", "firstName", "surname", "displayName", "givenname", "userDisplayName"),
+             no=("file_name", "host_name", "appDisplayName", "resourceDisplayName")),
     NameRule("phone", "PHONE", _w("phone|phones|mobile|msisdn|telephone|tel|fax|phonenumber|mobilephone|cell"),
              yes=("phone", "mobilePhone", "phone_number", "msisdn"), no=("telemetry", "iphone_model_x")),
     NameRule("postal_address", "ADDRESS", r"street|address_line|postal_code|postcode|zip_?code|home_address|" + _w("zip"),
@@ -141,9 +144,9 @@ PERSONAL_KINDS = frozenset({"EMAIL", "USER", "PERSON", "PHONE", "ADDRESS", "DATE
 
 # Names under which an IP address is a server's (kept): HAR serverIPAddress, DNS answers, probe targets.
 SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|addresses|nameserver|^ns$|host|peer")
-# Words just before an address in free text that say it is a server's.
+# Words just before an address in free text that say it is a server's, or a version (`v="99.0.0.0"`).
 SERVER_IP_CONTEXT = re.compile(r"(?i)(?:server|dst|dest\w*|target|upstream|resolve[sd]?(?: to)?|answer|nameserver|"
-                               r"connect(?:ed|ing)? to|->|→|host|via|A record|AAAA record)"
+                               r"connect(?:ed|ing)? to|->|→|host|via|A record|AAAA record|\bv(?:er(?:sion)?)?\W{0,2}[=:]\W{0,2})"
                                r"(?:\W{1,3}[0-9A-Fa-f.:]+,)*\W{0,3}$")  # "Answer: 192.0.2.1, 192.0.2.2"
 
 # Parameters whose presence beside `code`/`state` (or an OAuth-like path) makes them OAuth secrets.
@@ -155,12 +158,43 @@ OAUTH_PATH = re.compile(r"(?i)authori[sz]e|oauth|openid|oidc|/token|callback|sig
 # Free text that stays by its shape alone (a name that says what a value is, a birth date's or a PIN's,
 # is read first): a timestamp (RFC 3339, or with a space for the T), or a number of up to 12 digits, which
 # is shorter than any card number, the only value rule a run of digits without separators can match.
-KEPT_SHAPE = re.compile(r"\d{1,12}|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_TIMESTAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?"
+KEPT_SHAPE = re.compile(rf"\d{{1,12}}|{_TIMESTAMP}")
 
 # Values that are never a secret whatever name precedes them in free text ("using password: YES").
 NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil", "empty", "unset", "required",
                               "invalid", "expired", "missing", "redacted", "hidden", "masked", "changed", "ok",
                               "set", "n/a", "undefined", "enabled", "disabled", "on", "off", "failed", "reset"})
+
+# What a secret's name may stand before without a secret after it: a word above, a timestamp
+# (`SessionNotOnOrAfter`), a flag of one or two characters (`Sec-Fetch-User: ?1`, `accesskey="c"`), a template's
+# placeholder (`{{token}}`, `${API_KEY}`, `$TOKEN`, `%PASSWORD%`), and, for what only machines make (signatures,
+# sessions, nonces, codes, tokens), a plain word of up to 12 letters (`resultSignature: SUCCESS`).
+# Personal kinds are not read this way (a birth date is a date, a user may be called "admin").
+MACHINE_KINDS = frozenset({"SIGNATURE", "SESSION", "CSRF", "CODE", "TOKEN"})
+_TIMESTAMP_RE = re.compile(_TIMESTAMP)
+# (a bare value in free text ends before a closing brace: `token={{token` is read as a placeholder too)
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%")
+
+
+# In free text (a script in a page), `name = value` whose value is code, not data: a keyword
+# (`var dataUser = new Data()`), a call or a short index (`nonce=jQuery.now()`, `token=tokens[i]`), or escaped
+# characters (`MapPin:"\ue707"`).
+_CODE_VALUE = re.compile(r"new|this|function|typeof|void|await|return|undefined|"
+                         r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:\(\)?|\[[\w$.]{0,3}\]?)|"
+                         r"(?:\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2})+")
+
+
+def code_value(value: str) -> bool:
+    return _CODE_VALUE.fullmatch(value) is not None
+
+
+def not_secret(kind: str, value: str) -> bool:
+    """Whether `value`, under a name whose rule gives `kind` (not a personal one), is no secret."""
+    plain = value.strip().strip("'\"")
+    return (plain.lower() in NOT_SECRET_WORDS or len(plain) <= 2 or _TIMESTAMP_RE.fullmatch(plain) is not None
+            or _PLACEHOLDER.fullmatch(plain) is not None
+            or (kind in MACHINE_KINDS and plain.isascii() and plain.isalpha() and len(plain) <= 12))
 
 
 # ---------------------------------------------------------------- values
@@ -207,6 +241,13 @@ def iban_ok(text: str) -> bool:
 def nhs_ok(text: str) -> bool:
     """presidio's NHS number check digit (mod 11)."""
     return bool(_recognizer("NhsRecognizer").validate_result(text))
+
+
+def cpf_ok(text: str) -> bool:
+    """A Brazilian taxpayer number (CPF): its two check digits (python-stdnum)."""
+    from stdnum.br import cpf
+
+    return bool(cpf.is_valid(text))
 
 
 @functools.lru_cache(maxsize=65536)  # a pure check of one match; logs repeat them ("+0000")
@@ -312,15 +353,21 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", needs=("SG.",), one_line=True, yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
     ValueRule("package_token", "TOKEN", r"\b(?:npm_[A-Za-z0-9]{36}|pypi-[\w-]{50,})",
               needs=("npm_", "pypi-"), one_line=True, yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
-    ValueRule("email", "EMAIL", r"(?<![\w.+%-])[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
-              needs=("@",), one_line=True, yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b")),
-    ValueRule("credit_card", "CARD", r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])", yes=("4111 1111 1111 1111",),
-              no=("4111 1111 1111 1112", "1893456000000"), check=luhn, starts=r"\d"),
+    ValueRule("email", "EMAIL", r"(?<![\w.+%-])(?!git@[^\s@:]+:)[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
+              needs=("@",), one_line=True, yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b", "git@github.com:org/repo.git")),
+    # 13 to 19 digits in one run, or in the groups a card is printed in (4-4-4-4, 4-4-4-4-3, Amex's 4-6-5): a
+    # pair of ids (`X-Varnish: 531183735 70674845`) whose digits pass the check is no card
+    ValueRule("credit_card", "CARD", r"(?<![\d.])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|"
+              r"\d{4}([ -])\d{6}\2\d{4,5})(?![\d.])",
+              yes=("4111 1111 1111 1111", "4111111111111111", "3400 000000 00009", "5500-0000-0000-0004"),
+              no=("4111 1111 1111 1112", "1893456000000", "531183735 70674845"), check=luhn, starts=r"\d"),
     ValueRule("iban_code", "IBAN", r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
               yes=("GB82WEST12345698765432", "DE89 3704 0044 0532 0130 00"), no=("GB00WEST12345698765432",),
               check=iban_ok, starts="[A-Z]", hint=r"[A-Z]{2}\d{2}"),
     ValueRule("us_ssn", "SSN", r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b", yes=("123-45-6789",),
               no=("000-12-3456",), starts=r"\d", hint=r"\d{3}-\d{2}-\d{4}"),
+    ValueRule("br_cpf", "ID", r"(?<![\d.])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\d.-])", yes=("111.444.777-35",),
+              no=("111.444.777-36", "1.111.444.777-35"), check=cpf_ok, starts=r"\d", hint=r"\d\.\d{3}-\d"),
     ValueRule("uk_nino", "NINO", r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b",
               yes=("AB123456C", "AB 12 34 56 C"), no=("DA123456C",), starts="[A-Z]", hint=r"[A-Z]{2} ?\d{2} ?\d{2}"),
     ValueRule("uk_nhs", "NHS", r"(?i:\bnhs)(?: number| no\.?)?[\s:#]*(\d{3}[ -]?\d{3}[ -]?\d{4})\b",

@@ -36,8 +36,10 @@ _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^
 _COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 _BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,})")
-_NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})[\"']?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
-                         r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|([^\s;,&\"'<>)\]}]+))")
+# the value quoted, single-quoted, quoted with escaped quotes (`key=\"v\"`: JSON text inside a log line), or bare
+_NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})(?:\\?[\"'])?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
+                         r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|\\\"([^\"\\\r\n]{1,4096})\\\"|"
+                         r"([^\s;,&\"'<>)\]}]+))")
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w:.-]{0,60})>([^<>\r\n]{1,1024})</\1>")
 _FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]{1,40})(?:=|[ \t]+)(?!-)(\"[^\"\r\n]*\"|'[^'\r\n]*'|\S+)")
 _USER_PASS_FLAG = re.compile(r"(?<!\S)(?:-u|--user)[ \t=]+([^\s:'\"]+):([^\s'\"]+)")
@@ -91,10 +93,13 @@ def _value_kind(rule: rules.NameRule | None, value: str, sep: str) -> str | None
         return None
     if rule.kind in (rules.COOKIE, rules.AUTHORIZATION):
         return None  # whole header lines: _AUTH_LINE and _COOKIE_LINE
-    if value.lower().strip("'\"") in rules.NOT_SECRET_WORDS or PSEUDONYM_RE.fullmatch(value):
+    if value.lower().strip("'\"") in rules.NOT_SECRET_WORDS or PSEUDONYM_RE.fullmatch(value) or rules.code_value(value):
+        return None
+    if rule.kind not in rules.PERSONAL_KINDS and rules.not_secret(rule.kind, value):
         return None
     # `password: X` in prose is a secret when X looks like one; `password=X` always is
-    if sep == ":" and rule.kind not in rules.PERSONAL_KINDS and not rules.looks_secret(value):
+    if (sep == ":" and rule.kind not in rules.PERSONAL_KINDS and not rules.looks_secret(value)
+            and not (rule.kind == "PASSWORD" and value.isdigit() and len(value) >= 4)):  # `pin: 4821`
         return None
     if rule.kind in rules.PERSONAL_KINDS and not plausible(rule.kind, value):
         return None  # `mac:e.platform` in minified code is not a MAC address
@@ -117,6 +122,8 @@ def plausible(kind: str, value: str) -> bool:
         return "@" in value
     if kind == "DATE":
         return any(ch.isdigit() for ch in value)
+    if kind == "PERSON":  # not a path (`Codertocat/Hello-World`, a repository's full name)
+        return "/" not in value
     return _WORDS.fullmatch(value) is not None
 
 
@@ -145,7 +152,7 @@ def find(text: str) -> list[Hit]:
     pos = 0 if "=" in text or ":" in text else len(text)
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
-        group = 3 if m.group(3) is not None else 4 if m.group(4) is not None else 5
+        group = next(i for i in (3, 4, 5, 6) if m.group(i) is not None)
         kind = _value_kind(rules.name_rule(m.group(1)), m.group(group), m.group(2))
         if kind is not None:
             claims.add(*m.span(group), kind, "name_value")
