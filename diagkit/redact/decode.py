@@ -30,6 +30,7 @@ JWT = re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*")
 JWE = re.compile(r"eyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+")
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+_WRAPPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{40,}\r?\n)+[A-Za-z0-9+/]*={0,2}\s*")
 # A hex id (trace id, digest, ETag) is hex, not base64: decoded as base64, its bytes can hold no '@', '.', space
 # or run of digits (an email, phone or address), nor a secret name; so it is not decoded.
 _HEX_ID = re.compile(r"[0-9A-Fa-f]+")
@@ -61,6 +62,8 @@ def unwrap(text: str) -> Layer | None:
         sniffed = sniff(text)
         if sniffed != "text":
             return Layer("doc", text, sniffed)
+    if "\n" in text and _WRAPPED_B64.fullmatch(text):
+        return _wrapped_base64(text)
     if (len(text) >= 16 and _B64.fullmatch(text) and not text.isalpha() and not text.isdigit()
             and not _HEX_ID.fullmatch(text)):
         layer = _base64(text)
@@ -71,6 +74,27 @@ def unwrap(text: str) -> Layer | None:
         if plain != text:
             return Layer("doc", plain, sniff(plain), lambda inner: urllib.parse.quote(inner, safe="/:=&?@!$'()*,;~+ "))
     return None
+
+
+def _wrapped_base64(text: str) -> Layer | None:
+    """Base64 cut into lines of one width (PEM's 64, MIME's 76, a SAMLResponse some IdPs post): decoded
+    whole, as a value may span two lines, and cut again at that width when encoded back."""
+    body = text.rstrip()
+    newline = "\r\n" if "\r\n" in body else "\n"
+    lines = body.split(newline)
+    width = len(lines[0])
+    if any(len(line) != width for line in lines[:-1]) or len(lines[-1]) > width:
+        return None
+    layer = _base64("".join(lines))
+    if layer is None or layer.kind != "doc":
+        return layer
+    encode, tail = layer.wrap, text[len(body):]
+    layer.wrap = lambda new: newline.join(_chunks(encode(new), width)) + tail
+    return layer
+
+
+def _chunks(text: str, width: int) -> list[str]:
+    return [text[i:i + width] for i in range(0, len(text), width)] or [""]
 
 
 def sniff(text: str) -> str:

@@ -21,6 +21,7 @@ import copy
 import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import IO, Any
@@ -223,13 +224,20 @@ class Redactor:
             pem = rules.VALUE_RULES[0]
             text = pem.regex.sub(lambda m: self._run.pseudo(pem.kind, m.group(0), pem.id, Ctx("text")), text)
         lines = text.split("\n")
+        # Base64 cut into lines (a SAMLResponse, a certificate) goes whole through the decode stage, in its
+        # first line's place (the others are dropped when the text is joined again): a value may span two lines.
+        blocks = _base64_blocks(lines)
+        dropped = {i for start, end in blocks for i in range(start + 1, end)}
+        for start, end in blocks:
+            lines[start] = self._run.value(None, "\n".join(lines[start:end]), Ctx(f"line {start + 1}"))
+        done = dropped | {start for start, _ in blocks}
         # Lines that are a document of their own (JSON, markup, base64, a URL) go one by one through the
         # decode stage; the others are scanned as one text (one pass of each rule, not one a line).
-        own = [i for i, line in enumerate(lines) if line.strip() and _document_line(line)]
+        own = [i for i, line in enumerate(lines) if i not in done and line.strip() and _document_line(line)]
         for i in own:
             lines[i] = self._run.value(None, lines[i], Ctx(f"line {i + 1}"))
         own_set = set(own)
-        plain = [i for i, line in enumerate(lines) if line.strip() and i not in own_set]
+        plain = [i for i, line in enumerate(lines) if line.strip() and i not in own_set and i not in done]
         if plain:
             joined = "\n".join(lines[i] for i in plain)
             starts = list(itertools.accumulate((len(lines[i]) + 1 for i in plain[:-1]), initial=0))
@@ -246,11 +254,31 @@ class Redactor:
                 pieces = [self._run.value(None, lines[i], Ctx(f"line {i + 1}")) for i in plain]
             for i, piece in zip(plain, pieces, strict=True):
                 lines[i] = piece
-        out_text = "\n".join(lines)
+        out_text = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
         if self._run.learned:
             out_text = self._run.sweep(out_text, Ctx("text"))
         gate.check([("", out_text)], name, self._run.terms, lines=True)
         return out_text
+
+
+_B64_LINE = re.compile(r"[A-Za-z0-9+/]{40,}\r?")
+_B64_LAST = re.compile(r"[A-Za-z0-9+/]*={0,2}\r?")
+
+
+def _base64_blocks(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each run of two or more lines of base64 of one width (the last may be shorter)."""
+    out, i = [], 0
+    while i < len(lines):
+        j = i + 1
+        if _B64_LINE.fullmatch(lines[i]):
+            while j < len(lines) and len(lines[j]) == len(lines[i]) and _B64_LINE.fullmatch(lines[j]):
+                j += 1
+            if j < len(lines) and 0 < len(lines[j]) < len(lines[i]) and _B64_LAST.fullmatch(lines[j]):
+                j += 1
+            if j - i >= 2:
+                out.append((i, j))
+        i = j
+    return out
 
 
 def _document_line(line: str) -> bool:
