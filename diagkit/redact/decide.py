@@ -30,6 +30,7 @@ from diagkit.redact.report import RedactionReport
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
 _HUMAN_NAME = re.compile(r"[A-Z][^\W\d_]+(?:[ '-][A-Z]?[^\W\d_]+){0,3}")
 _NAME_PARTS = re.compile(r"given|family|first|last|surname|middle")
+_SET_COOKIE_ATTRIBUTE = re.compile(r"(?i);\s*(?:expires|max-age|path|domain|samesite|secure|httponly)\b")
 _IP = re.compile(r"\[?[0-9A-Fa-f.:]+\]?")
 _EMAIL = next(rule.regex for rule in rules.VALUE_RULES if rule.id == "email")
 _AWS_SCOPE = re.compile(r"^(A[A-Z0-9]{3}[A-Z0-9]{16})(/\d{8}/[\w-]+/[\w-]+/aws4_request)$")
@@ -168,8 +169,9 @@ class Redaction:
             return self.url(text, ctx)
         if kind == rules.AUTHORIZATION:
             return self.authorization(text, ctx)
-        if kind == rules.COOKIE:
-            return self.cookie(text, name is not None and name.lower().startswith("set"), ctx)
+        if kind == rules.COOKIE:  # a Set-Cookie by its name, or by its attributes (CDP's blockedCookies[].cookieLine)
+            return self.cookie(text, name is not None and name.lower().startswith("set") or
+                               _SET_COOKIE_ATTRIBUTE.search(text) is not None, ctx)
         if kind == rules.SAML:  # redacted inside when it decodes to a message; an opaque blob goes whole
             layer = decode.unwrap(text)
             if layer is None or layer.kind != "doc" or layer.sniffed != "markup":
@@ -191,6 +193,8 @@ class Redaction:
                 return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is no phone, owner/repo no name
             learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
+        if kind is None and name and rules.keyed_secret(name, text):
+            return self.pseudo("KEY", text, "key", ctx)
         prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3
         return self.decoded(text, ctx, prose)
 

@@ -63,6 +63,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     if isinstance(node.get("mimeType"), str) and ("text" in node or "params" in node):
         return _body(r, node, ctx)
     pair = _pair_name(node)
+    if pair is not None and name is not None and _COOKIE_HOLDER.search(rules.normal_name(name)):
+        return _cookie(r, node, ctx)  # a browser's own log (CDP's associatedCookies[].cookie): a cookie's value
     if pair is not None:
         value_key = "value" if "value" in node else "Value"
         node[value_key] = walk(r, node[value_key], pair, ctx.at(pair))
@@ -103,6 +105,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     return node
 
 
+_COOKIE_HOLDER = re.compile(r"(?:^|_)cookies?$")
 _GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")
 # A `name` beside a person's own fields (an email, a phone, a birth date, an address, an age) is that person's
 # name (`{"name": "Ana Lima", "email": ...}`, a webhook's `pusher`), whatever the object is called.

@@ -64,7 +64,8 @@ NAME_RULES: tuple[NameRule, ...] = (
              yes=("SAMLResponse", "SAMLRequest", "wresult"), no=("saml_metadata",)),
     NameRule("authorization", AUTHORIZATION, r"^(?:proxy_)?authorization$",
              yes=("Authorization", "proxy-authorization"), no=("authorization_code",)),
-    NameRule("cookie", COOKIE, r"^(?:set_)?cookie2?$", yes=("Cookie", "set-cookie"), no=("cookie_consent",)),
+    NameRule("cookie", COOKIE, r"^(?:set_)?cookie2?(?:_line|_header|_string)?$", yes=("Cookie", "set-cookie", "cookieLine"),
+             no=("cookie_consent",)),
     NameRule("oauth_code_or_state", OAUTH_CONTEXT, r"^(?:code|state)$", yes=("code", "state"),
              no=("error_code", "state_token", "status")),
     NameRule("password", "PASSWORD",
@@ -72,7 +73,7 @@ NAME_RULES: tuple[NameRule, ...] = (
              yes=("password", "SmtpPassword", "DB_PASS", "pass", "passcode", "new_password", "pwd", "requirepass"),
              no=("bypass", "compass", "passenger", "pinned")),
     NameRule("secret", "SECRET", r"secret", yes=("client_secret", "SecretKey", "webhook_secret"), no=("secondary",)),
-    NameRule("token", "TOKEN", r"token", yes=("access_token", "stateToken", "X-Auth-Token", "authenticity_token",
+    NameRule("token", "TOKEN", r"token|" + _w("s_ft|sft"), yes=("sFT", "access_token", "stateToken", "X-Auth-Token", "authenticity_token",
                                               "__RequestVerificationToken", "csrf-token"), no=("took",)),
     NameRule("key", "KEY",
              r"apikey|privatekey|accountkey|accesskey|secretkey|" + _w(
@@ -87,8 +88,8 @@ NAME_RULES: tuple[NameRule, ...] = (
     NameRule("session", "SESSION", r"session|sessid|" + _w("sid|connect_sid|sso_id"),
              yes=("session_state", "SessionIndex", "JSESSIONID", "PHPSESSID", "sid", "connect.sid"),
              no=("side", "obsidian")),
-    NameRule("anti_forgery", "CSRF", r"csrf|xsrf|anti_?forgery|" + _w("nonce|request_verification|relay_state"),
-             yes=("_csrf", "xsrf", "nonce", "csrf"), no=("once",)),
+    NameRule("anti_forgery", "CSRF", r"csrf|xsrf|anti_?forgery|" + _w("nonce|request_verification|relay_state|canary"),
+             yes=("_csrf", "xsrf", "nonce", "csrf", "canary"), no=("once",)),
     NameRule("oauth_secret", "CODE", _w("code_verifier|device_code|user_code|assertion|"
                                         "client_assertion|ticket|saml_art|samlart|sam_lart|id_token_hint"),
              yes=("code_verifier", "client_assertion", "SAMLart"), no=("code", "assertion_consumer_service_url", "code_challenge")),
@@ -416,6 +417,17 @@ def looks_secret(value: str) -> bool:
         return False
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^\w\s]"))
     return classes >= 2 and not re.fullmatch(r"[A-Z]?[a-z]+", value)
+
+
+# A name ending in `key` that no rule above names (`validationKey`, `decryptionKey`, `"Jwt": {"Key": ...}`) holds
+# a key when its value is opaque: 16 or more characters of a key's alphabet, letters and digits mixed.
+_ENDS_IN_KEY = re.compile(r"(?:^|_|[a-z])key$")
+_OPAQUE = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}")
+
+
+def keyed_secret(name: str, value: str) -> bool:
+    return (_ENDS_IN_KEY.search(normal_name(name)) is not None and _OPAQUE.fullmatch(value) is not None
+            and re.search(r"\d", value) is not None and re.search(r"[A-Za-z]", value) is not None)
 
 
 def opaque_path_segment(segment: str) -> bool:

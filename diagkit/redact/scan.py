@@ -87,8 +87,11 @@ class _Claims:
             self.hits.append(Hit(start, end, kind, rule))
 
 
-def _value_kind(rule: rules.NameRule | None, value: str, sep: str) -> str | None:
+def _value_kind(name: str, value: str, sep: str) -> str | None:
     """The kind a `name<sep>value` pair hides, or None: kept."""
+    rule = rules.name_rule(name)
+    if rule is None and rules.keyed_secret(name, value.strip("'\"")):
+        return "KEY"
     if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
         return None
     if rule.kind in (rules.COOKIE, rules.AUTHORIZATION):
@@ -153,14 +156,14 @@ def find(text: str) -> list[Hit]:
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
         group = next(i for i in (3, 4, 5, 6) if m.group(i) is not None)
-        kind = _value_kind(rules.name_rule(m.group(1)), m.group(group), m.group(2))
+        kind = _value_kind(m.group(1), m.group(group), m.group(2))
         if kind is not None:
             claims.add(*m.span(group), kind, "name_value")
         # `a: token=X`: a value that is not a secret may hold the next pair, so look again inside it
         pos = m.end() if kind is not None else m.start(group)
     if "</" in text:
         for m in _XML_ELEMENT.finditer(text):
-            kind = _value_kind(rules.name_rule(m.group(1).rsplit(":", 1)[-1]), m.group(2), "=")
+            kind = _value_kind(m.group(1).rsplit(":", 1)[-1], m.group(2), "=")
             if kind is not None:
                 claims.add(*m.span(2), kind, "name_value")
     if "-" in text and _FLAG_START.search(text):
@@ -183,7 +186,7 @@ def _command_lines(text: str, claims: _Claims) -> None:
         claims.add(*m.span(2), "PASSWORD", "command_line")
     for m in _FLAG.finditer(text) if "--" in text else ():
         value = m.group(2).strip("'\"")
-        kind = _value_kind(rules.name_rule(m.group(1)), value, "=")
+        kind = _value_kind(m.group(1), value, "=")
         if kind is not None:
             claims.add(*m.span(2), kind, "command_line")
     for m in _P_ATTACHED.finditer(text) if "-p" in text else ():
