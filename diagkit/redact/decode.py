@@ -137,12 +137,12 @@ def _base64(text: str) -> Layer | None:
                 comp = zlib.compressobj(9, zlib.DEFLATED, -15)
                 return encode(comp.compress(new.encode("utf-8")) + comp.flush())
             return Layer("doc", inner_text[0], sniff(inner_text[0]), deflate)
-    if len(raw) >= 12 and _hides_something(raw):
+    if len(raw) >= 12 and hides_something(raw):
         return Layer("binary", raw=raw)  # a secret readable inside bytes we cannot parse: not passed through
     return None
 
 
-def _hides_something(raw: bytes) -> bool:
+def hides_something(raw: bytes) -> bool:
     """Whether the printable runs of unparsed bytes (a protobuf, a DER blob) hold what the rule table
     calls a secret or personal value: such bytes become a placeholder; random bytes (a nonce, a
     signature, a public certificate without one) stay as they are."""

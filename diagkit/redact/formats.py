@@ -44,6 +44,14 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         return node
     if isinstance(node, (int, float)):
         return r.number(name, node, ctx)
+    if isinstance(node, bytes):  # YAML's !!binary: read as the text it holds, or judged as bytes by its name
+        readable = decode.readable(node)
+        if readable is not None:
+            new = r.value(name, readable[0], ctx)
+            return node if new == readable[0] else new
+        rule = rules.name_rule(name) if name else None
+        secret = rule is not None and rule.kind not in (rules.KEEP, rules.URL)
+        return r.placeholder(node, ctx) if secret or decode.hides_something(node) else node
     if isinstance(node, list):
         if name == "cookies":
             node[:] = [_cookie(r, item, ctx.at(i)) for i, item in enumerate(node)]
@@ -286,32 +294,34 @@ def markup(r: Redaction, text: str, ctx: Ctx, whole_file: bool = False) -> str:
 
 
 def xml_text(r: Redaction, text: str, ctx: Ctx) -> str | None:
-    """The XML document redacted, or None when it does not parse (then it is treated as HTML/text)."""
-    import io
+    """The XML document redacted, or None when it does not parse (then it is treated as HTML/text).
+
+    defusedxml reads it first and refuses a DTD or entities; only then does lxml parse it again, with
+    entities and network off, so that the copy keeps its namespace declarations where they were (a SAML
+    `xsi:type="xsd:string"` needs its `xmlns:xsd`), its comments and its attributes' order."""
     import xml.etree.ElementTree as ET
 
     import defusedxml.ElementTree as DET
     from defusedxml import DefusedXmlException
+    from lxml import etree
 
     data = text.encode("utf-8")
     try:
-        namespaces = [ns for _, ns in DET.iterparse(io.BytesIO(data), events=("start-ns",))]
-        root = DET.fromstring(data)
+        DET.fromstring(data)
     except DefusedXmlException:
         raise UnsafeXml from None
     except (ET.ParseError, ValueError):
         return None
-    before = ET.tostring(root, encoding="unicode")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    before = r.changes
     _element(r, root, ctx)
-    after = ET.tostring(root, encoding="unicode")
-    if after == before:
+    if r.changes == before:
         return text
-    for prefix, uri in namespaces:
-        try:
-            ET.register_namespace(prefix, uri)
-        except ValueError:
-            pass
-    after = ET.tostring(root, encoding="unicode")
+    after = etree.tostring(root, encoding="unicode")
     declaration = re.match(r"\s*<\?xml[^>]*\?>\s*", text)
     head = re.sub(r"""encoding=["'][^"']*["']""", 'encoding="UTF-8"', declaration.group(0)) if declaration else ""
     return head + after
@@ -339,7 +349,10 @@ def _element(r: Redaction, el: Any, ctx: Ctx, name: str | None = None) -> None:
     # SAML <Attribute Name="...givenname"><AttributeValue>: the value is judged by the attribute's name
     child_name = el.attrib.get(attrs["Name"]) if local == "Attribute" and "Name" in attrs else None
     for child in el:
-        _element(r, child, here, child_name)
+        if isinstance(child.tag, str):
+            _element(r, child, here, child_name)
+        elif child.text and child.text.strip():  # a comment or processing instruction: its text is free text
+            child.text = r.value(None, child.text, here)
         if child.tail and child.tail.strip():
             child.tail = r.value(None, child.tail, here)
 
