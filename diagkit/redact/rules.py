@@ -56,7 +56,8 @@ NAME_RULES: tuple[NameRule, ...] = (
     NameRule("public_metadata", KEEP,
              r"(?:^|_)(?:uri|url|urls|endpoint|endpoints|type|types|supported|expires|expiry|expiration|in|at|"
              r"lifetime|ttl|length|count|hint_type|method|methods|alg|algorithm|format|policy|required|enabled|"
-             r"version|usage|path|location|label|description|mode|status|name|names|duration|timeout|field|store|helpers?)$",
+             r"version|usage|path|location|label|description|mode|status|name|names|duration|timeout|field|store|helpers?|"
+             r"web_?socket_key|web_?socket_accept)$",
              yes=("token_uri", "token_type", "client_secret_expires_at", "SharedAccessKeyName", "SessionDuration",
                   "password_policy", "token_endpoint"),
              no=("password", "session_state", "client_secret", "first_name")),
@@ -420,13 +421,16 @@ def looks_secret(value: str) -> bool:
 
 
 # A name ending in `key` that no rule above names (`validationKey`, `decryptionKey`, `"Jwt": {"Key": ...}`) holds
-# a key when its value is opaque: 16 or more characters of a key's alphabet, letters and digits mixed.
+# a key when its value is opaque: 16 or more characters of a key's alphabet, letters and digits mixed (a public
+# name such as `Sec-WebSocket-Key`, a handshake's nonce, stays).
 _ENDS_IN_KEY = re.compile(r"(?:^|_|[a-z])key$")
 _OPAQUE = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}")
 
 
 def keyed_secret(name: str, value: str) -> bool:
-    return (_ENDS_IN_KEY.search(normal_name(name)) is not None and _OPAQUE.fullmatch(value) is not None
+    normal = normal_name(name)
+    return (_ENDS_IN_KEY.search(normal) is not None and NAME_RULES[1].regex.search(normal) is None  # public_metadata
+            and _OPAQUE.fullmatch(value) is not None
             and re.search(r"\d", value) is not None and re.search(r"[A-Za-z]", value) is not None)
 
 
