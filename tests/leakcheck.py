@@ -16,6 +16,7 @@ import urllib.parse
 import zlib
 
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_B64_WRAPPED = re.compile(r"(?:[A-Za-z0-9+/]{16,}\r?\n)+[A-Za-z0-9+/]*={0,2}")  # PEM/MIME-style lines
 _DIGIT_RUN = re.compile(r"[0-9][0-9 ()+.\-]{5,}[0-9]")
 _JSON_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\[\\/\"bfnrt]")
 
@@ -56,6 +57,10 @@ def forms(text: str, depth: int = 0) -> list[str]:
     if depth < 3:
         decoded = []
         for source in {text, steps[-1]}:
+            for block in _B64_WRAPPED.findall(source):  # a value may span two lines: the lines joined
+                d = _decode_b64(re.sub(r"\s", "", block))
+                if d:
+                    decoded.append(d)
             for run in _B64_RUN.findall(source):
                 for part in run.split(".") if "." in run else [run]:
                     d = _decode_b64(part)

@@ -471,8 +471,86 @@ $ docker run -p 8080:80 nginx
     ]
 
 
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Kp2Lm"
+AWS_SECRET2 = "Qz7Lm2Np9Rt4Vw8Xy1Bc5Df0Gh3Jk6Ls+Mn"
+KC_SESSION = "25e60089-3e4f-4c1a-9b7d-aa11bb22cc33"
+KC_CODE_ID = "7c1e5a2b-9d3f-4e8a-b6c4-d2e0f1a3b5c7"
+VALIDATION_KEY = "3F1D59A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3E2F1A0B9C8D7E6F5A4B3C2D1E0"
+DECRYPTION_KEY = "5A71E4B3C2D1E0F9A8B7C6D5E4F3A2B1C0D9E8F7A6B5C4D3"
+JWT_SIGNING_KEY = "dwc8aqu8Xk29LmQp77ZtRv41"
+CF_COOKIE = "d4ce68aa11bb22cc33dd44ee55ff667781234567"
+CDP_SID = "da0f64aa11bb22cc33dd44ee55ff66778"
+CUSTOMER = "Hallyana Bragante"
+CPF = "111.444.777-35"
+BINARY_SECRET = "23crxceptr4c2xfeptr4c"
+
+
+def pastes_and_browser_logs() -> list[Case]:
+    """What customers paste and what browsers log besides HAR: an AWS credentials file (no extension, INI),
+    a Keycloak event log line with escaped quotes, a SAMLResponse posted with line breaks, .NET machine keys,
+    appsettings, a Chrome DevTools Protocol log, a customer record, YAML with a !!binary secret."""
+    credentials = f"""[default]
+aws_access_key_id = {AWS_KEY_ID}
+aws_secret_access_key = {AWS_SECRET}
+region = eu-west-1
+
+[profile support]
+aws_secret_access_key: {AWS_SECRET2}
+output = json
+"""
+    keycloak = (f'2030-01-01 10:00:01,123 WARN  [org.keycloak.events] (executor-thread-1) type=LOGIN_ERROR, '
+                f'realmId=acme, clientId=portal, userId=null, ipAddress={CLIENT_IP}, error=invalid_user_credentials, '
+                f'auth_method=openid-connect, code_id=\\"{KC_CODE_ID}\\", username=\\"{EMAIL}\\", '
+                f'sessionId=\\"{KC_SESSION}\\", redirect_uri=https://portal.app-example.test/cb\n')
+    wrapped = saml_response()
+    saml_post = "SAMLResponse as the IdP posted it:\n" + "\n".join(wrapped[i:i + 76] for i in range(0, len(wrapped), 76)) + "\n"
+    machine_key = f"""<?xml version="1.0"?>
+<configuration>
+  <system.web>
+    <machineKey validationKey="{VALIDATION_KEY}" decryptionKey="{DECRYPTION_KEY}" validation="HMACSHA256" decryption="AES" />
+  </system.web>
+</configuration>
+"""
+    appsettings = {"Jwt": {"Key": JWT_SIGNING_KEY, "Issuer": ISSUER, "Audience": AUDIENCE},
+                   "Logging": {"LogLevel": {"Default": "Information"}}}
+    cdp = [{"method": "Network.responseReceivedExtraInfo", "params": {
+        "requestId": "1000.42", "statusCode": 101, "headersText": "HTTP/1.1 101 Switching Protocols\r\n",
+        "blockedCookies": [{"blockedReasons": ["SameSiteUnspecifiedTreatedAsLax"],
+                            "cookieLine": f"__cfduid={CF_COOKIE}; expires=Fri, 28-Aug-30 09:00:00 GMT; path=/; HttpOnly"}]}},
+           {"method": "Network.requestWillBeSentExtraInfo", "params": {
+               "requestId": "1000.43", "associatedCookies": [{"blockedReasons": [], "cookie": {
+                   "name": "app_sid", "value": CDP_SID, "domain": "app-example.test", "path": "/"}}],
+               "headers": {"sec-fetch-user": "?1", "sec-ch-ua": '"Not=A?Brand";v="99.0.0.0", "Chromium";v="120.0.6099.109"',
+                           "x-varnish": "531183735 70674845"}}}]
+    customer = {"customer": {"name": CUSTOMER, "email": EMAIL2, "document": CPF, "age": 41},
+                "repository": {"name": "Hello-World", "full_name": "octo-org/Hello-World",
+                               "ssh_url": "git@github.com:octo-org/Hello-World.git"}}
+    yaml_text = f"""app:
+  binary_secret: !!binary {b64(BINARY_SECRET)}
+  log_level: info
+"""
+    return [
+        Case("credentials", credentials.encode(), [AWS_SECRET, AWS_SECRET2],
+             ["[default]", "region = eu-west-1", "aws_access_key_id", "[profile support]", "output = json"]),
+        Case("keycloak-events.log", keycloak.encode(), [KC_SESSION, EMAIL, CLIENT_IP],
+             ["type=LOGIN_ERROR", "error=invalid_user_credentials", "realmId=acme", "clientId=portal", KC_CODE_ID]),
+        Case("saml-post.txt", saml_post.encode(), [EMAIL, SESSION_INDEX, GIVEN, FAMILY, EMPLOYEE_NO],
+             ["SAMLResponse as the IdP posted it:", "https://idp.corp-example.test/adfs/services/trust", ROLE_ARN]),
+        Case("web.config", machine_key.encode(), [VALIDATION_KEY, DECRYPTION_KEY], ["HMACSHA256", "machineKey"]),
+        Case("appsettings.json", json.dumps(appsettings, indent=2).encode(), [JWT_SIGNING_KEY],
+             [ISSUER, AUDIENCE, "Information"]),
+        Case("devtools-protocol.json", json.dumps(cdp, separators=(",", ":")).encode(), [CF_COOKIE, CDP_SID],
+             ["Switching Protocols", "__cfduid", "app_sid", "expires=Fri, 28-Aug-30", '"sec-fetch-user":"?1"',
+              'v=\\"99.0.0.0\\"', "531183735 70674845"]),
+        Case("customer.json", json.dumps(customer, separators=(",", ":")).encode(), [CUSTOMER, EMAIL2, CPF],
+             ["Hello-World", "octo-org/Hello-World", "git@github.com:octo-org/Hello-World.git", '"age":41']),
+        Case("settings.yaml", yaml_text.encode(), [BINARY_SECRET], ["log_level: info", "binary_secret"]),
+    ]
+
+
 def corpus() -> list[Case]:
-    return [chrome_sso_har(), firefox_api_har(), safari_har(), *config_files(), *console_and_logs()]
+    return [chrome_sso_har(), firefox_api_har(), safari_har(), *config_files(), *console_and_logs(),
+            *pastes_and_browser_logs()]
 
 
 def deflated(text: str) -> str:

@@ -356,3 +356,45 @@ def test_secret_words_are_looked_for_as_the_pattern_matches_them() -> None:
     for text in ("ſecret is Xy7Kq2Lm9", "the paſſword is Xy7Kq2Lm9", "SECRET IS Xy7Kq2Lm9"):
         assert rules.SECRET_WORD_IN_PROSE.search(text), text
         assert [hit.rule for hit in scan.find(text)] == ["secret_word"], text
+
+
+@pytest.mark.parametrize("kind,value", [
+    ("SESSION", "2023-03-06T19:02:50.836Z"), ("USER", "?1"), ("CSRF", "1"), ("KEY", "c"), ("TOKEN", "{{token}}"),
+    ("KEY", "${API_KEY}"), ("PASSWORD", "$DB_PASSWORD"), ("PASSWORD", "%PASSWORD%"), ("SIGNATURE", "SUCCESS"),
+    ("TOKEN", "expired"), ("SECRET", "none")])
+def test_a_secrets_name_before_no_secret(kind: str, value: str) -> None:
+    assert rules.not_secret(kind, value)
+
+
+@pytest.mark.parametrize("kind,value", [
+    ("PASSWORD", "hunter"), ("PASSWORD", "Zq9!mPass"), ("SECRET", "letmeinplease"), ("TOKEN", "abcdefghijklmnop"),
+    ("SESSION", "25e60089-3e4f"), ("PASSWORD", "4821"), ("TOKEN", "$ecretT0ken")])
+def test_a_secrets_name_before_a_secret(kind: str, value: str) -> None:
+    assert not rules.not_secret(kind, value)
+
+
+def test_code_is_not_a_value_and_a_password_with_a_bracket_still_is() -> None:
+    for code in ("new", "jQuery.now(", "jQuery.now()", "tokens[i", "tokens[i]", "authenticateHeader.indexOf(",
+                 "\\ue707", "\\x41\\x42"):
+        assert rules.code_value(code), code
+    for value in ("Secret(1", "Pass[word", "hunter2", "p.a.s.s(word)"):
+        assert not rules.code_value(value), value
+
+
+def test_a_name_ending_in_key_before_an_opaque_value() -> None:
+    assert rules.keyed_secret("validationKey", "3F1D59A8B7C6D5E4F3A2B1C0")
+    assert rules.keyed_secret("Key", "dwc8aqu8Xk29LmQp77Zt")
+    assert not rules.keyed_secret("Key", "Content-Type")            # no digit: a word
+    assert not rules.keyed_secret("sortKey", "created_at")
+    assert not rules.keyed_secret("keyboard", "3F1D59A8B7C6D5E4F3A2B1C0")  # not a key's name
+    assert not rules.keyed_secret("Sec-WebSocket-Key", "aOpK58kffMOGmH4do+rCyw==")  # a handshake's nonce
+    assert not rules.keyed_secret("apiKey", "short12")               # too short to be a key
+
+
+def test_words_of_the_protocol_are_never_names() -> None:
+    from diagkit.redact import ner
+
+    for words in ("Switching Protocols", "Fri", "Referer", "Not Found", "Internal Server Error", "Cache-Control"):
+        assert not ner._plausible(words), words
+    for name in ("Alice Martin", "April Oniel", "Robert Miller"):
+        assert ner._plausible(name), name

@@ -189,7 +189,7 @@ class Redaction:
             assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
                 return self.jwt(text, ctx)
-            if kind in ("PHONE", "MAC", "IP", "DATE", "PERSON") and not scan.plausible(kind, text):
+            if kind in ("PHONE", "MAC", "IP", "DATE", "PERSON", "USER") and not scan.plausible(kind, text):
                 return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is no phone, owner/repo no name
             learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)

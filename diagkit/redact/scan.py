@@ -127,6 +127,8 @@ def plausible(kind: str, value: str) -> bool:
         return any(ch.isdigit() for ch in value)
     if kind == "PERSON":  # not a path (`Codertocat/Hello-World`, a repository's full name)
         return "/" not in value
+    if kind == "USER":  # not a structured header's boolean (`Sec-Fetch-User: ?1`)
+        return value not in ("?0", "?1")
     return _WORDS.fullmatch(value) is not None
 
 
