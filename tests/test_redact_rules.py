@@ -398,3 +398,11 @@ def test_words_of_the_protocol_are_never_names() -> None:
         assert not ner._plausible(words), words
     for name in ("Alice Martin", "April Oniel", "Robert Miller"):
         assert ner._plausible(name), name
+
+
+def test_a_secret_word_takes_its_value_from_its_own_line() -> None:
+    from diagkit.redact import scan
+
+    text = "aws_secret_access_key = secret\n\n[with_colon]\naws_access_key_id: accessKey"
+    assert "secret_word" not in [hit.rule for hit in scan.find(text)]
+    assert text[slice(*scan.find(text)[-1][:2])] == "accessKey"  # the id after its name, nothing else

@@ -409,7 +409,7 @@ SECRET_WORDS = ("token", "pass", "secret")
 API_KEY_WORD = re.compile(r"(?i)api[ _-]?key")
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
-                                  r"\s+[\"']?([^\s\"',;()]{6,})")
+                                  r"[ \t]+[\"']?([^\s\"',;()]{6,})")  # on the same line
 
 
 def looks_secret(value: str) -> bool:
