@@ -545,6 +545,10 @@ output = json
         Case("customer.json", json.dumps(customer, separators=(",", ":")).encode(), [CUSTOMER, EMAIL2, CPF],
              ["Hello-World", "octo-org/Hello-World", "git@github.com:octo-org/Hello-World.git", '"age":41']),
         Case("settings.yaml", yaml_text.encode(), [BINARY_SECRET], ["log_level: info", "binary_secret"]),
+        Case("application.properties",
+             f"spring.datasource.url=jdbc:postgresql://db.app-example.test:5432/app?user=app&password={PG_PASS}\n"
+             f"server.servlet.context-path=/api\n".encode(), [PG_PASS],
+             ["spring.datasource.url=jdbc:postgresql://db.app-example.test:5432/app?user=", "context-path=/api"]),
     ]
 
 

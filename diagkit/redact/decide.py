@@ -314,6 +314,9 @@ class Redaction:
         if names is None:
             names = decode.param_names(encoded)
         here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
+        # values are encoded back, unless the text was written unencoded (`url=jdbc:postgresql://db:5432/x?user=a`)
+        values = [pair.partition("=")[2] for pair in pairs]
+        unencoded = any("%" not in v and "+" not in v and self._url_quote(v) != v for v in values)
         for i, pair in enumerate(pairs):
             name, eq, value = pair.partition("=")
             if not eq or not value:
@@ -321,7 +324,7 @@ class Redaction:
             plain = urllib.parse.unquote_plus(value)
             new = self.value(urllib.parse.unquote_plus(name), plain, here.at(urllib.parse.unquote_plus(name)))
             if new != plain:
-                pairs[i] = f"{name}={self._url_quote(new)}"
+                pairs[i] = f"{name}={new if unencoded else self._url_quote(new)}"
         return "&".join(pairs)
 
     @staticmethod
