@@ -485,6 +485,30 @@ CPF = "111.444.777-35"
 BINARY_SECRET = "23crxceptr4c2xfeptr4c"
 
 
+FLOW_CTX = "rQQIARAAhZK9TwNBEMV3kYKCCIUEJRISBc2R3bvbvd2d0kTEkl4cjJE1kS7"
+FLOW_TOKEN = "AQABAAEAAAD--DLA3VO7QrddgJg7WevrAgMBAAIA9P1x2fvA1vc14jmZ"
+CANARY = "PAQABAQIAAAD9vc14jmZCFFs3MJhxDAOKLHLQd3JSGTd"
+RAPT = "AEjHL4PLrb3P59evCpsV2CuN72Bd_-Yede4h6ddUHg5g"
+
+
+def sign_in_flow_har() -> Case:
+    """An Entra-style password sign-in and a Google-style consent: the flow's opaque values travel under names
+    no list holds (ctx, flowToken, canary, rapt), beside a public client id and a PKCE challenge."""
+    login = "https://login.idp-example.test/common/login"
+    form = (f"login={q(EMAIL)}&passwd={q(PASSWORD)}&ctx={FLOW_CTX}&flowToken={FLOW_TOKEN}&canary={q(CANARY)}"
+            f"&hpgrequestid={CORRELATION}&i19=1234")
+    params = [{"name": k, "value": v} for k, v in urllib.parse.parse_qsl(form)]
+    consent = (f"https://accounts.idp-example.test/signin/oauth/consent?authuser=0&client_id=0oa5Diagkit7App9Client"
+               f"&code_challenge=NGJXwmQ2k9Lp0Zr8TqAEjHL4MxNGJXwmQ2k9Lp0Zr8Tq&rapt={RAPT}&hl=en-GB")
+    entries = [_entry("POST", login, 200, post={"mimeType": "application/x-www-form-urlencoded", "text": form,
+                                                "params": params}),
+               _entry("GET", consent, 200)]
+    return Case("sign-in-flow.har", _har(entries, "WebInspector", "Sign in"),
+                [EMAIL, PASSWORD, FLOW_CTX, FLOW_TOKEN, CANARY, RAPT],
+                [CORRELATION, "0oa5Diagkit7App9Client", "NGJXwmQ2k9Lp0Zr8TqAEjHL4MxNGJXwmQ2k9Lp0Zr8Tq", "i19=1234",
+                 "hl=en-GB", "/common/login"])
+
+
 def pastes_and_browser_logs() -> list[Case]:
     """What customers paste and what browsers log besides HAR: an AWS credentials file (no extension, INI),
     a Keycloak event log line with escaped quotes, a SAMLResponse posted with line breaks, .NET machine keys,
@@ -554,7 +578,7 @@ output = json
 
 def corpus() -> list[Case]:
     return [chrome_sso_har(), firefox_api_har(), safari_har(), *config_files(), *console_and_logs(),
-            *pastes_and_browser_logs()]
+            sign_in_flow_har(), *pastes_and_browser_logs()]
 
 
 def deflated(text: str) -> str:

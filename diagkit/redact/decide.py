@@ -195,6 +195,8 @@ class Redaction:
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
         if kind is None and name and rules.keyed_secret(name, text):
             return self.pseudo("KEY", text, "key", ctx)
+        if kind is None and name and ctx.oauth and rules.flow_credential(name, text):
+            return self.pseudo("TOKEN", text, "sign_in_value", ctx)
         prose = name is None or _PROSE_NAMES.search(rules.normal_name(name)) is not None or text.count(" ") >= 3
         return self.decoded(text, ctx, prose)
 
@@ -322,7 +324,8 @@ class Redaction:
             if not eq or not value:
                 continue
             plain = urllib.parse.unquote_plus(value)
-            new = self.value(urllib.parse.unquote_plus(name), plain, here.at(urllib.parse.unquote_plus(name)))
+            key = urllib.parse.unquote_plus(name)
+            new = self.value(key, plain, here.at(key))
             if new != plain:
                 pairs[i] = f"{name}={new if unencoded else self._url_quote(new)}"
         return "&".join(pairs)

@@ -434,6 +434,20 @@ def keyed_secret(name: str, value: str) -> bool:
             and re.search(r"\d", value) is not None and re.search(r"[A-Za-z]", value) is not None)
 
 
+# In a sign-in request's query or form (an OAuth/OIDC or login endpoint, decide.Ctx.oauth), an opaque value
+# under a name no rule knows is a credential of the flow (Google's rapt, Entra's ctx): 20 or more characters
+# of a token's alphabet mixing upper case, lower case and digits. The client id and PKCE's code_challenge,
+# public by design, stay.
+_FLOW_VALUE = re.compile(r"[A-Za-z0-9_~+/=.:-]{20,}")
+FLOW_PUBLIC = frozenset({"client_id", "code_challenge", "code_challenge_method", "audience", "resource"})
+
+
+def flow_credential(name: str, value: str) -> bool:
+    return (normal_name(name) not in FLOW_PUBLIC and _FLOW_VALUE.fullmatch(value) is not None
+            and re.search(r"[a-z]", value) is not None and re.search(r"[A-Z]", value) is not None
+            and re.search(r"\d", value) is not None)
+
+
 def opaque_path_segment(segment: str) -> bool:
     """A URL path segment that is a credential (a webhook's secret), not a word, number, hex id or file name."""
     return (len(segment) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", segment) is not None
