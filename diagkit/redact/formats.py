@@ -71,7 +71,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     if isinstance(node.get("mimeType"), str) and ("text" in node or "params" in node):
         return _body(r, node, ctx)
     pair = _pair_name(node)
-    if pair is not None and name is not None and _COOKIE_HOLDER.search(rules.normal_name(name)):
+    if pair is not None and name is not None and "ookie" in name and _COOKIE_HOLDER.search(rules.normal_name(name)):
         return _cookie(r, node, ctx)  # a browser's own log (CDP's associatedCookies[].cookie): a cookie's value
     if pair is not None:
         value_key = "value" if "value" in node else "Value"
@@ -90,7 +90,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
-    named = {"name": "full_name"} if _names_a_person(node) else {}  # a key read as another name
+    named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
     aliases = {}
     if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
         aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
