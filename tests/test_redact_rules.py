@@ -389,6 +389,7 @@ def test_a_name_ending_in_key_before_an_opaque_value() -> None:
     assert not rules.keyed_secret("keyboard", "3F1D59A8B7C6D5E4F3A2B1C0")  # not a key's name
     assert not rules.keyed_secret("Sec-WebSocket-Key", "aOpK58kffMOGmH4do+rCyw==")  # a handshake's nonce
     assert not rules.keyed_secret("apiKey", "short12")               # too short to be a key
+    assert not rules.keyed_secret("publicKey", "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A")
 
 
 def test_words_of_the_protocol_are_never_names() -> None:
