@@ -396,6 +396,30 @@ def test_xml_saml_input(invoke: Any, tmp_path: Path) -> None:
     assert root.get("Destination") == "https://sp.example.com/acs"
 
 
+def test_xml_keeps_its_namespace_declarations_comments_and_attribute_order(invoke: Any, tmp_path: Path) -> None:
+    """A prefix used only inside an attribute's value (xsi:type="xs:string") keeps its declaration where it was."""
+    from lxml import etree
+
+    src = tmp_path / "assertion.xml"
+    src.write_text('<?xml version="1.0" encoding="UTF-8"?>\n'
+                   '<saml2:Assertion xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" '
+                   'xmlns:xs="http://www.w3.org/2001/XMLSchema" Version="2.0" ID="id1">\n'
+                   f"  <!-- issued for {EMAIL} -->\n"
+                   f'  <saml2:Subject><saml2:NameID>{EMAIL}</saml2:NameID></saml2:Subject>\n'
+                   '  <saml2:AttributeStatement><saml2:Attribute Name="department"><saml2:AttributeValue '
+                   'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">Support'
+                   '</saml2:AttributeValue></saml2:Attribute></saml2:AttributeStatement>\n</saml2:Assertion>\n')
+    out = tmp_path / "out.xml"
+    assert invoke("redact", src, "-o", out).exit_code == 0
+    text = out.read_text()
+    assert EMAIL not in text
+    assert '<saml2:Assertion xmlns:saml2="urn:oasis:names:tc:SAML:2.0:assertion" ' \
+           'xmlns:xs="http://www.w3.org/2001/XMLSchema" Version="2.0" ID="id1">' in text
+    assert "<!-- issued for <EMAIL:" in text
+    value = etree.fromstring(text.encode()).find(".//{urn:oasis:names:tc:SAML:2.0:assertion}AttributeValue")
+    assert value.nsmap["xs"] == "http://www.w3.org/2001/XMLSchema" and value.text == "Support"
+
+
 def test_text_and_header_block_input(invoke: Any, tmp_path: Path) -> None:
     src = tmp_path / "support.log"
     src.write_text(
