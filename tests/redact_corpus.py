@@ -576,9 +576,71 @@ output = json
     ]
 
 
+GH_CODE = "248bb1f0c3d9e7a6b5c4"
+GH_STATE = "6d154f2a9b8c7d6e5f4a3b2c1d0e9f8a"
+GOOGLE_CODE = "4/0AfteXvtM-2XB5q-cTe-l-oYTkkRg-3QZf8V44cEvrRvCpPR9gSXhn76dF"
+NAMEID = "4a723102-93f8-4c3b-9e0c-8504ae0a4b6e"
+SAML_USERNAME = "jsargentine"
+JWK_K = "BzP7aHq2Lm9Xk2Zt4Rv8Wq1Ys5"
+
+
+def issue_thread_pastes() -> list[Case]:
+    """What people paste into issue threads when sign-in fails: a framework's callback log, an OAuth exchange
+    with prose around it, an error sentence, curl -v, an application's JSON log, a token's claims, a JWKS, and
+    a SAML assertion pasted without its namespace declarations (not well-formed XML)."""
+    paste = f"""[GET] /api/auth/callback/github?code={GH_CODE}&state={GH_STATE}
+2030-01-01T00:00:00.000Z error [next-auth][error][OAUTH_CALLBACK_ERROR]
+
+Google answered my POST with:
+{{
+    "code": "{GOOGLE_CODE}",
+    "scope": "email profile openid",
+    "prompt": "consent"
+}}
+Error retrieving access token: {{"error": "redirect_uri_mismatch"}}
+AADSTS7000215: Invalid client secret is provided.
+(invalid_credentials: OAuth2::Error)
+127.0.0.1 - - [token e7a82026] "GET /api/sysin HTTP/1.1" 400 110
+$ curl -sv {SERVER_IP}:8090/languages/bash/latest
+*   Trying {SERVER_IP}...
+* Connected to {SERVER_IP} ({SERVER_IP}) port 8090 (#0)
+"""
+    app_log = json.dumps({"reqId": "SdrYxuR8uVQ11IKq8rph", "remoteAddr": CLIENT_IP, "url": "/apps/oidc/token",
+                          "version": "29.0.4.1", "message": "Token is not valid"}, separators=(",", ":"))
+    claims = json.dumps({"sub": NAMEID, "email": EMAIL, "email_verified": "False", "iss": ISSUER}, indent=2)
+    jwks = json.dumps({"keys": [{"alg": "HS256", "kty": "oct", "kid": "hmac-1", "k": JWK_K},
+                                {"kty": "RSA", "kid": "rsa-1", "e": "AQAB", "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmb",
+                                 "d": "X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN"}]})
+    fragment = f"""<saml2:Subject>
+    <saml2:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">
+        {NAMEID}
+    </saml2:NameID>
+</saml2:Subject>
+<saml:Attribute Name="http://schemas.auth0.com/username" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">
+    <saml:AttributeValue xsi:type="xs:string">{SAML_USERNAME}</saml:AttributeValue>
+</saml:Attribute>
+<saml:Attribute Name="http://schemas.auth0.com/identities/default/connection">
+    <saml:AttributeValue xsi:type="xs:string">Username-Password-Authentication</saml:AttributeValue>
+</saml:Attribute>
+"""
+    return [
+        Case("issue-paste.txt", paste.encode(), [GH_CODE, GH_STATE, GOOGLE_CODE, "e7a82026"],
+             ["/api/auth/callback/github?code=", "Invalid client secret is provided.", "OAuth2::Error",
+              '] "GET /api/sysin HTTP/1.1" 400', f"{SERVER_IP}:8090/languages", f"Trying {SERVER_IP}",
+              f"Connected to {SERVER_IP} ({SERVER_IP}) port 8090", "redirect_uri_mismatch"]),
+        Case("nextcloud.log", app_log.encode(), [CLIENT_IP], ["SdrYxuR8uVQ11IKq8rph", '"version":"29.0.4.1"',
+                                                              "/apps/oidc/token"]),
+        Case("id-token-claims.json", claims.encode(), [NAMEID, EMAIL], ['"email_verified": "False"', ISSUER]),
+        Case("jwks.json", jwks.encode(), [JWK_K, "X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN"],
+             ["hmac-1", "rsa-1", "0vx7agoebGcQSuuPiLJXZptN9nndrQmb", "AQAB"]),
+        Case("assertion-fragment.xml", fragment.encode(), [NAMEID, SAML_USERNAME],
+             ["Username-Password-Authentication", "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"]),
+    ]
+
+
 def corpus() -> list[Case]:
     return [chrome_sso_har(), firefox_api_har(), safari_har(), *config_files(), *console_and_logs(),
-            sign_in_flow_har(), *pastes_and_browser_logs()]
+            sign_in_flow_har(), *pastes_and_browser_logs(), *issue_thread_pastes()]
 
 
 def deflated(text: str) -> str:

@@ -185,6 +185,8 @@ class Redaction:
             kind = None  # X-Amz-Credential: the key id goes (a value rule), the scope stays
         if kind is not None and kind not in rules.PERSONAL_KINDS and rules.not_secret(kind, text):
             kind = None  # Access-Control-Allow-Credentials: true, Sec-Fetch-User: ?1
+        if kind in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
+            kind = None  # "email_verified": "False"
         if kind is not None and kind != rules.KEEP:
             assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):

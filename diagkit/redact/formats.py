@@ -91,6 +91,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
+    if "kty" in node:  # a JSON Web Key: its private members (RFC 7518 section 6) are a private key's
+        named.update(_JWK_PRIVATE)
     aliases = {}
     if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
         aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
@@ -114,6 +116,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
 
 
 _COOKIE_HOLDER = re.compile(r"(?:^|_)cookies?$")
+_JWK_PRIVATE = {member: "private_key" for member in ("d", "p", "q", "dp", "dq", "qi", "k", "oth")}
 _GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")
 # A `name` beside a person's own fields (an email, a phone, a birth date, an address, an age) is that person's
 # name (`{"name": "Ana Lima", "email": ...}`, a webhook's `pusher`), whatever the object is called.
@@ -287,7 +290,7 @@ def markup(r: Redaction, text: str, ctx: Ctx, whole_file: bool = False) -> str:
         if whole_file:
             raise
         return r.placeholder(text.encode("utf-8"), ctx)
-    return out if out is not None else html_text(r, text, ctx)
+    return out if out is not None else html_text(r, text, ctx, fragment=True)
 
 
 # ---------------------------------------------------------------- XML
@@ -364,14 +367,20 @@ _ATTR = re.compile(r"""([^\s=/>"']+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""")
 _NAMED_TAGS = frozenset({"input", "meta", "param", "button", "textarea", "select", "option"})
 
 
-def html_text(r: Redaction, text: str, ctx: Ctx) -> str:
+def html_text(r: Redaction, text: str, ctx: Ctx, fragment: bool = False) -> str:
+    """HTML, or (fragment) XML that does not parse (a SAML assertion pasted without its namespace
+    declarations): there an element's text is judged by the element's name when a rule knows it
+    (`<saml2:NameID>`), and a SAML AttributeValue by its Attribute's Name."""
     names = {n.lower() for n in re.findall(r"""(?i)\bname\s*=\s*["']?([\w.:-]+)""", text)}
     actions = " ".join(re.findall(r"""(?i)\baction\s*=\s*["']?([^"'\s>]+)""", text))
     here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS)
                or (bool(names & {"code", "state"}) and rules.OAUTH_PATH.search(actions) is not None))
     out = []
+    element = attribute = None  # (fragment) the last element opened; the SAML Attribute's Name it is in
     for m in _HTML_TOKEN.finditer(text):
         token = m.group(0)
+        if fragment and token.startswith("<") and not m.group(1) and not token.startswith("<!"):
+            element, attribute = _fragment_names(token, element, attribute)
         if m.group(1):  # script or style: the code inside is text, not HTML-escaped
             open_end = token.index(">") + 1
             close = token.rindex("</")
@@ -382,9 +391,30 @@ def html_text(r: Redaction, text: str, ctx: Ctx) -> str:
             out.append(_tag(r, token, here))
         else:
             plain = html.unescape(token)
-            new = r.text(plain, here) if plain.strip() else plain
+            name = attribute if element == "AttributeValue" and attribute else element
+            rule = rules.name_rule(name) if fragment and name and plain.strip() else None
+            if rule is not None and rule.kind not in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
+                lead, core = plain[: len(plain) - len(plain.lstrip())], plain.strip()
+                new = lead + r.value(name, core, here.at(name)) + plain[len(lead) + len(core):]
+            else:
+                new = r.text(plain, here) if plain.strip() else plain
             out.append(token if new == plain else html.escape(new, quote=False))
     return "".join(out)
+
+
+def _fragment_names(tag: str, element: str | None, attribute: str | None) -> tuple[str | None, str | None]:
+    """(element, attribute) after `tag` in XML read as a fragment: the local name of the element just opened
+    (None after a closing tag) and the Name of the SAML Attribute being read (None once it is closed)."""
+    m = re.match(r"<(/?)(?:[\w.-]+:)?([\w.-]+)", tag)
+    if m is None:
+        return element, attribute
+    closing, local = m.group(1), m.group(2)
+    if closing:
+        return None, None if local == "Attribute" else attribute
+    if local == "Attribute":
+        named = re.search(r"""\bName\s*=\s*["']([^"']*)["']""", tag)
+        return local, named.group(1) if named else None
+    return (None if tag.rstrip().endswith("/>") else local), attribute
 
 
 def _tag(r: Redaction, tag: str, ctx: Ctx) -> str:

@@ -67,7 +67,8 @@ _NOT_NAMES = frozenset(
     "referer referrer origin accept encoding language charset ranges cache control content type length disposition "
     "cookie authorization user agent host etag vary pragma expires date server connection keep alive upgrade "
     "insecure requests modified since match none range location link via warning allow credentials headers methods "
-    "expose max age strict transport security forwarded proto real sent at fetch dest mode site".split()
+    "expose max age strict transport security forwarded proto real sent at fetch dest mode site cipher string "
+    "email address session ticket certificate protocol key master verify return code".split()
     + [word.lower() for status in http.HTTPStatus for word in status.phrase.replace("-", " ").split()])
 
 

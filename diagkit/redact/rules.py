@@ -145,11 +145,13 @@ def name_rule(name: str) -> NameRule | None:
 PERSONAL_KINDS = frozenset({"EMAIL", "USER", "PERSON", "PHONE", "ADDRESS", "DATE", "ID", "IP", "MAC"})
 
 # Names under which an IP address is a server's (kept): HAR serverIPAddress, DNS answers, probe targets.
-SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|addresses|nameserver|^ns$|host|peer")
+SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|addresses|nameserver|^ns$|host|peer|"
+                            r"version|^ver$")  # and a version that looks like an address (29.0.4.1)
 # Words just before an address in free text that say it is a server's, or a version (`v="99.0.0.0"`).
 SERVER_IP_CONTEXT = re.compile(r"(?i)(?:server|dst|dest\w*|target|upstream|resolve[sd]?(?: to)?|answer|nameserver|"
-                               r"connect(?:ed|ing)? to|->|→|host|via|A record|AAAA record|\bv(?:er(?:sion)?)?\W{0,2}[=:]\W{0,2})"
-                               r"(?:\W{1,3}[0-9A-Fa-f.:]+,)*\W{0,3}$")  # "Answer: 192.0.2.1, 192.0.2.2"
+                               r"connect(?:ed|ing)? to|-connect|Trying|->|→|host|via|A record|AAAA record|"
+                               r"\bv(?:er(?:sion)?)?\W{0,2}[=:]\W{0,2})"
+                               r"(?:\W{1,3}[\w.:-]+(?:,| \())*\W{0,3}$")  # "Answer: 192.0.2.1, 192.0.2.2", curl's "Connected to h (ip)"
 
 # Parameters whose presence beside `code`/`state` (or an OAuth-like path) makes them OAuth secrets.
 OAUTH_MARKERS = frozenset({"client_id", "redirect_uri", "response_type", "response_mode", "grant_type", "code_verifier",
@@ -180,9 +182,10 @@ _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]
 
 
 # In free text (a script in a page), `name = value` whose value is code, not data: a keyword
-# (`var dataUser = new Data()`), a call or a short index (`nonce=jQuery.now()`, `token=tokens[i]`), or escaped
+# (`var dataUser = new Data()`), a class (`OAuth2::Error`), a call or a short index (`nonce=jQuery.now()`,
+# `token=tokens[i]`), or escaped
 # characters (`MapPin:"\ue707"`).
-_CODE_VALUE = re.compile(r"new|this|function|typeof|void|await|return|undefined|"
+_CODE_VALUE = re.compile(r"new|this|function|typeof|void|await|return|undefined|[A-Z]\w*(?:::[A-Z]\w*)+|"
                          r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:\(\)?|\[[\w$.]{0,3}\]?)|"
                          r"(?:\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2})+")
 
@@ -353,6 +356,8 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", needs=("k_live_", "k_test_"), one_line=True, yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
               no=("pk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",)),
     ValueRule("sendgrid_key", "KEY", r"\bSG\.[\w-]{16,}\.[\w-]{16,}", needs=("SG.",), one_line=True, yes=("SG.abcdefghijklmnop.qrstuvwxyz0123456",)),
+    ValueRule("google_auth_code", "CODE", r"\b4/0A[\w-]{30,}", needs=("4/0A",), one_line=True,
+              yes=("4/0AfteXvtM-2XB5q-cTe-l-oYTkkRg-3QZf8V44cEvrRvCpPR9gSX",), no=("4/0A-short",)),
     ValueRule("package_token", "TOKEN", r"\b(?:npm_[A-Za-z0-9]{36}|pypi-[\w-]{50,})",
               needs=("npm_", "pypi-"), one_line=True, yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
     ValueRule("email", "EMAIL", r"(?<![\w.+%-])(?!git@[^\s@:]+:)[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
@@ -439,12 +444,15 @@ def keyed_secret(name: str, value: str) -> bool:
 # under a name no rule knows is a credential of the flow (Google's rapt, Entra's ctx): 20 or more characters
 # of a token's alphabet mixing upper case, lower case and digits. The client id and PKCE's code_challenge,
 # public by design, stay.
-_FLOW_VALUE = re.compile(r"[A-Za-z0-9_~+/=.:-]{20,}")
+# No dot or colon (a JWT, a host, a URN are read as what they are), but Google's `at=…:1698075926579`; an id
+# (`reqId`, `request_id`) is a correlation id.
+_FLOW_VALUE = re.compile(r"[A-Za-z0-9_~+/=-]{20,}(?::\d+)?")
 FLOW_PUBLIC = frozenset({"client_id", "code_challenge", "code_challenge_method", "audience", "resource"})
 
 
 def flow_credential(name: str, value: str) -> bool:
-    return (normal_name(name) not in FLOW_PUBLIC and _FLOW_VALUE.fullmatch(value) is not None
+    normal = normal_name(name)
+    return (normal not in FLOW_PUBLIC and not re.search(r"(?:^|_)ids?$", normal) and _FLOW_VALUE.fullmatch(value) is not None
             and re.search(r"[a-z]", value) is not None and re.search(r"[A-Z]", value) is not None
             and re.search(r"\d", value) is not None)
 

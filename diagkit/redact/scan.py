@@ -48,7 +48,19 @@ _P_SEPARATE = re.compile(r"(?<!\S)(?:-p|--password-stdin=?)[ \t]+(\S+)")
 _FIRST = rules.Table(rules.VALUE_RULES[:3])
 _VALUES = rules.Table(rules.VALUE_RULES[3:])
 _FLAG_START = re.compile(r"(?<!\S)-")
+_PORT_AND_PATH = re.compile(r":\d{1,5}/")
 _BASE64_RUN = re.compile(r"(?<![\w+/=])[A-Za-z0-9+/]{40,}={0,2}(?![\w+/=])")
+
+
+_OAUTH_WORDS = re.compile(r"\b(?:client_id|redirect_uri|response_type|grant_type|code_verifier|code_challenge|"
+                          r"scope|id_token|access_token|session_state|authuser)\b")
+
+
+def _oauth_near(text: str, pos: int) -> bool:
+    """Whether an OAuth request or response is written within 400 characters of `pos` (its endpoint's path or
+    one of its parameters): `code=`/`state=` there are its code and state."""
+    around = text[max(0, pos - 400):pos + 400]
+    return rules.OAUTH_PATH.search(around) is not None or _OAUTH_WORDS.search(around) is not None
 
 
 def _line(text: str, pos: int) -> str:
@@ -87,11 +99,13 @@ class _Claims:
             self.hits.append(Hit(start, end, kind, rule))
 
 
-def _value_kind(name: str, value: str, sep: str) -> str | None:
-    """The kind a `name<sep>value` pair hides, or None: kept."""
+def _value_kind(name: str, value: str, sep: str, oauth: bool = False) -> str | None:
+    """The kind a `name<sep>value` pair hides, or None: kept. oauth: an OAuth exchange is written nearby."""
     rule = rules.name_rule(name)
     if rule is None and rules.keyed_secret(name, value.strip("'\"")):
         return "KEY"
+    if rule is not None and rule.kind == rules.OAUTH_CONTEXT and oauth:
+        return "CODE"  # `code=`/`state=` where an OAuth request or response is written nearby
     if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
         return None
     if rule.kind in (rules.COOKIE, rules.AUTHORIZATION):
@@ -151,14 +165,15 @@ def find(text: str) -> list[Hit]:
         for m in _BARE_SCHEME.finditer(text):
             claims.add(*m.span(1), "TOKEN", "authorization")
     for rule, m, group in _VALUES.hits(text):
-        if rule.kind == "IP" and rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
-            continue
+        if rule.kind == "IP" and (rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start())
+                                  or _PORT_AND_PATH.match(text, m.end())):
+            continue  # a server's address: named so, or with a port and a path after it (`10.0.0.5:8090/api`)
         claims.add(*m.span(group), rule.kind, rule.id)
     pos = 0 if "=" in text or ":" in text else len(text)
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
         group = next(i for i in (3, 4, 5, 6) if m.group(i) is not None)
-        kind = _value_kind(m.group(1), m.group(group), m.group(2))
+        kind = _value_kind(m.group(1), m.group(group), m.group(2), _oauth_near(text, m.start()))
         if kind is not None:
             claims.add(*m.span(group), kind, "name_value")
         # `a: token=X`: a value that is not a secret may hold the next pair, so look again inside it
@@ -174,8 +189,9 @@ def find(text: str) -> list[Hit]:
     folded = text.casefold()
     if any(word in folded for word in rules.SECRET_WORDS) or ("key" in folded and rules.API_KEY_WORD.search(text)):
         for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
-            if rules.looks_secret(m.group(1)):
-                claims.add(*m.span(1), "SECRET", "secret_word")
+            value = m.group(1).rstrip(".:!?]}")  # the sentence's or the bracket's end is not the secret's
+            if rules.looks_secret(value):
+                claims.add(m.start(1), m.start(1) + len(value), "SECRET", "secret_word")
     for m in _BASE64_RUN.finditer(text):
         claims.add(*m.span(), "B64", "base64")
     return sorted(claims.hits)
