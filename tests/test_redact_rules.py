@@ -361,7 +361,8 @@ def test_secret_words_are_looked_for_as_the_pattern_matches_them() -> None:
 @pytest.mark.parametrize("kind,value", [
     ("SESSION", "2023-03-06T19:02:50.836Z"), ("USER", "?1"), ("CSRF", "1"), ("KEY", "c"), ("TOKEN", "{{token}}"),
     ("KEY", "${API_KEY}"), ("PASSWORD", "$DB_PASSWORD"), ("PASSWORD", "%PASSWORD%"), ("SIGNATURE", "SUCCESS"),
-    ("TOKEN", "expired"), ("SECRET", "none")])
+    ("TOKEN", "expired"), ("SECRET", "none"), ("PASSWORD", "xxxxxxxx"), ("SECRET", "REDACTED_FOR_THIS_ISSUE"),
+    ("TOKEN", "********")])
 def test_a_secrets_name_before_no_secret(kind: str, value: str) -> None:
     assert rules.not_secret(kind, value)
 

@@ -172,13 +172,15 @@ NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil
 
 # What a secret's name may stand before without a secret after it: a word above, a timestamp
 # (`SessionNotOnOrAfter`), a flag of one or two characters (`Sec-Fetch-User: ?1`, `accesskey="c"`), a template's
-# placeholder (`{{token}}`, `${API_KEY}`, `$TOKEN`, `%PASSWORD%`), and, for what only machines make (signatures,
+# placeholder (`{{token}}`, `${API_KEY}`, `$TOKEN`, `%PASSWORD%`) or what a person hid already (`xxxx`,
+# `REDACTED_FOR_THIS_ISSUE`), and, for what only machines make (signatures,
 # sessions, nonces, codes, tokens), a plain word of up to 12 letters (`resultSignature: SUCCESS`).
 # Personal kinds are not read this way (a birth date is a date, a user may be called "admin").
 MACHINE_KINDS = frozenset({"SIGNATURE", "SESSION", "CSRF", "CODE", "TOKEN"})
 _TIMESTAMP_RE = re.compile(_TIMESTAMP)
 # (a bare value in free text ends before a closing brace: `token={{token` is read as a placeholder too)
-_PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%")
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%|[xX*•]{4,}|"
+                          r"(?i:\w*(?:redacted|removed|masked|hidden)\w*)")  # and what a person already hid
 
 
 # In free text (a script in a page), `name = value` whose value is code, not data: a keyword
