@@ -369,7 +369,8 @@ def test_a_secrets_name_before_no_secret(kind: str, value: str) -> None:
 
 @pytest.mark.parametrize("kind,value", [
     ("PASSWORD", "hunter"), ("PASSWORD", "Zq9!mPass"), ("SECRET", "letmeinplease"), ("TOKEN", "abcdefghijklmnop"),
-    ("SESSION", "25e60089-3e4f"), ("PASSWORD", "4821"), ("TOKEN", "$ecretT0ken")])
+    ("SESSION", "25e60089-3e4f"), ("PASSWORD", "4821"), ("TOKEN", "$ecretT0ken"), ("PASSWORD", "hiddenGem42"),
+    ("PASSWORD", "xxx-Redacted9")])
 def test_a_secrets_name_before_a_secret(kind: str, value: str) -> None:
     assert not rules.not_secret(kind, value)
 

@@ -180,7 +180,7 @@ MACHINE_KINDS = frozenset({"SIGNATURE", "SESSION", "CSRF", "CODE", "TOKEN"})
 _TIMESTAMP_RE = re.compile(_TIMESTAMP)
 # (a bare value in free text ends before a closing brace: `token={{token` is read as a placeholder too)
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%|[xX*•]{4,}|"
-                          r"(?i:\w*(?:redacted|removed|masked|hidden)\w*)")  # and what a person already hid
+                          r"[A-Z_]*REDACTED[A-Z_]*|[a-z_]*redacted[a-z_]*")  # and what a person already hid
 
 
 # In free text (a script in a page), `name = value` whose value is code, not data: a keyword
