@@ -99,12 +99,12 @@ class _Claims:
             self.hits.append(Hit(start, end, kind, rule))
 
 
-def _value_kind(name: str, value: str, sep: str, oauth: bool = False) -> str | None:
-    """The kind a `name<sep>value` pair hides, or None: kept. oauth: an OAuth exchange is written nearby."""
+def _value_kind(name: str, value: str, sep: str, text: str = "", pos: int = 0) -> str | None:
+    """The kind a `name<sep>value` pair hides, or None: kept. text, pos: where the pair was found."""
     rule = rules.name_rule(name)
     if rule is None and rules.keyed_secret(name, value.strip("'\"")):
         return "KEY"
-    if rule is not None and rule.kind == rules.OAUTH_CONTEXT and oauth:
+    if rule is not None and rule.kind == rules.OAUTH_CONTEXT and _oauth_near(text, pos):
         return "CODE"  # `code=`/`state=` where an OAuth request or response is written nearby
     if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
         return None
@@ -173,7 +173,7 @@ def find(text: str) -> list[Hit]:
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
         group = next(i for i in (3, 4, 5, 6) if m.group(i) is not None)
-        kind = _value_kind(m.group(1), m.group(group), m.group(2), _oauth_near(text, m.start()))
+        kind = _value_kind(m.group(1), m.group(group), m.group(2), text, m.start())
         if kind is not None:
             claims.add(*m.span(group), kind, "name_value")
         # `a: token=X`: a value that is not a secret may hold the next pair, so look again inside it
