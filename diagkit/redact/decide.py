@@ -408,12 +408,13 @@ class Redaction:
         tag = self.pseudonymizer("JWT", token)[5:-1]
         return f"{decode.b64url_json(head)}.{decode.b64url_json(claims)}.redacted{tag}"
 
-    def number(self, name: str | None, value: int | float, ctx: Ctx) -> Any:
-        """A number under a secret or personal name (`"pin": 1234`) becomes a pseudonym; others stay."""
+    def number(self, name: str | None, value: int | float, ctx: Ctx, key: Any = None) -> Any:
+        """A number under a secret or personal name (`"pin": 1234`) becomes a pseudonym; others stay.
+        key: the number's key in the object at ctx (its place is built only when it is reported)."""
         rule = rules.name_rule(name) if name else None
         if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT, "IP"):
             return value
-        return self.pseudo(rule.kind, str(value), rule.id, ctx)
+        return self.pseudo(rule.kind, str(value), rule.id, ctx if key is None else ctx.at(key))
 
     # ------------------------------------------------------------ the sweep
 

@@ -58,7 +58,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         elif name == "_webSocketMessages":
             node[:] = [_websocket(r, item, ctx.at(i)) for i, item in enumerate(node)]
         else:
-            names = {str(_pair_name(x)).lower() for x in node if isinstance(x, dict) and _pair_name(x)}
+            names = {str(pair).lower() for x in node if isinstance(x, dict) and (pair := _pair_name(x))}
             here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
             if r.spread is not None and node is r.spread[0]:  # a big HAR's entries: spread.walk_entries
                 node[:] = r.spread[1](node, str(name), here)
@@ -103,7 +103,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         elif value is None or value.__class__ is bool:
             continue
         elif value.__class__ in (int, float):
-            node[key] = r.number(str(key), value, here.at(key))
+            node[key] = r.number(str(key), value, here, key)
         elif value.__class__ is str and key not in ("data", "stringData"):  # walk() of a string, without the call
             node[key] = r.value(named.get(key, str(key)), value, here.at(key))
         elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
