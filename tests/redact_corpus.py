@@ -631,6 +631,9 @@ $ curl -sv {SERVER_IP}:8090/languages/bash/latest
         Case("nextcloud.log", app_log.encode(), [CLIENT_IP], ["SdrYxuR8uVQ11IKq8rph", '"version":"29.0.4.1"',
                                                               "/apps/oidc/token"]),
         Case("id-token-claims.json", claims.encode(), [NAMEID, EMAIL], ['"email_verified": "False"', ISSUER]),
+        Case("id-token-paste.txt", (f'decoded id_token:\n{{\n  aud: "{AUDIENCE}",\n  iss: "{ISSUER}",\n  name: "{GIVEN} {FAMILY}",\n'
+                                    f'  given_name: "{GIVEN}",\n  upn: "{EMAIL}"\n}}\n').encode(),
+             [GIVEN, FAMILY, EMAIL], [AUDIENCE, ISSUER, "decoded id_token:"]),
         Case("jwks.json", jwks.encode(), [JWK_K, "X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN"],
              ["hmac-1", "rsa-1", "0vx7agoebGcQSuuPiLJXZptN9nndrQmb", "AQAB"]),
         Case("assertion-fragment.xml", fragment.encode(), [NAMEID, SAML_USERNAME],

@@ -63,6 +63,15 @@ def _oauth_near(text: str, pos: int) -> bool:
     return rules.OAUTH_PATH.search(around) is not None or _OAUTH_WORDS.search(around) is not None
 
 
+_PERSON_WORDS = re.compile(r"\b(?:given_?name|family_?name|first_?name|last_?name|e_?mail|preferred_username|upn|"
+                           r"phone_number|birthdate)\b", re.I)
+
+
+def _person_near(text: str, pos: int) -> bool:
+    """Whether a person's own fields are written within 300 characters of `pos` (claims, a profile)."""
+    return _PERSON_WORDS.search(text, max(0, pos - 300), pos + 300) is not None
+
+
 def _line(text: str, pos: int) -> str:
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
@@ -106,6 +115,8 @@ def _value_kind(name: str, value: str, sep: str, text: str = "", pos: int = 0) -
         return "KEY"
     if rule is not None and rule.kind == rules.OAUTH_CONTEXT and _oauth_near(text, pos):
         return "CODE"  # `code=`/`state=` where an OAuth request or response is written nearby
+    if name.lower() == "name" and _person_near(text, pos) and plausible("PERSON", value):
+        return "PERSON"  # `name: "…"` among a person's claims (a token's payload pasted as text)
     if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
         return None
     if rule.kind in (rules.COOKIE, rules.AUTHORIZATION):
