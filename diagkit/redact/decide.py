@@ -69,9 +69,12 @@ def _below(where: Any, base: Any) -> tuple:
     return tuple(reversed(path))
 
 
+_MEMO_TEXT = 256
+
+
 def memo_key(text: str) -> str | bytes:
     """A long text is remembered by its digest: the cache must not keep a big input alive."""
-    if len(text) <= 256:
+    if len(text) <= _MEMO_TEXT:
         return text
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
@@ -132,10 +135,12 @@ class Redaction:
     # ------------------------------------------------------------ one string with its context
 
     def value(self, name: str | None, text: str, ctx: Ctx) -> str:
-        return self.memo((name, memo_key(text), ctx.oauth), ctx, lambda: self._value(name, text, ctx))
+        key = (name, text if len(text) <= _MEMO_TEXT else memo_key(text), ctx.oauth)
+        return self.memo(key, ctx, self._value, name, text, ctx)
 
-    def memo(self, key: tuple, ctx: Ctx, compute: Any) -> str:
-        """compute() once per distinct key in a run; a repeat gets the same answer and the same report lines."""
+    def memo(self, key: tuple, ctx: Ctx, compute: Any, *args: Any) -> str:
+        """compute(*args) once per distinct key in a run; a repeat gets the same answer and the same report
+        lines."""
         cached = self._cache.get(key)
         if cached is not None:  # counted again at the same places below this one as the first time
             for rule, path in cached[1]:
@@ -150,7 +155,7 @@ class Redaction:
         start = len(self._trail)
         self._depth += 1
         try:
-            out = compute()
+            out = compute(*args)
             if self.terms is not None:
                 out = self.hide_terms(out, ctx)
         finally:
