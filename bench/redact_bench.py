@@ -284,30 +284,44 @@ def _run_once(kind: str, arg: str, sample: bool) -> dict:
     return {**json.loads(out.strip().splitlines()[-1]), "pss_mb": peak // 1024}
 
 
-def run_child(kind: str, arg: str, repeat: int = 1, memory: bool = False) -> dict:
-    """The median run of `repeat` fresh processes (a shared machine varies from run to run). memory: one
-    more run gives the peak of the process tree's summed PSS, read every 100 ms (reading it costs CPU,
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def paired(arg: str, repeat: int) -> tuple[dict, dict, float, float]:
+    """json and redact runs in turn (json, redact, json, redact ...), each a fresh process: the medians of
+    each, and the medians of the redact/json ratios of wall and CPU time taken pair by pair, which a shared
+    machine changing speed during the bench moves less than a ratio of two separate medians. Then one more
+    run of each gives the peak of its process tree's summed PSS, read every 100 ms (reading it costs CPU,
     so the timed runs are not sampled)."""
+    pairs = [(_run_once("json", arg, False), _run_once("redact", arg, False)) for _ in range(repeat)]
+    base = {k: _median([b[k] for b, _ in pairs]) for k in ("seconds", "cpu", "rss_mb")}
+    red = {k: _median([r[k] for _, r in pairs]) for k in ("seconds", "cpu", "rss_mb")}
+    base["pss_mb"] = _run_once("json", arg, True)["pss_mb"]
+    red["pss_mb"] = _run_once("redact", arg, True)["pss_mb"]
+    return (base, red, _median([r["seconds"] / b["seconds"] for b, r in pairs]),
+            _median([r["cpu"] / b["cpu"] for b, r in pairs]))
+
+
+def run_child(kind: str, arg: str, repeat: int = 1) -> dict:
+    """The median run of `repeat` fresh processes (a shared machine varies from run to run)."""
     runs = sorted((_run_once(kind, arg, False) for _ in range(repeat)), key=lambda r: r["seconds"])
-    median = runs[len(runs) // 2]
-    if memory:
-        median["pss_mb"] = _run_once(kind, arg, True)["pss_mb"]
-    return median
+    return runs[len(runs) // 2]
 
 
 def bench_har(sizes: list[int], repeat: int, with_peer: bool) -> None:
-    print(f"HAR redaction vs json.load+json.dump (fresh process each, median of {repeat})")
+    print(f"HAR redaction vs json.load+json.dump (fresh process each, {repeat} pairs run in turn: medians, and the "
+          f"median of the pairs' ratios)")
     with tempfile.TemporaryDirectory() as tmp:
         for mb in sizes:
             path = os.path.join(tmp, f"bench-{mb}.har")
             make_har(path, mb)
-            base = run_child("json", path, repeat, memory=True)
-            red = run_child("redact", path, repeat, memory=True)
+            base, red, wall_ratio, cpu_ratio = paired(path, repeat)
             print(f"  {os.path.getsize(path) / 1e6:5.1f} MB  json.load+dump {base['seconds']:6.2f}s {base['rss_mb']:5d}MB"
-                  f"  diagkit {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  time x{red['seconds'] / base['seconds']:.2f}"
+                  f"  diagkit {red['seconds']:6.2f}s {red['rss_mb']:5d}MB  time x{wall_ratio:.2f}"
                   f"  memory x{red['rss_mb'] / base['rss_mb']:.2f}", flush=True)
             print(f"         CPU seconds (workers included): json.load+dump {base['cpu']:6.2f}s  diagkit {red['cpu']:6.2f}s  "
-                  f"x{red['cpu'] / base['cpu']:.2f}", flush=True)
+                  f"x{cpu_ratio:.2f}", flush=True)
             print(f"         peak PSS of the process and its workers: json.load+dump {base['pss_mb']:5d}MB  diagkit "
                   f"{red['pss_mb']:5d}MB  x{red['pss_mb'] / max(base['pss_mb'], 1):.2f}", flush=True)
             if with_peer and peer():
