@@ -471,6 +471,7 @@ $ docker run -p 8080:80 nginx
     ]
 
 
+TF_RESULT = "q8#Lm2!xR9vTkw"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Kp2Lm"
 AWS_SECRET2 = "Qz7Lm2Np9Rt4Vw8Xy1Bc5Df0Gh3Jk6Ls+Mn"
 KC_SESSION = "25e60089-3e4f-4c1a-9b7d-aa11bb22cc33"
@@ -569,6 +570,14 @@ output = json
         Case("customer.json", json.dumps(customer, separators=(",", ":")).encode(), [CUSTOMER, EMAIL2, CPF],
              ["Hello-World", "octo-org/Hello-World", "git@github.com:octo-org/Hello-World.git", '"age":41']),
         Case("settings.yaml", yaml_text.encode(), [BINARY_SECRET], ["log_level: info", "binary_secret"]),
+        Case("terraform.tfstate", json.dumps({"version": 4, "terraform_version": "1.5.7", "resources": [
+            {"mode": "managed", "type": "random_password", "name": "db", "instances": [
+                {"schema_version": 3, "attributes": {"id": "none", "length": 20, "result": TF_RESULT},
+                 "sensitive_attributes": [[{"type": "get_attr", "value": "result"}]]}]},
+            {"mode": "managed", "type": "aws_db_instance", "name": "main", "instances": [
+                {"attributes": {"address": "db.app-example.test", "username": "app", "password": DB_PASS,
+                                "engine_version": "15.4"}, "sensitive_attributes": []}]}]}, indent=2).encode(),
+             [TF_RESULT, DB_PASS], ["random_password", "db.app-example.test", "15.4", '"length": 20']),
         Case("application.properties",
              f"spring.datasource.url=jdbc:postgresql://db.app-example.test:5432/app?user=app&password={PG_PASS}\n"
              f"server.servlet.context-path=/api\n".encode(), [PG_PASS],

@@ -37,7 +37,8 @@ FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
                ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text",
                ".env": "text", ".config": "xml", ".html": "xml", ".htm": "xml", ".ini": "text", ".cfg": "text",
-               ".conf": "text", ".cnf": "text", ".properties": "text", ".toml": "text", ".tfvars": "text", ".sh": "text"}
+               ".conf": "text", ".cnf": "text", ".properties": "text", ".toml": "text", ".tfvars": "text", ".sh": "text",
+               ".tfstate": "json"}
 
 
 def ner_available() -> bool:

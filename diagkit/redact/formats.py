@@ -93,6 +93,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
     if "kty" in node:  # a JSON Web Key: its private members (RFC 7518 section 6) are a private key's
         named.update(_JWK_PRIVATE)
+    if isinstance(node.get("sensitive_attributes"), list) and isinstance(node.get("attributes"), dict):
+        _terraform_sensitive(r, node, here)  # Terraform state: the attributes its provider marks sensitive
     aliases = {}
     if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
         aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
@@ -121,6 +123,20 @@ _GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")
 # A `name` beside a person's own fields (an email, a phone, a birth date, an address, an age) is that person's
 # name (`{"name": "Ana Lima", "email": ...}`, a webhook's `pusher`), whatever the object is called.
 _PERSON_FIELDS = frozenset({"EMAIL", "PHONE", "DATE", "ADDRESS"})
+
+
+def _terraform_sensitive(r: Redaction, node: dict, ctx: Ctx) -> None:
+    """A Terraform state instance lists the paths of its sensitive attributes (`[[{"type": "get_attr",
+    "value": "result"}]]`): each such attribute becomes a secret whatever its name or shape
+    (random_password's `result`, a key vault secret's `value`)."""
+    attributes = node["attributes"]
+    for path in node["sensitive_attributes"]:
+        step = path[0] if isinstance(path, list) and path else path
+        name = step.get("value") if isinstance(step, dict) and step.get("type") == "get_attr" else None
+        value = attributes.get(name) if isinstance(name, str) else None
+        if value is not None and not isinstance(value, bool) and value != "":
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            attributes[name] = r.pseudo("SECRET", text, "terraform_sensitive", ctx.at("attributes").at(name))
 
 
 def _names_a_person(node: dict) -> bool:
