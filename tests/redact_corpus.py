@@ -585,6 +585,7 @@ output = json
     ]
 
 
+BASIC_PASS = "Pl4inText-Basic-77"
 GH_CODE = "248bb1f0c3d9e7a6b5c4"
 GH_STATE = "6d154f2a9b8c7d6e5f4a3b2c1d0e9f8a"
 GOOGLE_CODE = "4/0AfteXvtM-2XB5q-cTe-l-oYTkkRg-3QZf8V44cEvrRvCpPR9gSXhn76dF"
@@ -637,6 +638,11 @@ $ curl -sv {SERVER_IP}:8090/languages/bash/latest
              ["/api/auth/callback/github?code=", "Invalid client secret is provided.", "OAuth2::Error",
               '] "GET /api/sysin HTTP/1.1" 400', f"{SERVER_IP}:8090/languages", f"Trying {SERVER_IP}",
               f"Connected to {SERVER_IP} ({SERVER_IP}) port 8090", "redirect_uri_mismatch"]),
+        Case("ops-console.txt", (f"GET /health HTTP/1.1\nAuthorization: Basic deployer:{BASIC_PASS}\n\n"
+                                 f"DATABASE_URL=postgresql://postgres:postgres@db.app-example.test:5432/app\n"
+                                 f"DATABASE_USER: postgres\nUSER: root\n$ docker run -u 501:20 registry.app-example.test/api\n").encode(),
+             [BASIC_PASS, "postgres:postgres"],
+             ["DATABASE_USER: postgres", "USER: root", "-u 501:20", "@db.app-example.test:5432/app"]),
         Case("nextcloud.log", app_log.encode(), [CLIENT_IP], ["SdrYxuR8uVQ11IKq8rph", '"version":"29.0.4.1"',
                                                               "/apps/oidc/token"]),
         Case("id-token-claims.json", claims.encode(), [NAMEID, EMAIL], ['"email_verified": "False"', ISSUER]),

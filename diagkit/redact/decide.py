@@ -192,6 +192,8 @@ class Redaction:
             kind = None  # Access-Control-Allow-Credentials: true, Sec-Fetch-User: ?1
         if kind in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
             kind = None  # "email_verified": "False"
+        if kind == "USER" and text.strip().lower() in rules.SYSTEM_ACCOUNTS:
+            kind = None
         if kind is not None and kind != rules.KEEP:
             assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):

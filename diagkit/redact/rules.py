@@ -170,6 +170,11 @@ NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil
                               "invalid", "expired", "missing", "redacted", "hidden", "masked", "changed", "ok",
                               "set", "n/a", "undefined", "enabled", "disabled", "on", "off", "failed", "reset"})
 
+# Accounts of a system, not of a person: the user a process, a database or a login runs as stays
+# (`USER: root`, `DB_USER=postgres`), as whether it is root is often the answer.
+SYSTEM_ACCOUNTS = frozenset({"root", "admin", "administrator", "nobody", "daemon", "www-data", "postgres", "mysql",
+                             "ubuntu", "ec2-user", "git", "system", "guest", "anonymous", "sa", "jenkins", "docker"})
+
 # What a secret's name may stand before without a secret after it: a word above, a timestamp
 # (`SessionNotOnOrAfter`), a flag of one or two characters (`Sec-Fetch-User: ?1`, `accesskey="c"`), a template's
 # placeholder (`{{token}}`, `${API_KEY}`, `$TOKEN`, `%PASSWORD%`) or what a person hid already (`xxxx`,
@@ -344,7 +349,9 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
     ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
               no=("eyJhbGciOiJIUzI1NiJ9",), gate=False),  # rewritten with its claims redacted, never passed whole
-    ValueRule("url_password", "SECRET", r"\b[a-zA-Z][\w+.-]{1,20}://[^/\s:@'\"<>]+:([^/\s@'\"<>]+)@",
+    # user and password as one secret: a password equal to its user (postgres:postgres) must not get the
+    # pseudonym the user gets where it stands alone (DB_USER=postgres)
+    ValueRule("url_password", "SECRET", r"\b[a-zA-Z][\w+.-]{1,20}://([^/\s:@'\"<>]+:[^/\s@'\"<>]+)@",
               needs=("://",), one_line=True, yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
     ValueRule("aws_access_key", "KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
               needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), one_line=True, yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),

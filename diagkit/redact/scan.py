@@ -32,10 +32,11 @@ class Hit(NamedTuple):
 
 
 _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
-_AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=-]+)))")
+_AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=:@%!$*-]+)))")
 _COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
-_BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,})")
+# a credential is a token, or (Basic written by hand, not encoded) user:password
+_BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,}(?::[^\s'\"]+)?)")
 # the value quoted, single-quoted, quoted with escaped quotes (`key=\"v\"`: JSON text inside a log line), or bare
 _NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})(?:\\?[\"'])?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
                          r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|\\\"([^\"\\\r\n]{1,4096})\\\"|"
@@ -152,8 +153,8 @@ def plausible(kind: str, value: str) -> bool:
         return any(ch.isdigit() for ch in value)
     if kind == "PERSON":  # not a path (`Codertocat/Hello-World`, a repository's full name)
         return "/" not in value
-    if kind == "USER":  # not a structured header's boolean (`Sec-Fetch-User: ?1`)
-        return value not in ("?0", "?1")
+    if kind == "USER":  # not a structured header's boolean (`Sec-Fetch-User: ?1`), nor a system's account
+        return value not in ("?0", "?1") and value.strip("'\"").lower() not in rules.SYSTEM_ACCOUNTS
     return _WORDS.fullmatch(value) is not None
 
 
@@ -211,6 +212,8 @@ def find(text: str) -> list[Hit]:
 def _command_lines(text: str, claims: _Claims) -> None:
     # each pattern runs only on a text holding its literal: "-u" (also in "--user"), "--", "-p" (also in "--password-stdin")
     for m in _USER_PASS_FLAG.finditer(text) if "-u" in text else ():
+        if m.group(1).isdigit() and m.group(2).isdigit():
+            continue  # `docker run -u 501:20`: a user and a group id
         claims.add(*m.span(1), "USER", "command_line")
         claims.add(*m.span(2), "PASSWORD", "command_line")
     for m in _FLAG.finditer(text) if "--" in text else ():
