@@ -192,14 +192,12 @@ class Redaction:
             kind = None  # Access-Control-Allow-Credentials: true, Sec-Fetch-User: ?1
         if kind in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
             kind = None  # "email_verified": "False"
-        if kind == "USER" and text.strip().lower() in rules.SYSTEM_ACCOUNTS:
-            kind = None
         if kind is not None and kind != rules.KEEP:
             assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
                 return self.jwt(text, ctx)
             if kind in ("PHONE", "MAC", "IP", "DATE", "PERSON", "USER") and not scan.plausible(kind, text):
-                return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is no phone, owner/repo no name
+                return self.decoded(text, ctx, False)  # sec-ch-ua-mobile: ?0 is no phone, owner/repo no name, root no one
             learn = kind == "PERSON" and _NAME_PARTS.search(rules.normal_name(name or "")) is not None
             return self.pseudo(kind, _PCT.sub(lambda m: urllib.parse.unquote(m.group(0)), text), rule.id, ctx, learn)
         if kind is None and name and rules.keyed_secret(name, text):

@@ -438,13 +438,14 @@ def looks_secret(value: str) -> bool:
 # a key when its value is opaque: 16 or more characters of a key's alphabet, letters and digits mixed (a public
 # key, and `Sec-WebSocket-Key`, a handshake's nonce, stay).
 _ENDS_IN_KEY = re.compile(r"(?:^|_|[a-z])key$")
+_PUBLIC_METADATA = next(rule for rule in NAME_RULES if rule.id == "public_metadata")
 _OPAQUE = re.compile(r"[A-Za-z0-9+/=_.~-]{16,}")
 
 
 def keyed_secret(name: str, value: str) -> bool:
     normal = normal_name(name)
     return (_ENDS_IN_KEY.search(normal) is not None and "public" not in normal
-            and NAME_RULES[1].regex.search(normal) is None  # public_metadata
+            and _PUBLIC_METADATA.regex.search(normal) is None
             and _OPAQUE.fullmatch(value) is not None
             and re.search(r"\d", value) is not None and re.search(r"[A-Za-z]", value) is not None)
 

@@ -57,20 +57,15 @@ _OAUTH_WORDS = re.compile(r"\b(?:client_id|redirect_uri|response_type|grant_type
                           r"scope|id_token|access_token|session_state|authuser)\b")
 
 
-def _oauth_near(text: str, pos: int) -> bool:
-    """Whether an OAuth request or response is written within 400 characters of `pos` (its endpoint's path or
-    one of its parameters): `code=`/`state=` there are its code and state."""
-    around = text[max(0, pos - 400):pos + 400]
-    return rules.OAUTH_PATH.search(around) is not None or _OAUTH_WORDS.search(around) is not None
-
-
 _PERSON_WORDS = re.compile(r"\b(?:given_?name|family_?name|first_?name|last_?name|e_?mail|preferred_username|upn|"
                            r"phone_number|birthdate)\b", re.I)
 
 
-def _person_near(text: str, pos: int) -> bool:
-    """Whether a person's own fields are written within 300 characters of `pos` (claims, a profile)."""
-    return _PERSON_WORDS.search(text, max(0, pos - 300), pos + 300) is not None
+def _written_near(text: str, pos: int, reach: int, *patterns: re.Pattern[str]) -> bool:
+    """Whether one of `patterns` matches within `reach` characters of `pos`: the context a pair sits in (an
+    OAuth request or response around `code=`/`state=`, a person's claims around `name:`)."""
+    start = max(0, pos - reach)
+    return any(p.search(text, start, pos + reach) is not None for p in patterns)
 
 
 def _line(text: str, pos: int) -> str:
@@ -114,9 +109,10 @@ def _value_kind(name: str, value: str, sep: str, text: str = "", pos: int = 0) -
     rule = rules.name_rule(name)
     if rule is None and rules.keyed_secret(name, value.strip("'\"")):
         return "KEY"
-    if rule is not None and rule.kind == rules.OAUTH_CONTEXT and _oauth_near(text, pos):
+    if rule is not None and rule.kind == rules.OAUTH_CONTEXT and _written_near(text, pos, 400, rules.OAUTH_PATH,
+                                                                                _OAUTH_WORDS):
         return "CODE"  # `code=`/`state=` where an OAuth request or response is written nearby
-    if name.lower() == "name" and _person_near(text, pos) and plausible("PERSON", value):
+    if name.lower() == "name" and _written_near(text, pos, 300, _PERSON_WORDS) and plausible("PERSON", value):
         return "PERSON"  # `name: "…"` among a person's claims (a token's payload pasted as text)
     if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
         return None
