@@ -30,7 +30,11 @@ JWT = re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*")
 JWE = re.compile(r"eyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+")
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
-_WRAPPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{40,}\r?\n)+[A-Za-z0-9+/]*={0,2}\s*")
+# Base64 cut into lines: full lines of 40 or more characters, the last line shorter and padded.
+_B64_LINE = r"[A-Za-z0-9+/]{40,}\r?"
+_B64_LAST = r"[A-Za-z0-9+/]*={0,2}"
+_WRAPPED_B64 = re.compile(rf"(?:{_B64_LINE}\n)+{_B64_LAST}\s*")
+_B64_LINE_RE, _B64_LAST_RE = re.compile(_B64_LINE), re.compile(_B64_LAST + r"\r?")
 # A hex id (trace id, digest, ETag) is hex, not base64: decoded as base64, its bytes can hold no '@', '.', space
 # or run of digits (an email, phone or address), nor a secret name; so it is not decoded.
 _HEX_ID = re.compile(r"[0-9A-Fa-f]+")
@@ -91,6 +95,23 @@ def _wrapped_base64(text: str) -> Layer | None:
     encode, tail = layer.wrap, text[len(body):]
     layer.wrap = lambda new: newline.join(_chunks(encode(new), width)) + tail
     return layer
+
+
+def base64_blocks(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each run of two or more lines of base64 of one width (the last may be shorter): a text
+    file's wrapped base64, which unwrap() then reads whole."""
+    out, i = [], 0
+    while i < len(lines):
+        j = i + 1
+        if _B64_LINE_RE.fullmatch(lines[i]):
+            while j < len(lines) and len(lines[j]) == len(lines[i]) and _B64_LINE_RE.fullmatch(lines[j]):
+                j += 1
+            if j < len(lines) and 0 < len(lines[j]) < len(lines[i]) and _B64_LAST_RE.fullmatch(lines[j]):
+                j += 1
+            if j - i >= 2:
+                out.append((i, j))
+        i = j
+    return out
 
 
 def _chunks(text: str, width: int) -> list[str]:

@@ -21,14 +21,13 @@ import copy
 import itertools
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from typing import IO, Any
 
 from diagkit.errors import InputFormatError
 from diagkit.gcpause import gc_paused
-from diagkit.redact import formats, gate, jsonout, ner, spread
+from diagkit.redact import decode, formats, gate, jsonout, ner, spread
 from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
@@ -227,7 +226,7 @@ class Redactor:
         lines = text.split("\n")
         # Base64 cut into lines (a SAMLResponse, a certificate) goes whole through the decode stage, in its
         # first line's place (the others are dropped when the text is joined again): a value may span two lines.
-        blocks = _base64_blocks(lines)
+        blocks = decode.base64_blocks(lines)
         dropped = {i for start, end in blocks for i in range(start + 1, end)}
         for start, end in blocks:
             lines[start] = self._run.value(None, "\n".join(lines[start:end]), Ctx(f"line {start + 1}"))
@@ -262,29 +261,7 @@ class Redactor:
         return out_text
 
 
-_B64_LINE = re.compile(r"[A-Za-z0-9+/]{40,}\r?")
-_B64_LAST = re.compile(r"[A-Za-z0-9+/]*={0,2}\r?")
-
-
-def _base64_blocks(lines: list[str]) -> list[tuple[int, int]]:
-    """(start, end) of each run of two or more lines of base64 of one width (the last may be shorter)."""
-    out, i = [], 0
-    while i < len(lines):
-        j = i + 1
-        if _B64_LINE.fullmatch(lines[i]):
-            while j < len(lines) and len(lines[j]) == len(lines[i]) and _B64_LINE.fullmatch(lines[j]):
-                j += 1
-            if j < len(lines) and 0 < len(lines[j]) < len(lines[i]) and _B64_LAST.fullmatch(lines[j]):
-                j += 1
-            if j - i >= 2:
-                out.append((i, j))
-        i = j
-    return out
-
-
 def _document_line(line: str) -> bool:
-    from diagkit.redact import decode
-
     stripped = line.strip()
     return stripped[:1] in "{[<" or (" " not in stripped and len(stripped) >= 16 and decode.unwrap(stripped) is not None)
 
