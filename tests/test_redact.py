@@ -420,6 +420,19 @@ def test_xml_keeps_its_namespace_declarations_comments_and_attribute_order(invok
     assert value.nsmap["xs"] == "http://www.w3.org/2001/XMLSchema" and value.text == "Support"
 
 
+def test_a_password_in_a_url_keeps_its_pseudonym_and_hides_its_user(invoke: Any, tmp_path: Path) -> None:
+    """The contract's one value, one pseudonym: a password in a connection URL gets the pseudonym it has
+    elsewhere, and the URL's user beside it is hidden too (a password equal to its user shows no more than that)."""
+    src = tmp_path / "app.env"
+    src.write_text("DB_PASS=hunt3rX9pw\nDATABASE_URL=postgresql://app_rw:hunt3rX9pw@db.example.com:5432/app\n")
+    out = tmp_path / "out.env"
+    assert invoke("redact", src, "-o", out, "--no-ner").exit_code == 0
+    first, second = out.read_text().splitlines()
+    hex_ = re.fullmatch(r"DB_PASS=<PASSWORD:([0-9a-f]+)>", first).group(1)
+    assert re.fullmatch(rf"DATABASE_URL=postgresql://<USER:[0-9a-f]+>:<SECRET:{hex_}>@db\.example\.com:5432/app",
+                        second), second
+
+
 def test_text_and_header_block_input(invoke: Any, tmp_path: Path) -> None:
     src = tmp_path / "support.log"
     src.write_text(

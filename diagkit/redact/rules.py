@@ -334,6 +334,7 @@ class ValueRule:
         return re.compile(self.hint) if self.hint else None
 
 
+_URL_USERINFO = r"\b[a-zA-Z][\w+.-]{1,20}://([^/\s:@'\"<>]+):([^/\s@'\"<>]+)@"
 _DATE = r"\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2} [A-Z][a-z]+ \d{4}|[A-Z][a-z]+ \d{1,2},? \d{4}"
 _STREET = (r"Street|St|Avenue|Ave|Road|Rd|Lane|Ln|Drive|Dr|Boulevard|Blvd|Way|Court|Ct|Place|Pl|Terrace|Close|"
            r"Crescent|Square|Parkway|Highway|Hwy|Strasse|Straße")
@@ -349,10 +350,13 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
     ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
               no=("eyJhbGciOiJIUzI1NiJ9",), gate=False),  # rewritten with its claims redacted, never passed whole
-    # user and password as one secret: a password equal to its user (postgres:postgres) must not get the
-    # pseudonym the user gets where it stands alone (DB_USER=postgres)
-    ValueRule("url_password", "SECRET", r"\b[a-zA-Z][\w+.-]{1,20}://([^/\s:@'\"<>]+:[^/\s@'\"<>]+)@",
-              needs=("://",), one_line=True, yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=1),
+    # A URL's password, and its user beside it (as decide.Redaction.url hides both): the password keeps the
+    # pseudonym it has everywhere else, and the user is no longer readable beside it, so a password equal to
+    # its user (postgres:postgres) shows only that they are equal, not what they are.
+    ValueRule("url_password", "SECRET", rf"{_URL_USERINFO}", needs=("://",), one_line=True,
+              yes=("postgres://app:hunter2@db", "https://u:p@h"), no=("https://h:443/x", "mailto:a@b.c"), group=2),
+    ValueRule("url_user", "USER", rf"{_URL_USERINFO}", needs=("://",), one_line=True,
+              yes=("postgres://app:hunter2@db",), no=("https://h:443/x", "https://app@h/x"), group=1, gate=False),
     ValueRule("aws_access_key", "KEY", r"\b(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z0-9]{16}\b",
               needs=("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), one_line=True, yes=("AKIAIOSFODNN7EXAMPLE",), no=("AKIA123",)),
     ValueRule("github_token", "TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{40,})",
