@@ -349,6 +349,19 @@ def test_secret_words_in_prose_are_looked_for_with_any_spelling_of_api_key() -> 
     assert scan.find("cache hit key=orders:42 monkey Xy7Kq2Lm9") == []
 
 
+def test_a_secrets_name_then_a_space_then_its_value() -> None:
+    """A config directive or a command's argument: `requirepass X`, `aws configure set aws_secret_access_key X`.
+    A flag, a word and a resource's name after kubectl's `secret` are no value."""
+    from diagkit.redact import scan
+
+    for text, kind in (("aws configure set aws_secret_access_key wJalrXUtnFEMI/K7MDENGbPxRfiCY", "SECRET"),
+                       ("requirepass Xk9pQ2mZ7vLr", "PASSWORD"), ("npm config set _authToken npm_a1B2c3D4e5F6", "TOKEN")):
+        assert [(hit.kind, hit.rule) for hit in scan.find(text)] == [(kind, "name_value")], text
+    for text in ("the access_token expired yesterday", "kubectl get secret app-creds-2 -o yaml",
+                 "kubectl create secret generic test-secret --from-literal=a=b", "secretKeyRef someName"):
+        assert scan.find(text) == [], text
+
+
 def test_secret_words_are_looked_for_as_the_pattern_matches_them() -> None:
     """The word filter folds case as IGNORECASE does, so a spelling the pattern matches is never skipped."""
     from diagkit.redact import scan
@@ -362,7 +375,8 @@ def test_secret_words_are_looked_for_as_the_pattern_matches_them() -> None:
     ("SESSION", "2023-03-06T19:02:50.836Z"), ("USER", "?1"), ("CSRF", "1"), ("KEY", "c"), ("TOKEN", "{{token}}"),
     ("KEY", "${API_KEY}"), ("PASSWORD", "$DB_PASSWORD"), ("PASSWORD", "%PASSWORD%"), ("SIGNATURE", "SUCCESS"),
     ("TOKEN", "expired"), ("SECRET", "none"), ("PASSWORD", "xxxxxxxx"), ("SECRET", "REDACTED_FOR_THIS_ISSUE"),
-    ("TOKEN", "********")])
+    ("TOKEN", "********"), ("KEY", "****************B4XB"), ("SECRET", "****************m+2k"),
+    ("TOKEN", "sk_****wxyz"), ("PASSWORD", "XXXXXXXX1234")])
 def test_a_secrets_name_before_no_secret(kind: str, value: str) -> None:
     assert rules.not_secret(kind, value)
 
@@ -370,7 +384,7 @@ def test_a_secrets_name_before_no_secret(kind: str, value: str) -> None:
 @pytest.mark.parametrize("kind,value", [
     ("PASSWORD", "hunter"), ("PASSWORD", "Zq9!mPass"), ("SECRET", "letmeinplease"), ("TOKEN", "abcdefghijklmnop"),
     ("SESSION", "25e60089-3e4f"), ("PASSWORD", "4821"), ("TOKEN", "$ecretT0ken"), ("PASSWORD", "hiddenGem42"),
-    ("PASSWORD", "xxx-Redacted9")])
+    ("PASSWORD", "xxx-Redacted9"), ("PASSWORD", "XxXx1234"), ("PASSWORD", "xxxxab12cd")])
 def test_a_secrets_name_before_a_secret(kind: str, value: str) -> None:
     assert not rules.not_secret(kind, value)
 

@@ -184,7 +184,8 @@ SYSTEM_ACCOUNTS = frozenset({"root", "admin", "administrator", "nobody", "daemon
 MACHINE_KINDS = frozenset({"SIGNATURE", "SESSION", "CSRF", "CODE", "TOKEN"})
 _TIMESTAMP_RE = re.compile(_TIMESTAMP)
 # (a bare value in free text ends before a closing brace: `token={{token` is read as a placeholder too)
-_PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%|[xX*•]{4,}|"
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%|"
+                          r"[^\s*•]{0,4}(?:[*•]{4,}|x{4,}|X{4,})[^\s*•]{0,4}|"  # what a tool masked (`****B4XB`, `sk_****`)
                           r"[A-Z_]*REDACTED[A-Z_]*|[a-z_]*redacted[a-z_]*")  # and what a person already hid
 
 

@@ -198,11 +198,29 @@ def find(text: str) -> list[Hit]:
     if any(word in folded for word in rules.SECRET_WORDS) or ("key" in folded and rules.API_KEY_WORD.search(text)):
         for m in rules.SECRET_WORD_IN_PROSE.finditer(text):
             value = m.group(1).rstrip(".:!?]}")  # the sentence's or the bracket's end is not the secret's
-            if rules.looks_secret(value):
+            if rules.looks_secret(value) and not _RESOURCE_COMMAND.search(_line(text, m.start())):
                 claims.add(m.start(1), m.start(1) + len(value), "SECRET", "secret_word")
+        for m in _SPACED_NAME.finditer(text):  # `aws configure set aws_secret_access_key X`, `requirepass X`
+            if m.group(1).lower() in _PROSE_WORDS:
+                continue  # `secret X` is the prose rule's above (a resource's name after kubectl's `secret`)
+            value = m.group(2).rstrip(".:!?]}")
+            if len(value) < 16 and not any(ch.isdigit() for ch in value):
+                continue  # a word in prose (`secretKeyRef someName`); a generated value has digits or length
+            kind = _value_kind(m.group(1), value, ":", text, m.start())
+            if kind is not None and kind not in rules.PERSONAL_KINDS:
+                claims.add(m.start(2), m.start(2) + len(value), kind, "name_value")
     for m in _BASE64_RUN.finditer(text):
         claims.add(*m.span(), "B64", "base64")
     return sorted(claims.hits)
+
+
+# `kubectl get secret app-creds`: a command naming a cluster's resources names a Secret object, never its value
+# An identifier naming a secret (`aws_secret_access_key`, `requirepass`, `_authToken`), a space, then its value:
+# a command's or a config directive's argument. The value is judged as after `name:` (it must look like one).
+_SPACED_NAME = re.compile(r"(?i)(?<![\w.$-])([A-Za-z_][\w.-]*(?:token|pass|secret|key|pwd)[\w.-]*)[ \t]+[\"']?"
+                          r"(?!-)([^\s\"',;()=:<>]{8,})")
+_PROSE_WORDS = frozenset({"token", "tokens", "password", "passwd", "secret", "secrets", "passcode", "key", "keys"})
+_RESOURCE_COMMAND = re.compile(r"\b(?:kubectl|oc|helm|gcloud|aws|az|vault|gh)\s")
 
 
 def _command_lines(text: str, claims: _Claims) -> None:
