@@ -14,6 +14,7 @@ from diagkit.redact import spread
 from tests import redact_corpus
 
 GIVEN, FAMILY = "Zenobia", "Quillfeather"
+ECHO = "Qv7rT2mZ9xLp4sNw8kYd"  # a secret the last entry names, echoed under no name in the first
 
 
 def _big_har(tmp_path: Path) -> Path:
@@ -28,10 +29,11 @@ def _big_har(tmp_path: Path) -> Path:
             entry["request"]["url"] += ("&" if "?" in entry["request"]["url"] else "?") + f"copy={copy}"
             entries.append(entry)
     first = json.loads(json.dumps(base[0]))
-    first["response"]["content"] = {"size": 40, "mimeType": "text/plain", "text": f"Signed in as {GIVEN} {FAMILY}, welcome"}
+    first["response"]["content"] = {"size": 40, "mimeType": "text/plain", "text": f"Signed in as {GIVEN} {FAMILY}, welcome; ref {ECHO}"}
     last = json.loads(json.dumps(base[0]))
     token = redact_corpus.jwt({"iss": redact_corpus.ISSUER, "given_name": GIVEN, "family_name": FAMILY, "sub": "u-1"})
-    last["response"]["content"] = {"size": 80, "mimeType": "application/json", "text": json.dumps({"id_token": token})}
+    last["response"]["content"] = {"size": 80, "mimeType": "application/json", "text": json.dumps({"id_token": token,
+                                                                                        "session_token": ECHO})}
     doc["log"]["entries"] = [first, *entries, last]
     path = tmp_path / "big.har"
     path.write_text(json.dumps(doc, indent=2))
@@ -90,7 +92,9 @@ def test_workers_give_the_copy_report_and_map_of_one_process(invoke, tmp_path: P
     assert str(os.getpid()) not in pids.read_text().split()
     out = shared[2].decode()
     assert GIVEN not in out and FAMILY not in out  # learned in the last slice, hidden in the first
+    assert ECHO not in out  # a secret found in the last slice, hidden where the first echoes it
     assert json.loads(shared[3])["by_rule"]["learned_name"] >= 2
+    assert json.loads(shared[3])["by_rule"]["echo"] == 1
 
 
 def test_with_the_ner_model_workers_give_the_copy_of_one_process(invoke, tmp_path: Path, spread_on) -> None:

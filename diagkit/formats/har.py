@@ -84,8 +84,8 @@ def parse_har_text(text: str, path: str = "<input>", parse_constant: Callable[[s
             doc = json.loads(text, parse_constant=parse_constant)
     except json.JSONDecodeError as exc:
         # exc.msg is a fixed description ("Expecting ',' delimiter"), never file content.
-        raise InputFormatError(f"{_label(path)} is not valid JSON: {exc.msg} at line {exc.lineno} "
-                               f"column {exc.colno}") from None
+        raise InputFormatError(f"{_label(path)} is not valid JSON: {exc.msg.removesuffix(' at')} at line "
+                               f"{exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise InputFormatError(f"{_label(path)} is not a HAR: JSON nested too deeply") from None
     except ValueError:  # the only other ValueError of json.loads: an integer past Python's digit limit

@@ -18,6 +18,7 @@ A pseudonym is always computed from the decoded value, so one value has one pseu
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import urllib.parse
 from collections.abc import Callable
@@ -70,6 +71,7 @@ def _below(where: Any, base: Any) -> tuple:
 
 
 _MEMO_TEXT = 256
+_MARKUP_START = re.compile(r"\s*<[A-Za-z!?]")  # XML or HTML (not a syslog line's `<15>`)
 
 
 def memo_key(text: str) -> str | bytes:
@@ -103,6 +105,7 @@ class Redaction:
         self.terms = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE) if terms else None
         self.ner = ner.Finder() if use_ner else None
         self.learned: dict[str, str] = {}  # personal words met under a name (given_name...): swept everywhere
+        self.echoes: dict[str, str] = {}  # secrets met anywhere -> their kind: swept everywhere (rules.echo_worthy)
         # (name, text or its digest, OAuth context) -> (answer, (rule, path below the value) for each replacement)
         self._cache: dict[tuple, tuple[str, tuple[tuple[str, tuple], ...]]] = {}
         self.changes = 0  # pseudonyms and placeholders handed out: a tree redacted in place changed if it grew
@@ -127,6 +130,8 @@ class Redaction:
                 for word in value.split():
                     if len(word) >= 3:
                         self.learned.setdefault(word, word)
+        elif rules.echo_worthy(kind, value):
+            self.echoes.setdefault(value, kind)
         self.report.add(rule, ctx.where)
         self._trail.append((rule, ctx.where))
         self.changes += 1
@@ -255,6 +260,9 @@ class Redaction:
     def _hit(self, kind: str, value: str, rule: str, ctx: Ctx) -> str:
         if kind == rules.URL:
             return self.url(value, ctx)
+        if kind == rules.QUERY:
+            path, _, query = value.partition("?")
+            return self.path_and_query(path, "?" + query, "", ctx)
         if kind == rules.AUTHORIZATION:
             return self.authorization(value, ctx)
         if kind == rules.COOKIE:
@@ -295,6 +303,11 @@ class Redaction:
             userinfo += "@"
         if self.terms is not None:
             host = self.hide_terms(host, ctx)
+        return f"{scheme}{userinfo}{host}{self.path_and_query(path, query, fragment, ctx)}"
+
+    def path_and_query(self, path: str, query: str, fragment: str, ctx: Ctx) -> str:
+        """A URL after its host (also one written without scheme and host, `GET /cb?email=... HTTP/1.1`):
+        secret path segments and parameter values go."""
         segments = path.split("/")
         for i, segment in enumerate(segments):
             if not segment or is_pseudonym(segment):
@@ -315,7 +328,7 @@ class Redaction:
             query = "?" + self.form(query[1:], here)
         if fragment:
             fragment = "#" + (self.form(fragment[1:], here) if "=" in fragment else self.text(fragment[1:], here, False))
-        return f"{scheme}{userinfo}{host}{path}{query}{fragment}"
+        return f"{path}{query}{fragment}"
 
     def form(self, encoded: str, ctx: Ctx, names: set[str] | None = None) -> str:
         """`a=1&b=2` (a query string or a form body): each value judged by its name and its neighbours."""
@@ -424,8 +437,13 @@ class Redaction:
     # ------------------------------------------------------------ the sweep
 
     def sweep(self, text: str, ctx: Ctx) -> str:
-        """Personal words learned under a name elsewhere in the run (a given_name, a SAML surname) are
-        hidden wherever else they appear: a page title, a note, a message."""
+        """Secrets found elsewhere in the run (a cookie, a token, a password) and personal words learned under
+        a name (a given_name, a SAML surname) are hidden wherever else they appear: a parameter with a neutral
+        name, a page title, a note, a message."""
+        # in markup (an XML file, a page in a HAR) a pseudonym is written as its text: &lt;KIND:hex&gt;
+        write = html.escape if _MARKUP_START.match(text) else str
+        if self.echoes and len(text) >= 10:
+            text = self._echoes(text, ctx, write)
         regex = self._learned_regex()
         if regex is None or not regex.search(text):
             return text
@@ -434,8 +452,29 @@ class Redaction:
         def one(m: re.Match[str]) -> str:
             if any(s <= m.start() < e for s, e in taken):
                 return m.group(0)
-            return self.pseudo("PERSON", m.group(0), "learned_name", ctx)
+            return write(self.pseudo("PERSON", m.group(0), "learned_name", ctx))
         return regex.sub(one, text)
+
+    def _echoes(self, text: str, ctx: Ctx, write: Callable[[str], str]) -> str:
+        """Each token of `text` that is a secret met elsewhere, also as a path's segment or before a full stop."""
+        out: list[str] = []
+        last = 0
+        for m in rules.ECHO_TOKEN.finditer(text):
+            token = m.group(0)
+            pieces = [(m.start(), token.rstrip("."))]
+            if "/" in token:  # `/services/T0/B0/Xy...`: a secret in a URL's path
+                offset = m.start()
+                for piece in token.split("/"):
+                    pieces.append((offset, piece.rstrip(".")))
+                    offset += len(piece) + 1
+            for start, piece in pieces:
+                kind = self.echoes.get(piece)
+                if kind is None:
+                    continue
+                out += (text[last:start], write(self.pseudo(kind, piece, "echo", ctx)))
+                last = start + len(piece)
+                break
+        return "".join(out) + text[last:] if out else text
 
     def _learned_regex(self) -> re.Pattern[str] | None:
         if not self.learned:

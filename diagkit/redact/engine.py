@@ -8,7 +8,7 @@ The pipeline, top to bottom, for one input:
   decide.Redaction.value         name rule -> decode -> free text (scan, NER)     (decide.py, decode.py, scan.py, ner.py)
   rules.NAME_RULES/VALUE_RULES   the one table every stage reads                  (rules.py)
   pseudonym.Pseudonymizer        <KIND:hex>, HMAC of the decoded value            (pseudonym.py)
-  decide.Redaction.sweep         personal words learned under a name, hidden everywhere else
+  decide.Redaction.sweep         secrets found and personal words learned under a name, hidden everywhere else
   gate.check                     the output's every decoded form scanned again; a hit -> LeakDetected
 
 One Redactor per run: the same value gets the same pseudonym in every file, place and encoding of that run.
@@ -109,15 +109,17 @@ class Redactor:
         if fmt not in FORMATS:
             raise InputFormatError(f"'{name}': unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
         guessed = fmt == "auto" and os.path.splitext(name)[1].lower() not in _EXTENSIONS
+        auto = fmt == "auto"
         if fmt == "auto":
             fmt = detect_format(data, name)
         try:
             try:
                 out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
             except InputFormatError:
-                if not guessed or fmt not in ("json", "har"):
+                if fmt not in ("json", "har") or not (guessed or (auto and _json_lines(data))):
                     raise
-                # only its first character said JSON (an INI file's "[section]"): read as text instead
+                # only its first character said JSON (an INI file's "[section]"), or it is JSON Lines named
+                # .json (one document a line, each read whole by the text path): read as text instead
                 fmt = "text"
                 out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
         except RecursionError:
@@ -198,13 +200,12 @@ class Redactor:
         finally:
             run.spread = None
         changed: list[tuple[str, str]] = []
-        if run.learned:
-            def sweep(text: str, where: str) -> str:
-                new = run.sweep(text, Ctx(where))
-                if new != text:
-                    changed.append(("", new))
-                return new
-            out = _map_strings(out, sweep)
+        if run.learned or run.echoes:
+            if isinstance(out, str):
+                out = run.sweep(out, Ctx(""))
+                changed.append(("", out))
+            else:
+                _sweep_tree(run, out, "", changed)
         if not spread_used:
             gate.check(gate.strings(out), name, run.terms, tree=out)
             return out
@@ -255,10 +256,19 @@ class Redactor:
             for i, piece in zip(plain, pieces, strict=True):
                 lines[i] = piece
         out_text = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
-        if self._run.learned:
+        if self._run.learned or self._run.echoes:
             out_text = self._run.sweep(out_text, Ctx("text"))
         gate.check([("", out_text)], name, self._run.terms, lines=True)
         return out_text
+
+
+def _json_lines(data: bytes) -> bool:
+    """Whether every line that is not blank is a JSON document of its own, and there are two or more."""
+    try:
+        lines = [line for line in data.decode("utf-8-sig").splitlines() if line.strip()]
+        return len(lines) > 1 and all(isinstance(json.loads(line), (dict, list)) for line in lines)
+    except (UnicodeDecodeError, ValueError):
+        return False
 
 
 def _document_line(line: str) -> bool:
@@ -270,14 +280,17 @@ def _lines(text: str) -> list[tuple[str, str]]:
     return [(f"line {i + 1}", line) for i, line in enumerate(text.split("\n"))]
 
 
-def _map_strings(node: Any, fn: Any, where: str = "") -> Any:
-    if isinstance(node, str):
-        return fn(node, where)
-    if isinstance(node, dict):
-        return {k: _map_strings(v, fn, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_map_strings(v, fn, f"{where}[{i}]") for i, v in enumerate(node)]
-    return node
+def _sweep_tree(run: Redaction, node: Any, where: Any, changed: list[tuple[str, str]]) -> None:
+    """Redaction.sweep on every string of a tree, in place; each string it changes is added to `changed`."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if value.__class__ is str:
+            new = run.sweep(value, Ctx((where, key)))
+            if new is not value:
+                node[key] = new
+                changed.append(("", new))
+        elif isinstance(value, (dict, list)):
+            _sweep_tree(run, value, (where, key), changed)
 
 
 def _parse_json(text: str, name: str, har: bool, parse_constant: Callable[[str], Any]) -> Any:
@@ -288,8 +301,8 @@ def _parse_json(text: str, name: str, har: bool, parse_constant: Callable[[str],
     try:
         return json.loads(text, parse_constant=parse_constant)
     except json.JSONDecodeError as exc:
-        raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                               f"{exc.colno}") from None
+        raise InputFormatError(f"'{name}' is not valid JSON: {exc.msg.removesuffix(' at')} at line "
+                               f"{exc.lineno} column {exc.colno}") from None
     except ValueError:  # the only other ValueError of json.loads: an integer past Python's digit limit
         raise InputFormatError(f"'{name}' holds a number too long to read "
                                f"(over {sys.get_int_max_str_digits()} digits)") from None

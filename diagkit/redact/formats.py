@@ -91,6 +91,10 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
+    if name is not None and ("value" in node or "Value" in node) and rules.name_rule(name) is not None:
+        # `"spring.datasource.password": {"value": "…", "origin": "…"}` (Spring's /actuator/env): the value is
+        # the named setting's
+        named.update({"value": name, "Value": name})
     if "kty" in node:  # a JSON Web Key: its private members (RFC 7518 section 6) are a private key's
         named.update(_JWK_PRIVATE)
     if isinstance(node.get("sensitive_attributes"), list) and isinstance(node.get("attributes"), dict):
@@ -363,8 +367,9 @@ def _element(r: Redaction, el: Any, ctx: Ctx, name: str | None = None) -> None:
             continue
         attr_name = pair if pair is not None and short in ("value", "Value") else short
         el.attrib[full] = r.value(attr_name, value, here.at("@" + short))
-    if el.text and el.text.strip():
-        el.text = r.value(name or local, el.text, here)
+    if el.text and el.text.strip():  # <Data Name="TargetUserName">: an element named by its name attribute
+        named = pair if pair is not None and rules.name_rule(pair) is not None else local
+        el.text = r.value(name or named, el.text, here)
     # SAML <Attribute Name="...givenname"><AttributeValue>: the value is judged by the attribute's name
     child_name = el.attrib.get(attrs["Name"]) if local == "Attribute" and "Name" in attrs else None
     for child in el:
@@ -380,6 +385,7 @@ def _element(r: Redaction, el: Any, ctx: Ctx, name: str | None = None) -> None:
 
 _HTML_TOKEN = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>.*?</\1\s*>|<[A-Za-z!/?][^>]*>|[^<]+|<", re.S | re.I)
 _ATTR = re.compile(r"""([^\s=/>"']+)(\s*=\s*)("[^"]*"|'[^']*'|[^\s>]+)""")
+_ROW_TAG = re.compile(r"<(tr|td|th)\b", re.I)
 _NAMED_TAGS = frozenset({"input", "meta", "param", "button", "textarea", "select", "option"})
 
 
@@ -393,10 +399,13 @@ def html_text(r: Redaction, text: str, ctx: Ctx, fragment: bool = False) -> str:
                or (bool(names & {"code", "state"}) and rules.OAUTH_PATH.search(actions) is not None))
     out = []
     element = attribute = None  # (fragment) the last element opened; the SAML Attribute's Name it is in
+    cell, label = -1, ""  # a table row's cell being read, and its first cell's text: the label of those after it
     for m in _HTML_TOKEN.finditer(text):
         token = m.group(0)
         if fragment and token.startswith("<") and not m.group(1) and not token.startswith("<!"):
             element, attribute = _fragment_names(token, element, attribute)
+        elif (row := _ROW_TAG.match(token)) is not None:  # a debug page's settings (Django, phpinfo): label, value
+            cell, label = (-1, "") if row.group(1).lower() == "tr" else (cell + 1, label)
         if m.group(1):  # script or style: the code inside is text, not HTML-escaped
             open_end = token.index(">") + 1
             close = token.rindex("</")
@@ -408,12 +417,16 @@ def html_text(r: Redaction, text: str, ctx: Ctx, fragment: bool = False) -> str:
         else:
             plain = html.unescape(token)
             name = attribute if element == "AttributeValue" and attribute else element
-            rule = rules.name_rule(name) if fragment and name and plain.strip() else None
+            if cell == 0 and plain.strip():
+                label = (label + " " + plain.strip()).strip()[:80]
+            elif cell > 0 and label and not fragment:
+                name = label
+            rule = rules.name_rule(name) if (fragment or cell > 0) and name and plain.strip() else None
             if rule is not None and rule.kind not in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT):
-                lead, core = plain[: len(plain) - len(plain.lstrip())], plain.strip()
+                lead, core = plain[: len(plain) - len(plain.lstrip(" \t\r\n'\""))], plain.strip(" \t\r\n'\"")
                 new = lead + r.value(name, core, here.at(name)) + plain[len(lead) + len(core):]
-            else:
-                new = r.text(plain, here) if plain.strip() else plain
+            else:  # a row's label names a setting, not a person: no NER there
+                new = r.text(plain, here, prose=cell != 0) if plain.strip() else plain
             out.append(token if new == plain else html.escape(new, quote=False))
     return "".join(out)
 

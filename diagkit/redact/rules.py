@@ -47,6 +47,7 @@ class NameRule:
 
 # Kinds decided by the shape of the whole value, not by a pseudonym of it (decide.py handles them).
 SAML, AUTHORIZATION, COOKIE, URL, OAUTH_CONTEXT, KEEP = "SAML", "AUTH", "COOKIE", "URL", "OAUTH", "KEEP"
+QUERY = "QUERY"  # a query string in free text whose URL has no scheme (`GET /cb?email=...`): read as a form
 
 # Names first; the first rule that matches decides. Public siblings of secret names come first.
 NAME_RULES: tuple[NameRule, ...] = (
@@ -172,6 +173,14 @@ NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil
 
 # Accounts of a system, not of a person: the user a process, a database or a login runs as stays
 # (`USER: root`, `DB_USER=postgres`), as whether it is root is often the answer.
+def user_word(value: str) -> bool:
+    """A user's name in a log line, not a word of the sentence or a system's account."""
+    return value.lower() not in SYSTEM_ACCOUNTS and value.lower() not in _SENTENCE_WORDS
+
+
+_SENTENCE_WORDS = frozenset({"from", "with", "in", "on", "at", "the", "a", "an", "account", "accounts", "authentication",
+                             "session", "request", "id", "name", "not", "is", "was", "has", "does", "and", "or", "to",
+                             "of", "unknown", "none", "null", "user", "users", "password", "login", "by", "for"})
 SYSTEM_ACCOUNTS = frozenset({"root", "admin", "administrator", "nobody", "daemon", "www-data", "postgres", "mysql",
                              "ubuntu", "ec2-user", "git", "system", "guest", "anonymous", "sa", "jenkins", "docker"})
 
@@ -286,6 +295,8 @@ def ip_ok(text: str) -> bool:
         return False
     if ip.version == 6 and "::" not in text and text.count(":") != 7:
         return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # ::ffff:127.0.0.1 is the IPv4 address it maps
+        ip = ip.ipv4_mapped
     if ip.version == 4 and all(len(part) == 1 for part in text.split(".")):
         return False  # "4.1.2.5": a section or version number, not an address anyone is given
     return not (ip.is_loopback or ip.is_unspecified or ip.is_multicast
@@ -364,7 +375,10 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               needs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), one_line=True,
               yes=("ghp_1A2b3C4d5E6f7G8h9I0jK1lM2nO3pQ4rS5tU",
                    "github_pat_11ABCDEF0123456789_abcdefijklmnopqrstuvwxyzABCDEFIJKLMNOP"), no=("ghp_short",)),
-    ValueRule("gitlab_token", "TOKEN", r"\bglpat-[\w-]{20,}", needs=("glpat-",), one_line=True, yes=("glpat-abcdefghij0123456789",)),
+    ValueRule("gitlab_token", "TOKEN", r"\b(?:glpat|glrt|gldt|glptt|glsoat|glcbt)-[\w-]{20,}|\bGR1348941[\w-]{20,}",
+              needs=("glpat-", "glrt-", "gldt-", "glptt-", "glsoat-", "glcbt-", "GR1348941"), one_line=True,
+              yes=("glpat-abcdefghij0123456789", "GR1348941aB3dE5fG7hJ9kL1mN2pQ", "glrt-abcdefghij0123456789"),
+              no=("glpat-short",)),
     ValueRule("slack_token", "TOKEN", r"\bxox[abposre]-[\w-]{10,}", needs=("xox",), one_line=True, yes=("xoxb-1234567890-abcdefghij",)),
     ValueRule("google_api_key", "KEY", r"\bAIza[\w-]{35}", needs=("AIza",), one_line=True, yes=("AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",)),
     ValueRule("stripe_key", "KEY", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}", needs=("k_live_", "k_test_"), one_line=True, yes=("sk_live_51Hx0aB2cD3eF4gH5iJ6kL7mN8",),
@@ -374,6 +388,19 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               yes=("4/0AfteXvtM-2XB5q-cTe-l-oYTkkRg-3QZf8V44cEvrRvCpPR9gSX",), no=("4/0A-short",)),
     ValueRule("package_token", "TOKEN", r"\b(?:npm_[A-Za-z0-9]{36}|pypi-[\w-]{50,})",
               needs=("npm_", "pypi-"), one_line=True, yes=("npm_abcdefghijklmnopqrstuvwxyz0123456789",)),
+    # The person in an AWS principal's ARN (`arn:aws:iam::123456789012:user/jane.doe`, an assumed role's session
+    # name, often the person's email), and the user an authentication log names (sshd's `Failed password for
+    # invalid user mwilson from`, `Accepted publickey for fred`, `login attempt by user 'x'`): system accounts stay
+    ValueRule("aws_principal", "USER", r"\barn:aws[\w-]*:(?:iam|sts)::\d{12}:(?:user(?:/[\w+=,.@-]+)*|"
+              r"assumed-role/[\w+=,.@-]+|federated-user)/([\w+=,.@-]+)", needs=("arn:aws",), one_line=True, group=1,
+              yes=("arn:aws:iam::123456789012:user/jane.doe", "arn:aws:sts::123456789012:assumed-role/Admin/jane@corp.test"),
+              no=("arn:aws:iam::123456789012:role/Admin", "arn:aws:s3:::bucket/user/x"), gate=False, check=lambda v: user_word(v)),
+    ValueRule("auth_log_user", "USER", r"(?:\b(?:for|by)(?: invalid| illegal)? user |\b(?:Accepted|Failed) \w+ for "
+              r"(?:invalid user )?)['\"]?([A-Za-z0-9_][\w.@-]{0,63})", needs=("user ", "Accepted ", "Failed "),
+              one_line=True, group=1, gate=False, check=lambda v: user_word(v),
+              yes=("Failed password for invalid user mwilson from", "Accepted publickey for fred from",
+                   "login attempt by user 'realuser'"),
+              no=("Failed password for root from", "token for user from", "Failed login for user admin")),
     ValueRule("email", "EMAIL", r"(?<![\w.+%-])(?!git@[^\s@:]+:)[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
               needs=("@",), one_line=True, yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b", "git@github.com:org/repo.git")),
     # 13 to 19 digits in one run, or in the groups a card is printed in (4-4-4-4, 4-4-4-4-3, Amex's 4-6-5): a
@@ -405,9 +432,10 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               r"\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4})(?![\w.-])",
               yes=("+447911123456", "(415) 555-0173", "+1 415 555 0173"), no=("771234567890", "2030-01-01"),
               check=phone_ok),
-    ValueRule("ip_address", "IP", r"(?<![\w./:-])(?:(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?!:[0-9A-Fa-f]))"
+    ValueRule("ip_address", "IP", r"(?<![\w./:-])(?:(?:[0-9A-Fa-f]{0,4}:){2,6}(?:\d{1,3}\.){3}\d{1,3}|"  # ::ffff:198.51.100.7
+              r"(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?!:[0-9A-Fa-f]))"
               r"(?!\.?\d)(?![A-Za-z_])",
-              yes=("198.51.100.7", "2001:db8::7", "10.1.2.3:8443"),
+              yes=("198.51.100.7", "2001:db8::7", "10.1.2.3:8443", "::ffff:198.51.100.7"),
               no=("127.0.0.1", "120.0.0.0.1", "12:30:45", "4.1.2.5", "3F:6A:2B:1C:9D:8E:7F:60:A1:B2:C3:D4:E5:F6:07:18"), check=ip_ok, gate=False,
               starts=r"[\dA-Fa-f:]"),
     ValueRule("birth_date", "DATE", rf"(?i:\b(?:dob|d\.o\.b\.?|born(?: on)?|birth ?date|date of birth|birthday))[\s:=]*({_DATE})",
@@ -453,6 +481,19 @@ def keyed_secret(name: str, value: str) -> bool:
             and _PUBLIC_METADATA.regex.search(normal) is None
             and _OPAQUE.fullmatch(value) is not None
             and re.search(r"\d", value) is not None and re.search(r"[A-Za-z]", value) is not None)
+
+
+# A secret found once is hidden wherever else it appears (decide.Redaction.sweep): a token copied into a parameter
+# with a neutral name, a cookie echoed in a page, curl's note of a cookie it stored. Only values no word or id of a
+# protocol could be: 10 or more characters of a token's alphabet, letters and digits both, of a secret's kind.
+ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CREDENTIAL", "SESSION", "CSRF", "CODE",
+                        "COOKIE"})
+ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{10,}={0,2}")
+
+
+def echo_worthy(kind: str, value: str) -> bool:
+    return (kind in ECHO_KINDS and ECHO_TOKEN.fullmatch(value) is not None
+            and any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value))
 
 
 # In a sign-in request's query or form (an OAuth/OIDC or login endpoint, decide.Ctx.oauth), an opaque value

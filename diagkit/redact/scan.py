@@ -32,15 +32,34 @@ class Hit(NamedTuple):
 
 
 _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
+_RELATIVE_QUERY = re.compile(r"(?<![\w/.:-])/[^\s?\"'<>#`]*\?[\w.%~+\[\]-]+=[^\s\"'<>#`]*")
 _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=:@%!$*-]+)))")
 _COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 # a credential is a token, or (Basic written by hand, not encoded) user:password
 _BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,}(?::[^\s'\"]+)?)")
 # the value quoted, single-quoted, quoted with escaped quotes (`key=\"v\"`: JSON text inside a log line), or bare
-_NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})(?:\\?[\"'])?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
-                         r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|\\\"([^\"\\\r\n]{1,4096})\\\"|"
-                         r"([^\s;,&\"'<>)\]}]+))")
+# the value: quoted, quoted with escaped quotes (`\"v\"` in a log line quoting JSON, `\\\"v\\\"` quoted twice),
+# in brackets (`code=[v]`, a Java map printed), or bare; never an object or list that opens there (`"user": {`)
+_NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})(?:\\*[\"'])?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
+                         r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|\\+\"([^\"\\\r\n]{1,4096})\\+\"|"
+                         r"\[([^\s\[\]]{1,4096})\]|(?![{\[\\])([^\s;,&\"'<>)\]}]+))")
+_NAME_WORDS = re.compile(r"(?: [A-Z][^\W\d_][\w'-]*){1,3}(?![\w@.])")
+
+
+def _name_end(text: str, m: re.Match[str], group: int, kind: str) -> int:
+    """Where a value ends: a person's name written bare (`Display Name: Jane Roe`) goes on to the name's
+    other capitalised words."""
+    if kind == "PERSON" and m.lastindex == group and text[m.start(group) - 1:m.start(group)] not in "\"'":
+        words = _NAME_WORDS.match(text, m.end(group))
+        if words is not None:
+            return words.end()
+    return m.end(group)
+
+
+_LABEL_END = re.compile(r"(?i) (?:id|token|key|secret|password|name|number)[ \t]*[:=]")
+_LABEL = re.compile(r"(?i)(?<![\w.-])([a-z]{2,20} (?:id|token|key|secret|password|name|number))[ \t]*([:=])[ \t]*"
+                    r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|(?![{\[])([^\s;,&\"'<>)\]}]+))")
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w:.-]{0,60})>([^<>\r\n]{1,1024})</\1>")
 _FLAG = re.compile(r"(?<!\S)--([A-Za-z][\w-]{1,40})(?:=|[ \t]+)(?!-)(\"[^\"\r\n]*\"|'[^'\r\n]*'|\S+)")
 _USER_PASS_FLAG = re.compile(r"(?<!\S)(?:-u|--user)[ \t=]+([^\s:'\"]+):([^\s'\"]+)")
@@ -144,7 +163,7 @@ def plausible(kind: str, value: str) -> bool:
     if kind == "PHONE":
         return sum(ch.isdigit() for ch in value) >= 6
     if kind == "EMAIL":
-        return "@" in value
+        return "@" in value or "%40" in value
     if kind == "DATE":
         return any(ch.isdigit() for ch in value)
     if kind == "PERSON":  # not a path (`Codertocat/Hello-World`, a repository's full name)
@@ -162,6 +181,9 @@ def find(text: str) -> list[Hit]:
         for m in _URL.finditer(text):
             url = m.group(0).rstrip(".,;:!?)]}")
             claims.add(m.start(), m.start() + len(url), rules.URL, "url")
+    if "?" in text:  # `GET /cb?email=a%40b.test HTTP/1.1`: a URL without scheme and host
+        for m in _RELATIVE_QUERY.finditer(text):
+            claims.add(*m.span(), rules.QUERY, "query")
     if "uthoriz" in text or "UTHORIZ" in text:
         for m in _AUTH_LINE.finditer(text):
             group = next(i for i in (1, 2, 3) if m.group(i) is not None)
@@ -177,13 +199,19 @@ def find(text: str) -> list[Hit]:
                                   or _PORT_AND_PATH.match(text, m.end())):
             continue  # a server's address: named so, or with a port and a path after it (`10.0.0.5:8090/api`)
         claims.add(*m.span(group), rule.kind, rule.id)
+    if _LABEL_END.search(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words (a page as text)
+        for m in _LABEL.finditer(text):
+            group = next(i for i in (3, 4, 5) if m.group(i) is not None)
+            kind = _value_kind(m.group(1), m.group(group), m.group(2), text, m.start())
+            if kind is not None:
+                claims.add(m.start(group), _name_end(text, m, group, kind), kind, "name_value")
     pos = 0 if "=" in text or ":" in text else len(text)
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
-        group = next(i for i in (3, 4, 5, 6) if m.group(i) is not None)
+        group = next(i for i in (3, 4, 5, 6, 7) if m.group(i) is not None)
         kind = _value_kind(m.group(1), m.group(group), m.group(2), text, m.start())
         if kind is not None:
-            claims.add(*m.span(group), kind, "name_value")
+            claims.add(m.start(group), _name_end(text, m, group, kind), kind, "name_value")
         # `a: token=X`: a value that is not a secret may hold the next pair, so look again inside it
         pos = m.end() if kind is not None else m.start(group)
     if "</" in text:
@@ -233,8 +261,9 @@ def _command_lines(text: str, claims: _Claims) -> None:
     for m in _FLAG.finditer(text) if "--" in text else ():
         value = m.group(2).strip("'\"")
         kind = _value_kind(m.group(1), value, "=")
-        if kind is not None:
-            claims.add(*m.span(2), kind, "command_line")
+        if kind is not None:  # inside its quotes: the same value gets the same pseudonym quoted or not
+            start = m.start(2) + (m.group(2)[:1] in "'\"" and len(value) < len(m.group(2)))
+            claims.add(start, start + len(value), kind, "command_line")
     for m in _P_ATTACHED.finditer(text) if "-p" in text else ():
         if re.search(r"\b(?:mysql\w*|mariadb\w*)\b", _line(text, m.start())):
             claims.add(*m.span(1), "PASSWORD", "command_line")

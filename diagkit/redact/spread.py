@@ -2,12 +2,12 @@
 
 The result is the one-process walk's, entry for entry. The entries are cut into one slice per worker (one
 per processor, at most four); each slice goes to a worker as pickled entries and comes back redacted and
-gated, with its report, the pseudonyms handed out and the names learned, and this process merges the
+gated, with its report, the pseudonyms handed out, the names learned and the secrets found, and this process merges the
 slices in order. A worker
 meets no value an earlier slice met, so when one of its pseudonyms is already another value's (two
 values sharing a prefix, which one process settles by lengthening the later one), or when the worker
 died, that slice is walked again here, where the earlier slices' pseudonyms are known. The caller then
-sweeps learned names through the whole tree and gates every string that sweep changes
+sweeps learned names and found secrets through the whole tree and gates every string that sweep changes
 (engine.Redactor._tree).
 """
 
@@ -64,7 +64,7 @@ def _worker(job: tuple) -> tuple:
                   walk=formats.walk, document=formats.document)
     with gc_paused():
         walk_slice(r, items, name, here, start, doc)
-    return items, r.report, pseudo.mapping, r.learned, r.changes
+    return items, r.report, pseudo.mapping, r.learned, r.echoes, r.changes
 
 
 def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> list:
@@ -103,11 +103,13 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
                 walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
                 out.extend(items)
                 continue
-            done, report, mapping, learned, changes = result
+            done, report, mapping, learned, echoes, changes = result
             pseudo.merge(mapping)
             r.report.merge(report)
             for word in learned:
                 r.learned.setdefault(word, word)
+            for value, kind in echoes.items():
+                r.echoes.setdefault(value, kind)
             r.changes += changes
             out.extend(done)
     return out
