@@ -656,9 +656,104 @@ $ curl -sv {SERVER_IP}:8090/languages/bash/latest
     ]
 
 
+# planted in exports_and_dumps (all fake)
+EXPORT_EMAIL = "odalys.brightwater@corp-example.test"
+EXPORT_GIVEN, EXPORT_FAMILY = "Odalys", "Brightwater"
+EXPORT_IP = "203.0.113.58"
+WIN_USER = "obrightwater"
+EVENT_IP = "198.51.100.91"
+ACTUATOR_PASS = "Act-9pLq2vRw7Tz"
+DEBUG_SESSION = "d0bfff00b5ebfe203a409ff5d023de10"
+DEBUG_PW = "Php-Auth-7Kq2Lm9"
+TWICE_USER_ID = "4e2fbbbc-289d-435e-9fe7-4f1719226bb0"
+TWICE_SESSION = "8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+SPRING_CODE = "aab01a92877ae6322b8bf3c381b9c6f2"
+SPRING_SECRET = "b98fe2e6d9214674ab25e82c5065c9aa"
+SSH_USER = "tquillon"
+ECHOED_COOKIE = "Zk2fPq9LmX3vB7nR1tY"
+HAND_CUT_FPC = "AkFAKEfpc1234567890abcdefghijkl"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYdiagKEY"
+ARN_USER = "odalys.b"
+LINES_IP = "192.0.2.144"
+OKTA_LOGIN = "obright"
+AUTHN_HEX = "a3bc91f0e4d25b7c8a9e0f1d2c3b4a5968778695a4b3c2d1"
+SIGN_HEX = "5f4dcc3b5aa765d61d8327deb882cf99"
+JSESS = "i1jpnucidu4o1emq4r71pzt90"
+ECHO_IP = "198.51.100.203"
+
+
+def exports_and_dumps() -> list[Case]:
+    """Files support gets besides captures, as public issue threads and fixtures show them: a sign-in log exported
+    as CSV, Windows security events, an Okta event, Spring's /actuator/env, a debug page's settings table, request
+    and authentication logs, JSON Lines named .json, and an API capture with its own names for credentials."""
+    csv_text = ("TimeGenerated,CorrelationId,UserPrincipalName,UserDisplayName,IPAddress,AppDisplayName,ResultType,"
+                "ResultDescription\r\n"
+                f"2030-01-01T00:00:00Z,{CORRELATION},{EXPORT_EMAIL},{EXPORT_GIVEN} {EXPORT_FAMILY},{EXPORT_IP},"
+                "Azure Portal,50140,\"This error occurred due to 'Keep me signed in' interrupt.\"\r\n")
+    events = ('<?xml version="1.0" encoding="utf-8"?>\n<Events>\n<Event><System><EventID>4625</EventID></System>'
+              '<EventData><Data Name="SubjectUserSid">S-1-5-18</Data>'
+              f'<Data Name="TargetUserName">{WIN_USER}</Data><Data Name="IpAddress">::ffff:{EVENT_IP}</Data>'
+              '<Data Name="LogonType">3</Data></EventData></Event>\n</Events>\n')
+    okta = json.dumps({"eventType": "user.authentication.sso", "outcome": {"result": "FAILURE"},
+                       "target": [{"alternateId": OKTA_LOGIN, "displayName": f"{EXPORT_GIVEN} {EXPORT_FAMILY}",
+                                   "type": "AppUser"},
+                                  {"alternateId": "salesforce_prod", "displayName": "Salesforce Production",
+                                   "type": "AppInstance"}]})
+    actuator = json.dumps({"propertySources": [{"name": "applicationConfig: [classpath:/application.yml]",
+                                                "properties": {"spring.datasource.password": {
+                                                    "value": ACTUATOR_PASS, "origin": "application.yml - 5:15"},
+                                                    "server.port": {"value": 8080}}}]})
+    page = ("<html><body><table>"
+            f"<tr><td>session id</td><td>&quot;{DEBUG_SESSION}&quot;</td></tr>"
+            f"<tr><td class=\"e\">PHP_AUTH_PW </td><td class=\"v\">{DEBUG_PW} </td></tr>"
+            "<tr><td>Server API</td><td>FPM/FastCGI</td></tr></table></body></html>\n")
+    log = (f"GET /cb?email={q(EXPORT_EMAIL)} HTTP/1.1\n"
+           f'sample: "{{\\"message\\":\\"userId=\\\\\\"{TWICE_USER_ID}\\\\\\", sessionId=\\\\\\"{TWICE_SESSION}\\\\\\"\\"}}"\n'
+           f"DEBUG : Encoding and sending form: {{grant_type=[authorization_code], code=[{SPRING_CODE}], "
+           f"client_secret=[{SPRING_SECRET}]}}\n"
+           f"sshd[24200]: Failed password for invalid user {SSH_USER} from {EXPORT_IP} port 38780 ssh2\n"
+           '    "user": {\n'
+           f'* Added cookie sid="{ECHOED_COOKIE}" for domain app-example.test, path /, expire 0\n'
+           f"GET /collect?v=1&utmcc={ECHOED_COOKIE} HTTP/1.1\n"
+           f"Cookie: esctx=AQABAAAAAAD--<REDACTED>; fpc={HAND_CUT_FPC}\n"
+           f"$ aws configure set aws_secret_access_key {AWS_SECRET}\n"
+           "$ kubectl get secret app-creds -o yaml\n"
+           "  access_key     ****************B4XB shared-credentials-file\n"
+           f'    "Arn": "arn:aws:iam::123456789012:user/{ARN_USER}"\n')
+    lines = "\n".join(json.dumps({"clientIP": LINES_IP, "requestUri": f"/page/{i}", "httpStatus": 200}) for i in range(2))
+    body = '{\n  "args": {}, \n  "origin": "' + ECHO_IP + '", \n  "url": "https://httpbin.example.test/post"\n}\n'
+    entries = [
+        _entry("GET", f"https://api.app-example.test/v1/list?page=2&sign={SIGN_HEX}", 200,
+               resp_headers=[("Authentication", AUTHN_HEX)],
+               content={"size": len(body), "mimeType": "application/json", "text": body}),
+        _entry("GET", f"https://idp.app-example.test/idp/profile/SAML2/POST/SSO;jsessionid={JSESS}?execution=e1s1", 200),
+    ]
+    return [
+        Case("signin-export.csv", csv_text.encode(), [EXPORT_EMAIL, EXPORT_GIVEN, EXPORT_FAMILY, EXPORT_IP],
+             ["TimeGenerated,CorrelationId,UserPrincipalName,UserDisplayName,IPAddress", CORRELATION, "Azure Portal",
+              "50140", "'Keep me signed in' interrupt"]),
+        Case("security-events.xml", events.encode(), [WIN_USER, EVENT_IP],
+             ['<Data Name="TargetUserName">', "S-1-5-18", "<EventID>4625</EventID>", '<Data Name="LogonType">3']),
+        Case("okta-event.json", okta.encode(), [OKTA_LOGIN, EXPORT_GIVEN, EXPORT_FAMILY],
+             ["Salesforce Production", "salesforce_prod", "FAILURE", "user.authentication.sso"]),
+        Case("actuator-env.json", actuator.encode(), [ACTUATOR_PASS],
+             ["spring.datasource.password", "applicationConfig: [classpath:/application.yml]", "8080"]),
+        Case("debug-page.html", page.encode(), [DEBUG_SESSION, DEBUG_PW], ["Server API", "FPM/FastCGI", "PHP_AUTH_PW"]),
+        Case("auth-and-requests.log", log.encode(),
+             [EXPORT_EMAIL, TWICE_USER_ID, TWICE_SESSION, SPRING_CODE, SPRING_SECRET, SSH_USER, EXPORT_IP,
+              ECHOED_COOKIE, HAND_CUT_FPC, AWS_SECRET, ARN_USER],
+             ["GET /cb?email=", "grant_type=[authorization_code]", '"user": {', "kubectl get secret app-creds",
+              "****************B4XB", "Failed password for invalid user", "arn:aws:iam::123456789012:user/",
+              "aws configure set aws_secret_access_key", "utmcc="]),
+        Case("access-lines.json", lines.encode(), [LINES_IP], ['"requestUri": "/page/1"', '"httpStatus": 200']),
+        Case("own-names.har", _har(entries, "WebInspector", "API"), [AUTHN_HEX, SIGN_HEX, JSESS, ECHO_IP],
+             ["SSO;jsessionid=", "Authentication", "page=2", '\\"args\\": {}, \\n']),
+    ]
+
+
 def corpus() -> list[Case]:
     return [chrome_sso_har(), firefox_api_har(), safari_har(), *config_files(), *console_and_logs(),
-            sign_in_flow_har(), *pastes_and_browser_logs(), *issue_thread_pastes()]
+            sign_in_flow_har(), *pastes_and_browser_logs(), *issue_thread_pastes(), *exports_and_dumps()]
 
 
 def deflated(text: str) -> str:

@@ -328,6 +328,25 @@ def test_stdout_output(invoke: Any, har_file: Path) -> None:
     assert EMAIL not in result.stdout
 
 
+def test_an_archive_or_other_binary_input_is_refused_never_copied(invoke: Any, tmp_path: Path) -> None:
+    """Read as Latin-1 text, a zipped HAR would pass through unread with the secrets inside it."""
+    import zipfile
+
+    archive = tmp_path / "session.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("session.har", json.dumps({"log": {"entries": [], "comment": f"password={EMAIL}"}}))
+    result = invoke("redact", archive, "-o", tmp_path / "out.zip")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (f"diagkit: error[DK102]: '{archive}' is not text but a ZIP archive: diagkit "
+                                     "redacts text files (HAR, JSON, YAML, XML, logs); nothing was written (hint: "
+                                     "extract or decompress it and redact the files inside)")
+    assert not (tmp_path / "out.zip").exists()
+    blob = tmp_path / "dump.bin"
+    blob.write_bytes(b"head\x00\x01" + EMAIL.encode())
+    result = invoke("redact", blob, "-o", tmp_path / "out.bin")
+    assert result.exit_code == 1 and "is not text but binary data" in result.stderr
+
+
 def test_bad_inputs_one_line_exit_1(invoke: Any, tmp_path: Path) -> None:
     broken = tmp_path / "broken.har"
     broken.write_text('{"log": {"entries": [')

@@ -27,8 +27,20 @@ def test_corpus_case_has_no_leak_and_loses_nothing(invoke, tmp_path: Path, case:
     assert code == 0
     assert leakcheck.leaks(out, case.secrets) == []
     assert leakcheck.lost(out, case.keep) == []
-    if case.name.endswith((".har", ".json")):
-        json.loads(out)
+    if case.name.endswith((".har", ".json")):  # still parses: as one document, or line by line (JSON Lines)
+        try:
+            json.loads(case.data)
+            json.loads(out)
+        except ValueError:
+            [json.loads(line) for line in out.splitlines() if line.strip()]
+    if case.name.endswith(".xml"):  # XML that parsed still parses
+        from lxml import etree
+
+        try:
+            etree.fromstring(case.data)
+        except etree.XMLSyntaxError:
+            return
+        etree.fromstring(out.encode())
 
 
 def test_checker_finds_what_is_planted() -> None:

@@ -70,6 +70,11 @@ def _below(where: Any, base: Any) -> tuple:
     return tuple(reversed(path))
 
 
+def _quote_like(text: str, written: str, safe: str = "") -> str:
+    """`text` percent-encoded as `written` was: a character it wrote raw stays raw (and those in `safe`)."""
+    return urllib.parse.quote(text, safe=safe + "".join(sorted({ch for ch in written if not ch.isalnum() and ch != "%"})))
+
+
 _MEMO_TEXT = 256
 _MARKUP_START = re.compile(r"\s*<[A-Za-z!?]")  # XML or HTML (not a syslog line's `<15>`)
 
@@ -175,6 +180,8 @@ class Redaction:
             return text
         rule = rules.name_rule(name) if name else None
         kind = rule.kind if rule is not None else None
+        if kind == rules.URL and "/" not in text and not decode.looks_like_url(text):
+            kind = None  # `"origin": "203.0.113.9"` (the caller's address an echo service reports): no URL
         if kind == rules.URL or (kind is None and decode.looks_like_url(text)):
             return self.url(text, ctx)
         if kind == rules.AUTHORIZATION:
@@ -319,7 +326,7 @@ class Redaction:
                 new = self.memo((_PATH_SEGMENT, memo_key(plain), ctx.oauth), ctx,
                                 lambda plain=plain: self.text(plain, ctx, prose=False))
             if new != plain:
-                segments[i] = self._url_quote(new)
+                segments[i] = _quote_like(new, segment, _URL_SAFE)  # `SSO;jsessionid=…` keeps its `;` and `=`
         path = "/".join(segments)
         names = decode.param_names(query) | decode.param_names(fragment)
         oauth = ctx.oauth or bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(path) is not None
@@ -346,8 +353,9 @@ class Redaction:
             plain = urllib.parse.unquote_plus(value)
             key = urllib.parse.unquote_plus(name)
             new = self.value(key, plain, here.at(key))
-            if new != plain:
-                pairs[i] = f"{name}={new if unencoded else self._url_quote(new)}"
+            if new != plain:  # encoded as this value was written; a value that says nothing, as the others
+                raw = "%" not in value and "+" not in value and (unencoded or self._url_quote(value) != value)
+                pairs[i] = f"{name}={new if raw else _quote_like(new, value.replace('+', ''))}"
         return "&".join(pairs)
 
     @staticmethod

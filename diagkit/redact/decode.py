@@ -140,7 +140,9 @@ def _base64(text: str) -> Layer | None:
         raw = (base64.urlsafe_b64decode if urlsafe else base64.b64decode)(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
         return None
-    padded = text.endswith("=")
+    # padded as written: with `=`, or a whole number of 4-character groups without (standard base64 of a
+    # length that needed none); unpadded only where the writer dropped it (a length that is not a multiple of 4)
+    padded = text.endswith("=") or len(text) % 4 == 0
 
     def encode(data: bytes) -> str:
         out = (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode("ascii")

@@ -34,7 +34,7 @@ from diagkit.redact.report import RedactionReport
 
 FORMATS = ("auto", "har", "json", "yaml", "xml", "text")
 _EXTENSIONS = {".har": "har", ".json": "json", ".jsonl": "text", ".xml": "xml", ".saml": "xml", ".yaml": "yaml",
-               ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".pem": "text",
+               ".yml": "yaml", ".txt": "text", ".log": "text", ".md": "text", ".csv": "text", ".tsv": "text", ".pem": "text",
                ".env": "text", ".config": "xml", ".html": "xml", ".htm": "xml", ".ini": "text", ".cfg": "text",
                ".conf": "text", ".cnf": "text", ".properties": "text", ".toml": "text", ".tfvars": "text", ".sh": "text",
                ".tfstate": "json"}
@@ -108,6 +108,11 @@ class Redactor:
     def redact_bytes(self, data: bytes, *, name: str = "<input>", fmt: str = "auto") -> RedactionResult:
         if fmt not in FORMATS:
             raise InputFormatError(f"'{name}': unknown format '{fmt}' (use one of {', '.join(FORMATS)})")
+        kind = binary_kind(data)
+        if kind is not None:  # read as Latin-1 it would pass through unread: refused, as nothing in it can be judged
+            raise InputFormatError(f"'{name}' is not text but {kind}: diagkit redacts text files (HAR, JSON, YAML, "
+                                   f"XML, logs); nothing was written",
+                                   hint="extract or decompress it and redact the files inside")
         guessed = fmt == "auto" and os.path.splitext(name)[1].lower() not in _EXTENSIONS
         auto = fmt == "auto"
         if fmt == "auto":
@@ -183,6 +188,11 @@ class Redactor:
             out = self._run.sweep(out, ctx)
             gate.check(_lines(out), name, self._run.terms)
             return out.encode("utf-8")
+        if os.path.splitext(name)[1].lower() in (".csv", ".tsv"):  # a sign-in log's export: a column's name
+            out = formats.csv_text(self._run, text, Ctx(""))             # is the name of each value below it
+            if out is not None:
+                gate.check(_lines(out), name, self._run.terms, lines=True)
+                return out.encode("utf-8")
         return self._text(text, name).encode("utf-8")
 
     def _tree(self, tree: Any, name: str, entries: list | None = None) -> Any:
@@ -260,6 +270,23 @@ class Redactor:
             out_text = self._run.sweep(out_text, Ctx("text"))
         gate.check([("", out_text)], name, self._run.terms, lines=True)
         return out_text
+
+
+_MAGIC = ((b"PK\x03\x04", "a ZIP archive"), (b"PK\x05\x06", "a ZIP archive"), (b"\x1f\x8b", "gzip data"),
+          (b"BZh", "bzip2 data"), (b"\xfd7zXZ\x00", "xz data"), (b"7z\xbc\xaf", "a 7-Zip archive"),
+          (b"\x28\xb5\x2f\xfd", "zstd data"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+          (b"GIF8", "a GIF image"), (b"%PDF-", "a PDF document"))
+
+
+def binary_kind(data: bytes) -> str | None:
+    """What binary data is ("a ZIP archive"), or None for text: a known signature, or a NUL byte in the first
+    64 KB of what is not UTF-16 or UTF-32 (where NUL bytes are part of the text)."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    if json.detect_encoding(data).startswith("utf-8") and b"\x00" in data[:65536]:
+        return "binary data"
+    return None
 
 
 def _json_lines(data: bytes) -> bool:

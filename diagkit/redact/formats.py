@@ -91,6 +91,14 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
+    kind = node.get("type") or node.get("objectType")
+    if isinstance(kind, str) and "displayName" in node | node.keys():  # Okta's actor and targets, Graph's objects
+        if "user" in kind.lower() or "person" in kind.lower():  # User, AppUser
+            named["alternateId"] = "username"  # the person's login
+        else:  # an app, a policy, a group: its name is no one's
+            named["displayName"] = "label"
+    if "displayName" in node and ("oldValue" in node or "newValue" in node):
+        named["displayName"] = "label"  # an audit log's modified property (Entra's modifiedProperties)
     if name is not None and ("value" in node or "Value" in node) and rules.name_rule(name) is not None:
         # `"spring.datasource.password": {"value": "…", "origin": "…"}` (Spring's /actuator/env): the value is
         # the named setting's
@@ -285,14 +293,61 @@ def document(r: Redaction, text: str, sniffed: str, ctx: Ctx) -> str:
         new = walk(r, tree, None, ctx)
         if r.changes == before:
             return text
-        if "\n" in text.strip():
-            return json.dumps(new, indent=2, ensure_ascii=False)
-        return json.dumps(new, ensure_ascii=False, separators=(", ", ": ") if ": " in text else (",", ":"))
+        return _json_as_written(new, text)
     if sniffed == "markup":
         return markup(r, text, ctx)
     if sniffed == "form":
         return r.form(text, ctx)
     return r.text(text, ctx)
+
+
+_INDENT = re.compile(r"\n([ \t]+)[\"{\[\]}]")
+
+
+def _json_as_written(tree: Any, text: str) -> str:
+    """JSON laid out as `text` was: its indentation, its separators, the space around it (a body's size then
+    changes only by what was replaced)."""
+    body = text.strip()
+    if "\n" in body:
+        indent = m.group(1) if (m := _INDENT.search(body)) else 2
+        out = json.dumps(tree, indent=indent, ensure_ascii=False, separators=(", " if ", \n" in body else ",", ": "))
+    else:
+        out = json.dumps(tree, ensure_ascii=False, separators=(", ", ": ") if ": " in body else (",", ":"))
+    return text[: len(text) - len(text.lstrip())] + out + text[len(text.rstrip()):]
+
+
+def csv_text(r: Redaction, text: str, ctx: Ctx) -> str | None:
+    """A table with a header row (CSV, TSV): each cell judged by its column's name, written back in the
+    input's dialect; None when the text is not such a table (then it is read as text)."""
+    import csv
+    import io
+
+    header_line = text.split("\n", 1)[0]
+    delimiter = max(",;\t|", key=header_line.count)  # the header's separator; quoting as spreadsheets write it
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error:
+        return None
+    filled = [row for row in rows[1:] if row]
+    if not filled or len(rows[0]) < 2 or "\n" in "".join(rows[0]) or sum(len(row) == len(rows[0]) for row in filled) < 0.9 * len(filled):
+        return None
+    header = [cell.strip() for cell in rows[0]]
+    for n, row in enumerate(rows[1:], start=2):
+        for i, cell in enumerate(row):
+            name = header[i] if i < len(header) and header[i] else None
+            if cell.strip():
+                row[i] = r.value(name, cell, ctx.at(f"line {n}").at(name or i))
+    ending = "\r\n" if "\r\n" in text else "\n"
+    quote_all = all(line.startswith('"') for line in text.splitlines()[1:20] if line)
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator=ending,
+               quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(rows[1:])
+    written = out.getvalue()
+    first = text.split("\n", 1)[0].rstrip("\r")  # the header as it was written (its names are no one's data)
+    if r.terms is not None:
+        first = r.hide_terms(first, ctx)
+    written = first + ending + written
+    return written if text.endswith(("\n", "\r")) else written[: len(written) - len(ending)]
 
 
 class UnsafeXml(ValueError):

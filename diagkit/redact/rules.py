@@ -58,14 +58,14 @@ NAME_RULES: tuple[NameRule, ...] = (
              r"(?:^|_)(?:uri|url|urls|endpoint|endpoints|type|types|supported|expires|expiry|expiration|in|at|"
              r"lifetime|ttl|length|count|hint_type|method|methods|alg|algorithm|format|policy|required|enabled|"
              r"version|usage|path|location|label|description|mode|status|name|names|duration|timeout|field|store|helpers?|"
-             r"web_?socket_key|web_?socket_accept)$",
+             r"web_?socket_key|web_?socket_accept|time|ref|crc\w*)$|^(?:azp|aud)$|^existing_",
              yes=("token_uri", "token_type", "client_secret_expires_at", "SharedAccessKeyName", "SessionDuration",
-                  "password_policy", "token_endpoint"),
+                  "password_policy", "token_endpoint", "auth_time", "secretKeyRef", "existingSecretPasswordKey"),
              no=("password", "session_state", "client_secret", "first_name")),
-    NameRule("saml_message", SAML, _w("saml_response|saml_request|wresult|samlresponse|samlrequest"),
-             yes=("SAMLResponse", "SAMLRequest", "wresult"), no=("saml_metadata",)),
-    NameRule("authorization", AUTHORIZATION, r"^(?:proxy_)?authorization$",
-             yes=("Authorization", "proxy-authorization"), no=("authorization_code",)),
+    NameRule("saml_message", SAML, r"(?:^|_)(?:saml_response|saml_request|wresult|samlresponse|samlrequest)$",
+             yes=("SAMLResponse", "SAMLRequest", "wresult"), no=("saml_metadata", "saml_request_id")),
+    NameRule("authorization", AUTHORIZATION, r"^(?:proxy_)?authori[sz]ation$|^authentication$",
+             yes=("Authorization", "proxy-authorization", "Authentication"), no=("authorization_code",)),
     NameRule("cookie", COOKIE, r"^(?:set_)?cookie2?(?:_line|_header|_string)?$", yes=("Cookie", "set-cookie", "cookieLine"),
              no=("cookie_consent",)),
     NameRule("oauth_code_or_state", OAUTH_CONTEXT, r"^(?:code|state)$", yes=("code", "state"),
@@ -83,8 +83,8 @@ NAME_RULES: tuple[NameRule, ...] = (
                  r"subscription|storage|license|app|auth|session|sig)_key"),
              yes=("apiKey", "x-api-key", "AccountKey", "SharedAccessKey", "private_key", "private_key_id", "signing_key"),
              no=("key", "cache_key", "sort_key", "keyboard", "primary_key_column_x")),
-    NameRule("signature", "SIGNATURE", _w("sig|signature|hmac|x_goog_signature|x_amz_signature"),
-             yes=("sig", "X-Goog-Signature", "X-Amz-Signature", "signature"), no=("signed_headers", "design")),
+    NameRule("signature", "SIGNATURE", _w("sig|sign|signature|hmac|x_goog_signature|x_amz_signature"),
+             yes=("sig", "X-Goog-Signature", "X-Amz-Signature", "signature", "sign"), no=("signed_headers", "design")),
     NameRule("credential", "CREDENTIAL", r"credential|" + _w("creds|auth|x_amz_security"),
              yes=("credential", "credentials", "auth", "creds"), no=("oauth", "author")),
     NameRule("session", "SESSION", r"session|sessid|" + _w("sid|connect_sid|sso_id"),
@@ -102,8 +102,8 @@ NAME_RULES: tuple[NameRule, ...] = (
     NameRule("email", "EMAIL", r"e_?mail|" + _w("upn|login_hint|user_principal_name"),
              yes=("email", "emailaddress", "ADMIN_EMAIL", "login_hint", "upn"), no=("female",)),
     NameRule("user", "USER", r"(?:^|_)(?:user|username|user_name|login|preferred_username|sam_account_name|nameid|"
-             r"name_id|unique_name|sub|oid|uid|user_id|userid|principal)$",
-             yes=("username", "login", "NameID", "sub", "preferred_username", "bindUser"),
+             r"name_id|unique_name|sub|oid|uid|user_id|userid|principal|usernames)$",
+             yes=("username", "login", "NameID", "sub", "preferred_username", "bindUser", "p_any_usernames"),
              no=("user_agent", "subject_type", "client_id", "AccountName")),
     NameRule("person_name", "PERSON",
              r"given_?name|family_?name|first_?name|last_?name|full_?name|middle_?name|surname|"
@@ -120,9 +120,10 @@ NAME_RULES: tuple[NameRule, ...] = (
     NameRule("national_id", "ID", _w("ssn|national_id|tax_id|passport|passport_number|nino|drivers_license|"
                                      "employee|employee_number|employee_no|employee_id|employeenumber|employeeid"),
              yes=("ssn", "employeeNumber", "employee_id", "https://corp.example/claims/employee"), no=("employer",)),
-    NameRule("client_ip", "IP", r"client_ip|src_ip|source_ip|remote_addr|remote_ip|forwarded_for|real_ip|"
-             r"true_client_ip|connecting_ip|user_ip|login_ip|^forwarded$",
-             yes=("X-Forwarded-For", "client_ip", "src_ip", "CF-Connecting-IP"), no=("server_ip",)),
+    NameRule("client_ip", "IP", r"client_ip|src_ip|source_ip|remote_addr|remote_ip(?!_address)|forwarded_for|real_ip|"
+             r"true_client_ip|connecting_ip|user_ip|login_ip|client_host|ip_addresses|^forwarded$",
+             yes=("X-Forwarded-For", "client_ip", "src_ip", "CF-Connecting-IP", "ClientHost", "p_any_ip_addresses"),
+             no=("server_ip", "remoteIPAddress")),  # CDP's remoteIPAddress: the server the browser reached
     NameRule("mac_address", "MAC", _w("mac|mac_address|macaddress|hwaddr"), yes=("mac", "macAddress"), no=("machine",)),
 )
 
@@ -146,7 +147,8 @@ def name_rule(name: str) -> NameRule | None:
 PERSONAL_KINDS = frozenset({"EMAIL", "USER", "PERSON", "PHONE", "ADDRESS", "DATE", "ID", "IP", "MAC"})
 
 # Names under which an IP address is a server's (kept): HAR serverIPAddress, DNS answers, probe targets.
-SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|addresses|nameserver|^ns$|host|peer|"
+SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|^addresses$|nameserver|^ns$|host|peer|"
+                            r"local_address|remote_ip_address|"  # envoy's own side; CDP's remoteIPAddress
                             r"version|^ver$")  # and a version that looks like an address (29.0.4.1)
 # Words just before an address in free text that say it is a server's, or a version (`v="99.0.0.0"`).
 SERVER_IP_CONTEXT = re.compile(r"(?i)(?:server|dst|dest\w*|target|upstream|resolve[sd]?(?: to)?|answer|nameserver|"
@@ -169,7 +171,9 @@ KEPT_SHAPE = re.compile(rf"\d{{1,12}}|{_TIMESTAMP}")
 # Values that are never a secret whatever name precedes them in free text ("using password: YES").
 NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil", "empty", "unset", "required",
                               "invalid", "expired", "missing", "redacted", "hidden", "masked", "changed", "ok",
-                              "set", "n/a", "undefined", "enabled", "disabled", "on", "off", "failed", "reset"})
+                              "set", "n/a", "undefined", "enabled", "disabled", "on", "off", "failed", "reset",
+                              "success", "succeeded", "failure", "denied", "unauthenticated", "authenticated",
+                              "unknown"})
 
 # Accounts of a system, not of a person: the user a process, a database or a login runs as stays
 # (`USER: root`, `DB_USER=postgres`), as whether it is root is often the answer.
@@ -195,7 +199,11 @@ _TIMESTAMP_RE = re.compile(_TIMESTAMP)
 # (a bare value in free text ends before a closing brace: `token={{token` is read as a placeholder too)
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]*|%[A-Z_][A-Z0-9_]*%|"
                           r"[^\s*•]{0,4}(?:[*•]{4,}|x{4,}|X{4,})[^\s*•]{0,4}|"  # what a tool masked (`****B4XB`, `sk_****`)
-                          r"[A-Z_]*REDACTED[A-Z_]*|[a-z_]*redacted[a-z_]*")  # and what a person already hid
+                          r"[A-Z_]*REDACTED[A-Z_]*|[a-z_]*redacted[a-z_]*|"  # and what a person already hid
+                          r"\[(?i:filtered|redacted|hidden|masked|removed)\]|"  # Rails' `[FILTERED]`
+                          r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|"  # the name of a variable holding it (`JOBSERVICE_SECRET`)
+                          r"S-1-\d+(?:-\d+){1,2}|0x[0-9a-fA-F]+|"  # a well-known SID (`S-1-5-18`), a number in hex
+                          r"(?:/[\w.@~-]+){2,}/?")  # a path (`PWD=/opt/app`, the working directory)
 
 
 # In free text (a script in a page), `name = value` whose value is code, not data: a keyword

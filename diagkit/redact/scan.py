@@ -35,6 +35,7 @@ _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
 _RELATIVE_QUERY = re.compile(r"(?<![\w/.:-])/[^\s?\"'<>#`]*\?[\w.%~+\[\]-]+=[^\s\"'<>#`]*")
 _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=:@%!$*-]+)))")
 _COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
+_COOKIE_PAIR = re.compile(r"[^;\s]+")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 # a credential is a token, or (Basic written by hand, not encoded) user:password
 _BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,}(?::[^\s'\"]+)?)")
@@ -168,8 +169,10 @@ def plausible(kind: str, value: str) -> bool:
         return any(ch.isdigit() for ch in value)
     if kind == "PERSON":  # not a path (`Codertocat/Hello-World`, a repository's full name)
         return "/" not in value
-    if kind == "USER":  # not a structured header's boolean (`Sec-Fetch-User: ?1`), nor a system's account
-        return value not in ("?0", "?1") and value.strip("'\"").lower() not in rules.SYSTEM_ACCOUNTS
+    if kind == "USER":  # not a structured header's boolean (`Sec-Fetch-User: ?1`), nor a system's account (by
+        plain = value.strip("'\"")  # name, or by a number below 1000: `uid=0`), nor a field left empty (`-`)
+        return (value not in ("?0", "?1", "-") and plain.lower() not in rules.SYSTEM_ACCOUNTS
+                and not (plain.isdigit() and int(plain) < 1000))
     return _WORDS.fullmatch(value) is not None
 
 
@@ -190,7 +193,12 @@ def find(text: str) -> list[Hit]:
             claims.add(*m.span(group), rules.AUTHORIZATION, "authorization")
     if "ookie" in text or "OOKIE" in text:
         for m in _COOKIE_LINE.finditer(text):
-            claims.add(*m.span(2), rules.COOKIE, "set_cookie" if m.group(1) else "cookie")
+            if m.group(1):
+                claims.add(*m.span(2), rules.COOKIE, "set_cookie")
+                continue
+            # one claim a cookie: a value hidden by hand (`esctx=…<REDACTED>`) leaves the others to be redacted
+            for pair in _COOKIE_PAIR.finditer(text, *m.span(2)):
+                claims.add(*pair.span(), rules.COOKIE, "cookie")
     if any(scheme in text for scheme in _SCHEMES):  # every _BARE_SCHEME match holds one of them
         for m in _BARE_SCHEME.finditer(text):
             claims.add(*m.span(1), "TOKEN", "authorization")
