@@ -444,13 +444,16 @@ class Redaction:
 
     # ------------------------------------------------------------ the sweep
 
-    def sweep(self, text: str, ctx: Ctx) -> str:
+    def sweep(self, text: str, where: Any) -> str:
         """Secrets found elsewhere in the run (a cookie, a token, a password) and personal words learned under
         a name (a given_name, a SAML surname) are hidden wherever else they appear: a parameter with a neutral
-        name, a page title, a note, a message."""
+        name, a page title, a note, a message. where: the string's place, as in Ctx."""
+        if len(text) < 3:
+            return text
         # in markup (an XML file, a page in a HAR) a pseudonym is written as its text: &lt;KIND:hex&gt;
         write = html.escape if _MARKUP_START.match(text) else str
-        if self.echoes and len(text) >= 10:
+        ctx = Ctx(where)
+        if self.echoes and len(text) >= 10 and any(self.echo_of(token) for token in rules.ECHO_TOKEN.findall(text)):
             text = self._echoes(text, ctx, write)
         regex = self._learned_regex()
         if regex is None or not regex.search(text):
@@ -463,25 +466,29 @@ class Redaction:
             return write(self.pseudo("PERSON", m.group(0), "learned_name", ctx))
         return regex.sub(one, text)
 
+    def echo_of(self, token: str) -> tuple[int, str] | None:
+        """(offset in the token, secret) when a token of text is a secret met elsewhere: whole, before a full
+        stop, or as a segment of a URL's path (`/services/T0/B0/Xy...`)."""
+        if token in self.echoes:
+            return 0, token
+        if token.rstrip(".") in self.echoes:
+            return 0, token.rstrip(".")
+        offset = 0
+        for piece in token.split("/") if "/" in token else ():
+            if piece.rstrip(".") in self.echoes:
+                return offset, piece.rstrip(".")
+            offset += len(piece) + 1
+        return None
+
     def _echoes(self, text: str, ctx: Ctx, write: Callable[[str], str]) -> str:
-        """Each token of `text` that is a secret met elsewhere, also as a path's segment or before a full stop."""
         out: list[str] = []
         last = 0
         for m in rules.ECHO_TOKEN.finditer(text):
-            token = m.group(0)
-            pieces = [(m.start(), token.rstrip("."))]
-            if "/" in token:  # `/services/T0/B0/Xy...`: a secret in a URL's path
-                offset = m.start()
-                for piece in token.split("/"):
-                    pieces.append((offset, piece.rstrip(".")))
-                    offset += len(piece) + 1
-            for start, piece in pieces:
-                kind = self.echoes.get(piece)
-                if kind is None:
-                    continue
-                out += (text[last:start], write(self.pseudo(kind, piece, "echo", ctx)))
-                last = start + len(piece)
-                break
+            found = self.echo_of(m.group(0))
+            if found is not None:
+                start, secret = m.start() + found[0], found[1]
+                out += (text[last:start], write(self.pseudo(self.echoes[secret], secret, "echo", ctx)))
+                last = start + len(secret)
         return "".join(out) + text[last:] if out else text
 
     def _learned_regex(self) -> re.Pattern[str] | None:

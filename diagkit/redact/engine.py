@@ -185,7 +185,7 @@ class Redactor:
             except formats.UnsafeXml:
                 raise InputFormatError(f"'{name}' declares a DTD or entities, which diagkit never reads "
                                        f"(XML bombs, external entities); nothing was written") from None
-            out = self._run.sweep(out, ctx)
+            out = self._run.sweep(out, ctx.where)
             gate.check(_lines(out), name, self._run.terms)
             return out.encode("utf-8")
         if os.path.splitext(name)[1].lower() in (".csv", ".tsv"):  # a sign-in log's export: a column's name
@@ -199,23 +199,28 @@ class Redactor:
         """entries: a big HAR's log.entries, shared with worker processes (spread.py), which gate them."""
         run = self._run
         spread_used = False  # the walk reached the entries and handed them to spread.walk_entries
+        tokens: set[str] = set()  # (entries in workers) the tokens left in them, where a found secret could be echoed
         if entries is not None:
             def spread_walk(node: list, key: str, here: Ctx) -> list:
                 nonlocal spread_used
                 spread_used = True
-                return spread.walk_entries(run, node, key, here, name, self._locations)
+                walked, left = spread.walk_entries(run, node, key, here, name, self._locations)
+                tokens.update(left)
+                return walked
             run.spread = (entries, spread_walk)
         try:
             out = formats.walk(run, tree, None, Ctx(""))
         finally:
             run.spread = None
+        if spread_used and not run.learned:  # the workers' entries hold none of the secrets found: only what lies
+            tokens.update(spread.tokens(gate.strings(out["log"] | {"entries": []})))  # outside them is left to look at
         changed: list[tuple[str, str]] = []
-        if run.learned or run.echoes:
+        if run.learned or (run.echoes and (not spread_used or any(run.echo_of(token) for token in tokens))):
             if isinstance(out, str):
-                out = run.sweep(out, Ctx(""))
+                out = run.sweep(out, "")
                 changed.append(("", out))
             else:
-                _sweep_tree(run, out, "", changed)
+                _sweep_tree(run, out, "", changed, set())
         if not spread_used:
             gate.check(gate.strings(out), name, run.terms, tree=out)
             return out
@@ -267,7 +272,7 @@ class Redactor:
                 lines[i] = piece
         out_text = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
         if self._run.learned or self._run.echoes:
-            out_text = self._run.sweep(out_text, Ctx("text"))
+            out_text = self._run.sweep(out_text, "text")
         gate.check([("", out_text)], name, self._run.terms, lines=True)
         return out_text
 
@@ -307,17 +312,22 @@ def _lines(text: str) -> list[tuple[str, str]]:
     return [(f"line {i + 1}", line) for i, line in enumerate(text.split("\n"))]
 
 
-def _sweep_tree(run: Redaction, node: Any, where: Any, changed: list[tuple[str, str]]) -> None:
-    """Redaction.sweep on every string of a tree, in place; each string it changes is added to `changed`."""
+def _sweep_tree(run: Redaction, node: Any, where: Any, changed: list[tuple[str, str]], kept: set[str]) -> None:
+    """Redaction.sweep on every string of a tree, in place; each string it changes is added to `changed`.
+    kept: strings the sweep left as they were (a header repeated in every entry is looked at once)."""
     items = node.items() if isinstance(node, dict) else enumerate(node)
     for key, value in items:
         if value.__class__ is str:
-            new = run.sweep(value, Ctx((where, key)))
+            if value in kept or len(value) < 3:
+                continue
+            new = run.sweep(value, (where, key))
             if new is not value:
                 node[key] = new
                 changed.append(("", new))
+            else:
+                kept.add(value)
         elif isinstance(value, (dict, list)):
-            _sweep_tree(run, value, (where, key), changed)
+            _sweep_tree(run, value, (where, key), changed, kept)
 
 
 def _parse_json(text: str, name: str, har: bool, parse_constant: Callable[[str], Any]) -> Any:

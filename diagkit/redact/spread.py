@@ -2,13 +2,13 @@
 
 The result is the one-process walk's, entry for entry. The entries are cut into one slice per worker (one
 per processor, at most four); each slice goes to a worker as pickled entries and comes back redacted and
-gated, with its report, the pseudonyms handed out, the names learned and the secrets found, and this process merges the
-slices in order. A worker
-meets no value an earlier slice met, so when one of its pseudonyms is already another value's (two
-values sharing a prefix, which one process settles by lengthening the later one), or when the worker
-died, that slice is walked again here, where the earlier slices' pseudonyms are known. The caller then
+gated, with its report, the pseudonyms handed out, the names learned, the secrets found and the tokens left
+in it, and this process merges the slices in order. A worker meets no value an earlier slice met, so when
+one of its pseudonyms is already another value's (two values sharing a prefix, which one process settles by
+lengthening the later one), or when the worker died, that slice is walked again here, where the earlier slices' pseudonyms are known. The caller then
 sweeps learned names and found secrets through the whole tree and gates every string that sweep changes
-(engine.Redactor._tree).
+(engine.Redactor._tree); found secrets only when one of them is among the tokens left, as the sweep would
+change nothing otherwise.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import pickle
 import sys
 import threading
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from diagkit.gcpause import gc_paused
-from diagkit.redact import formats, gate, ner
+from diagkit.redact import formats, gate, ner, rules
 from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport, where_str
@@ -47,12 +48,24 @@ def worth_it(entries: Any, chars: int) -> bool:
     return isinstance(entries, list) and len(entries) >= MIN_ENTRIES and chars >= MIN_CHARS and workers() > 1
 
 
-def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc: str) -> None:
-    """items[j] is entry start + j: walked in place as formats.walk walks a list's items, then gated."""
+def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc: str) -> set[str]:
+    """items[j] is entry start + j: walked in place as formats.walk walks a list's items, then gated. Returns
+    the tokens left in them (rules.ECHO_TOKEN), where a secret another slice found could be echoed."""
     for j, item in enumerate(items):
         items[j] = formats.walk(r, item, name, here.at(start + j))
     where = where_str(here.where)  # a leak is named by its place in the whole HAR: log.entries[N]...
-    gate.check(gate.strings(items), doc, r.terms, tree={f"{where}[{start + j}]": item for j, item in enumerate(items)})
+    texts = list(gate.strings(items))
+    gate.check(texts, doc, r.terms, tree={f"{where}[{start + j}]": item for j, item in enumerate(items)})
+    return tokens(texts)
+
+
+def tokens(strings: Iterable[tuple[str, str]]) -> set[str]:
+    """Every token of these (place, text) pairs that a found secret could be (rules.ECHO_TOKEN)."""
+    found: set[str] = set()
+    for _, text in strings:
+        if len(text) >= 10:
+            found.update(rules.ECHO_TOKEN.findall(text))
+    return found
 
 
 def _worker(job: tuple) -> tuple:
@@ -63,14 +76,15 @@ def _worker(job: tuple) -> tuple:
     r = Redaction(pseudo, RedactionReport(locations, use_ner), terms, use_ner,
                   walk=formats.walk, document=formats.document)
     with gc_paused():
-        walk_slice(r, items, name, here, start, doc)
-    return items, r.report, pseudo.mapping, r.learned, r.echoes, r.changes
+        left = walk_slice(r, items, name, here, start, doc)
+    return items, r.report, pseudo.mapping, r.learned, r.echoes, r.changes, left
 
 
-def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> list:
+def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> tuple[list, set[str]]:
     """The entries redacted as formats.walk would, in one slice per worker process: a slice in one piece
     meets its repeated values (headers, cookies, scripts) in one memo. A slice whose worker could not
-    start or died (out of memory), or whose pseudonyms clash with an earlier slice's, is walked here."""
+    start or died (out of memory), or whose pseudonyms clash with an earlier slice's, is walked here.
+    Also returns the tokens left in them (walk_slice)."""
     from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
@@ -85,6 +99,7 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
     entries.clear()
     pseudo = r.pseudonymizer
     out: list = []
+    left: set[str] = set()
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
         futures: list[Future | None] = [None] * len(slices)
         try:
@@ -100,10 +115,11 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
                 result = None
             if result is None or any(pseudo.mapping.get(p, v) != v for p, v in result[2].items()):
                 items = pickle.loads(zlib.decompress(blob))
-                walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
+                left |= walk_slice(r, items, name, here, start, doc)  # here, knowing the earlier slices' pseudonyms
                 out.extend(items)
                 continue
-            done, report, mapping, learned, echoes, changes = result
+            done, report, mapping, learned, echoes, changes, tokens_left = result
+            left |= tokens_left
             pseudo.merge(mapping)
             r.report.merge(report)
             for word in learned:
@@ -112,4 +128,4 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
                 r.echoes.setdefault(value, kind)
             r.changes += changes
             out.extend(done)
-    return out
+    return out, left
