@@ -58,7 +58,8 @@ def _name_end(text: str, m: re.Match[str], group: int, kind: str) -> int:
     return m.end(group)
 
 
-_LABEL_END = re.compile(r"(?i) (?:id|token|key|secret|password|name|number)[ \t]*[:=]")
+_LABEL_END = re.compile(r"(?i) (?:id|token|key|secret|password|name|number)[ \t]*[:=]")  # where _LABEL may end
+_LABEL_HEAD = re.compile(r"[A-Za-z]{2,20}$")  # and its first word, just before
 _LABEL = re.compile(r"(?i)(?<![\w.-])([a-z]{2,20} (?:id|token|key|secret|password|name|number))[ \t]*([:=])[ \t]*"
                     r"(?:\"([^\"\r\n]{1,4096})\"|'([^'\r\n]{1,4096})'|(?![{\[])([^\s;,&\"'<>)\]}]+))")
 _XML_ELEMENT = re.compile(r"<([A-Za-z_][\w:.-]{0,60})>([^<>\r\n]{1,1024})</\1>")
@@ -207,8 +208,10 @@ def find(text: str) -> list[Hit]:
                                   or _PORT_AND_PATH.match(text, m.end())):
             continue  # a server's address: named so, or with a port and a path after it (`10.0.0.5:8090/api`)
         claims.add(*m.span(group), rule.kind, rule.id)
-    if _LABEL_END.search(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words (a page as text)
-        for m in _LABEL.finditer(text):
+    for end in _LABEL_END.finditer(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words
+        head = _LABEL_HEAD.search(text, max(0, end.start() - 21), end.start())  # (a page copied as text)
+        m = _LABEL.match(text, head.start()) if head is not None else None
+        if m is not None:
             group = next(i for i in (3, 4, 5) if m.group(i) is not None)
             kind = _value_kind(m.group(1), m.group(group), m.group(2), text, m.start())
             if kind is not None:
@@ -236,7 +239,14 @@ def find(text: str) -> list[Hit]:
             value = m.group(1).rstrip(".:!?]}")  # the sentence's or the bracket's end is not the secret's
             if rules.looks_secret(value) and not _RESOURCE_COMMAND.search(_line(text, m.start())):
                 claims.add(m.start(1), m.start(1) + len(value), "SECRET", "secret_word")
-        for m in _SPACED_NAME.finditer(text):  # `aws configure set aws_secret_access_key X`, `requirepass X`
+        last = -1
+        for word in _SECRET_PART.finditer(text):  # `aws configure set aws_secret_access_key X`, `requirepass X`
+            start = word.start()  # _SPACED_NAME from the start of the identifier holding the word (a name is
+            while start > word.start() - 64 and start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
+                start -= 1  # at most 64 characters: a run longer than that, base64 say, is no name)
+            if start == last or (m := _SPACED_NAME.match(text, start)) is None:
+                continue
+            last = start
             if m.group(1).lower() in _PROSE_WORDS:
                 continue  # `secret X` is the prose rule's above (a resource's name after kubectl's `secret`)
             value = m.group(2).rstrip(".:!?]}")
@@ -253,6 +263,7 @@ def find(text: str) -> list[Hit]:
 # `kubectl get secret app-creds`: a command naming a cluster's resources names a Secret object, never its value
 # An identifier naming a secret (`aws_secret_access_key`, `requirepass`, `_authToken`), a space, then its value:
 # a command's or a config directive's argument. The value is judged as after `name:` (it must look like one).
+_SECRET_PART = re.compile(r"(?i)token|pass|secret|key|pwd")
 _SPACED_NAME = re.compile(r"(?i)(?<![\w.$-])([A-Za-z_][\w.-]*(?:token|pass|secret|key|pwd)[\w.-]*)[ \t]+[\"']?"
                           r"(?!-)([^\s\"',;()=:<>]{8,})")
 _PROSE_WORDS = frozenset({"token", "tokens", "password", "passwd", "secret", "secrets", "passcode", "key", "keys"})
