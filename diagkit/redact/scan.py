@@ -210,12 +210,12 @@ def find(text: str) -> list[Hit]:
         claims.add(*m.span(group), rule.kind, rule.id)
     for end in _LABEL_END.finditer(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words
         head = _LABEL_HEAD.search(text, max(0, end.start() - 21), end.start())  # (a page copied as text)
-        m = _LABEL.match(text, head.start()) if head is not None else None
-        if m is not None:
-            group = next(i for i in (3, 4, 5) if m.group(i) is not None)
-            kind = _value_kind(m.group(1), m.group(group), m.group(2), text, m.start())
+        label = _LABEL.match(text, head.start()) if head is not None else None
+        if label is not None:
+            group = next(i for i in (3, 4, 5) if label.group(i) is not None)
+            kind = _value_kind(label.group(1), label.group(group), label.group(2), text, label.start())
             if kind is not None:
-                claims.add(m.start(group), _name_end(text, m, group, kind), kind, "name_value")
+                claims.add(label.start(group), _name_end(text, label, group, kind), kind, "name_value")
     pos = 0 if "=" in text or ":" in text else len(text)
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
@@ -244,17 +244,17 @@ def find(text: str) -> list[Hit]:
             start = word.start()  # _SPACED_NAME from the start of the identifier holding the word (a name is
             while start > word.start() - 64 and start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.-"):
                 start -= 1  # at most 64 characters: a run longer than that, base64 say, is no name)
-            if start == last or (m := _SPACED_NAME.match(text, start)) is None:
+            if start == last or (pair := _SPACED_NAME.match(text, start)) is None:
                 continue
             last = start
-            if m.group(1).lower() in _PROSE_WORDS:
+            if pair.group(1).lower() in _PROSE_WORDS:
                 continue  # `secret X` is the prose rule's above (a resource's name after kubectl's `secret`)
-            value = m.group(2).rstrip(".:!?]}")
+            value = pair.group(2).rstrip(".:!?]}")
             if len(value) < 16 and not any(ch.isdigit() for ch in value):
                 continue  # a word in prose (`secretKeyRef someName`); a generated value has digits or length
-            kind = _value_kind(m.group(1), value, ":", text, m.start())
+            kind = _value_kind(pair.group(1), value, ":", text, pair.start())
             if kind is not None and kind not in rules.PERSONAL_KINDS:
-                claims.add(m.start(2), m.start(2) + len(value), kind, "name_value")
+                claims.add(pair.start(2), pair.start(2) + len(value), kind, "name_value")
     for m in _BASE64_RUN.finditer(text):
         claims.add(*m.span(), "B64", "base64")
     return sorted(claims.hits)
