@@ -198,8 +198,8 @@ def find(text: str) -> list[Hit]:
                 claims.add(*m.span(2), rules.COOKIE, "set_cookie")
                 continue
             # one claim a cookie: a value hidden by hand (`esctx=…<REDACTED>`) leaves the others to be redacted
-            for pair in _COOKIE_PAIR.finditer(text, *m.span(2)):
-                claims.add(*pair.span(), rules.COOKIE, "cookie")
+            for cookie in _COOKIE_PAIR.finditer(text, *m.span(2)):
+                claims.add(*cookie.span(), rules.COOKIE, "cookie")
     if any(scheme in text for scheme in _SCHEMES):  # every _BARE_SCHEME match holds one of them
         for m in _BARE_SCHEME.finditer(text):
             claims.add(*m.span(1), "TOKEN", "authorization")
