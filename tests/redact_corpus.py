@@ -680,6 +680,9 @@ AUTHN_HEX = "a3bc91f0e4d25b7c8a9e0f1d2c3b4a5968778695a4b3c2d1"
 SIGN_HEX = "5f4dcc3b5aa765d61d8327deb882cf99"
 JSESS = "i1jpnucidu4o1emq4r71pzt90"
 ECHO_IP = "198.51.100.203"
+BOTO_SIG = "007baf23ae7a28b98f1c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182"
+PREFS_COOKIE = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
+GQL_PASS = "Gql-7Kq2Lm9Xp"
 
 
 def exports_and_dumps() -> list[Case]:
@@ -746,6 +749,16 @@ def exports_and_dumps() -> list[Case]:
               "****************B4XB", "Failed password for invalid user", "arn:aws:iam::123456789012:user/",
               "aws configure set aws_secret_access_key", "utmcc="]),
         Case("access-lines.json", lines.encode(), [LINES_IP], ['"requestUri": "/page/1"', '"httpStatus": 200']),
+        Case("mail-and-sdk.txt", (f"Message-ID: <CAH1x2y3z4@mail.app-example.test>\nFrom: Odalys <{EXPORT_EMAIL}>\n"
+                                  "DEBUG botocore.auth StringToSign:\nAWS4-HMAC-SHA256\n"
+                                  f"DEBUG botocore.auth Signature:\n{BOTO_SIG}\n"
+                                  f'Cookie: theme=dark; prefs="{PREFS_COOKIE}"\n').encode(),
+             [EXPORT_EMAIL, BOTO_SIG, PREFS_COOKIE],
+             ["Message-ID: <CAH1x2y3z4@mail.app-example.test>", "AWS4-HMAC-SHA256", 'prefs="', "Signature:"]),
+        Case("graphql-okta.json", json.dumps({
+            "query": "mutation Login($password: String!) { login(password: $password) { token } }",
+            "variables": {"password": GQL_PASS}, "issuer": "http://www.okta.com/exk1fcia6d6EMsf331d8"}).encode(),
+             [GQL_PASS], ["$password: String!", "login(password: $password)", "exk1fcia6d6EMsf331d8"]),
         Case("own-names.har", _har(entries, "WebInspector", "API"), [AUTHN_HEX, SIGN_HEX, JSESS, ECHO_IP],
              ["SSO;jsessionid=", "Authentication", "page=2", '\\"args\\": {}, \\n']),
     ]

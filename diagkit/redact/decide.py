@@ -404,8 +404,10 @@ class Redaction:
         for pair in pairs:
             name, eq, v = pair.partition("=")
             if eq and v.strip():
-                lead = v[: len(v) - len(v.lstrip())]
-                out.append(f"{name}={lead}{self.pseudo('COOKIE', v.strip(), 'cookie', ctx)}")
+                lead, core = v[: len(v) - len(v.lstrip())], v.strip()
+                quote = '"' if len(core) > 2 and core[0] == core[-1] == '"' else ""  # a quoted value keeps its quotes
+                core = core[1:-1] if quote else core
+                out.append(f"{name}={lead}{quote}{self.pseudo('COOKIE', core, 'cookie', ctx)}{quote}")
             elif not eq and pair.strip() and not set_cookie:
                 out.append(self.pseudo("COOKIE", pair.strip(), "cookie", ctx))
             else:

@@ -203,6 +203,7 @@ _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]
                           r"\[(?i:filtered|redacted|hidden|masked|removed)\]|"  # Rails' `[FILTERED]`
                           r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|"  # the name of a variable holding it (`JOBSERVICE_SECRET`)
                           r"S-1-\d+(?:-\d+){1,2}|0x[0-9a-fA-F]+|"  # a well-known SID (`S-1-5-18`), a number in hex
+                          r"[A-Z0-9-]*(?:HMAC|SHA\d+|RSA|ECDSA)[A-Z0-9-]*|"  # an algorithm's name (`AWS4-HMAC-SHA256`)
                           r"(?:/[\w.@~-]+){2,}/?")  # a path (`PWD=/opt/app`, the working directory)
 
 
@@ -212,7 +213,8 @@ _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]
 # characters (`MapPin:"\ue707"`).
 _CODE_VALUE = re.compile(r"new|this|function|typeof|void|await|return|undefined|[A-Z]\w*(?:::[A-Z]\w*)+|"
                          r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:\(\)?|\[[\w$.]{0,3}\]?)|"
-                         r"(?:\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2})+")
+                         r"(?:\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2})+|"
+                         r"\$[a-z_][A-Za-z_]*|\[?[A-Z][A-Za-z]*!\]?!?")  # GraphQL: `$password: String!`
 
 
 def code_value(value: str) -> bool:
@@ -499,6 +501,12 @@ ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CRED
 ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{10,}={0,2}")
 
 
+# A mail's ids (`Message-ID: <…@mail.example>`, `References:`, an inline image's `cid:`) are shaped like
+# addresses and are no one's: scan.find does not take them for emails, and the gate does not look into them.
+MAIL_ID = re.compile(r"(?i)\b(?:message-id|content-id|in-reply-to|references)[\"']?[ \t]*[:=][ \t]*(?:<[^<>\s]+>[ \t]*)+|"
+                     r"\bcid:[^\s\"'<>]+")
+
+
 def echo_worthy(kind: str, value: str) -> bool:
     return (kind in ECHO_KINDS and ECHO_TOKEN.fullmatch(value) is not None
             and any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value))
@@ -521,9 +529,15 @@ def flow_credential(name: str, value: str) -> bool:
             and re.search(r"\d", value) is not None)
 
 
+# Okta's ids of an app (its client id), of its SAML signing key and of an authorization server: public parts
+# of an IdP's URLs (`http://www.okta.com/exk…` is a SAML issuer, `/oauth2/aus…/v1/authorize` an OIDC one)
+_OKTA_PUBLIC_ID = re.compile(r"(?:0oa|exk|aus)[A-Za-z0-9]{17}")
+
+
 def opaque_path_segment(segment: str) -> bool:
     """A URL path segment that is a credential (a webhook's secret), not a word, number, hex id or file name."""
     return (len(segment) >= 20 and re.fullmatch(r"[A-Za-z0-9_-]+", segment) is not None
+            and _OKTA_PUBLIC_ID.fullmatch(segment) is None
             and re.search(r"[a-z]", segment) is not None and re.search(r"[A-Z]", segment) is not None
             and re.search(r"\d", segment) is not None)
 

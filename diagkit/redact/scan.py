@@ -34,7 +34,7 @@ class Hit(NamedTuple):
 _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
 _RELATIVE_QUERY = re.compile(r"(?<![\w/.:-])/[^\s?\"'<>#`]*\?[\w.%~+\[\]-]+=[^\s\"'<>#`]*")
 _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=:@%!$*-]+)))")
-_COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=[^;,\s\"']*)?(?:;[ \t]*)?)+)")
+_COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=(?:\"[^\"\r\n]*\"|[^;,\s\"']*))?(?:;[ \t]*)?)+)")
 _COOKIE_PAIR = re.compile(r"[^;\s]+")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 # a credential is a token, or (Basic written by hand, not encoded) user:password
@@ -58,6 +58,7 @@ def _name_end(text: str, m: re.Match[str], group: int, kind: str) -> int:
     return m.end(group)
 
 
+_NEXT_LINE_VALUE = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]{0,40})[ \t]*:[ \t]*\n[ \t]*([A-Za-z0-9+/=_.~-]{16,})[ \t]*(?=\n|$)")
 _LABEL_END = re.compile(r"(?i) (?:id|token|key|secret|password|name|number)[ \t]*[:=]")  # where _LABEL may end
 _LABEL_HEAD = re.compile(r"[A-Za-z]{2,20}$")  # and its first word, just before
 _LABEL = re.compile(r"(?i)(?<![\w.-])([a-z]{2,20} (?:id|token|key|secret|password|name|number))[ \t]*([:=])[ \t]*"
@@ -207,6 +208,9 @@ def find(text: str) -> list[Hit]:
         if rule.kind == "IP" and (rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start())
                                   or _PORT_AND_PATH.match(text, m.end())):
             continue  # a server's address: named so, or with a port and a path after it (`10.0.0.5:8090/api`)
+        if rule.kind == "EMAIL" and ("cid:" in text or "-I" in text or "-i" in text or "eferences" in text) and \
+                any(s <= m.start() < e for s, e in (id_.span() for id_ in rules.MAIL_ID.finditer(text))):
+            continue  # a mail's id (`Message-ID: <…@mail.example>`, `cid:` of an inline image): no one's address
         claims.add(*m.span(group), rule.kind, rule.id)
     for end in _LABEL_END.finditer(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words
         head = _LABEL_HEAD.search(text, max(0, end.start() - 21), end.start())  # (a page copied as text)
@@ -216,6 +220,11 @@ def find(text: str) -> list[Hit]:
             kind = _value_kind(label.group(1), label.group(group), label.group(2), text, label.start())
             if kind is not None:
                 claims.add(label.start(group), _name_end(text, label, group, kind), kind, "name_value")
+    if ":\n" in text:  # `botocore.auth - DEBUG - Signature:` and the signature alone on the next line
+        for m in _NEXT_LINE_VALUE.finditer(text):
+            kind = _value_kind(m.group(1), m.group(2), ":", text, m.start())
+            if kind is not None and kind not in rules.PERSONAL_KINDS:
+                claims.add(*m.span(2), kind, "name_value")
     pos = 0 if "=" in text or ":" in text else len(text)
     while (found := _NAME_VALUE.search(text, pos)) is not None:
         m = found
