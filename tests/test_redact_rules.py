@@ -362,6 +362,17 @@ def test_a_secrets_name_then_a_space_then_its_value() -> None:
         assert scan.find(text) == [], text
 
 
+def test_a_scripts_code_a_query_and_versions_are_no_values() -> None:
+    from diagkit.redact import scan
+
+    for text in ('var user = parameters.user;this.credentials=e.credentials||this.credentials||"same-origin";',
+                 "t.tokenize=function(e){return e}", "let token = abc.def;", "{login(password:$password){token user{id name}}}",
+                 "os=Linux,browser_version=149.0.0.0", "uafvl=Chromium;139.0.7258.67|Not;A=Brand;99.0.0.0"):
+        assert scan.find(text) == [], text
+    assert [hit.kind for hit in scan.find('var password = "Xk9pLq2vRw7";')] == ["PASSWORD"]
+    assert [hit.kind for hit in scan.find("client=198.51.100.7;proto=https")] == ["IP"]
+
+
 def test_secret_words_are_looked_for_as_the_pattern_matches_them() -> None:
     """The word filter folds case as IGNORECASE does, so a spelling the pattern matches is never skipped."""
     from diagkit.redact import scan

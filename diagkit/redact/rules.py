@@ -153,7 +153,7 @@ SERVER_IP_NAME = re.compile(r"server|dst|dest|target|upstream|resolve|answer|^ad
 # Words just before an address in free text that say it is a server's, or a version (`v="99.0.0.0"`).
 SERVER_IP_CONTEXT = re.compile(r"(?i)(?:server|dst|dest\w*|target|upstream|resolve[sd]?(?: to)?|answer|nameserver|"
                                r"connect(?:ed|ing)? to|-connect|Trying|->|→|host|via|A record|AAAA record|"
-                               r"\bv(?:er(?:sion)?)?\W{0,2}[=:]\W{0,2})"
+                               r"(?:\b|_)v(?:er(?:sion)?)?\W{0,2}[=:]\W{0,2}|[A-Za-z];)"  # `browser_version=`, `Brand;99.0.0.0`
                                r"(?:\W{1,3}[\w.:-]+(?:,| \())*\W{0,3}$")  # "Answer: 192.0.2.1, 192.0.2.2", curl's "Connected to h (ip)"
 
 # Parameters whose presence beside `code`/`state` (or an OAuth-like path) makes them OAuth secrets.
@@ -212,7 +212,7 @@ _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]
 # `token=tokens[i]`), or escaped
 # characters (`MapPin:"\ue707"`).
 _CODE_VALUE = re.compile(r"new|this|function|typeof|void|await|return|undefined|[A-Z]\w*(?:::[A-Z]\w*)+|"
-                         r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:\(\)?|\[[\w$.]{0,3}\]?)|"
+                         r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:\([a-z]?\)?|\[[\w$.]{0,3}\]?)|"
                          r"(?:\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2})+|"
                          r"\$[a-z_][A-Za-z_]*|\[?[A-Z][A-Za-z]*!\]?!?")  # GraphQL: `$password: String!`
 
@@ -466,7 +466,7 @@ SECRET_WORDS = ("token", "pass", "secret")
 API_KEY_WORD = re.compile(r"(?i)api[ _-]?key")
 # The value after a secret word in prose is a secret only when it looks like one (not "token validation").
 SECRET_WORD_IN_PROSE = re.compile(r"(?i)\b(?:token|password|passwd|secret|api[ _-]?key|passcode)\b(?: (?:is|was))?"
-                                  r"[ \t]+[\"']?([^\s\"',;()]{6,})")  # on the same line
+                                  r"[ \t]+[\"']?([^\s\"',;(){}]{6,})")  # on the same line
 
 
 def looks_secret(value: str) -> bool:

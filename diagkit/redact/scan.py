@@ -59,6 +59,9 @@ def _name_end(text: str, m: re.Match[str], group: int, kind: str) -> int:
 
 
 _NEXT_LINE_VALUE = re.compile(r"(?<![\w.-])([A-Za-z_][\w.-]{0,40})[ \t]*:[ \t]*\n[ \t]*([A-Za-z0-9+/=_.~-]{16,})[ \t]*(?=\n|$)")
+_JS_WORDS = frozenset({"var", "let", "const"})
+_JS_DECLARATION = re.compile(r"\b(?:var|let|const)\s+$")
+_MEMBER_CHAIN = re.compile(r"(?:[A-Za-z_$][\w$.]*(?:\|\||&&|[?:+]))*[A-Za-z_$][\w$.]*(?:\|\||&&|[?:+])?")
 _LABEL_END = re.compile(r"(?i) (?:id|token|key|secret|password|name|number)[ \t]*[:=]")  # where _LABEL may end
 _LABEL_HEAD = re.compile(r"[A-Za-z]{2,20}$")  # and its first word, just before
 _LABEL = re.compile(r"(?i)(?<![\w.-])([a-z]{2,20} (?:id|token|key|secret|password|name|number))[ \t]*([:=])[ \t]*"
@@ -142,6 +145,9 @@ def _value_kind(name: str, value: str, sep: str, text: str = "", pos: int = 0) -
         return None  # whole header lines: _AUTH_LINE and _COOKIE_LINE
     if value.lower().strip("'\"") in rules.NOT_SECRET_WORDS or PSEUDONYM_RE.fullmatch(value) or rules.code_value(value):
         return None
+    if ((name.startswith("this.") or _JS_DECLARATION.search(text, max(0, pos - 8), pos))
+            and "." in value and _MEMBER_CHAIN.fullmatch(value)):
+        return None  # `var user = parameters.user`, `this.credentials=e.credentials`: a script's code
     if rule.kind not in rules.PERSONAL_KINDS and rules.not_secret(rule.kind, value):
         return None
     # `password: X` in prose is a secret when X looks like one; `password=X` always is
@@ -214,7 +220,7 @@ def find(text: str) -> list[Hit]:
         claims.add(*m.span(group), rule.kind, rule.id)
     for end in _LABEL_END.finditer(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words
         head = _LABEL_HEAD.search(text, max(0, end.start() - 21), end.start())  # (a page copied as text)
-        label = _LABEL.match(text, head.start()) if head is not None else None
+        label = _LABEL.match(text, head.start()) if head is not None and head.group(0) not in _JS_WORDS else None
         if label is not None:
             group = next(i for i in (3, 4, 5) if label.group(i) is not None)
             kind = _value_kind(label.group(1), label.group(group), label.group(2), text, label.start())
