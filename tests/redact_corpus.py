@@ -683,6 +683,8 @@ ECHO_IP = "198.51.100.203"
 BOTO_SIG = "007baf23ae7a28b98f1c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182"
 PREFS_COOKIE = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
 GQL_PASS = "Gql-7Kq2Lm9Xp"
+CAS_USER = "odalys.bw"
+SESSION_RECORD_IP = "198.51.100.77"
 
 
 def exports_and_dumps() -> list[Case]:
@@ -759,6 +761,15 @@ def exports_and_dumps() -> list[Case]:
             "query": "mutation Login($password: String!) { login(password: $password) { token } }",
             "variables": {"password": GQL_PASS}, "issuer": "http://www.okta.com/exk1fcia6d6EMsf331d8"}).encode(),
              [GQL_PASS], ["$password: String!", "login(password: $password)", "exk1fcia6d6EMsf331d8"]),
+        Case("cas-audit.log", (f"Supplied credentials: [UsernamePasswordCredential(username={CAS_USER}, source=null)]"
+                               f"|AUTHENTICATION_FAILED|{CAS_USER}|{EXPORT_IP}\n"
+                               "Cookie: brcap=0; lang=en; flight-msaoauth2=true\n").encode(),
+             [CAS_USER, EXPORT_IP], ["AUTHENTICATION_FAILED", "brcap=0; lang=en; flight-msaoauth2=true"]),
+        Case("events-with-records.json", json.dumps({
+            "session": json.dumps({"uuid": "JCMNBI2AD5EDRLHKAHCJTU7ZKI", "ip": SESSION_RECORD_IP}),
+            "spring.datasource.username": {"value": "******"}, "UserDisplayName": "{PII Removed}",
+            "PHP_AUTH_USER": "no value"}).encode(),
+             [SESSION_RECORD_IP], ["JCMNBI2AD5EDRLHKAHCJTU7ZKI", "******", "{PII Removed}", "no value"]),
         Case("own-names.har", _har(entries, "WebInspector", "API"), [AUTHN_HEX, SIGN_HEX, JSESS, ECHO_IP],
              ["SSO;jsessionid=", "Authentication", "page=2", '\\"args\\": {}, \\n']),
     ]

@@ -135,7 +135,7 @@ class Redaction:
                 for word in value.split():
                     if len(word) >= 3:
                         self.learned.setdefault(word, word)
-        elif rules.echo_worthy(kind, value):
+        if rules.echo_worthy(kind, value):
             self.echoes.setdefault(value, kind)
         self.report.add(rule, ctx.where)
         self._trail.append((rule, ctx.where))
@@ -202,8 +202,10 @@ class Redaction:
             kind = None  # X-Amz-Credential: the key id goes (a value rule), the scope stays
         if kind is not None and kind not in rules.PERSONAL_KINDS and rules.not_secret(kind, text):
             kind = None  # Access-Control-Allow-Credentials: true, Sec-Fetch-User: ?1
-        if kind in rules.PERSONAL_KINDS and text.strip().lower() in rules.NOT_SECRET_WORDS:
-            kind = None  # "email_verified": "False"
+        if kind in rules.PERSONAL_KINDS and (text.strip().lower() in rules.NOT_SECRET_WORDS or rules.masked(text)):
+            kind = None  # "email_verified": "False", a user masked already ("******", "{PII Removed}")
+        if kind in ("SESSION", "CREDENTIAL") and text[:1] in "{[" and decode.unwrap(text) is not None:
+            kind = None  # a session's or credentials' record (JSON): judged field by field, its ids kept
         if kind is not None and kind != rules.KEEP:
             assert rule is not None  # every kind comes from the name's rule
             if kind not in rules.PERSONAL_KINDS and decode.JWT.fullmatch(text):
@@ -407,7 +409,8 @@ class Redaction:
                 lead, core = v[: len(v) - len(v.lstrip())], v.strip()
                 quote = '"' if len(core) > 2 and core[0] == core[-1] == '"' else ""  # a quoted value keeps its quotes
                 core = core[1:-1] if quote else core
-                out.append(f"{name}={lead}{quote}{self.pseudo('COOKIE', core, 'cookie', ctx)}{quote}")
+                new = core if rules.not_secret("COOKIE", core) else self.pseudo("COOKIE", core, "cookie", ctx)
+                out.append(f"{name}={lead}{quote}{new}{quote}")  # `brcap=0`, `lang=en` stay
             elif not eq and pair.strip() and not set_cookie:
                 out.append(self.pseudo("COOKIE", pair.strip(), "cookie", ctx))
             else:
@@ -455,7 +458,7 @@ class Redaction:
         # in markup (an XML file, a page in a HAR) a pseudonym is written as its text: &lt;KIND:hex&gt;
         write = html.escape if _MARKUP_START.match(text) else str
         ctx = Ctx(where)
-        if self.echoes and len(text) >= 10 and any(self.echo_of(token) for token in rules.ECHO_TOKEN.findall(text)):
+        if self.echoes and len(text) >= 5 and any(self.echo_of(token) for token in rules.ECHO_TOKEN.findall(text)):
             text = self._echoes(text, ctx, write)
         regex = self._learned_regex()
         if regex is None or not regex.search(text):

@@ -58,7 +58,7 @@ NAME_RULES: tuple[NameRule, ...] = (
              r"(?:^|_)(?:uri|url|urls|endpoint|endpoints|type|types|supported|expires|expiry|expiration|in|at|"
              r"lifetime|ttl|length|count|hint_type|method|methods|alg|algorithm|format|policy|required|enabled|"
              r"version|usage|path|location|label|description|mode|status|name|names|duration|timeout|field|store|helpers?|"
-             r"web_?socket_key|web_?socket_accept|time|ref|crc\w*)$|^(?:azp|aud)$|^existing_",
+             r"web_?socket_key|web_?socket_accept|time|ref|crc\w*|identifier)$|^(?:azp|aud)$|^existing_",
              yes=("token_uri", "token_type", "client_secret_expires_at", "SharedAccessKeyName", "SessionDuration",
                   "password_policy", "token_endpoint", "auth_time", "secretKeyRef", "existingSecretPasswordKey"),
              no=("password", "session_state", "client_secret", "first_name")),
@@ -173,7 +173,7 @@ NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil
                               "invalid", "expired", "missing", "redacted", "hidden", "masked", "changed", "ok",
                               "set", "n/a", "undefined", "enabled", "disabled", "on", "off", "failed", "reset",
                               "success", "succeeded", "failure", "denied", "unauthenticated", "authenticated",
-                              "unknown"})
+                              "unknown", "no value"})
 
 # Accounts of a system, not of a person: the user a process, a database or a login runs as stays
 # (`USER: root`, `DB_USER=postgres`), as whether it is root is often the answer.
@@ -214,11 +214,21 @@ _PLACEHOLDER = re.compile(r"\{\{[^{}]*(?:\}\}?)?|\$\{[^{}]*\}?|\$[A-Z_][A-Z0-9_]
 _CODE_VALUE = re.compile(r"new|this|function|typeof|void|await|return|undefined|[A-Z]\w*(?:::[A-Z]\w*)+|"
                          r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*(?:\([a-z]?\)?|\[[\w$.]{0,3}\]?)|"
                          r"(?:\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2})+|"
-                         r"\$[a-z_][A-Za-z_]*|\[?[A-Z][A-Za-z]*!\]?!?")  # GraphQL: `$password: String!`
+                         r"\$[a-z_][A-Za-z_]*|\[?[A-Z][A-Za-z]*!\]?!?|"  # GraphQL: `$password: String!`
+                         r"\$\(.*|\$\{[^}]*\}?")  # a shell's `$(command …`, `${variable}`
 
 
 def code_value(value: str) -> bool:
     return _CODE_VALUE.fullmatch(value) is not None
+
+
+def masked(value: str) -> bool:
+    """What a tool or a person hid already, or a template's placeholder (`******`, `{{email}}`, `{PII Removed}`)."""
+    plain = value.strip().strip("'\"")
+    return _MASKED.fullmatch(plain) is not None or _PLACEHOLDER.fullmatch(plain) is not None and not plain[:1].isalnum()
+
+
+_MASKED = re.compile(r"[*•xX]{3,}|\{[^{}]*(?i:removed|redacted|hidden|masked)[^{}]*\}|(?i:no value|n/a|-)")
 
 
 def not_secret(kind: str, value: str) -> bool:
@@ -411,6 +421,13 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               yes=("Failed password for invalid user mwilson from", "Accepted publickey for fred from",
                    "login attempt by user 'realuser'"),
               no=("Failed password for root from", "token for user from", "Failed login for user admin")),
+    # a database connection opened in PHP, its password a positional argument (a stack trace's frame:
+    # `PDO->__construct('mysql:host=…', 'app', 'secret', Array)`)
+    ValueRule("php_connect_password", "PASSWORD", r"\b(?:PDO->__construct|new PDO|mysqli(?:_connect|_real_connect|"
+              r"->__construct|->real_connect)?)\(\s*'[^']*',\s*'[^']*',\s*'([^'\s][^']*)'", group=1,
+              needs=("PDO", "mysqli"), one_line=True,
+              yes=("PDO->__construct('mysql:host=db;dbname=app', 'app', 'Xk9pLq2vRw7', Array)",
+                   "mysqli_connect('db', 'app', 'Xk9pLq2vRw7')"), no=("PDO->__construct('sqlite::memory:')",)),
     ValueRule("email", "EMAIL", r"(?<![\w.+%-])(?!git@[^\s@:]+:)[\w.+%-]{1,64}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,63}(?![\w-])",
               needs=("@",), one_line=True, yes=("alice@example.com", "jürgen.weiß@bücher-example.test"), no=("user@localhost", "a@b", "git@github.com:org/repo.git")),
     # 13 to 19 digits in one run, or in the groups a card is printed in (4-4-4-4, 4-4-4-4-3, Amex's 4-6-5): a
@@ -452,8 +469,11 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               needs=("dob", "DOB", "Dob", "D.O.B", "d.o.b", "born", "Born", "BORN", "birth", "Birth", "BIRTH"),
               yes=("born 1984-03-17", "DOB: 17/03/1984", "date of birth March 17, 1984"), no=("created 1984-03-17",),
               group=1, gate=False),
-    ValueRule("street_address", "ADDRESS", rf"\b\d{{1,5}} (?:[A-Z][a-z]+ ){{1,3}}(?:{_STREET})\b\.?",
-              yes=("742 Evergreen Terrace", "10 Downing Street"), no=("42 items", "3 Days Ago"), gate=False,
+    # a street, and the suite, city, state and ZIP code written after it (`26 Buttercup Ln, Newtown, PA 18940`)
+    ValueRule("street_address", "ADDRESS", rf"\b\d{{1,5}} (?:[A-Z][a-z]+ ){{1,3}}(?:{_STREET})\b\.?"
+              r"(?:,? (?:Suite|Apt\.?|Unit|#) ?[\w-]+)?(?:,? (?:[A-Z][a-z]+ ){0,2}[A-Z][a-z]+,? [A-Z]{2} \d{5}(?:-\d{4})?)?",
+              yes=("742 Evergreen Terrace", "10 Downing Street", "26 Buttercup Ln, Newtown, PA 18940-3204",
+                   "82023 Peters Road, Suite 1000 Plantation, FL 33324"), no=("42 items", "3 Days Ago"), gate=False,
               hint=r"\d [A-Z][a-z]"),
     ValueRule("uk_postcode", "ADDRESS", r"\b(?:[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?) \d[ABD-HJLNP-UW-Z]{2}\b",
               yes=("SW1A 1AA", "M1 1AE"), no=("HTTP 200",), gate=False, starts="[A-Z]", hint=r" \d[ABD-HJLNP-UW-Z]{2}"),
@@ -495,10 +515,13 @@ def keyed_secret(name: str, value: str) -> bool:
 
 # A secret found once is hidden wherever else it appears (decide.Redaction.sweep): a token copied into a parameter
 # with a neutral name, a cookie echoed in a page, curl's note of a cookie it stored. Only values no word or id of a
-# protocol could be: 10 or more characters of a token's alphabet, letters and digits both, of a secret's kind.
+# protocol could be: 10 or more characters of a token's alphabet, letters and digits both, of a secret's kind;
+# and a user's login that is no word.
 ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CREDENTIAL", "SESSION", "CSRF", "CODE",
                         "COOKIE"})
-ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{10,}={0,2}")
+ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{5,}={0,2}")
+# a user's login, swept too when it is no word: letters with a digit or a separator (`jane.doe`, `jdoe42`)
+_ECHO_USER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=.*[\d._-])[A-Za-z0-9._-]{5,64}")
 
 
 # A mail's ids (`Message-ID: <…@mail.example>`, `References:`, an inline image's `cid:`) are shaped like
@@ -508,7 +531,9 @@ MAIL_ID = re.compile(r"(?i)\b(?:message-id|content-id|in-reply-to|references)[\"
 
 
 def echo_worthy(kind: str, value: str) -> bool:
-    return (kind in ECHO_KINDS and ECHO_TOKEN.fullmatch(value) is not None
+    if kind == "USER":
+        return _ECHO_USER.fullmatch(value) is not None and value.lower() not in SYSTEM_ACCOUNTS
+    return (kind in ECHO_KINDS and len(value) >= 10 and ECHO_TOKEN.fullmatch(value) is not None
             and any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value))
 
 

@@ -34,7 +34,7 @@ class Hit(NamedTuple):
 _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
 _RELATIVE_QUERY = re.compile(r"(?<![\w/.:-])/[^\s?\"'<>#`]*\?[\w.%~+\[\]-]+=[^\s\"'<>#`]*")
 _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=:@%!$*-]+)))")
-_COOKIE_LINE = re.compile(r"(?i)\b(set-)?cookie2?[\"']?\s*[:=]\s*((?:[^=;,\s\"']+(?:=(?:\"[^\"\r\n]*\"|[^;,\s\"']*))?(?:;[ \t]*)?)+)")
+_COOKIE_LINE = re.compile(r"(?i)(?:\b|_)(set-)?cookie2?[\"']?\s*[:=]\s*[\"']?((?:[^=;,\s\"']+(?:=(?:\"[^\"\r\n]*\"|[^;,\s\"']*))?(?:;[ \t]*)?)+)")
 _COOKIE_PAIR = re.compile(r"[^;\s]+")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 # a credential is a token, or (Basic written by hand, not encoded) user:password

@@ -63,7 +63,7 @@ def tokens(strings: Iterable[tuple[str, str]]) -> set[str]:
     """Every token of these (place, text) pairs that a found secret could be (rules.ECHO_TOKEN)."""
     found: set[str] = set()
     for _, text in strings:
-        if len(text) >= 10:
+        if len(text) >= 5:
             found.update(rules.ECHO_TOKEN.findall(text))
     return found
 
