@@ -409,7 +409,8 @@ class Redaction:
                 lead, core = v[: len(v) - len(v.lstrip())], v.strip()
                 quote = '"' if len(core) > 2 and core[0] == core[-1] == '"' else ""  # a quoted value keeps its quotes
                 core = core[1:-1] if quote else core
-                new = core if rules.not_secret("COOKIE", core) else self.pseudo("COOKIE", core, "cookie", ctx)
+                short = len(core) <= 12  # what is no secret is short (`0`, `en`, `true`); an opaque value is not
+                new = core if short and rules.not_secret("COOKIE", core) else self.pseudo("COOKIE", core, "cookie", ctx)
                 out.append(f"{name}={lead}{quote}{new}{quote}")  # `brcap=0`, `lang=en` stay
             elif not eq and pair.strip() and not set_cookie:
                 out.append(self.pseudo("COOKIE", pair.strip(), "cookie", ctx))
@@ -472,18 +473,10 @@ class Redaction:
         return regex.sub(one, text)
 
     def echo_of(self, token: str) -> tuple[int, str] | None:
-        """(offset in the token, secret) when a token of text is a secret met elsewhere: whole, before a full
-        stop, or as a segment of a URL's path (`/services/T0/B0/Xy...`)."""
+        """(offset in the token, secret) when a token of text holds a secret met elsewhere (rules.echo_candidates)."""
         if token in self.echoes:
             return 0, token
-        if token.rstrip(".") in self.echoes:
-            return 0, token.rstrip(".")
-        offset = 0
-        for piece in token.split("/") if "/" in token else ():
-            if piece.rstrip(".") in self.echoes:
-                return offset, piece.rstrip(".")
-            offset += len(piece) + 1
-        return None
+        return next((found for found in rules.echo_candidates(token) if found[1] in self.echoes), None)
 
     def _echoes(self, text: str, ctx: Ctx, write: Callable[[str], str]) -> str:
         out: list[str] = []

@@ -199,7 +199,7 @@ class Redactor:
         """entries: a big HAR's log.entries, shared with worker processes (spread.py), which gate them."""
         run = self._run
         spread_used = False  # the walk reached the entries and handed them to spread.walk_entries
-        tokens: set[str] = set()  # (entries in workers) the tokens left in them, where a found secret could be echoed
+        tokens: set[int] = set()  # (entries in workers) hashes of the tokens left, where a found secret could be echoed
         if entries is not None:
             def spread_walk(node: list, key: str, here: Ctx) -> list:
                 nonlocal spread_used
@@ -215,7 +215,7 @@ class Redactor:
         if spread_used and not run.learned:  # the workers' entries hold none of the secrets found: only what lies
             tokens.update(spread.tokens(gate.strings(out["log"] | {"entries": []})))  # outside them is left to look at
         changed: list[tuple[str, str]] = []
-        if run.learned or (run.echoes and (not spread_used or any(run.echo_of(token) for token in tokens))):
+        if run.learned or (run.echoes and (not spread_used or any(hash(secret) in tokens for secret in run.echoes))):
             if isinstance(out, str):
                 out = run.sweep(out, "")
                 changed.append(("", out))

@@ -91,14 +91,15 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         oauth = oauth or _request_is_oauth(node)
     here = Ctx(ctx.where, oauth)
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
-    kind = node.get("type") or node.get("objectType")
-    if isinstance(kind, str) and "displayName" in node | node.keys():  # Okta's actor and targets, Graph's objects
-        if "user" in kind.lower() or "person" in kind.lower():  # User, AppUser
-            named["alternateId"] = "username"  # the person's login
-        else:  # an app, a policy, a group: its name is no one's
-            named["displayName"] = "label"
-    if "displayName" in node and ("oldValue" in node or "newValue" in node):
-        named["displayName"] = "label"  # an audit log's modified property (Entra's modifiedProperties)
+    if "displayName" in node:
+        kind = node.get("type") or node.get("objectType")
+        if isinstance(kind, str):  # Okta's actor and targets, Graph's objects
+            if "user" in kind.lower() or "person" in kind.lower():  # User, AppUser
+                named["alternateId"] = "username"  # the person's login
+            else:  # an app, a policy, a group: its name is no one's
+                named["displayName"] = "label"
+        if "oldValue" in node or "newValue" in node:
+            named["displayName"] = "label"  # an audit log's modified property (Entra's modifiedProperties)
     if name is not None and ("value" in node or "Value" in node) and rules.name_rule(name) is not None:
         # `"spring.datasource.password": {"value": "…", "origin": "…"}` (Spring's /actuator/env): the value is
         # the named setting's

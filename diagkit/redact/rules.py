@@ -519,7 +519,11 @@ def keyed_secret(name: str, value: str) -> bool:
 # and a user's login that is no word.
 ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CREDENTIAL", "SESSION", "CSRF", "CODE",
                         "COOKIE"})
-ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{5,}={0,2}")
+# Where a found secret is looked for: a token of its alphabet (never ending in a full stop, which ends a
+# sentence), and each segment of a token's path; each of five characters or more.
+ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{4,}(?<!\.)={0,2}")
+ECHO_PIECE = re.compile(r"[A-Za-z0-9+_.~-]{5,}(?<!\.)")
+_ECHO_SECRET = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9+/_.~-]{10,}={0,2}")  # letters and digits
 # a user's login, swept too when it is no word: letters with a digit or a separator (`jane.doe`, `jdoe42`)
 _ECHO_USER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=.*[\d._-])[A-Za-z0-9._-]{5,64}")
 
@@ -530,11 +534,16 @@ MAIL_ID = re.compile(r"(?i)\b(?:message-id|content-id|in-reply-to|references)[\"
                      r"\bcid:[^\s\"'<>]+")
 
 
+def echo_candidates(token: str) -> list[tuple[int, str]]:
+    """(offset, text) a found secret could be within an ECHO_TOKEN match: the token, and each segment of a
+    URL's path in it (`/services/T0/B0/Xy...`)."""
+    return [(0, token)] + ([m.span()[:1] + (m.group(0),) for m in ECHO_PIECE.finditer(token)] if "/" in token else [])
+
+
 def echo_worthy(kind: str, value: str) -> bool:
     if kind == "USER":
         return _ECHO_USER.fullmatch(value) is not None and value.lower() not in SYSTEM_ACCOUNTS
-    return (kind in ECHO_KINDS and len(value) >= 10 and ECHO_TOKEN.fullmatch(value) is not None
-            and any(ch.isdigit() for ch in value) and any(ch.isalpha() for ch in value))
+    return len(value) >= 10 and kind in ECHO_KINDS and _ECHO_SECRET.fullmatch(value) is not None
 
 
 # In a sign-in request's query or form (an OAuth/OIDC or login endpoint, decide.Ctx.oauth), an opaque value

@@ -48,9 +48,9 @@ def worth_it(entries: Any, chars: int) -> bool:
     return isinstance(entries, list) and len(entries) >= MIN_ENTRIES and chars >= MIN_CHARS and workers() > 1
 
 
-def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc: str) -> set[str]:
+def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc: str) -> set[int]:
     """items[j] is entry start + j: walked in place as formats.walk walks a list's items, then gated. Returns
-    the tokens left in them (rules.ECHO_TOKEN), where a secret another slice found could be echoed."""
+    the hashes of the tokens left in them (tokens()), where a secret another slice found could be echoed."""
     for j, item in enumerate(items):
         items[j] = formats.walk(r, item, name, here.at(start + j))
     where = where_str(here.where)  # a leak is named by its place in the whole HAR: log.entries[N]...
@@ -59,12 +59,16 @@ def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc:
     return tokens(texts)
 
 
-def tokens(strings: Iterable[tuple[str, str]]) -> set[str]:
-    """Every token of these (place, text) pairs that a found secret could be (rules.ECHO_TOKEN)."""
-    found: set[str] = set()
+def tokens(strings: Iterable[tuple[str, str]]) -> set[int]:
+    """The hash of everything in these (place, text) pairs that a found secret could be (rules.echo_candidates):
+    numbers, not text, as they are sent between processes; a worker is a fork, so its str hashes are this
+    process's. Two texts sharing a hash only cost a sweep that finds nothing."""
+    found: set[int] = set()
     for _, text in strings:
         if len(text) >= 5:
-            found.update(rules.ECHO_TOKEN.findall(text))
+            found.update(map(hash, rules.ECHO_TOKEN.findall(text)))
+            if "/" in text:  # every path segment of a token is among the text's runs without a slash
+                found.update(map(hash, rules.ECHO_PIECE.findall(text)))
     return found
 
 
@@ -80,7 +84,7 @@ def _worker(job: tuple) -> tuple:
     return items, r.report, pseudo.mapping, r.learned, r.echoes, r.changes, left
 
 
-def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> tuple[list, set[str]]:
+def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, locations: bool) -> tuple[list, set[int]]:
     """The entries redacted as formats.walk would, in one slice per worker process: a slice in one piece
     meets its repeated values (headers, cookies, scripts) in one memo. A slice whose worker could not
     start or died (out of memory), or whose pseudonyms clash with an earlier slice's, is walked here.
@@ -99,7 +103,7 @@ def walk_entries(r: Redaction, entries: list, name: str, here: Ctx, doc: str, lo
     entries.clear()
     pseudo = r.pseudonymizer
     out: list = []
-    left: set[str] = set()
+    left: set[int] = set()
     with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
         futures: list[Future | None] = [None] * len(slices)
         try:
