@@ -191,6 +191,7 @@ class Redactor:
         if os.path.splitext(name)[1].lower() in (".csv", ".tsv"):  # a sign-in log's export: a column's name
             out = formats.csv_text(self._run, text, Ctx(""))             # is the name of each value below it
             if out is not None:
+                out = self._run.sweep(out, "text") if self._run.learned or self._run.echoes else out
                 gate.check(_lines(out), name, self._run.terms, lines=True)
                 return out.encode("utf-8")
         return self._text(text, name).encode("utf-8")

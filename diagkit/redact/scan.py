@@ -210,12 +210,14 @@ def find(text: str) -> list[Hit]:
     if any(scheme in text for scheme in _SCHEMES):  # every _BARE_SCHEME match holds one of them
         for m in _BARE_SCHEME.finditer(text):
             claims.add(*m.span(1), "TOKEN", "authorization")
+    mail_ids: Spans | None = None
     for rule, m, group in _VALUES.hits(text):
         if rule.kind == "IP" and (rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start())
                                   or _PORT_AND_PATH.match(text, m.end())):
             continue  # a server's address: named so, or with a port and a path after it (`10.0.0.5:8090/api`)
-        if rule.kind == "EMAIL" and ("cid:" in text or "-I" in text or "-i" in text or "eferences" in text) and \
-                any(s <= m.start() < e for s, e in (id_.span() for id_ in rules.MAIL_ID.finditer(text))):
+        if rule.kind == "EMAIL" and mail_ids is None:  # looked for once, at the text's first email
+            mail_ids = Spans([id_.span() for id_ in rules.MAIL_ID.finditer(text)])
+        if rule.kind == "EMAIL" and not mail_ids.free(m.start(), m.end()):
             continue  # a mail's id (`Message-ID: <…@mail.example>`, `cid:` of an inline image): no one's address
         claims.add(*m.span(group), rule.kind, rule.id)
     for end in _LABEL_END.finditer(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words
