@@ -215,10 +215,11 @@ def find(text: str) -> list[Hit]:
         if rule.kind == "IP" and (rules.SERVER_IP_CONTEXT.search(text, max(0, m.start() - 40), m.start())
                                   or _PORT_AND_PATH.match(text, m.end())):
             continue  # a server's address: named so, or with a port and a path after it (`10.0.0.5:8090/api`)
-        if rule.kind == "EMAIL" and mail_ids is None:  # looked for once, at the text's first email
-            mail_ids = Spans([id_.span() for id_ in rules.MAIL_ID.finditer(text)])
-        if rule.kind == "EMAIL" and not mail_ids.free(m.start(), m.end()):
-            continue  # a mail's id (`Message-ID: <…@mail.example>`, `cid:` of an inline image): no one's address
+        if rule.kind == "EMAIL":  # a mail's id (`Message-ID: <…@mail.example>`, an image's `cid:`) is no address
+            if mail_ids is None:  # looked for once, at the text's first email
+                mail_ids = Spans([id_.span() for id_ in rules.MAIL_ID.finditer(text)])
+            if not mail_ids.free(m.start(), m.end()):
+                continue
         claims.add(*m.span(group), rule.kind, rule.id)
     for end in _LABEL_END.finditer(text):  # `Session ID: "d0bf…"`, `Client Secret = …`: a label of two words
         head = _LABEL_HEAD.search(text, max(0, end.start() - 21), end.start())  # (a page copied as text)
