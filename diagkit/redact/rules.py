@@ -225,7 +225,8 @@ def code_value(value: str) -> bool:
 def masked(value: str) -> bool:
     """What a tool or a person hid already, or a template's placeholder (`******`, `{{email}}`, `{PII Removed}`)."""
     plain = value.strip().strip("'\"")
-    return _MASKED.fullmatch(plain) is not None or _PLACEHOLDER.fullmatch(plain) is not None and not plain[:1].isalnum()
+    return _MASKED.fullmatch(plain) is not None or (_PLACEHOLDER.fullmatch(plain) is not None
+                                                     and not plain[:1].isalnum())  # not a variable's or a SID's name
 
 
 _MASKED = re.compile(r"[*•xX]{3,}|\{[^{}]*(?i:removed|redacted|hidden|masked)[^{}]*\}|(?i:no value|n/a|-)")
@@ -414,10 +415,10 @@ VALUE_RULES: tuple[ValueRule, ...] = (
     ValueRule("aws_principal", "USER", r"\barn:aws[\w-]*:(?:iam|sts)::\d{12}:(?:user(?:/[\w+=,.@-]+)*|"
               r"assumed-role/[\w+=,.@-]+|federated-user)/([\w+=,.@-]+)", needs=("arn:aws",), one_line=True, group=1,
               yes=("arn:aws:iam::123456789012:user/jane.doe", "arn:aws:sts::123456789012:assumed-role/Admin/jane@corp.test"),
-              no=("arn:aws:iam::123456789012:role/Admin", "arn:aws:s3:::bucket/user/x"), gate=False, check=lambda v: user_word(v)),
+              no=("arn:aws:iam::123456789012:role/Admin", "arn:aws:s3:::bucket/user/x"), gate=False, check=user_word),
     ValueRule("auth_log_user", "USER", r"(?:\b(?:for|by)(?: invalid| illegal)? user |\b(?:Accepted|Failed) \w+ for "
               r"(?:invalid user )?)['\"]?([A-Za-z0-9_][\w.@-]{0,63})", needs=("user ", "Accepted ", "Failed "),
-              one_line=True, group=1, gate=False, check=lambda v: user_word(v),
+              one_line=True, group=1, gate=False, check=user_word,
               yes=("Failed password for invalid user mwilson from", "Accepted publickey for fred from",
                    "login attempt by user 'realuser'"),
               no=("Failed password for root from", "token for user from", "Failed login for user admin")),
@@ -521,7 +522,7 @@ ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CRED
                         "COOKIE"})
 # Where a found secret is looked for: a token of its alphabet (never ending in a full stop, which ends a
 # sentence), and each segment of a token's path; each of five characters or more.
-ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{4,}(?<!\.)={0,2}")
+ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{5,}(?<!\.)={0,2}")
 ECHO_PIECE = re.compile(r"[A-Za-z0-9+_.~-]{5,}(?<!\.)")
 _ECHO_SECRET = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9+/_.~-]{10,}={0,2}")  # letters and digits
 # a user's login, swept too when it is no word: letters with a digit or a separator (`jane.doe`, `jdoe42`)
