@@ -347,6 +347,28 @@ def test_an_archive_or_other_binary_input_is_refused_never_copied(invoke: Any, t
     assert result.exit_code == 1 and "is not text but binary data" in result.stderr
 
 
+def test_bodies_kept_in_files_beside_a_har_are_named_in_the_note(invoke: Any, tmp_path: Path) -> None:
+    """Playwright's recordHar with content 'attach' keeps bodies in files next to the HAR: diagkit cannot read
+    them from the HAR, so it says so rather than 'nothing needed redacting' alone."""
+    har = {"log": {"version": "1.2", "creator": {"name": "Playwright", "version": "1.40"}, "entries": [{
+        "startedDateTime": "2030-01-01T00:00:00.000Z", "time": 1,
+        "request": {"method": "POST", "url": "https://app.example.test/login", "httpVersion": "HTTP/1.1",
+                    "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 40,
+                    "postData": {"mimeType": "application/x-www-form-urlencoded", "_file": "a1b2.dat"}},
+        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [],
+                     "content": {"size": 10, "mimeType": "application/json", "_file": "c3d4.json"},
+                     "redirectURL": "", "headersSize": -1, "bodySize": 10},
+        "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0}}]}}
+    src, report = tmp_path / "pw.har", tmp_path / "report.json"
+    src.write_text(json.dumps(har))
+    result = invoke("redact", src, "-o", tmp_path / "out.har", "--report", report, "--no-ner")
+    assert result.exit_code == 0
+    note = ("bodies kept in files beside the HAR (Playwright's _file) were not read: redact each of those files "
+            "too, or record the HAR with content embedded")
+    assert f"nothing needed redacting; {note}" in result.stderr
+    assert json.loads(report.read_text())["notes"][0] == note
+
+
 def test_bad_inputs_one_line_exit_1(invoke: Any, tmp_path: Path) -> None:
     broken = tmp_path / "broken.har"
     broken.write_text('{"log": {"entries": [')

@@ -68,6 +68,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         return node
     if not isinstance(node, dict):
         return node
+    if "_file" in node and isinstance(node.get("mimeType"), str):  # Playwright keeps a body in a file beside the HAR
+        r.report.note(SIDECAR_NOTE)
     if isinstance(node.get("mimeType"), str) and ("text" in node or "params" in node):
         return _body(r, node, ctx)
     pair = _pair_name(node)
@@ -130,6 +132,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     return node
 
 
+SIDECAR_NOTE = ("bodies kept in files beside the HAR (Playwright's _file) were not read: redact each of those "
+                "files too, or record the HAR with content embedded")
 _COOKIE_HOLDER = re.compile(r"(?:^|_)cookies?$")
 _JWK_PRIVATE = {member: "private_key" for member in ("d", "p", "q", "dp", "dq", "qi", "k", "oth")}
 _GRAPHQL_ARGUMENT = re.compile(r"(\w+)\s*:\s*\$(\w+)")

@@ -34,6 +34,11 @@ class RedactionReport:
         self.files: list[str] = []
         # False: counts per rule only (a run that writes no report; a big HAR has ~5 locations per entry)
         self.tracks_locations = locations
+        self.notes: list[str] = []  # what the person who ran it must know (content left unread elsewhere)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     @property
     def total(self) -> int:
@@ -64,14 +69,20 @@ class RedactionReport:
                 self.add(rule, location, count)
         self.files.extend(f for f in other.files if f not in self.files)
         self.names_detected = self.names_detected and other.names_detected
+        for text in other.notes:
+            self.note(text)
 
     def summary(self) -> str:
-        """One line for stderr: `12 values redacted (cookie 5, jwt 2, ...)`."""
+        """One line for stderr: `12 values redacted (cookie 5, jwt 2, ...)`, then the notes."""
         if not self.total:
-            return "nothing needed redacting" + ("" if self.names_detected else f"; {NOT_DETECTED}")
-        parts = ", ".join(f"{rule} {count}" for rule, count in sorted(self.by_rule.items(), key=lambda x: (-x[1], x[0])))
-        line = f"{self.total} value{'s' if self.total != 1 else ''} redacted ({parts})"
-        return line if self.names_detected else f"{line}; {NOT_DETECTED}"
+            line = "nothing needed redacting"
+        else:
+            parts = ", ".join(f"{rule} {count}" for rule, count in sorted(self.by_rule.items(), key=lambda x: (-x[1], x[0])))
+            line = f"{self.total} value{'s' if self.total != 1 else ''} redacted ({parts})"
+        return "; ".join([line, *self._all_notes()])
+
+    def _all_notes(self) -> list[str]:
+        return self.notes + ([] if self.names_detected else [NOT_DETECTED])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,5 +92,5 @@ class RedactionReport:
                           for (loc, rule), n in self.locations().items()],
             "files": list(self.files),
             "names_detected": self.names_detected,
-            "notes": [] if self.names_detected else [NOT_DETECTED],
+            "notes": self._all_notes(),
         }
