@@ -684,6 +684,11 @@ BOTO_SIG = "007baf23ae7a28b98f1c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182"
 PREFS_COOKIE = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
 GQL_PASS = "Gql-7Kq2Lm9Xp"
 CAS_USER = "odalys.bw"
+WS_COOKIE = "Zx9fakeCookieVal0004"
+FTP_PASS = "Tr0ub4dorFake"
+WS_CLIENT = "10.9.8.7"
+BARE_CODE, BARE_STATE = "Sp1xFakeOauthCode77", "Xy9FakeState42"
+PADDED_JWT_EMAIL = "padded.jwt@corp-example.test"
 SESSION_RECORD_IP = "198.51.100.77"
 
 
@@ -770,6 +775,19 @@ def exports_and_dumps() -> list[Case]:
             "spring.datasource.username": {"value": "******"}, "UserDisplayName": "{PII Removed}",
             "PHP_AUTH_USER": "no value"}).encode(),
              [SESSION_RECORD_IP], ["JCMNBI2AD5EDRLHKAHCJTU7ZKI", "******", "{PII Removed}", "no value"]),
+        Case("capture-as-text.txt", (f"#8 4.2 {WS_CLIENT} → 10.9.8.6 FTP 70 Request: USER odalysb\n"
+                                     f"#9 4.3 10.9.8.6 → {WS_CLIENT} FTP 81 Request: PASS {FTP_PASS}\n"
+                                     f"        Cookie pair: _app_sess={WS_COOKIE}\\r\\n\n"
+                                     f"> GET /?code={BARE_CODE}&state={BARE_STATE} HTTP/1.1\n").encode(),
+             [WS_CLIENT, FTP_PASS, WS_COOKIE, BARE_CODE, BARE_STATE],
+             ["FTP 70 Request: USER", "Cookie pair: _app_sess=", "\\r\\n", "> GET /?code="]),
+        Case("netlog.json", json.dumps({
+            "constants": {"logEventTypes": {"HTTP2_SESSION": 244}, "netError": {"ERR_PKCS12_IMPORT_BAD_PASSWORD": -701}},
+            "events": [{"params": {"headers": ["Cookie: [342 bytes were stripped]"],
+                                   "x-jwt-assertion": b64(json.dumps({"alg": "RS256"})) + "." +
+                                   b64(json.dumps({"sub": PADDED_JWT_EMAIL})) + "." + b64(bytes(range(60, 110)))}}]}).encode(),
+             [PADDED_JWT_EMAIL], ["HTTP2_SESSION", "244", "ERR_PKCS12_IMPORT_BAD_PASSWORD", "-701",
+                                  "Cookie: [342 bytes were stripped]"]),
         Case("own-names.har", _har(entries, "WebInspector", "API"), [AUTHN_HEX, SIGN_HEX, JSESS, ECHO_IP],
              ["SSO;jsessionid=", "Authentication", "page=2", '\\"args\\": {}, \\n']),
     ]

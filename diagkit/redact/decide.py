@@ -75,6 +75,8 @@ def _quote_like(text: str, written: str, safe: str = "") -> str:
     return urllib.parse.quote(text, safe=safe + "".join(sorted({ch for ch in written if not ch.isalnum() and ch != "%"})))
 
 
+# what a small number under its name still is: a PIN or one-time code, a person's id or phone, a card, a date
+_NUMBER_KINDS = frozenset({"PASSWORD", "USER", "PHONE", "CARD", "ID", "DATE", "CODE"})
 _MEMO_TEXT = 256
 _MARKUP_START = re.compile(r"\s*<[A-Za-z!?]")  # XML or HTML (not a syslog line's `<15>`)
 
@@ -331,7 +333,8 @@ class Redaction:
                 segments[i] = _quote_like(new, segment, _URL_SAFE)  # `SSO;jsessionid=…` keeps its `;` and `=`
         path = "/".join(segments)
         names = decode.param_names(query) | decode.param_names(fragment)
-        oauth = ctx.oauth or bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(path) is not None
+        oauth = (ctx.oauth or bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(path) is not None
+                 or names >= {"code", "state"})  # an authorization response, whatever path it comes back to
         here = Ctx(ctx.where, oauth)
         if query:
             query = "?" + self.form(query[1:], here)
@@ -446,6 +449,8 @@ class Redaction:
         rule = rules.name_rule(name) if name else None
         if rule is None or rule.kind in (rules.KEEP, rules.URL, rules.OAUTH_CONTEXT, "IP"):
             return value
+        if value < 0 or (rule.kind not in _NUMBER_KINDS and value < 100000):
+            return value  # a count or a table's code (Chrome's NetLog: `"HTTP2_SESSION": 244`, `"…_PASSWORD": -701`)
         return self.pseudo(rule.kind, str(value), rule.id, ctx if key is None else ctx.at(key))
 
     # ------------------------------------------------------------ the sweep

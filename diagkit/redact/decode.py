@@ -26,7 +26,7 @@ from diagkit.formats.inflate import GZIP_OR_ZLIB, RAW_DEFLATE, inflate
 MAX_INFLATED = 64 * 1024 * 1024
 MAX_RATIO = 200  # a stream that inflates more than this (and past 1 MB) is a bomb: left unread
 
-JWT = re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*")
+JWT = re.compile(r"eyJ[\w-]{10,}={0,2}\.eyJ[\w-]*={0,2}\.[\w-]*={0,2}")  # some issuers pad their segments
 JWE = re.compile(r"eyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+")
 _B64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}|[A-Za-z0-9_-]{16,}={0,2}")
 _PCT = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -232,6 +232,7 @@ def param_names(encoded: str) -> set[str]:
 
 
 def _b64url_json(segment: str) -> Any:
+    segment = segment.rstrip("=")
     data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     return json.loads(data)
 

@@ -381,7 +381,8 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               no=("-----BEGIN CERTIFICATE-----",)),
     ValueRule("jwe", "JWE", r"\beyJ[\w-]{10,}\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+",
               needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJSU0EtT0FFUCJ9.ZGVm.aXYxMjM.Y2lwaGVy.dGFn",), no=("eyJhbGciOiJIUzI1NiJ9.e30.c2ln",)),
-    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}\.eyJ[\w-]*\.[\w-]*", needs=("eyJ",), one_line=True, yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",),
+    ValueRule("jwt", "JWT", r"\beyJ[\w-]{10,}={0,2}\.eyJ[\w-]*={0,2}\.[\w-]*={0,2}", needs=("eyJ",), one_line=True,
+              yes=("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "eyJhbGciOiJSUzI1NiJ9=.eyJzdWIiOiIxIn0=.c2lnbmF0dXJl"),
               no=("eyJhbGciOiJIUzI1NiJ9",), gate=False),  # rewritten with its claims redacted, never passed whole
     # A URL's password, and its user beside it (as decide.Redaction.url hides both): the password keeps the
     # pseudonym it has everywhere else, and the user is no longer readable beside it, so a password equal to
@@ -416,7 +417,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               r"assumed-role/[\w+=,.@-]+|federated-user)/([\w+=,.@-]+)", needs=("arn:aws",), one_line=True, group=1,
               yes=("arn:aws:iam::123456789012:user/jane.doe", "arn:aws:sts::123456789012:assumed-role/Admin/jane@corp.test"),
               no=("arn:aws:iam::123456789012:role/Admin", "arn:aws:s3:::bucket/user/x"), gate=False, check=user_word),
-    ValueRule("auth_log_user", "USER", r"(?:\b(?:for|by)(?: invalid| illegal)? user |\b(?:Accepted|Failed) \w+ for "
+    ValueRule("auth_log_user", "USER", r"(?:\b(?:for|by|with)(?: invalid| illegal)? user |\b(?:Accepted|Failed) \w+ for "
               r"(?:invalid user )?)['\"]?([A-Za-z0-9_][\w.@-]{0,63})", needs=("user ", "Accepted ", "Failed "),
               one_line=True, group=1, gate=False, check=user_word,
               yes=("Failed password for invalid user mwilson from", "Accepted publickey for fred from",
@@ -424,6 +425,11 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               no=("Failed password for root from", "token for user from", "Failed login for user admin")),
     # a database connection opened in PHP, its password a positional argument (a stack trace's frame:
     # `PDO->__construct('mysql:host=…', 'app', 'secret', Array)`)
+    # FTP's login as a packet capture prints it (tshark/Wireshark: `Request: USER jdoe`, `Request: PASS …`)
+    ValueRule("ftp_login", "PASSWORD", r"\bRequest: PASS ([^\s\\]+)", needs=("Request: PASS",), one_line=True, group=1,
+              yes=("Request: PASS Tr0ub4dorFake",), no=("Request: PASV",)),
+    ValueRule("ftp_user", "USER", r"\bRequest: USER ([^\s\\]+)", needs=("Request: USER",), one_line=True, group=1,
+              gate=False, yes=("Request: USER jdoe",), no=("Request: USERS",)),
     ValueRule("php_connect_password", "PASSWORD", r"\b(?:PDO->__construct|new PDO|mysqli(?:_connect|_real_connect|"
               r"->__construct|->real_connect)?)\(\s*'[^']*',\s*'[^']*',\s*'([^'\s][^']*)'", group=1,
               needs=("PDO", "mysqli"), one_line=True,
@@ -517,13 +523,14 @@ def keyed_secret(name: str, value: str) -> bool:
 # A secret found once is hidden wherever else it appears (decide.Redaction.sweep): a token copied into a parameter
 # with a neutral name, a cookie echoed in a page, curl's note of a cookie it stored. Only values no word or id of a
 # protocol could be: 10 or more characters of a token's alphabet, letters and digits both, of a secret's kind;
-# and a user's login that is no word.
+# a user's login that is no word; a client's IPv4 address.
 ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CREDENTIAL", "SESSION", "CSRF", "CODE",
                         "COOKIE"})
 # Where a found secret is looked for: a token of its alphabet (never ending in a full stop, which ends a
 # sentence), and each segment of a token's path; each of five characters or more.
 ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{5,}(?<!\.)={0,2}")
 ECHO_PIECE = re.compile(r"[A-Za-z0-9+_.~-]{5,}(?<!\.)")
+_ECHO_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
 _ECHO_SECRET = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9+/_.~-]{10,}={0,2}")  # letters and digits
 # a user's login, swept too when it is no word: letters with a digit or a separator (`jane.doe`, `jdoe42`)
 _ECHO_USER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=.*[\d._-])[A-Za-z0-9._-]{5,64}")
@@ -542,6 +549,8 @@ def echo_candidates(token: str) -> list[tuple[int, str]]:
 
 
 def echo_worthy(kind: str, value: str) -> bool:
+    if kind == "IP":  # a client's address hidden in one place is not printed in another (a capture's columns)
+        return _ECHO_IPV4.fullmatch(value) is not None
     if kind == "USER":
         return _ECHO_USER.fullmatch(value) is not None and value.lower() not in SYSTEM_ACCOUNTS
     return len(value) >= 10 and kind in ECHO_KINDS and _ECHO_SECRET.fullmatch(value) is not None

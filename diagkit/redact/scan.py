@@ -34,7 +34,7 @@ class Hit(NamedTuple):
 _URL = re.compile(r"\b(?:https?|wss?|ftp)://[^\s\"'<>\\`]+")
 _RELATIVE_QUERY = re.compile(r"(?<![\w/.:-])/[^\s?\"'<>#`]*\?[\w.%~+\[\]-]+=[^\s\"'<>#`]*")
 _AUTH_LINE = re.compile(r"(?i)\b(?:proxy-)?authorization[\"']?\s*[:=]\s*(?:\"([^\"\r\n]+)\"|'([^'\r\n]+)'|([A-Za-z][\w-]*[ \t]+(?:(?:[\w-]+=(?:\"[^\"\r\n]*\"|[^\s,\"']*)(?:,[ \t]*)?)+|[\w.~+/=:@%!$*-]+)))")
-_COOKIE_LINE = re.compile(r"(?i)(?:\b|_)(set-)?cookie2?[\"']?\s*[:=]\s*[\"']?((?:[^=;,\s\"']+(?:=(?:\"[^\"\r\n]*\"|[^;,\s\"']*))?(?:;[ \t]*)?)+)")
+_COOKIE_LINE = re.compile(r"(?i)(?:\b|_)(set-)?cookie2?(?: pair)?[\"']?\s*[:=]\s*[\"']?((?:[^=;,\s\"'\\]+(?:=(?:\"[^\"\r\n]*\"|[^;,\s\"'\\]*))?(?:;[ \t]*)?)+)")  # not into a capture export's `\r\n`
 _COOKIE_PAIR = re.compile(r"[^;\s]+")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 # a credential is a token, or (Basic written by hand, not encoded) user:password
@@ -206,7 +206,8 @@ def find(text: str) -> list[Hit]:
                 continue
             # one claim a cookie: a value hidden by hand (`esctx=…<REDACTED>`) leaves the others to be redacted
             for cookie in _COOKIE_PAIR.finditer(text, *m.span(2)):
-                claims.add(*cookie.span(), rules.COOKIE, "cookie")
+                if cookie.group(0)[:1] != "[":  # `Cookie: [342 bytes were stripped]` (Chrome's NetLog)
+                    claims.add(*cookie.span(), rules.COOKIE, "cookie")
     if any(scheme in text for scheme in _SCHEMES):  # every _BARE_SCHEME match holds one of them
         for m in _BARE_SCHEME.finditer(text):
             claims.add(*m.span(1), "TOKEN", "authorization")
