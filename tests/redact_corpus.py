@@ -776,7 +776,7 @@ def exports_and_dumps() -> list[Case]:
             "PHP_AUTH_USER": "no value"}).encode(),
              [SESSION_RECORD_IP], ["JCMNBI2AD5EDRLHKAHCJTU7ZKI", "******", "{PII Removed}", "no value"]),
         Case("capture-as-text.txt", (f"#8 4.2 {WS_CLIENT} → 10.9.8.6 FTP 70 Request: USER odalysb\n"
-                                     f"#9 4.3 10.9.8.6 → {WS_CLIENT} FTP 81 Request: PASS {FTP_PASS}\n"
+                                     f"#9 4.3 {WS_CLIENT} → 10.9.8.6 FTP 81 Request: PASS {FTP_PASS}\n"
                                      f"        Cookie pair: _app_sess={WS_COOKIE}\\r\\n\n"
                                      f"> GET /?code={BARE_CODE}&state={BARE_STATE} HTTP/1.1\n").encode(),
              [WS_CLIENT, FTP_PASS, WS_COOKIE, BARE_CODE, BARE_STATE],

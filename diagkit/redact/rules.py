@@ -523,14 +523,13 @@ def keyed_secret(name: str, value: str) -> bool:
 # A secret found once is hidden wherever else it appears (decide.Redaction.sweep): a token copied into a parameter
 # with a neutral name, a cookie echoed in a page, curl's note of a cookie it stored. Only values no word or id of a
 # protocol could be: 10 or more characters of a token's alphabet, letters and digits both, of a secret's kind;
-# a user's login that is no word; a client's IPv4 address.
+# and a user's login that is no word. (Not an address: the same one is a server's where it is named so.)
 ECHO_KINDS = frozenset({"PASSWORD", "SECRET", "TOKEN", "KEY", "SIGNATURE", "CREDENTIAL", "SESSION", "CSRF", "CODE",
                         "COOKIE"})
 # Where a found secret is looked for: a token of its alphabet (never ending in a full stop, which ends a
 # sentence), and each segment of a token's path; each of five characters or more.
 ECHO_TOKEN = re.compile(r"[A-Za-z0-9+/_.~-]{5,}(?<!\.)={0,2}")
 ECHO_PIECE = re.compile(r"[A-Za-z0-9+_.~-]{5,}(?<!\.)")
-_ECHO_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
 _ECHO_SECRET = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9+/_.~-]{10,}={0,2}")  # letters and digits
 # a user's login, swept too when it is no word: letters with a digit or a separator (`jane.doe`, `jdoe42`)
 _ECHO_USER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=.*[\d._-])[A-Za-z0-9._-]{5,64}")
@@ -549,8 +548,6 @@ def echo_candidates(token: str) -> list[tuple[int, str]]:
 
 
 def echo_worthy(kind: str, value: str) -> bool:
-    if kind == "IP":  # a client's address hidden in one place is not printed in another (a capture's columns)
-        return _ECHO_IPV4.fullmatch(value) is not None
     if kind == "USER":
         return _ECHO_USER.fullmatch(value) is not None and value.lower() not in SYSTEM_ACCOUNTS
     return len(value) >= 10 and kind in ECHO_KINDS and _ECHO_SECRET.fullmatch(value) is not None
