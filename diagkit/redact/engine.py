@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from diagkit.errors import InputFormatError
 from diagkit.gcpause import gc_paused
-from diagkit.redact import decode, formats, gate, jsonout, ner, spread
+from diagkit.redact import decode, formats, gate, jsonout, ner, rules, spread
 from diagkit.redact.decide import Ctx, Redaction
 from diagkit.redact.pseudonym import Pseudonymizer
 from diagkit.redact.report import RedactionReport
@@ -213,8 +213,8 @@ class Redactor:
             out = formats.walk(run, tree, None, Ctx(""))
         finally:
             run.spread = None
-        if spread_used and not run.learned:  # the workers' entries hold none of the secrets found: only what lies
-            tokens.update(spread.tokens(gate.strings(out["log"] | {"entries": []})))  # outside them is left to look at
+        if spread_used and not run.learned:  # the workers hashed their entries' tokens; what lies outside them too
+            tokens.update(rules.echo_hashes(text for _, text in gate.strings(out["log"] | {"entries": []})))
         changed: list[tuple[str, str]] = []
         if run.learned or (run.echoes and (not spread_used or any(hash(secret) in tokens for secret in run.echoes))):
             if isinstance(out, str):
@@ -235,8 +235,6 @@ class Redactor:
 
     def _text(self, text: str, name: str) -> str:
         """Text line by line (PEM blocks first, as they span lines); NER looks at the lines in one batch."""
-        from diagkit.redact import rules
-
         if "-----BEGIN" in text:
             pem = rules.VALUE_RULES[0]
             text = pem.regex.sub(lambda m: self._run.pseudo(pem.kind, m.group(0), pem.id, Ctx("text")), text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -545,6 +545,18 @@ def echo_candidates(token: str) -> list[tuple[int, str]]:
     """(offset, text) a found secret could be within an ECHO_TOKEN match: the token, and each segment of a
     URL's path in it (`/services/T0/B0/Xy...`)."""
     return [(0, token)] + ([m.span()[:1] + (m.group(0),) for m in ECHO_PIECE.finditer(token)] if "/" in token else [])
+
+
+def echo_hashes(texts: Iterable[str]) -> set[int]:
+    """The hash of everything in `texts` a found secret could be (echo_candidates): numbers, not text, as they
+    are sent between processes. Two texts sharing a hash only cost a sweep that finds nothing."""
+    found: set[int] = set()
+    for text in texts:
+        if len(text) >= 5:
+            found.update(map(hash, ECHO_TOKEN.findall(text)))
+            if "/" in text:  # every path segment of a token is among the text's runs without a slash
+                found.update(map(hash, ECHO_PIECE.findall(text)))
+    return found
 
 
 def echo_worthy(kind: str, value: str) -> bool:

@@ -5,10 +5,10 @@ per processor, at most four); each slice goes to a worker as pickled entries and
 gated, with its report, the pseudonyms handed out, the names learned, the secrets found and the tokens left
 in it, and this process merges the slices in order. A worker meets no value an earlier slice met, so when
 one of its pseudonyms is already another value's (two values sharing a prefix, which one process settles by
-lengthening the later one), or when the worker died, that slice is walked again here, where the earlier slices' pseudonyms are known. The caller then
-sweeps learned names and found secrets through the whole tree and gates every string that sweep changes
-(engine.Redactor._tree); found secrets only when one of them is among the tokens left, as the sweep would
-change nothing otherwise.
+lengthening the later one), or when the worker died, that slice is walked again here, where the earlier
+slices' pseudonyms are known. The caller then sweeps learned names and found secrets through the whole tree
+(found secrets only when one is among the tokens left: the sweep would change nothing otherwise) and gates
+every string that sweep changes (engine.Redactor._tree).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pickle
 import sys
 import threading
 import zlib
-from collections.abc import Iterable
 from typing import Any
 
 from diagkit.gcpause import gc_paused
@@ -50,26 +49,13 @@ def worth_it(entries: Any, chars: int) -> bool:
 
 def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc: str) -> set[int]:
     """items[j] is entry start + j: walked in place as formats.walk walks a list's items, then gated. Returns
-    the hashes of the tokens left in them (tokens()), where a secret another slice found could be echoed."""
+    the hashes of the tokens left in them (rules.echo_hashes), where a secret another slice found could be echoed."""
     for j, item in enumerate(items):
         items[j] = formats.walk(r, item, name, here.at(start + j))
     where = where_str(here.where)  # a leak is named by its place in the whole HAR: log.entries[N]...
     texts = list(gate.strings(items))
     gate.check(texts, doc, r.terms, tree={f"{where}[{start + j}]": item for j, item in enumerate(items)})
-    return tokens(texts)
-
-
-def tokens(strings: Iterable[tuple[str, str]]) -> set[int]:
-    """The hash of everything in these (place, text) pairs that a found secret could be (rules.echo_candidates):
-    numbers, not text, as they are sent between processes; a worker is a fork, so its str hashes are this
-    process's. Two texts sharing a hash only cost a sweep that finds nothing."""
-    found: set[int] = set()
-    for _, text in strings:
-        if len(text) >= 5:
-            found.update(map(hash, rules.ECHO_TOKEN.findall(text)))
-            if "/" in text:  # every path segment of a token is among the text's runs without a slash
-                found.update(map(hash, rules.ECHO_PIECE.findall(text)))
-    return found
+    return rules.echo_hashes(text for _, text in texts)  # a worker is a fork: its str hashes are this process's
 
 
 def _worker(job: tuple) -> tuple:
