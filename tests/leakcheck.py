@@ -1,7 +1,8 @@
 """A leak checker independent of the redactor: every readable form of an output, searched for planted values.
 
 Forms: raw and case-folded, percent-decoded, HTML-unescaped, JSON-unescaped, every base64/base64url run
-decoded (and inflated when it is DEFLATE or gzip), every JWT/JWE segment decoded, recursively (bounded);
+decoded (and inflated when it is DEFLATE or gzip), every JWT/JWE segment decoded, the bytes of a hex dump's
+rows, recursively (bounded);
 digits of phone and card numbers are also looked for in runs of digits and separators.
 """
 
@@ -18,6 +19,7 @@ import zlib
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _B64_WRAPPED = re.compile(r"(?:[A-Za-z0-9+/]{16,}\r?\n)+[A-Za-z0-9+/]*={0,2}")  # PEM/MIME-style lines
 _DIGIT_RUN = re.compile(r"[0-9][0-9 ()+.\-]{5,}[0-9]")
+_HEX_DUMP_ROW = re.compile(r"^[0-9a-fA-F]{4,8}: ((?:[0-9a-fA-F]{2} ){1,16})", re.M)  # curl --trace, xxd-like
 _JSON_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\[\\/\"bfnrt]")
 
 
@@ -56,6 +58,9 @@ def forms(text: str, depth: int = 0) -> list[str]:
     out.extend(s for s in steps if s != text)
     if depth < 3:
         decoded = []
+        dumped = "".join(_HEX_DUMP_ROW.findall(text))  # the bytes a hex dump spells, rows joined
+        if dumped:
+            decoded.append(bytes.fromhex(dumped).decode("latin-1"))
         for source in {text, steps[-1]}:
             for block in _B64_WRAPPED.findall(source):  # a value may span two lines: the lines joined
                 d = _decode_b64(re.sub(r"\s", "", block))

@@ -689,6 +689,14 @@ FTP_PASS = "Tr0ub4dorFake"
 WS_CLIENT = "10.9.8.7"
 BARE_CODE, BARE_STATE = "Sp1xFakeOauthCode77", "Xy9FakeState42"
 PADDED_JWT_EMAIL = "padded.jwt@corp-example.test"
+TRACE_TOKEN, TRACE_BEARER = "FAKEtok3nXYZ987qq", "FAKEbear3rABCDEF12"
+
+
+def _hex_dump(data: bytes) -> str:
+    """curl --trace's rows: offset, 16 bytes in hex, the same bytes as text."""
+    return "\n".join(f"{at:04x}: " + "".join(f"{b:02x} " for b in data[at:at + 16]).ljust(48)
+                     + "".join(chr(b) if 0x20 <= b < 0x7f else "." for b in data[at:at + 16])
+                     for at in range(0, len(data), 16))
 SESSION_RECORD_IP = "198.51.100.77"
 
 
@@ -781,6 +789,11 @@ def exports_and_dumps() -> list[Case]:
                                      f"> GET /?code={BARE_CODE}&state={BARE_STATE} HTTP/1.1\n").encode(),
              [WS_CLIENT, FTP_PASS, WS_COOKIE, BARE_CODE, BARE_STATE],
              ["FTP 70 Request: USER", "Cookie pair: _app_sess=", "\\r\\n", "> GET /?code="]),
+        Case("curl-trace.txt", ("== Info: Connected to api.app-example.test port 443\n=> Send header, 120 bytes\n"
+                                + _hex_dump(f"GET /a?access_token={TRACE_TOKEN} HTTP/1.1\r\nHost: api.app-example.test\r\n"
+                                            f"Authorization: Bearer {TRACE_BEARER}\r\n\r\n".encode())
+                                + "\n<= Recv header, 17 bytes (0x11)\n" + _hex_dump(b"HTTP/1.1 200 OK\r\n") + "\n").encode(),
+             [TRACE_TOKEN, TRACE_BEARER], ["=> Send header", "HTTP/1.1 200 OK"]),
         Case("netlog.json", json.dumps({
             "constants": {"logEventTypes": {"HTTP2_SESSION": 244}, "netError": {"ERR_PKCS12_IMPORT_BAD_PASSWORD": -701}},
             "events": [{"params": {"headers": ["Cookie: [342 bytes were stripped]"],

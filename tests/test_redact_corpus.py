@@ -52,6 +52,8 @@ def test_checker_finds_what_is_planted() -> None:
                     redact_corpus.deflated(f"<x>{secret}</x>"), redact_corpus.q(redact_corpus.b64(f"<a>{secret}</a>"))):
         assert leakcheck.leaks(f"prefix {wrapped} suffix", [secret]) == [secret], wrapped
     assert leakcheck.leaks("call +44 7911 123-456 now", ["+447911123456"]) == ["+447911123456"]
+    dump = redact_corpus._hex_dump(f"GET /?token={secret} HTTP/1.1".encode())  # cut across rows, spelled in hex
+    assert secret not in dump and leakcheck.leaks(dump, [secret]) == [secret]
     assert leakcheck.lost("iss", ["iss", "missing"]) == ["missing"]
 
 

@@ -114,6 +114,40 @@ def base64_blocks(lines: list[str]) -> list[tuple[int, int]]:
     return out
 
 
+# curl --trace's dump of what it sent and received: `0000: 47 45 54 20 … GET /a?…`, 16 bytes a row, a value cut
+# wherever a row ends and spelled twice (hex and text): read as the bytes it dumps, and dumped again.
+_HEX_ROW = re.compile(r"([0-9a-f]{4}): ((?:[0-9a-f]{2} ){1,16}) *(.*)")
+
+
+def hex_dump_blocks(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) of each run of rows of a hex dump whose offsets count from 0000 by 16."""
+    out, i = [], 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and (m := _HEX_ROW.fullmatch(lines[j])) is not None and int(m.group(1), 16) == 16 * (j - i):
+            j += 1
+        if j > i:
+            out.append((i, j))
+        i = max(j, i + 1)
+    return out
+
+
+def hex_dump_text(rows: list[str]) -> str:
+    """The bytes a hex dump's rows spell, as Latin-1 text (one character a byte)."""
+    return bytes.fromhex("".join(_HEX_ROW.fullmatch(row).group(2) for row in rows)).decode("latin-1")  # type: ignore[union-attr]
+
+
+def hex_dump_rows(text: str) -> str:
+    """`text` (one character a byte; a pseudonym is ASCII) dumped again as curl --trace does."""
+    data = text.encode("latin-1", "replace")
+    rows = []
+    for at in range(0, len(data), 16):
+        chunk = data[at:at + 16]
+        shown = "".join(chr(b) if 0x20 <= b < 0x7f else "." for b in chunk)
+        rows.append(f"{at:04x}: " + "".join(f"{b:02x} " for b in chunk).ljust(48) + shown)
+    return "\n".join(rows)
+
+
 def _chunks(text: str, width: int) -> list[str]:
     return [text[i:i + width] for i in range(0, len(text), width)] or [""]
 

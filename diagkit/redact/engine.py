@@ -242,9 +242,15 @@ class Redactor:
         # Base64 cut into lines (a SAMLResponse, a certificate) goes whole through the decode stage, in its
         # first line's place (the others are dropped when the text is joined again): a value may span two lines.
         blocks = decode.base64_blocks(lines)
-        dropped = {i for start, end in blocks for i in range(start + 1, end)}
         for start, end in blocks:
             lines[start] = self._run.value(None, "\n".join(lines[start:end]), Ctx(f"line {start + 1}"))
+        dumps = decode.hex_dump_blocks(lines)  # curl --trace: the bytes a dump spells, redacted and dumped again
+        for start, end in dumps:
+            dumped = decode.hex_dump_text(lines[start:end])
+            new = self._run.value(None, dumped, Ctx(f"line {start + 1}"))
+            lines[start] = "\n".join(lines[start:end]) if new == dumped else decode.hex_dump_rows(new)
+        blocks += dumps
+        dropped = {i for start, end in blocks for i in range(start + 1, end)}
         done = dropped | {start for start, _ in blocks}
         # Lines that are a document of their own (JSON, markup, base64, a URL) go one by one through the
         # decode stage; the others are scanned as one text (one pass of each rule, not one a line).
