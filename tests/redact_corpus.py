@@ -770,6 +770,8 @@ def exports_and_dumps() -> list[Case]:
                                   f'Cookie: theme=dark; prefs="{PREFS_COOKIE}"\n').encode(),
              [EXPORT_EMAIL, BOTO_SIG, PREFS_COOKIE],
              ["Message-ID: <CAH1x2y3z4@mail.app-example.test>", "AWS4-HMAC-SHA256", 'prefs="', "Signature:"]),
+        Case("reply-headers.txt", b"In-Reply-To: <20301026.k2x@lists.app-example.test>\n", [],
+             ["In-Reply-To: <20301026.k2x@lists.app-example.test>"]),  # a mail's id alone: no email, nothing refused
         Case("graphql-okta.json", json.dumps({
             "query": "mutation Login($password: String!) { login(password: $password) { token } }",
             "variables": {"password": GQL_PASS}, "issuer": "http://www.okta.com/exk1fcia6d6EMsf331d8"}).encode(),
