@@ -358,8 +358,8 @@ class Redaction:
             plain = urllib.parse.unquote_plus(value)
             key = urllib.parse.unquote_plus(name)
             new = self.value(key, plain, here.at(key))
-            if new != plain:  # encoded as this value was written; a value that says nothing, as the others
-                raw = "%" not in value and "+" not in value and (unencoded or self._url_quote(value) != value)
+            if new != plain:  # encoded as this value was written (a value written raw makes `unencoded` true)
+                raw = unencoded and "%" not in value and "+" not in value
                 pairs[i] = f"{name}={new if raw else _quote_like(new, value.replace('+', ''))}"
         return "&".join(pairs)
 
@@ -459,14 +459,15 @@ class Redaction:
         """Secrets found elsewhere in the run (a cookie, a token, a password) and personal words learned under
         a name (a given_name, a SAML surname) are hidden wherever else they appear: a parameter with a neutral
         name, a page title, a note, a message. where: the string's place, as in Ctx."""
-        if len(text) < 3:
-            return text
+        echoed = bool(self.echoes) and len(text) >= 5 and any(self.echo_of(t) for t in rules.ECHO_TOKEN.findall(text))
+        regex = self._learned_regex()
+        if not echoed and (regex is None or not regex.search(text)):
+            return text  # (a learned word is never inside a pseudonym the echoes would write)
         # in markup (an XML file, a page in a HAR) a pseudonym is written as its text: &lt;KIND:hex&gt;
         write = html.escape if _MARKUP_START.match(text) else str
         ctx = Ctx(where)
-        if self.echoes and len(text) >= 5 and any(self.echo_of(token) for token in rules.ECHO_TOKEN.findall(text)):
+        if echoed:
             text = self._echoes(text, ctx, write)
-        regex = self._learned_regex()
         if regex is None or not regex.search(text):
             return text
         taken = [m.span() for m in PSEUDONYM_RE.finditer(text)]

@@ -191,7 +191,7 @@ class Redactor:
         if os.path.splitext(name)[1].lower() in (".csv", ".tsv"):  # a sign-in log's export: a column's name
             out = formats.csv_text(self._run, text, Ctx(""))             # is the name of each value below it
             if out is not None:
-                out = self._run.sweep(out, "text") if self._run.learned or self._run.echoes else out
+                out = self._run.sweep(out, "text")
                 gate.check(_lines(out), name, self._run.terms, lines=True)
                 return out.encode("utf-8")
         return self._text(text, name).encode("utf-8")
@@ -276,8 +276,7 @@ class Redactor:
             for i, piece in zip(plain, pieces, strict=True):
                 lines[i] = piece
         out_text = "\n".join(line for i, line in enumerate(lines) if i not in dropped)
-        if self._run.learned or self._run.echoes:
-            out_text = self._run.sweep(out_text, "text")
+        out_text = self._run.sweep(out_text, "text")
         gate.check([("", out_text)], name, self._run.terms, lines=True)
         return out_text
 
@@ -323,7 +322,7 @@ def _sweep_tree(run: Redaction, node: Any, where: Any, changed: list[tuple[str, 
     items = node.items() if isinstance(node, dict) else enumerate(node)
     for key, value in items:
         if value.__class__ is str:
-            if value in kept or len(value) < 3:
+            if value in kept or len(value) < 3:  # no learned word nor found secret is that short
                 continue
             new = run.sweep(value, (where, key))
             if new is not value:

@@ -327,7 +327,7 @@ def csv_text(r: Redaction, text: str, ctx: Ctx) -> str | None:
     import csv
     import io
 
-    header_line = text.split("\n", 1)[0]
+    header_line = text.split("\n", 1)[0].rstrip("\r")  # written back as it was (its names are no one's data)
     delimiter = max(",;\t|", key=header_line.count)  # the header's separator; quoting as spreadsheets write it
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
@@ -348,10 +348,9 @@ def csv_text(r: Redaction, text: str, ctx: Ctx) -> str | None:
     csv.writer(out, delimiter=delimiter, lineterminator=ending,
                quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(rows[1:])
     written = out.getvalue()
-    first = text.split("\n", 1)[0].rstrip("\r")  # the header as it was written (its names are no one's data)
     if r.terms is not None:
-        first = r.hide_terms(first, ctx)
-    written = first + ending + written
+        header_line = r.hide_terms(header_line, ctx)
+    written = header_line + ending + written
     return written if text.endswith(("\n", "\r")) else written[: len(written) - len(ending)]
 
 
