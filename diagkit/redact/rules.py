@@ -177,16 +177,16 @@ NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil
 
 # Accounts of a system, not of a person: the user a process, a database or a login runs as stays
 # (`USER: root`, `DB_USER=postgres`), as whether it is root is often the answer.
-def user_word(value: str) -> bool:
-    """A user's name in a log line, not a word of the sentence or a system's account."""
-    return value.lower() not in SYSTEM_ACCOUNTS and value.lower() not in _SENTENCE_WORDS
-
-
+SYSTEM_ACCOUNTS = frozenset({"root", "admin", "administrator", "nobody", "daemon", "www-data", "postgres", "mysql",
+                             "ubuntu", "ec2-user", "git", "system", "guest", "anonymous", "sa", "jenkins", "docker"})
 _SENTENCE_WORDS = frozenset({"from", "with", "in", "on", "at", "the", "a", "an", "account", "accounts", "authentication",
                              "session", "request", "id", "name", "not", "is", "was", "has", "does", "and", "or", "to",
                              "of", "unknown", "none", "null", "user", "users", "password", "login", "by", "for"})
-SYSTEM_ACCOUNTS = frozenset({"root", "admin", "administrator", "nobody", "daemon", "www-data", "postgres", "mysql",
-                             "ubuntu", "ec2-user", "git", "system", "guest", "anonymous", "sa", "jenkins", "docker"})
+
+
+def user_word(value: str) -> bool:
+    """A user's name in a log line, not a word of the sentence or a system's account."""
+    return value.lower() not in SYSTEM_ACCOUNTS and value.lower() not in _SENTENCE_WORDS
 
 # What a secret's name may stand before without a secret after it: a word above, a timestamp
 # (`SessionNotOnOrAfter`), a flag of one or two characters (`Sec-Fetch-User: ?1`, `accesskey="c"`), a template's
@@ -423,13 +423,13 @@ VALUE_RULES: tuple[ValueRule, ...] = (
               yes=("Failed password for invalid user mwilson from", "Accepted publickey for fred from",
                    "login attempt by user 'realuser'"),
               no=("Failed password for root from", "token for user from", "Failed login for user admin")),
-    # a database connection opened in PHP, its password a positional argument (a stack trace's frame:
-    # `PDO->__construct('mysql:host=…', 'app', 'secret', Array)`)
     # FTP's login as a packet capture prints it (tshark/Wireshark: `Request: USER jdoe`, `Request: PASS …`)
     ValueRule("ftp_login", "PASSWORD", r"\bRequest: PASS ([^\s\\]+)", needs=("Request: PASS",), one_line=True, group=1,
               yes=("Request: PASS Tr0ub4dorFake",), no=("Request: PASV",)),
     ValueRule("ftp_user", "USER", r"\bRequest: USER ([^\s\\]+)", needs=("Request: USER",), one_line=True, group=1,
               gate=False, yes=("Request: USER jdoe",), no=("Request: USERS",)),
+    # a database connection opened in PHP, its password a positional argument (a stack trace's frame:
+    # `PDO->__construct('mysql:host=…', 'app', 'secret', Array)`)
     ValueRule("php_connect_password", "PASSWORD", r"\b(?:PDO->__construct|new PDO|mysqli(?:_connect|_real_connect|"
               r"->__construct|->real_connect)?)\(\s*'[^']*',\s*'[^']*',\s*'([^'\s][^']*)'", group=1,
               needs=("PDO", "mysqli"), one_line=True,
@@ -535,11 +535,6 @@ _ECHO_SECRET = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9+/_.~-]{
 _ECHO_USER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=.*[\d._-])[A-Za-z0-9._-]{5,64}")
 
 
-# A mail's ids (`Message-ID: <…@mail.example>`, `References:`, an inline image's `cid:`) are shaped like
-# addresses and are no one's: scan.find does not take them for emails, and the gate does not look into them.
-MAIL_ID = re.compile(r"(?i)\b(?:message-id|content-id|in-reply-to|references)[\"']?[ \t]*[:=][ \t]*(?:<[^<>\s]+>[ \t]*)+|"
-                     r"\bcid:[^\s\"'<>]+")
-
 
 def echo_candidates(token: str) -> list[tuple[int, str]]:
     """(offset, text) a found secret could be within an ECHO_TOKEN match: the token, and each segment of a
@@ -563,6 +558,12 @@ def echo_worthy(kind: str, value: str) -> bool:
     if kind == "USER":
         return _ECHO_USER.fullmatch(value) is not None and value.lower() not in SYSTEM_ACCOUNTS
     return len(value) >= 10 and kind in ECHO_KINDS and _ECHO_SECRET.fullmatch(value) is not None
+
+
+# A mail's ids (`Message-ID: <…@mail.example>`, `References:`, an inline image's `cid:`) are shaped like
+# addresses and are no one's: scan.find does not take them for emails, and the gate does not look into them.
+MAIL_ID = re.compile(r"(?i)\b(?:message-id|content-id|in-reply-to|references)[\"']?[ \t]*[:=][ \t]*(?:<[^<>\s]+>[ \t]*)+|"
+                     r"\bcid:[^\s\"'<>]+")
 
 
 # In a sign-in request's query or form (an OAuth/OIDC or login endpoint, decide.Ctx.oauth), an opaque value

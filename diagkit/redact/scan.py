@@ -39,7 +39,6 @@ _COOKIE_PAIR = re.compile(r"[^;\s]+")
 _SCHEMES = ("Bearer", "Basic", "SSWS", "Negotiate")  # _BARE_SCHEME's literals
 # a credential is a token, or (Basic written by hand, not encoded) user:password
 _BARE_SCHEME = re.compile(r"\b(?:Bearer|Basic|SSWS|Negotiate)\s+([\w.~+/=-]{8,}(?::[^\s'\"]+)?)")
-# the value quoted, single-quoted, quoted with escaped quotes (`key=\"v\"`: JSON text inside a log line), or bare
 # the value: quoted, quoted with escaped quotes (`\"v\"` in a log line quoting JSON, `\\\"v\\\"` quoted twice),
 # in brackets (`code=[v]`, a Java map printed), or bare; never an object or list that opens there (`"user": {`)
 _NAME_VALUE = re.compile(r"(?<![\w.-])[\"']?([A-Za-z_][\w.-]{0,60})(?:\\*[\"'])?[ \t]{0,3}(:=|=>|=|:)[ \t]{0,3}"
@@ -279,13 +278,13 @@ def find(text: str) -> list[Hit]:
     return sorted(claims.hits)
 
 
-# `kubectl get secret app-creds`: a command naming a cluster's resources names a Secret object, never its value
 # An identifier naming a secret (`aws_secret_access_key`, `requirepass`, `_authToken`), a space, then its value:
 # a command's or a config directive's argument. The value is judged as after `name:` (it must look like one).
 _SECRET_PART = re.compile(r"(?i)token|pass|secret|key|pwd")
 _SPACED_NAME = re.compile(r"(?i)(?<![\w.$-])([A-Za-z_][\w.-]*(?:token|pass|secret|key|pwd)[\w.-]*)[ \t]+[\"']?"
                           r"(?!-)([^\s\"',;()=:<>]{8,})")
 _PROSE_WORDS = frozenset({"token", "tokens", "password", "passwd", "secret", "secrets", "passcode", "key", "keys"})
+# `kubectl get secret app-creds`: a command naming a cluster's resources names a Secret object, never its value
 _RESOURCE_COMMAND = re.compile(r"\b(?:kubectl|oc|helm|gcloud|aws|az|vault|gh)\s")
 
 
