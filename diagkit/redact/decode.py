@@ -134,7 +134,8 @@ def hex_dump_blocks(lines: list[str]) -> list[tuple[int, int]]:
 
 def hex_dump_text(rows: list[str]) -> str:
     """The bytes a hex dump's rows spell, as Latin-1 text (one character a byte)."""
-    return bytes.fromhex("".join(_HEX_ROW.fullmatch(row).group(2) for row in rows)).decode("latin-1")  # type: ignore[union-attr]
+    matches = [_HEX_ROW.fullmatch(row) for row in rows]  # rows hex_dump_blocks found: each one matches
+    return bytes.fromhex("".join(m.group(2) for m in matches if m is not None)).decode("latin-1")
 
 
 def hex_dump_rows(text: str) -> str:
