@@ -55,6 +55,8 @@ def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc:
     where = where_str(here.where)  # a leak is named by its place in the whole HAR: log.entries[N]...
     texts = list(gate.strings(items))
     gate.check(texts, doc, r.terms, tree={f"{where}[{start + j}]": item for j, item in enumerate(items)})
+    if r.learned:  # names learned: the whole tree is swept anyway (engine.Redactor._tree), the hashes unread
+        return set()
     return rules.echo_hashes(text for _, text in texts)  # a worker is a fork: its str hashes are this process's
 
 
