@@ -264,6 +264,20 @@ def test_gate_refuses_what_the_redactor_missed_and_names_where(invoke: Any, tmp_
     assert "'email' is still present at a[0].b" in result.stderr and "dana@" not in result.stderr
 
 
+def test_the_gate_reads_base64_as_what_it_spells() -> None:
+    """A text wholly base64 of readable text is looked at as that text only; any other text as written,
+    then in each decoded form (its base64 runs among them)."""
+    from diagkit.redact import gate
+
+    body = base64.b64encode(b'{"owner": "dana@corp-example.test", "n": 1}').decode()
+    assert list(gate.forms(body)) == ['{"owner": "dana@corp-example.test", "n": 1}']
+    assert gate.first_leak(body) == "email"
+    noise = base64.b64encode(bytes(range(1, 40))).decode()  # control bytes: not text, so read as written
+    assert list(gate.forms(noise)) == [noise]
+    line = f"saved body={body}"
+    assert list(gate.forms(line)) == [line, '{"owner": "dana@corp-example.test", "n": 1}']
+
+
 def test_xml_with_a_dtd_is_refused_and_saml_inside_is_redacted(invoke: Any, tmp_path: Path) -> None:
     result, out = _run(invoke, tmp_path, "a.xml", '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>')
     assert result.exit_code == 1 and "DTD" in result.stderr and out == ""

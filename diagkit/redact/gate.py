@@ -26,24 +26,37 @@ _RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 
 
 def forms(text: str) -> Iterator[str]:
-    """`text` and each different decoded form of it (a decoding that changes nothing is not scanned twice)."""
-    yield text
+    """`text` and each different decoded form of it (a decoding that changes nothing is not scanned twice).
+    A text that is wholly base64 of readable text (a HAR body, a cookie holding JSON) is scanned as the
+    text it spells only: its letters as written are an encoding, where a rule could match only by chance
+    (random bytes spell UTF-8 text without control characters with odds far below one in a million)."""
     if len(text) < 24 and "%" not in text and "&" not in text:
+        yield text
         return
+    if _RUN.fullmatch(text) and (spelled := _spelled(text)) is not None:
+        yield spelled
+        return
+    yield text
     if "%" in text and (unquoted := urllib.parse.unquote(text)) != text:
         yield unquoted
     if "&" in text and (unescaped := html.unescape(text)) != text:  # `&` mostly joins query parameters
         yield unescaped
     for run in _RUN.findall(text):
         for segment in run.split(".") if "." in run else (run,):
-            try:
-                raw = base64.urlsafe_b64decode(segment.replace("+", "-").replace("/", "_").rstrip("=")
-                                               + "=" * (-len(segment.rstrip("=")) % 4))
-            except (binascii.Error, ValueError):
-                continue
-            readable = decode.readable(raw)
-            if readable is not None:
-                yield readable[0]
+            spelled = _spelled(segment)
+            if spelled is not None:
+                yield spelled
+
+
+def _spelled(segment: str) -> str | None:
+    """The readable text a base64 or base64url segment decodes to (padded or not), or None."""
+    try:
+        raw = base64.urlsafe_b64decode(segment.replace("+", "-").replace("/", "_").rstrip("=")
+                                       + "=" * (-len(segment.rstrip("=")) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    readable = decode.readable(raw)
+    return readable[0] if readable is not None else None
 
 
 def first_leak(text: str, terms: re.Pattern[str] | None = None) -> str | None:
@@ -56,8 +69,8 @@ def first_leak(text: str, terms: re.Pattern[str] | None = None) -> str | None:
         text = _REALM.sub(" ", text)
     if "@" in text:  # a mail's ids, kept on purpose (scan.find)
         text = rules.MAIL_ID.sub(" ", text)
-    for i, form in enumerate(forms(text)):
-        form = PSEUDONYM_RE.sub(" ", form) if i and "<" in form else form  # the first form is `text` itself
+    for form in forms(text):
+        form = PSEUDONYM_RE.sub(" ", form) if form is not text and "<" in form else form  # `text`'s are gone
         for rule, _, _ in _SCANNER.hits(form):
             return rule.id
         if terms is not None and terms.search(form):
