@@ -47,6 +47,7 @@ _URL_SAFE = "/@!$'()*,;~"
 
 _tuple_new = tuple.__new__
 _PATH_SEGMENT = object()  # the memo's name for a URL path segment: no header or key name can equal it
+_HERE = object()  # Redaction.value's key when ctx is the string's own place
 
 
 class Ctx(NamedTuple):
@@ -146,9 +147,15 @@ class Redaction:
 
     # ------------------------------------------------------------ one string with its context
 
-    def value(self, name: str | None, text: str, ctx: Ctx) -> str:
-        key = (name, text if len(text) <= _MEMO_TEXT else memo_key(text), ctx.oauth)
-        return self.memo(key, ctx, self._value, name, text, ctx)
+    def value(self, name: str | None, text: str, ctx: Ctx, key: Any = _HERE) -> str:
+        """key: the string's key in the object at ctx, its place then built only when a report needs it."""
+        memo = (name, text if len(text) <= _MEMO_TEXT else memo_key(text), ctx.oauth)
+        cached = self._cache.get(memo)
+        if cached is not None and not cached[1]:
+            return cached[0]  # seen before, nothing replaced in it: nothing to report again
+        if key is not _HERE:
+            ctx = ctx.at(key)
+        return self.memo(memo, ctx, self._value, name, text, ctx)
 
     def memo(self, key: tuple, ctx: Ctx, compute: Any, *args: Any) -> str:
         """compute(*args) once per distinct key in a run; a repeat gets the same answer and the same report

@@ -122,7 +122,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         elif value.__class__ in (int, float):
             node[key] = r.number(str(key), value, here, key)
         elif value.__class__ is str and key not in ("data", "stringData"):  # walk() of a string, without the call
-            node[key] = r.value(named.get(key, str(key)), value, here.at(key))
+            node[key] = r.value(named.get(key, str(key)), value, here, key)
         elif not (node.get("kind") == "Secret" and key in ("data", "stringData")):
             node[key] = walk(r, value, str(key), here.at(key))
     if r.terms is not None and any(isinstance(k, str) and r.terms.search(k) for k in node):
