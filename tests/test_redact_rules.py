@@ -302,6 +302,22 @@ def test_server_addresses_in_probe_results_stay_and_client_ones_go() -> None:
 STARTS = [rule for rule in rules.VALUE_RULES if rule.starts]
 
 
+def test_the_needs_trie_finds_each_need_where_the_plain_alternation_does() -> None:
+    """rules._trie factors the needs' prefixes: it must find every need, alone and inside text, and agree
+    with a plain alternation of them on every text of the corpus (a need it missed would skip a rule)."""
+    from tests import redact_corpus
+
+    needs = sorted({n for rule in rules.VALUE_RULES for n in rule.needs})
+    trie, plain = re.compile(rules._trie(needs)), re.compile("|".join(re.escape(n) for n in needs))
+    for need in needs:
+        assert trie.fullmatch(need) and trie.search(f"x {need} y").group(0) == need
+    assert re.fullmatch(rules._trie(["ab", "abc", "b"]), "abc") and re.fullmatch(rules._trie(["ab", "abc"]), "ab")
+    texts = [*(s for rule in rules.VALUE_RULES for s in (*rule.yes, *rule.no)),
+             *(case.data.decode("utf-8", "replace") for case in redact_corpus.corpus())]
+    for text in texts:
+        assert bool(trie.search(text)) == bool(plain.search(text))
+
+
 @pytest.mark.parametrize("rule", STARTS, ids=[r.id for r in STARTS])
 def test_a_rules_starts_lookahead_finds_what_its_pattern_finds(rule: rules.ValueRule) -> None:
     """`starts` is put in front of the pattern as a lookahead: every match must begin with that class."""
