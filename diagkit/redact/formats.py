@@ -58,8 +58,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         elif name == "_webSocketMessages":
             node[:] = [_websocket(r, item, ctx.at(i)) for i, item in enumerate(node)]
         else:
-            names = {str(pair).lower() for x in node if isinstance(x, dict) and (pair := _pair_name(x))}
-            here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
+            names = (str(pair).lower() for x in node if isinstance(x, dict) and (pair := _pair_name(x)))
+            here = Ctx(ctx.where, True) if not ctx.oauth and not rules.OAUTH_MARKERS.isdisjoint(names) else ctx
             if r.spread is not None and node is r.spread[0]:  # a big HAR's entries: spread.walk_entries
                 node[:] = r.spread[1](node, str(name), here)
             else:
@@ -77,7 +77,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         return _cookie(r, node, ctx)  # a browser's own log (CDP's associatedCookies[].cookie): a cookie's value
     if pair is not None:
         value_key = "value" if "value" in node else "Value"
-        node[value_key] = walk(r, node[value_key], pair, ctx.at(pair))
+        value = node[value_key]
+        node[value_key] = r.value(pair, value, ctx, pair) if value.__class__ is str else walk(r, value, pair, ctx.at(pair))
         if r.terms is not None:  # the user's words go from names too ("X-Acme-Tenant")
             for key in _PAIR_NAMES:
                 if isinstance(node.get(key), str):
@@ -91,7 +92,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     oauth = ctx.oauth or not rules.OAUTH_MARKERS.isdisjoint(node)
     if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
         oauth = oauth or _request_is_oauth(node)
-    here = Ctx(ctx.where, oauth)
+    here = Ctx(ctx.where, True) if oauth and not ctx.oauth else ctx
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
     if "displayName" in node:
         kind = node.get("type") or node.get("objectType")
