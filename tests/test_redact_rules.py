@@ -265,8 +265,8 @@ def test_gate_refuses_what_the_redactor_missed_and_names_where(invoke: Any, tmp_
 
 
 def test_the_gate_reads_base64_as_what_it_spells() -> None:
-    """A text wholly base64 of readable text is looked at as that text only; any other text as written,
-    then in each decoded form (its base64 runs among them)."""
+    """A text wholly base64 of readable text is looked at as that text only; any other text as written (a
+    JWT in it as its header and claims), then in each decoded form (its base64 runs among them)."""
     from diagkit.redact import gate
 
     body = base64.b64encode(b'{"owner": "dana@corp-example.test", "n": 1}').decode()
@@ -276,6 +276,12 @@ def test_the_gate_reads_base64_as_what_it_spells() -> None:
     assert list(gate.forms(noise)) == [noise]
     line = f"saved body={body}"
     assert list(gate.forms(line)) == [line, '{"owner": "dana@corp-example.test", "n": 1}']
+    head, claims = (base64.urlsafe_b64encode(part).decode().rstrip("=")
+                    for part in (b'{"alg":"RS256","typ":"JWT"}', b'{"sub":"dana@corp-example.test","exp":1700000000}'))
+    token = f"{head}.{claims}.c2lnbmF0dXJl"
+    assert list(gate.forms(f"Bearer {token}")) == ["Bearer x", '{"alg":"RS256","typ":"JWT"}',
+                                                   '{"sub":"dana@corp-example.test","exp":1700000000}']
+    assert gate.first_leak(f"https://u:{token}@example.test/") == "url_password"  # found around the token still
 
 
 def test_xml_with_a_dtd_is_refused_and_saml_inside_is_redacted(invoke: Any, tmp_path: Path) -> None:

@@ -342,9 +342,9 @@ class Redaction:
         names = decode.param_names(query) | decode.param_names(fragment)
         oauth = (ctx.oauth or bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(path) is not None
                  or names >= {"code", "state"})  # an authorization response, whatever path it comes back to
-        here = Ctx(ctx.where, oauth)
+        here = Ctx(ctx.where, True) if oauth and not ctx.oauth else ctx
         if query:
-            query = "?" + self.form(query[1:], here)
+            query = "?" + self.form(query[1:], here, names)
         if fragment:
             fragment = "#" + (self.form(fragment[1:], here) if "=" in fragment else self.text(fragment[1:], here, False))
         return f"{path}{query}{fragment}"
@@ -352,20 +352,20 @@ class Redaction:
     def form(self, encoded: str, ctx: Ctx, names: set[str] | None = None) -> str:
         """`a=1&b=2` (a query string or a form body): each value judged by its name and its neighbours."""
         pairs = encoded.split("&")
-        if names is None:
-            names = decode.param_names(encoded)
-        here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS))
-        # values are encoded back, unless the text was written unencoded (`url=jdbc:postgresql://db:5432/x?user=a`)
-        values = [pair.partition("=")[2] for pair in pairs]
-        unencoded = any("%" not in v and "+" not in v and self._url_quote(v) != v for v in values)
+        if not ctx.oauth and not rules.OAUTH_MARKERS.isdisjoint(decode.param_names(encoded) if names is None else names):
+            ctx = Ctx(ctx.where, True)
+        unencoded = None  # whether the text was written unencoded (`url=jdbc:postgresql://db:5432/x?user=a`)
         for i, pair in enumerate(pairs):
             name, eq, value = pair.partition("=")
             if not eq or not value:
                 continue
-            plain = urllib.parse.unquote_plus(value)
-            key = urllib.parse.unquote_plus(name)
-            new = self.value(key, plain, here.at(key))
+            plain = urllib.parse.unquote_plus(value) if "%" in value or "+" in value else value
+            key = urllib.parse.unquote_plus(name) if "%" in name or "+" in name else name
+            new = self.value(key, plain, ctx, key)
             if new != plain:  # encoded as this value was written (a value written raw makes `unencoded` true)
+                if unencoded is None:
+                    unencoded = any("%" not in v and "+" not in v and self._url_quote(v) != v
+                                    for v in (p.partition("=")[2] for p in pairs))
                 raw = unencoded and "%" not in value and "+" not in value
                 pairs[i] = f"{name}={new if raw else _quote_like(new, value.replace('+', ''))}"
         return "&".join(pairs)

@@ -606,6 +606,10 @@ class Table:
         needs = sorted({n for rule in table for n in rule.needs}, key=len, reverse=True)
         self._literals = re.compile(_trie(needs)) if needs else None
         self._needs = tuple(needs)
+        # the rules worth trying on a text, in table order: all, or only those with needs (no place for a number
+        # in it), or only those without (no need in it)
+        self._needing = tuple(rule for rule in table if rule.needs)
+        self._numbers = tuple(rule for rule in table if not rule.needs)
 
     def hits(self, text: str) -> Iterator[tuple[ValueRule, re.Match[str], int]]:
         """(rule, match, group of the value) for each match whose rule's check accepts it, rule by rule.
@@ -625,7 +629,7 @@ class Table:
             windows = _windows(text, dense_stop=long)
         if not literal and not windows:
             return
-        for rule in self.rules:
+        for rule in self.rules if literal and windows else self._needing if literal else self._numbers:
             if rule.needs:
                 if not literal or present.isdisjoint(rule.needs):
                     continue
