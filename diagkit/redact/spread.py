@@ -63,11 +63,11 @@ def walk_slice(r: Redaction, items: list, name: str, here: Ctx, start: int, doc:
 def _worker(job: tuple) -> tuple:
     """One slice in a worker process: plain data in, plain data out."""
     key, terms, use_ner, locations, blob, name, here, start, doc = job
-    items = pickle.loads(zlib.decompress(blob))
     pseudo = Pseudonymizer(key)
     r = Redaction(pseudo, RedactionReport(locations, use_ner), terms, use_ner,
                   walk=formats.walk, document=formats.document)
-    with gc_paused():
+    with gc_paused():  # (unpickling builds as many objects as parsing does)
+        items = pickle.loads(zlib.decompress(blob))
         left = walk_slice(r, items, name, here, start, doc)
     return items, r.report, pseudo.mapping, r.learned, r.echoes, r.changes, left
 
