@@ -244,6 +244,9 @@ def test_har_keeps_what_engineers_need(invoke: Any, har_file: Path, tmp_path: Pa
            {k: CLAIMS[k] for k in ("iss", "aud", "exp", "nbf", "iat", "scope")}
     assert payload["sub"].startswith("<USER:") and payload["email"].startswith("<EMAIL:")
     assert json.loads(base64.urlsafe_b64decode(header_b64 + "==="))["kid"] == "key-1"
+    before_auth = next(h["value"] for h in before["log"]["entries"][0]["request"]["headers"]
+                       if h["name"] == "authorization")
+    assert header_b64 == before_auth.split(" ")[1].split(".")[0]  # nothing in the header to hide: kept as written
     # SAML stays a SAML response with Issuer/Destination/Audience/StatusCode/Conditions
     saml_param = next(p["value"] for p in after["log"]["entries"][2]["request"]["postData"]["params"]
                       if p["name"] == "SAMLResponse")

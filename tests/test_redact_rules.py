@@ -470,3 +470,14 @@ def test_a_secret_word_takes_its_value_from_its_own_line() -> None:
     text = "aws_secret_access_key = secret\n\n[with_colon]\naws_access_key_id: accessKey"
     assert "secret_word" not in [hit.rule for hit in scan.find(text)]
     assert text[slice(*scan.find(text)[-1][:2])] == "accessKey"  # the id after its name, nothing else
+
+
+def test_a_jwt_header_with_nothing_to_hide_is_kept_as_written() -> None:
+    """Its segment byte for byte (spaces, key order, padding as the issuer wrote them); the claims are rewritten."""
+    from diagkit.redact.engine import Redactor
+
+    head = base64.urlsafe_b64encode(b'{"alg": "RS256",  "kid": "k-1"}').decode()  # padded, spaced
+    claims = base64.urlsafe_b64encode(b'{"sub": "dana@corp-example.test", "exp": 1700000000}').decode().rstrip("=")
+    out = Redactor(b"k" * 32, ner=False).redact_text(f"Authorization: Bearer {head}.{claims}.c2lnbmF0dXJlLXNpZ25hdHVyZQ")
+    token = out.split("Bearer ")[1]
+    assert token.split(".")[0] == head and "dana@" not in out and token.split(".")[2].startswith("redacted")

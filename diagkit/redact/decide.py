@@ -441,6 +441,7 @@ class Redaction:
         if isinstance(payload.get("name"), str):  # OpenID Connect's `name` claim: the person's full name
             payload["name"] = self.pseudo("PERSON", payload["name"], "person_name", ctx.at("jwt").at("name"), learn=True)
         claims = self.walk(self, payload, None, ctx.at("jwt"))
+        changes = self.changes
         head = self.walk(self, header, None, ctx.at("jwt_header"))
         if before is not None and (head, claims) == before:
             return token  # redacted already (by diagkit): nothing left to do
@@ -448,7 +449,8 @@ class Redaction:
         self._trail.append(("jwt_signature", ctx.where))
         self.changes += 1
         tag = self.pseudonymizer("JWT", token)[5:-1]
-        return f"{decode.b64url_json(head)}.{decode.b64url_json(claims)}.redacted{tag}"
+        head_segment = token.partition(".")[0] if self.changes == changes + 1 else decode.b64url_json(head)  # as it was
+        return f"{head_segment}.{decode.b64url_json(claims)}.redacted{tag}"
 
     def number(self, name: str | None, value: int | float, ctx: Ctx, key: Any = None) -> Any:
         """A number under a secret or personal name (`"pin": 1234`) becomes a pseudonym; others stay.
