@@ -106,6 +106,9 @@ def _run(invoke: Any, tmp_path: Path, name: str, content: str | bytes, *args: st
     ("2023-11-14T22:09:25,5-0500", True), ("123456", True), ("415555017", True), ("1984-03-17", False),
     ("2023-11-14T22:09:25Z bob@example.com", False), ("2023-11-14T22:09:25Z/token/abc", False),
     ("4111111111111", False), ("+14155550173", False), ("415-555-0173", False),
+    ("4247247926275c08", True), ("4bf92f3577b34da6a3ce929d0e0e4736", True), ("550E8400-e29b-41d4-A716-446655440000", True),
+    ("4111111111111111", False), ("4111111111111111aB", False), ("DE89370400440532013000", False),
+    ("4bf92f3577b34da", False), ("4bf92f3577b34da6 ", False),
 ])
 def test_kept_shape_samples(text: str, matches: bool) -> None:
     assert bool(rules.KEPT_SHAPE.fullmatch(text)) is matches
@@ -125,6 +128,19 @@ def test_no_rule_finds_anything_in_a_number_of_up_to_12_digits() -> None:
         for digits in samples:
             assert scan.find(digits) == [], digits
     assert [h.rule for h in scan.find("4111111111111111")] == ["credit_card"]
+
+
+def test_hex_ids_stay_whatever_their_digits_and_a_card_or_an_iban_still_goes(invoke: Any, tmp_path: Path) -> None:
+    """A trace id whose 13 digits pass a card's checks stays (it was taken for a card, and would make the gate
+    refuse the file if the redactor kept it and the gate did not); a card, an IBAN in uppercase, and a hex secret
+    under its name still go."""
+    doc = {"trace": "4247247926275c08", "span": "550e8400-e29b-41d4-a716-446655440000", "card": "4111111111111111",
+           "iban": "DE89370400440532013000", "api_key": "3f9a1c0e8b7d6a5f4e3d2c1b0a9f8e7d"}
+    result, out = _run(invoke, tmp_path, "a.json", json.dumps(doc), "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(out)
+    assert {k: got[k] for k in ("trace", "span")} == {k: doc[k] for k in ("trace", "span")}
+    assert [got[k][:got[k].index(":")] for k in ("card", "iban", "api_key")] == ["<CARD", "<IBAN", "<KEY"]
 
 
 def test_timestamps_stay_and_a_birth_date_under_its_name_goes(invoke: Any, tmp_path: Path) -> None:

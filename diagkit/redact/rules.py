@@ -163,10 +163,14 @@ OAUTH_MARKERS = frozenset({"client_id", "redirect_uri", "response_type", "respon
 OAUTH_PATH = re.compile(r"(?i)authori[sz]e|oauth|openid|oidc|/token|callback|signin|sign-in|/cb\b|/login|/sso|/auth")
 
 # Free text that stays by its shape alone (a name that says what a value is, a birth date's or a PIN's,
-# is read first): a timestamp (RFC 3339, or with a space for the T), or a number of up to 12 digits, which
-# is shorter than any card number, the only value rule a run of digits without separators can match.
+# a secret's, is read first), and that the gate does not look into either: a timestamp (RFC 3339, or with a
+# space for the T); a number of up to 12 digits, shorter than any card number, the only value rule a run of
+# digits without separators can match; an id in lowercase hex with a letter (a trace, a request, a hash) or a
+# UUID, where a rule matches only by chance (one random 16-digit hex id in some 3,000 holds a run of 13
+# digits that passes a card's checks). Uppercase hex is not kept: a German IBAN is written in its letters.
 _TIMESTAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?"
-KEPT_SHAPE = re.compile(rf"\d{{1,12}}|{_TIMESTAMP}")
+_HEX_ID = r"(?=[0-9]*[a-f])[0-9a-f]{16,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+KEPT_SHAPE = re.compile(rf"\d{{1,12}}|{_TIMESTAMP}|{_HEX_ID}")
 
 # Values that are never a secret whatever name precedes them in free text ("using password: YES").
 NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil", "empty", "unset", "required",
