@@ -122,6 +122,25 @@ def test_a_pseudonym_prefix_taken_in_an_earlier_slice_is_settled_as_in_one_proce
     assert len(json.loads(serial[4])) > 16  # collisions happened: some pseudonyms are longer than one digit
 
 
+def test_a_shared_har_with_nothing_to_hide_is_written_again_with_the_same_content(invoke, tmp_path: Path,
+                                                                                    spread_on) -> None:
+    """A big HAR's bytes are let go once it is parsed: when nothing needed hiding, its content is written again
+    (the same JSON) rather than its bytes copied; a small one is still copied byte for byte."""
+    entry = {"startedDateTime": "2030-01-01T00:00:00.000Z", "time": 1.5,
+             "request": {"method": "GET", "url": "https://www.example.test/static/app.js", "headers": [],
+                         "queryString": [], "cookies": []},
+             "response": {"status": 200, "headers": [{"name": "content-type", "value": "text/javascript"}],
+                          "content": {"size": 12, "mimeType": "text/javascript", "text": "console.log()"}}}
+    har = tmp_path / "plain.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "entries": [entry] * 40}}, indent=1))
+    for on in (False, True):
+        spread_on(on)
+        code, stderr, out, report, _ = _redact(invoke, tmp_path, har, f"plain-{on}")
+        assert code == 0, stderr
+        assert json.loads(out) == json.loads(har.read_text()) and json.loads(report)["total"] == 0
+        assert (out == har.read_bytes()) is not on
+
+
 def test_a_worker_that_dies_leaves_its_slice_to_this_process(invoke, tmp_path: Path, spread_on,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     def dying(job: tuple) -> tuple:

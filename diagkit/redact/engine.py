@@ -117,22 +117,26 @@ class Redactor:
         auto = fmt == "auto"
         if fmt == "auto":
             fmt = detect_format(data, name)
+        # held here only: a big HAR's bytes are let go once it is parsed (_document), as they would be a sixth of
+        # the memory of its whole run
+        source = [data]
+        del data
         try:
             try:
-                out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
+                out, report = self._with_report(lambda: self._document(source, name, fmt), keep=True)
             except InputFormatError:
-                if fmt not in ("json", "har") or not (guessed or (auto and _json_lines(data))):
+                if fmt not in ("json", "har") or not (guessed or (auto and _json_lines(source[0]))):
                     raise
                 # only its first character said JSON (an INI file's "[section]"), or it is JSON Lines named
                 # .json (one document a line, each read whole by the text path): read as text instead
                 fmt = "text"
-                out, report = self._with_report(lambda: self._document(data, name, fmt), keep=True)
+                out, report = self._with_report(lambda: self._document(source, name, fmt), keep=True)
         except RecursionError:
             raise InputFormatError(f"'{name}' is nested too deeply to redact; nothing was written") from None
         report.files.append(name)
         self._report.merge(report)
-        if not report.total and json.detect_encoding(data) == "utf-8" and fmt != "xml":
-            out = data  # nothing to hide: the input exactly as it was
+        if not report.total and source and json.detect_encoding(source[0]) == "utf-8" and fmt != "xml":
+            out = source[0]  # nothing to hide: the input exactly as it was (a big HAR's is written again)
         return RedactionResult(out, fmt, report)
 
     # ------------------------------------------------------------ formats
@@ -149,9 +153,12 @@ class Redactor:
         self._report.merge(report)
         return out
 
-    def _document(self, data: bytes, name: str, fmt: str) -> bytes:
+    def _document(self, source: list[bytes], name: str, fmt: str) -> bytes:
+        """source: the input's bytes, in a list emptied when a big HAR is shared with workers."""
+        data = source[0]
         if fmt in ("har", "json"):
             text = _decode(data, name, har=fmt == "har")
+            del data
             indent, newline = jsonout.indented(text[:2000]), text.endswith("\n")
             nonfinite: list[str] = []  # json.loads reads NaN and Infinity, which orjson would write as null
 
@@ -163,6 +170,8 @@ class Redactor:
                 tree = _parse_json(text, name, har=fmt == "har", parse_constant=constant)
                 entries = tree["log"]["entries"] if fmt == "har" else None
                 spread_entries = entries if spread.worth_it(entries, len(text)) else None
+                if spread_entries is not None:
+                    source.clear()
                 del text
                 out = self._tree(tree, name, spread_entries)
             return jsonout.encode(out, indent, bool(nonfinite)) + (b"\n" if newline else b"")
