@@ -237,7 +237,7 @@ def body_text(r: Redaction, text: str, mime_type: str, ctx: Ctx) -> str:
     if "event-stream" in mime:
         return "\n".join(_event_line(r, line, ctx) for line in text.split("\n"))
     if "json" in mime:
-        return document(r, text, "json" if decode.sniff(text) == "json" else "text", ctx)
+        return document(r, text, "json", ctx)  # (parsed once: what does not parse is sniffed there)
     if "html" in mime or "xml" in mime:
         return document(r, text, "markup", ctx)
     return document(r, text, decode.sniff(text), ctx)
@@ -293,8 +293,9 @@ def document(r: Redaction, text: str, sniffed: str, ctx: Ctx) -> str:
     if sniffed == "json":
         try:
             tree = json.loads(text)
-        except ValueError:
-            return r.text(text, ctx)
+        except ValueError:  # labelled JSON, or looking like it, and not JSON: read as what it is
+            sniffed = decode.sniff(text)
+            return document(r, text, sniffed, ctx) if sniffed != "json" else r.text(text, ctx)
         before = r.changes
         new = walk(r, tree, None, ctx)
         if r.changes == before:
