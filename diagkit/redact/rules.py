@@ -169,8 +169,8 @@ OAUTH_PATH = re.compile(r"(?i)authori[sz]e|oauth|openid|oidc|/token|callback|sig
 # UUID, where a rule matches only by chance (one random 16-digit hex id in some 3,000 holds a run of 13
 # digits that passes a card's checks). Uppercase hex is not kept: a German IBAN is written in its letters.
 _TIMESTAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?"
-_HEX_ID = r"(?=[0-9]*[a-f])[0-9a-f]{16,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-KEPT_SHAPE = re.compile(rf"\d{{1,12}}|{_TIMESTAMP}|{_HEX_ID}")
+_HEX_OR_UUID = r"(?=[0-9]*[a-f])[0-9a-f]{16,}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+KEPT_SHAPE = re.compile(rf"\d{{1,12}}|{_TIMESTAMP}|{_HEX_OR_UUID}")
 
 # Values that are never a secret whatever name precedes them in free text ("using password: YES").
 NOT_SECRET_WORDS = frozenset({"yes", "no", "true", "false", "null", "none", "nil", "empty", "unset", "required",
