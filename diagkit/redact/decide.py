@@ -59,6 +59,10 @@ class Ctx(NamedTuple):
     def at(self, key: Any) -> Ctx:
         return _tuple_new(Ctx, ((self.where, key), self.oauth))  # Ctx(...) without NamedTuple's Python __new__
 
+    def oauth_if(self, oauth: bool) -> Ctx:
+        """This place, in an OAuth context when `oauth` says so (it never leaves one)."""
+        return Ctx(self.where, True) if oauth and not self.oauth else self
+
 
 def _below(where: Any, base: Any) -> tuple:
     """The keys from `base` down to `where` (Ctx.where chains); () when `where` is not below `base`."""
@@ -342,7 +346,7 @@ class Redaction:
         names = decode.param_names(query) | decode.param_names(fragment)
         oauth = (ctx.oauth or bool(names & rules.OAUTH_MARKERS) or rules.OAUTH_PATH.search(path) is not None
                  or names >= {"code", "state"})  # an authorization response, whatever path it comes back to
-        here = Ctx(ctx.where, True) if oauth and not ctx.oauth else ctx
+        here = ctx.oauth_if(oauth)
         if query:
             query = "?" + self.form(query[1:], here, names)
         if fragment:
@@ -352,8 +356,8 @@ class Redaction:
     def form(self, encoded: str, ctx: Ctx, names: set[str] | None = None) -> str:
         """`a=1&b=2` (a query string or a form body): each value judged by its name and its neighbours."""
         pairs = encoded.split("&")
-        if not ctx.oauth and not rules.OAUTH_MARKERS.isdisjoint(decode.param_names(encoded) if names is None else names):
-            ctx = Ctx(ctx.where, True)
+        if not ctx.oauth:
+            ctx = ctx.oauth_if(not rules.OAUTH_MARKERS.isdisjoint(decode.param_names(encoded) if names is None else names))
         unencoded = None  # whether the text was written unencoded (`url=jdbc:postgresql://db:5432/x?user=a`)
         for i, pair in enumerate(pairs):
             name, eq, value = pair.partition("=")
@@ -443,13 +447,14 @@ class Redaction:
         claims = self.walk(self, payload, None, ctx.at("jwt"))
         changes = self.changes
         head = self.walk(self, header, None, ctx.at("jwt_header"))
+        head_kept = self.changes == changes
         if before is not None and (head, claims) == before:
             return token  # redacted already (by diagkit): nothing left to do
         self.report.add("jwt_signature", ctx.where)
         self._trail.append(("jwt_signature", ctx.where))
         self.changes += 1
         tag = self.pseudonymizer("JWT", token)[5:-1]
-        head_segment = token.partition(".")[0] if self.changes == changes + 1 else decode.b64url_json(head)  # as it was
+        head_segment = token.partition(".")[0] if head_kept else decode.b64url_json(head)  # as its issuer wrote it
         return f"{head_segment}.{decode.b64url_json(claims)}.redacted{tag}"
 
     def number(self, name: str | None, value: int | float, ctx: Ctx, key: Any = None) -> Any:

@@ -59,7 +59,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
             node[:] = [_websocket(r, item, ctx.at(i)) for i, item in enumerate(node)]
         else:
             names = (str(pair).lower() for x in node if isinstance(x, dict) and (pair := _pair_name(x)))
-            here = Ctx(ctx.where, True) if not ctx.oauth and not rules.OAUTH_MARKERS.isdisjoint(names) else ctx
+            here = ctx if ctx.oauth else ctx.oauth_if(not rules.OAUTH_MARKERS.isdisjoint(names))
             if r.spread is not None and node is r.spread[0]:  # a big HAR's entries: spread.walk_entries
                 node[:] = r.spread[1](node, str(name), here)
             else:
@@ -92,7 +92,7 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     oauth = ctx.oauth or not rules.OAUTH_MARKERS.isdisjoint(node)
     if isinstance(node.get("url"), str) and "method" in node:  # a HAR request: its URL and parameters
         oauth = oauth or _request_is_oauth(node)
-    here = Ctx(ctx.where, True) if oauth and not ctx.oauth else ctx
+    here = ctx.oauth_if(oauth)
     named = {"name": "full_name"} if "name" in node and _names_a_person(node) else {}  # a key read as another
     if "displayName" in node:
         kind = node.get("type") or node.get("objectType")

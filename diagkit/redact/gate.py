@@ -3,7 +3,8 @@
 It reads rules.VALUE_RULES (those marked `gate`) and the run's terms, so it can never disagree with
 what the redactor looks for. Forms: as written, percent-decoded, HTML-unescaped, and each base64 run
 and JWT segment decoded; a text that is wholly base64 of readable text, and a JWT, are read as what they
-spell rather than as their letters, as the redactor reads them. Pseudonyms and placeholders are not looked into. Anything found means the
+spell rather than as their letters, as the redactor reads them. Pseudonyms and placeholders are not
+looked into, nor what the redactor keeps by its shape (rules.KEPT_SHAPE). Anything found means the
 redactor missed an encoding: the caller writes nothing and names the place (LeakDetected).
 """
 
