@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -68,6 +69,8 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
         return node
     if not isinstance(node, dict):
         return node
+    if _READ_BY_KEYS.isdisjoint(node):  # most objects: nothing in them says how to read them, only their values
+        return _values(r, node, ctx, {}, {})
     if "_file" in node and isinstance(node.get("mimeType"), str):  # Playwright keeps a body in a file beside the HAR
         r.report.note(SIDECAR_NOTE)
     if isinstance(node.get("mimeType"), str) and ("text" in node or "params" in node):
@@ -114,6 +117,12 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     aliases = {}
     if isinstance(node.get("variables"), dict):  # GraphQL: a variable is judged by the argument it is passed as
         aliases = dict((var, arg) for arg, var in _GRAPHQL_ARGUMENT.findall(str(node.get("query", ""))))
+    return _values(r, node, here, named, aliases)
+
+
+def _values(r: Redaction, node: dict, here: Ctx, named: dict, aliases: dict) -> dict:
+    """An object's values walked, each under its key (or the name `named` reads that key as); a GraphQL
+    variable under the argument `aliases` says it is passed as."""
     for key, value in node.items():
         if key == "variables" and aliases:
             for k, v in value.items():
@@ -133,6 +142,10 @@ def walk(r: Redaction, node: Any, name: str | None, ctx: Ctx) -> Any:
     return node
 
 
+# The keys that make walk() read an object otherwise than value by value: a body, a name/value pair, a k8s
+# Secret, OAuth parameters, a HAR request, a person's or an app's name, a setting, a JWK, Terraform state, GraphQL.
+_READ_BY_KEYS = frozenset({"_file", "mimeType", "text", "params", "value", "Value", "kind", "url", "method", "name",
+                           "displayName", "kty", "sensitive_attributes", "variables"}) | rules.OAUTH_MARKERS
 SIDECAR_NOTE = ("bodies kept in files beside the HAR (Playwright's _file) were not read: redact each of those "
                 "files too, or record the HAR with content embedded")
 _COOKIE_HOLDER = re.compile(r"(?:^|_)cookies?$")
@@ -158,9 +171,12 @@ def _terraform_sensitive(r: Redaction, node: dict, ctx: Ctx) -> None:
 
 
 def _names_a_person(node: dict) -> bool:
-    if not isinstance(node.get("name"), str):
-        return False
-    for key in node:
+    return isinstance(node.get("name"), str) and _person_keys(tuple(node))
+
+
+@functools.lru_cache(maxsize=4096)  # objects of one kind repeat their keys (a list of items, of users)
+def _person_keys(keys: tuple) -> bool:
+    for key in keys:
         if key != "name" and isinstance(key, str):
             rule = rules.name_rule(key)
             if (rule is not None and rule.kind in _PERSON_FIELDS) or rules.normal_name(key) in ("age", "gender"):
