@@ -2,7 +2,7 @@
 
 Forms: raw and case-folded, percent-decoded, HTML-unescaped, JSON-unescaped, every base64/base64url run
 decoded (and inflated when it is DEFLATE or gzip), every JWT/JWE segment decoded, the bytes of a hex dump's
-rows, recursively (bounded);
+rows and of a JSON array of hex strings (inflated when gzip), recursively (bounded);
 digits of phone and card numbers are also looked for in runs of digits and separators.
 """
 
@@ -21,6 +21,7 @@ _B64_WRAPPED = re.compile(r"(?:[A-Za-z0-9+/]{16,}\r?\n)+[A-Za-z0-9+/]*={0,2}")  
 _DIGIT_RUN = re.compile(r"[0-9][0-9 ()+.\-]{5,}[0-9]")
 _HEX_DUMP_ROW = re.compile(r"^[0-9a-fA-F]{4,8}: ((?:[0-9a-fA-F]{2} ){1,16})", re.M)  # curl --trace, xxd-like
 _JSON_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\[\\/\"bfnrt]")
+_HEX_CHUNKS = re.compile(r'\[(?:\s*"[0-9a-f]+",?)+\s*\]')  # Polly.JS: a body's bytes as a JSON array of hex strings
 
 
 def _json_unescape(text: str) -> str:
@@ -61,6 +62,15 @@ def forms(text: str, depth: int = 0) -> list[str]:
         dumped = "".join(_HEX_DUMP_ROW.findall(text))  # the bytes a hex dump spells, rows joined
         if dumped:
             decoded.append(bytes.fromhex(dumped).decode("latin-1"))
+        for chunks in _HEX_CHUNKS.findall(steps[-1]):  # the chunks joined: a value may be cut between two
+            spelled = "".join(re.findall(r"[0-9a-f]+", chunks))
+            if len(spelled) % 2 == 0:
+                raw = bytes.fromhex(spelled)
+                try:
+                    raw = zlib.decompress(raw, 47)  # gzip or zlib
+                except zlib.error:
+                    pass
+                decoded.append(raw.decode("utf-8", "replace"))
         for source in {text, steps[-1]}:
             for block in _B64_WRAPPED.findall(source):  # a value may span two lines: the lines joined
                 d = _decode_b64(re.sub(r"\s", "", block))

@@ -9,6 +9,7 @@ an engineer needs and that MUST still be there (`keep`). tests/leakcheck.py does
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import urllib.parse
 import zlib
@@ -680,6 +681,8 @@ AUTHN_HEX = "a3bc91f0e4d25b7c8a9e0f1d2c3b4a5968778695a4b3c2d1"
 SIGN_HEX = "5f4dcc3b5aa765d61d8327deb882cf99"
 JSESS = "i1jpnucidu4o1emq4r71pzt90"
 ECHO_IP = "198.51.100.203"
+POLLY_EMAIL = "marisol.quenby@customer-corp.test"
+POLLY_PHONE = "+44 7700 900417"
 BOTO_SIG = "007baf23ae7a28b98f1c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182"
 PREFS_COOKIE = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"
 GQL_PASS = "Gql-7Kq2Lm9Xp"
@@ -703,7 +706,10 @@ SESSION_RECORD_IP = "198.51.100.77"
 def exports_and_dumps() -> list[Case]:
     """Files support gets besides captures, as public issue threads and fixtures show them: a sign-in log exported
     as CSV, Windows security events, an Okta event, Spring's /actuator/env, a debug page's settings table, request
-    and authentication logs, JSON Lines named .json, and an API capture with its own names for credentials."""
+    and authentication logs, JSON Lines named .json, an API capture with its own names for credentials, and a
+    Polly.JS recording (a gzip'd body kept as hex chunks, a value cut between two)."""
+    polly = gzip.compress(json.dumps({"id": 7, "contact": {"email": POLLY_EMAIL, "phone": POLLY_PHONE}}).encode(),
+                          mtime=0).hex()
     csv_text = ("TimeGenerated,CorrelationId,UserPrincipalName,UserDisplayName,IPAddress,AppDisplayName,ResultType,"
                 "ResultDescription\r\n"
                 f"2030-01-01T00:00:00Z,{CORRELATION},{EXPORT_EMAIL},{EXPORT_GIVEN} {EXPORT_FAMILY},{EXPORT_IP},"
@@ -805,6 +811,12 @@ def exports_and_dumps() -> list[Case]:
                                   "Cookie: [342 bytes were stripped]"]),
         Case("own-names.har", _har(entries, "WebInspector", "API"), [AUTHN_HEX, SIGN_HEX, JSESS, ECHO_IP],
              ["SSO;jsessionid=", "Authentication", "page=2", '\\"args\\": {}, \\n']),
+        Case("polly-recording.har", _har([_entry(
+            "GET", "https://api.app-example.test/users/7", 200, shape="safari",
+            resp_headers=[("content-encoding", "gzip"), ("x-served-by", "cache-lhr7321")],
+            content={"mimeType": "application/json; charset=utf-8", "size": 96, "text": json.dumps(
+                [polly[:60], polly[60:]])})], "Polly.JS", "users"),
+             [POLLY_EMAIL, POLLY_PHONE], ["cache-lhr7321", "Polly.JS", "users/7"]),
     ]
 
 

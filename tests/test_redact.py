@@ -687,6 +687,32 @@ def test_gzip_base64_body_is_redacted_inside_and_stays_gzip(invoke: Any, tmp_pat
     assert PLANTED["password"] not in gzip.decompress(packed).decode() and PLANTED["aws"] not in inner["note"]
 
 
+def test_polly_hex_chunk_bodies_are_read_as_the_bytes_they_spell(invoke: Any, tmp_path: Path) -> None:
+    """Polly.JS records a body it kept as bytes as a JSON array of hex strings (the stream's chunks, gzip'd as the
+    server sent it; a value may be cut between two chunks): redacted inside and written back as gzip in hex;
+    an image it marked `_isBinary` becomes a placeholder; a JSON body that is a list of hashes stays as it is."""
+    import gzip
+
+    packed = gzip.compress(json.dumps({"email": EMAIL, "name": "Ana Lima", "id": 7}).encode(), mtime=0).hex()
+    chunks = [packed[:40], packed[40:]]
+    png = (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4).hex()
+    hashes = json.dumps(["9f86d081884c7d659a2feaa0c55ad015", "a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+    entries = [{"request": {"method": "GET", "url": f"https://api.example.test/{i}", "headers": []},
+                "response": {"status": 200, "headers": [], "content": content}} for i, content in enumerate((
+        {"mimeType": "application/json", "size": 60, "text": json.dumps(chunks)},
+        {"mimeType": "image/png", "size": 1032, "_isBinary": True, "text": json.dumps([png])},
+        {"mimeType": "application/json", "size": 72, "text": hashes}))]
+    src, out = tmp_path / "polly.har", tmp_path / "out.har"
+    src.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "Polly.JS"}, "entries": entries}}))
+    result = invoke("redact", src, "-o", out, "--no-ner")
+    assert result.exit_code == 0, result.stderr
+    body, image, listed = (e["response"]["content"]["text"] for e in json.loads(out.read_text())["log"]["entries"])
+    inner = json.loads(gzip.decompress(bytes.fromhex("".join(json.loads(body)))))
+    assert inner["email"].startswith("<EMAIL:") and inner["name"].startswith("<PERSON:") and inner["id"] == 7
+    assert re.fullmatch(r"<BINARY:1032 bytes sha256:[0-9a-f]{64}>", image)
+    assert listed == hashes
+
+
 def test_gzip_bombs_and_damaged_bodies_become_placeholders(invoke: Any, tmp_path: Path) -> None:
     """A body that inflates past the bound, or a damaged stream, is not read: it becomes a placeholder with
     its size and digest, and the rest of the HAR is written (contract: never refuse the whole file)."""

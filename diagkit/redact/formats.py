@@ -237,11 +237,36 @@ def _body(r: Redaction, node: dict, ctx: Ctx) -> dict:
         if new != readable[0]:
             out["text"] = _b64text(readable[1](new))
         return out
+    raw = _hex_chunks(node, text) if text[:1] == "[" else None
+    if raw is not None:  # Polly.JS: the bytes as the server sent them, gzip'd or not, in hex
+        readable = decode.readable(raw)
+        if readable is None:
+            out["text"] = r.placeholder(raw, where)
+            return out
+        new = body_text(r, readable[0], mime, where)
+        if new != readable[0]:
+            out["text"] = json.dumps([readable[1](new).hex()])  # one chunk: Polly replays their concatenation
+        return out
     if decode.readable(text[:65536].encode("utf-8", "surrogatepass")) is None:
         out["text"] = r.placeholder(text.encode("utf-8", "surrogatepass"), where)
         return out
     out["text"] = r.memo(("body", mime, memo_key(text)), where, lambda: body_text(r, text, mime, where))
     return out
+
+
+_HEX_CHUNKS = re.compile(r'\[\s*"[0-9a-f]*"(?:\s*,\s*"[0-9a-f]*")*\s*\]')
+
+
+def _hex_chunks(node: dict, text: str) -> bytes | None:
+    """The bytes of a body Polly.JS recorded as bytes: a JSON array of hex strings, the chunks of the stream
+    (`_isBinary`, or a gzip stream by its first bytes; a JSON body that is a list of hashes is neither)."""
+    if _HEX_CHUNKS.fullmatch(text) is None:
+        return None
+    try:
+        raw = bytes.fromhex("".join(json.loads(text)))
+    except ValueError:  # a chunk of odd length: no bytes
+        return None
+    return raw if raw and (node.get("_isBinary") is True or raw[:2] == b"\x1f\x8b") else None
 
 
 def body_text(r: Redaction, text: str, mime_type: str, ctx: Ctx) -> str:
