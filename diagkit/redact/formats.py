@@ -171,7 +171,10 @@ def _terraform_sensitive(r: Redaction, node: dict, ctx: Ctx) -> None:
 
 
 def _names_a_person(node: dict) -> bool:
-    return isinstance(node.get("name"), str) and _person_keys(tuple(node))
+    if not isinstance(node.get("name"), str):
+        return False
+    keys = tuple(node)
+    return _person_keys(keys) if len(keys) <= 64 else _person_keys.__wrapped__(keys)  # the cache holds small sets
 
 
 @functools.lru_cache(maxsize=4096)  # objects of one kind repeat their keys (a list of items, of users)
