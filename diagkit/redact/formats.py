@@ -500,8 +500,8 @@ def html_text(r: Redaction, text: str, ctx: Ctx, fragment: bool = False) -> str:
     (`<saml2:NameID>`), and a SAML AttributeValue by its Attribute's Name."""
     names = {n.lower() for n in re.findall(r"""(?i)\bname\s*=\s*["']?([\w.:-]+)""", text)}
     actions = " ".join(re.findall(r"""(?i)\baction\s*=\s*["']?([^"'\s>]+)""", text))
-    here = Ctx(ctx.where, ctx.oauth or bool(names & rules.OAUTH_MARKERS)
-               or (bool(names & {"code", "state"}) and rules.OAUTH_PATH.search(actions) is not None))
+    here = ctx.oauth_if(bool(names & rules.OAUTH_MARKERS)
+                        or (bool(names & {"code", "state"}) and rules.OAUTH_PATH.search(actions) is not None))
     out = []
     element = attribute = None  # (fragment) the last element opened; the SAML Attribute's Name it is in
     cell, label = -1, ""  # a table row's cell being read, and its first cell's text: the label of those after it

@@ -541,7 +541,6 @@ _ECHO_SECRET = re.compile(r"(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9+/_.~-]{
 _ECHO_USER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])(?=.*[\d._-])[A-Za-z0-9._-]{5,64}")
 
 
-
 def echo_candidates(token: str) -> list[tuple[int, str]]:
     """(offset, text) a found secret could be within an ECHO_TOKEN match: the token, and each segment of a
     URL's path in it (`/services/T0/B0/Xy...`)."""
@@ -636,8 +635,8 @@ class Table:
         if not literal and not windows:
             return
         for rule in self.rules if literal and windows else self._needing if literal else self._numbers:
-            if rule.needs:
-                if not literal or present.isdisjoint(rule.needs):
+            if rule.needs:  # (tried only when the text holds a need: see the loop's choice of rules)
+                if present.isdisjoint(rule.needs):
                     continue
                 # a match lies on one line and holds a need; finditer bounded by a line reads that line's
                 # end as the text's end, which such a rule treats alike (ValueRule.one_line)
